@@ -1,0 +1,50 @@
+# Thin wrappers; the real work is in scripts/ and CMake.
+BUILD_DIR ?= build
+ASAN_DIR  ?= build-asan
+JOBS      ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build build-asan control-plane run test test-unit test-integration test-cluster bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD_DIR)/build.ninja: CMakeLists.txt | deps
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
+
+build: deps $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+build-asan: deps
+	cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DPRICING_SANITIZE=ON $(CMAKE_FLAGS)
+	cmake --build $(ASAN_DIR) -j $(JOBS)
+
+control-plane: deps
+	scripts/control-plane/build.sh >/dev/null
+
+# Starts PostgreSQL, Redis and the engine on :8080; Ctrl-C stops all of it.
+run: build
+	scripts/run-local.sh
+
+# Every test: unit, integration (real PostgreSQL/Redis), cluster (real control
+# plane), and the unit tests again under ASan+UBSan.
+test: build build-asan control-plane
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -j 2
+	ctest --test-dir $(ASAN_DIR) --output-on-failure -L unit
+
+test-unit: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -L unit
+
+test-integration: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -L integration
+
+test-cluster: build control-plane
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -L cluster
+
+bench: build
+	scripts/bench.sh
+
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_DIR)

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs every Debian package the build, the local stack and the tests use.
+# Idempotent: installs only what is missing, and runs apt-get update only then.
+# Also checks the Go toolchain the test control plane is built with.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config git ca-certificates curl
+  # engine and operator libraries (see DESIGN.md §1)
+  libcpprest-dev nlohmann-json3-dev libyaml-cpp-dev libpq-dev libhiredis-dev
+  prometheus-cpp-dev libhowardhinnant-date-dev libboost-dev libboost-system-dev
+  libgtest-dev libgmock-dev libssl-dev tzdata
+  # services the local stack and the tests start
+  postgresql postgresql-client redis-server redis-tools nginx-light
+  # test and benchmark tooling
+  wrk procps psmisc iproute2 jq python3 python3-yaml util-linux bc openssl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  # policy-rc.d keeps the packages' own services from starting: the project
+  # starts private instances on free ports itself.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Go builds only test infrastructure (kube-apiserver, kube-controller-manager, etcd).
+if ! command -v go >/dev/null 2>&1; then
+  echo "install-deps: Go >= 1.26 is required to build the test control plane; install it and retry" >&2
+  exit 1
+fi
+gover=$(go env GOVERSION); gover=${gover#go}
+if [ "$(printf '%s\n' 1.26 "$gover" | sort -V | head -1)" != 1.26 ]; then
+  echo "install-deps: Go $gover found, >= 1.26 required (k8s.io/kubernetes needs it)" >&2
+  exit 1
+fi
