@@ -40,11 +40,16 @@ start() {
   echo $! >"$dir/pids/$name.pid"
 }
 
-# wait_for WHAT SECONDS COMMAND...: polls COMMAND until it succeeds.
+# wait_for NAME SECONDS COMMAND...: polls COMMAND until it succeeds; fails at
+# once, with the end of its log, if the process NAME has exited.
 wait_for() {
   local what=$1 secs=$2; shift 2
   local deadline=$((SECONDS + secs))
   until "$@" >/dev/null 2>&1; do
+    if ! alive "$dir/pids/$what.pid" "$what"; then
+      tail -n 5 "$dir/logs/$what.log" >&2
+      die "$what exited during start-up; see $dir/logs/$what.log"
+    fi
     if [ $SECONDS -ge $deadline ]; then
       die "$what did not become ready within ${secs}s; see $dir/logs/"
     fi
@@ -153,6 +158,7 @@ STATE
     --service-account-key-file "$dir/pki/sa.pub" \
     --service-account-signing-key-file "$dir/pki/sa.key" \
     --service-cluster-ip-range 10.0.0.0/24 \
+    --endpoint-reconciler-type none \
     --allow-privileged=true \
     --enable-priority-and-fairness=false \
     --storage-media-type application/vnd.kubernetes.protobuf \
@@ -170,7 +176,7 @@ STATE
     --authentication-kubeconfig "$dir/kube-controller-manager.kubeconfig" \
     --authorization-kubeconfig "$dir/kube-controller-manager.kubeconfig" \
     --bind-address 127.0.0.1 --secure-port "$kcm_port" \
-    --controllers namespace-controller,garbage-collector-controller,serviceaccount-controller,serviceaccount-token-controller,deployment-controller,replicaset-controller,horizontal-pod-autoscaler-controller \
+    --controllers namespace-controller,garbage-collector-controller,serviceaccount-controller,serviceaccount-token-controller,deployment-controller,replicaset-controller,horizontal-pod-autoscaler-controller,disruption-controller \
     --use-service-account-credentials=true \
     --service-account-private-key-file "$dir/pki/sa.key" \
     --root-ca-file "$dir/pki/ca.crt" \

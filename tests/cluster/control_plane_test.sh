@@ -82,7 +82,7 @@ pids=$(cat "$a"/pids/*.pid "$b"/pids/*.pid)
 "$repo/scripts/cluster.sh" down "$a" >/dev/null 2>&1
 "$repo/scripts/cluster.sh" down "$b" >/dev/null 2>&1
 no_process_left() { for p in $pids; do [ ! -d "/proc/$p" ] || return 1; done; }
-check "down leaves no process behind" no_process_left
+check "down leaves no process behind" eventually 10 no_process_left
 check "down removes the state directory" bash -c "[ ! -e '$a' ] && [ ! -e '$b' ]"
 
 summary
