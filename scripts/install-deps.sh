@@ -14,7 +14,7 @@ packages=(
   # services the local stack and the tests start
   postgresql postgresql-client redis-server redis-tools nginx-light
   # test and benchmark tooling
-  wrk procps psmisc iproute2 jq python3 python3-yaml util-linux bc openssl
+  wrk procps psmisc iproute2 jq python3 python3-yaml python3-pytest util-linux bc openssl
 )
 
 missing=()

@@ -1,0 +1,97 @@
+// The engine's seams: everything the pricing service needs from the outside
+// world, as small interfaces. Adapters implement them over PostgreSQL, Redis,
+// HTTP and files; tests use fakes that can fail any call on demand.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/error.h"
+#include "engine/model.h"
+
+namespace pricing::engine {
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual std::chrono::system_clock::time_point Now() const = 0;
+};
+
+// Reference data of record (PostgreSQL, or the in-memory embedded store).
+// Lookups return nullopt for "does not exist" and an error (kServiceUnavailable)
+// when the store cannot answer.
+class ReferenceStore {
+ public:
+  virtual ~ReferenceStore() = default;
+  virtual Result<std::optional<Stock>> GetStock(const std::string& ticker) = 0;
+  virtual Result<std::optional<Broker>> GetBroker(const std::string& client_id) = 0;
+  virtual Result<std::optional<VolatilityRow>> GetVolatility(const std::string& ticker) = 0;
+  virtual Result<std::optional<ApiKey>> GetApiKeyByHash(const std::string& key_hash) = 0;
+  // Stocks of one tier ordered by ticker, `limit` rows from `offset`.
+  virtual Result<std::vector<Stock>> ListStocks(BorrowStatus status, int limit, int offset) = 0;
+  // Returns ok when the store answers a trivial query.
+  virtual Result<void> Ping() = 0;
+};
+
+// A shared string cache with per-entry TTL (Redis). Misses and outages are not
+// errors for callers that can compute the value: Get returns an error only so
+// that metrics and readiness can tell an outage from a miss.
+class Cache {
+ public:
+  virtual ~Cache() = default;
+  virtual Result<std::optional<std::string>> Get(const std::string& key) = 0;
+  virtual Result<void> Set(const std::string& key, const std::string& value,
+                           std::chrono::seconds ttl) = 0;
+  virtual Result<void> Ping() = 0;
+};
+
+// Per-key, per-minute token limiter. Take() grants one request or refuses it.
+struct RateDecision {
+  bool allowed = false;
+  int64_t limit = 0;
+  int64_t remaining = 0;
+  int64_t reset_seconds = 0;  // until the current window ends
+};
+
+class RateLimiter {
+ public:
+  virtual ~RateLimiter() = default;
+  virtual RateDecision Take(const std::string& key_id, int64_t limit_per_minute) = 0;
+};
+
+// Live market inputs from external APIs (DESIGN.md §2.2). An error means the
+// source is unavailable (non-2xx, malformed, timeout, or breaker open).
+class MarketData {
+ public:
+  virtual ~MarketData() = default;
+  virtual Result<Decimal> LenderRate(const std::string& ticker) = 0;
+  virtual Result<Decimal> MarketVix() = 0;
+  virtual Result<int> EventRisk(const std::string& ticker) = 0;
+};
+
+// One priced request, as recorded in the audit trail.
+struct AuditRecord {
+  std::string calculation_id;  // UUID, idempotency key in audit_log
+  std::string request_id;
+  std::string api_key_client;  // client of the key that asked
+  LocateRequest request;
+  Quote quote;
+  MarketInputs inputs;
+  std::chrono::system_clock::time_point at;
+};
+
+// Durable audit trail. Append calls `done` once the record is durable (or
+// failed to become durable); `done` may run on another thread.
+class AuditSink {
+ public:
+  virtual ~AuditSink() = default;
+  virtual void Append(AuditRecord record, std::function<void(Result<void>)> done) = 0;
+  // Records accepted but not yet in the audit store of record.
+  virtual int64_t Pending() const = 0;
+};
+
+}  // namespace pricing::engine

@@ -1,0 +1,141 @@
+// The engine's API (DESIGN.md §2.3) as a pure service over the ports of
+// ports.h: authentication, rate limits, validation, tiered reference and market
+// data lookups (in-process → shared cache → store / external API, with the
+// fallbacks of §2.1), pricing, and the audit record that must be durable
+// before a price is answered. Transport-agnostic: the HTTP adapter converts
+// requests and responses; tests drive it with fakes.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "engine/error.h"
+#include "engine/model.h"
+#include "engine/ports.h"
+#include "engine/pricing.h"
+#include "engine/ttl_cache.h"
+
+namespace pricing::engine {
+
+struct ApiRequest {
+  std::string method;
+  std::string path;  // not decoded, no query
+  std::vector<std::pair<std::string, std::string>> query;    // decoded
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-case
+  std::string body;
+  std::string request_id;  // from X-Request-Id, or generated
+
+  std::string_view Header(std::string_view lower_name) const;
+};
+
+struct ApiResponse {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Counters the service reports; the metrics adapter implements them.
+class ServiceObserver {
+ public:
+  virtual ~ServiceObserver() = default;
+  virtual void CacheHit(std::string_view cache) = 0;   // cache: "stock", "broker", ...
+  virtual void CacheMiss(std::string_view cache) = 0;
+  virtual void Fallback(std::string_view input) = 0;  // "base_rate", "volatility", "event_risk"
+  virtual void RateLimited() = 0;
+  virtual void Calculated(std::chrono::nanoseconds took) = 0;
+};
+
+// Cache lifetimes of the reference design.
+struct CacheTtls {
+  std::chrono::seconds borrow_rate{300};
+  std::chrono::seconds volatility{900};
+  std::chrono::seconds event_risk{3600};
+  std::chrono::seconds broker{1800};
+  std::chrono::seconds stock{1800};
+  std::chrono::seconds last_good_rate{24 * 3600};
+  std::chrono::seconds api_key{60};
+  std::chrono::seconds unknown_api_key{5};
+};
+
+struct ServiceDeps {
+  ReferenceStore* store = nullptr;     // required
+  Cache* cache = nullptr;              // optional (nullptr: in-process level only)
+  RateLimiter* limiter = nullptr;      // required
+  MarketData* market = nullptr;        // required (may always answer "unavailable")
+  AuditSink* audit = nullptr;          // required
+  const Clock* clock = nullptr;        // required
+  ServiceObserver* observer = nullptr; // optional
+  // Returns the lowercase hex SHA-256 of an API key.
+  std::function<std::string(std::string_view)> hash_key;
+  // Returns a new random UUID (calculation ids).
+  std::function<std::string()> new_uuid;
+  // Readiness of dependencies beyond the store; empty = ready. Optional.
+  std::function<std::vector<std::pair<std::string, bool>>()> dependency_status;
+  // Prometheus text for GET /metrics. Optional.
+  std::function<std::string()> metrics_text;
+};
+
+struct ServiceOptions {
+  PricingParams params;
+  CacheTtls ttls;
+  std::string openapi_yaml;  // served at /api/v1/openapi.yaml
+  std::string role = "all";
+};
+
+class PricingService {
+ public:
+  using Done = std::function<void(ApiResponse)>;
+
+  PricingService(ServiceDeps deps, ServiceOptions options);
+
+  // Answers one request. With `may_block` false the call never waits on I/O:
+  // when it would (a lookup missing the in-process level), it returns false
+  // without answering, and the caller retries with `may_block` true on a
+  // thread that may block. Otherwise it returns true and calls `done` exactly
+  // once, possibly later and from another thread (after the audit record of a
+  // priced request is durable).
+  bool Handle(const ApiRequest& request, Done done, bool may_block);
+
+  // Builds the JSON error body of DESIGN.md §2.3.
+  static std::string ErrorBody(const Error& error);
+  static ApiResponse ErrorResponse(const Error& error);
+
+ private:
+  struct Ctx;
+  struct Route;
+
+  bool CalculateLocate(Ctx& ctx, const ApiRequest& request, Done& done);
+  bool GetRate(Ctx& ctx, const ApiRequest& request, std::string_view ticker, Done& done);
+  bool RatesByStatus(Ctx& ctx, const ApiRequest& request, std::string_view status, Done& done);
+  bool MarketVolatility(Ctx& ctx, const ApiRequest& request, Done& done);
+  ApiResponse Ready();
+
+  // Authenticates and rate-limits; on failure fills `out` with the response.
+  std::optional<ApiKey> Admit(Ctx& ctx, const ApiRequest& request, ApiResponse& out,
+                              std::vector<std::pair<std::string, std::string>>& rate_headers);
+
+  Result<std::optional<ApiKey>> LookupKey(Ctx& ctx, const std::string& key_hash);
+  Result<std::optional<Stock>> LookupStock(Ctx& ctx, const std::string& ticker);
+  Result<std::optional<Broker>> LookupBroker(Ctx& ctx, const std::string& client_id);
+  Result<std::optional<VolatilityRow>> LookupVolatility(Ctx& ctx, const std::string& ticker);
+  Result<MarketInputs> ResolveInputs(Ctx& ctx, const Stock& stock);
+
+  ServiceDeps deps_;
+  ServiceOptions options_;
+  TtlCache<std::optional<ApiKey>> keys_;
+  TtlCache<std::optional<Stock>> stocks_;
+  TtlCache<std::optional<Broker>> brokers_;
+  TtlCache<std::optional<VolatilityRow>> volatility_;
+  TtlCache<Decimal> rates_;          // fresh lender answers
+  TtlCache<CachedRate> last_good_;   // last good lender answers, <= 24 h
+  TtlCache<int> event_risk_;
+};
+
+}  // namespace pricing::engine

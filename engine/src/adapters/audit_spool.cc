@@ -1,0 +1,1025 @@
+#include "adapters/audit_spool.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <utility>
+
+#include "engine/json_text.h"
+
+namespace pricing::engine {
+
+namespace {
+
+using Json = nlohmann::json;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr char kSegmentMagic[8] = {'P', 'R', 'S', 'P', 'O', 'O', 'L', '1'};
+constexpr uint64_t kHeaderBytes = sizeof(kSegmentMagic);
+constexpr size_t kFrameHeaderBytes = 8;
+constexpr uint32_t kMaxPayloadBytes = 16u << 20;
+constexpr size_t kReadChunkBytes = 1u << 20;
+constexpr std::string_view kSegmentPrefix = "segment-";
+constexpr std::string_view kSegmentSuffix = ".spool";
+constexpr std::string_view kCursorMagic = "PRCURSOR1";
+
+// CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), as zlib's crc32().
+constexpr std::array<uint32_t, 256> MakeCrcTable() {
+  std::array<uint32_t, 256> table{};
+  for (uint32_t i = 0; i < 256; ++i) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    table[i] = c;
+  }
+  return table;
+}
+constexpr std::array<uint32_t, 256> kCrcTable = MakeCrcTable();
+
+uint32_t Crc32(std::string_view data) {
+  uint32_t c = 0xFFFFFFFFu;
+  for (unsigned char b : data) c = kCrcTable[(c ^ b) & 0xFF] ^ (c >> 8);
+  return c ^ 0xFFFFFFFFu;
+}
+
+void PutU32(char* out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((v >> (8 * i)) & 0xFF);
+}
+
+uint32_t GetU32(const char* in) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i)
+    v |= static_cast<uint32_t>(static_cast<unsigned char>(in[i])) << (8 * i);
+  return v;
+}
+
+std::string ErrnoText(std::string_view what, int err) {
+  std::string out(what);
+  out += ": ";
+  out += std::strerror(err);
+  return out;
+}
+
+bool WriteAll(int fd, const char* data, size_t size) {
+  while (size > 0) {
+    const ssize_t n = ::write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// Reads up to `size` bytes at `offset`; returns the count read (short only at
+// end of file) or -1.
+ssize_t PreadAll(int fd, char* data, size_t size, uint64_t offset) {
+  size_t done = 0;
+  while (done < size) {
+    const ssize_t n = ::pread(fd, data + done, size - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  return static_cast<ssize_t>(done);
+}
+
+int SyncData(int fd) {
+  int rc;
+  do {
+    rc = ::fdatasync(fd);
+  } while (rc != 0 && errno == EINTR);
+  return rc;
+}
+
+std::string FrameOf(std::string_view payload) {
+  std::string frame(kFrameHeaderBytes + payload.size(), '\0');
+  PutU32(frame.data(), static_cast<uint32_t>(payload.size()));
+  PutU32(frame.data() + 4, Crc32(payload));
+  std::memcpy(frame.data() + kFrameHeaderBytes, payload.data(), payload.size());
+  return frame;
+}
+
+std::optional<uint64_t> ParseSegmentName(std::string_view name) {
+  if (!name.starts_with(kSegmentPrefix) || !name.ends_with(kSegmentSuffix)) return std::nullopt;
+  std::string_view digits = name.substr(
+      kSegmentPrefix.size(), name.size() - kSegmentPrefix.size() - kSegmentSuffix.size());
+  if (digits.size() != 20) return std::nullopt;
+  uint64_t seq = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return std::nullopt;
+    seq = seq * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return seq;
+}
+
+std::string FormatTime(std::chrono::system_clock::time_point at) {
+  const int64_t ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch()).count();
+  int64_t secs = ns / 1'000'000'000;
+  int64_t frac = ns % 1'000'000'000;
+  if (frac < 0) {
+    frac += 1'000'000'000;
+    --secs;
+  }
+  const time_t t = static_cast<time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%09" PRId64 "Z", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+  return buf;
+}
+
+// Throws std::runtime_error (or nlohmann's exceptions) on anything unexpected;
+// ParseAuditRecord turns them into an Error.
+Decimal DecimalAt(const Json& j, const char* key) {
+  const std::string& text = j.at(key).get_ref<const std::string&>();
+  auto d = Decimal::Parse(text);
+  if (!d) throw std::runtime_error(std::string(key) + ": not a decimal: " + text);
+  return *d;
+}
+
+Source SourceAt(const Json& j) {
+  const std::string& text = j.at("source").get_ref<const std::string&>();
+  auto s = ParseSource(text);
+  if (!s) throw std::runtime_error("unknown source: " + text);
+  return *s;
+}
+
+// Returns the calculation_id of a line written by SerializeAuditRecord
+// without parsing the whole line, or empty.
+std::string_view CalculationIdOf(std::string_view line) {
+  constexpr std::string_view kKey = "\"calculation_id\":\"";
+  const size_t at = line.find(kKey);
+  if (at == std::string_view::npos) return {};
+  const size_t begin = at + kKey.size();
+  const size_t end = line.find('"', begin);
+  if (end == std::string_view::npos) return {};
+  return line.substr(begin, end - begin);
+}
+
+}  // namespace
+
+std::string SerializeAuditRecord(const AuditRecord& r) {
+  std::string out;
+  out.reserve(640);
+  JsonWriter w(&out);
+  auto sourced = [&](std::string_view key, const Sourced<Decimal>& v) {
+    w.Key(key).BeginObject().Key("value").String(v.value.ToString());
+    w.Key("source").String(SourceName(v.source)).EndObject();
+  };
+  w.BeginObject().Key("v").Int(1);
+  w.Key("calculation_id").String(r.calculation_id);
+  w.Key("request_id").String(r.request_id);
+  w.Key("api_key_client").String(r.api_key_client);
+  w.Key("at").String(FormatTime(r.at));
+  w.Key("at_unix_ns")
+      .Int(std::chrono::duration_cast<std::chrono::nanoseconds>(r.at.time_since_epoch()).count());
+  w.Key("request").BeginObject();
+  w.Key("ticker").String(r.request.ticker);
+  w.Key("position_value").String(r.request.position_value.ToString(2));
+  w.Key("loan_days").Int(r.request.loan_days);
+  w.Key("client_id").String(r.request.client_id);
+  w.EndObject();
+  w.Key("quote").BeginObject();
+  w.Key("rate").String(r.quote.rate.ToString());
+  w.Key("borrow_rate_used").String(r.quote.borrow_rate_used.ToString());
+  w.Key("borrow_cost").String(r.quote.borrow_cost.ToString(2));
+  w.Key("markup").String(r.quote.markup.ToString(2));
+  w.Key("transaction_fees").String(r.quote.transaction_fees.ToString(2));
+  w.Key("total_fee").String(r.quote.total_fee.ToString(2));
+  w.Key("day_count").Int(r.quote.day_count);
+  w.EndObject();
+  w.Key("inputs").BeginObject();
+  sourced("base_rate", r.inputs.base_rate);
+  sourced("volatility", r.inputs.volatility);
+  w.Key("event_risk").BeginObject().Key("value").Int(r.inputs.event_risk.value);
+  w.Key("source").String(SourceName(r.inputs.event_risk.source)).EndObject();
+  w.EndObject();
+  w.EndObject();
+  return out;
+}
+
+Result<AuditRecord> ParseAuditRecord(std::string_view text) {
+  try {
+    const Json j = Json::parse(text);
+    if (j.at("v").get<int>() != 1) throw std::runtime_error("unknown version");
+    AuditRecord r;
+    r.calculation_id = j.at("calculation_id").get<std::string>();
+    r.request_id = j.at("request_id").get<std::string>();
+    r.api_key_client = j.at("api_key_client").get<std::string>();
+    r.at = std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::nanoseconds(j.at("at_unix_ns").get<int64_t>())));
+    const Json& req = j.at("request");
+    r.request.ticker = req.at("ticker").get<std::string>();
+    r.request.position_value = DecimalAt(req, "position_value");
+    r.request.loan_days = req.at("loan_days").get<int>();
+    r.request.client_id = req.at("client_id").get<std::string>();
+    const Json& q = j.at("quote");
+    r.quote.rate = DecimalAt(q, "rate");
+    r.quote.borrow_rate_used = DecimalAt(q, "borrow_rate_used");
+    r.quote.borrow_cost = DecimalAt(q, "borrow_cost");
+    r.quote.markup = DecimalAt(q, "markup");
+    r.quote.transaction_fees = DecimalAt(q, "transaction_fees");
+    r.quote.total_fee = DecimalAt(q, "total_fee");
+    r.quote.day_count = q.at("day_count").get<int>();
+    const Json& in = j.at("inputs");
+    r.inputs.base_rate = {DecimalAt(in.at("base_rate"), "value"), SourceAt(in.at("base_rate"))};
+    r.inputs.volatility = {DecimalAt(in.at("volatility"), "value"), SourceAt(in.at("volatility"))};
+    r.inputs.event_risk = {in.at("event_risk").at("value").get<int>(),
+                           SourceAt(in.at("event_risk"))};
+    return r;
+  } catch (const std::exception& e) {
+    return Fail(ErrorCode::kCalculationError, std::string("malformed audit record: ") + e.what());
+  }
+}
+
+// ---------------------------------------------------------------------------
+// AuditSpool
+
+AuditSpool::AuditSpool(AuditSpoolOptions options, AuditBatchSink sink)
+    : options_(std::move(options)), sink_(std::move(sink)) {}
+
+Result<std::unique_ptr<AuditSpool>> AuditSpool::Open(AuditSpoolOptions options,
+                                                     AuditBatchSink sink) {
+  if (options.directory.empty()) {
+    return Fail(ErrorCode::kServiceUnavailable, "audit spool: no directory configured");
+  }
+  if (!sink) return Fail(ErrorCode::kServiceUnavailable, "audit spool: no sink");
+  options.batch_size = std::max<size_t>(1, options.batch_size);
+  options.terminal_attempts = std::max(1, options.terminal_attempts);
+  std::unique_ptr<AuditSpool> spool(new AuditSpool(std::move(options), std::move(sink)));
+  const std::string& dir = spool->options_.directory;
+
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return Fail(ErrorCode::kServiceUnavailable,
+                "audit spool: cannot create " + dir + ": " + ec.message());
+  }
+  spool->dir_fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (spool->dir_fd_ < 0) {
+    return Fail(ErrorCode::kServiceUnavailable, ErrnoText("audit spool: open " + dir, errno));
+  }
+  const std::string lock_path = dir + "/LOCK";
+  spool->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (spool->lock_fd_ < 0) {
+    return Fail(ErrorCode::kServiceUnavailable, ErrnoText("audit spool: open " + lock_path, errno));
+  }
+  if (::flock(spool->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    if (err == EWOULDBLOCK) {
+      return Fail(ErrorCode::kServiceUnavailable,
+                  "audit spool: " + dir + " is in use by another process");
+    }
+    return Fail(ErrorCode::kServiceUnavailable, ErrnoText("audit spool: lock " + lock_path, err));
+  }
+  if (auto r = spool->Recover(); !r) return std::unexpected(r.error());
+  uint64_t next_seq = spool->cursor_seq_ + 1;
+  if (!spool->segments_.empty()) next_seq = std::max(next_seq, spool->segments_.back().seq + 1);
+  if (auto r = spool->OpenActiveSegment(next_seq); !r) return std::unexpected(r.error());
+  spool->writer_ = std::thread([s = spool.get()] { s->WriterLoop(); });
+  spool->drainer_ = std::thread([s = spool.get()] { s->DrainerLoop(); });
+  return spool;
+}
+
+AuditSpool::~AuditSpool() {
+  Close();
+  if (active_fd_ >= 0) ::close(active_fd_);
+  if (dir_fd_ >= 0) ::close(dir_fd_);
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+}
+
+std::string AuditSpool::SegmentPath(uint64_t seq) const {
+  char name[64];
+  std::snprintf(name, sizeof(name), "segment-%020" PRIu64 ".spool", seq);
+  return options_.directory + "/" + name;
+}
+
+void AuditSpool::Log(std::string_view message) const {
+  if (options_.log) options_.log(message);
+}
+
+Result<void> AuditSpool::Recover() {
+  // Cursor: "PRCURSOR1 <seq> <offset> <crc32 of "<seq> <offset>">".
+  bool cursor_valid = false;
+  uint64_t cursor_seq = 0;
+  uint64_t cursor_offset = 0;
+  {
+    const std::string path = options_.directory + "/cursor";
+    if (FILE* f = std::fopen(path.c_str(), "re")) {
+      char magic[16] = {};
+      unsigned long long seq = 0, offset = 0;
+      unsigned int crc = 0;
+      if (std::fscanf(f, "%15s %llu %llu %u", magic, &seq, &offset, &crc) == 4 &&
+          kCursorMagic == magic) {
+        const std::string body = std::to_string(seq) + " " + std::to_string(offset);
+        if (Crc32(body) == crc) {
+          cursor_valid = true;
+          cursor_seq = seq;
+          cursor_offset = offset;
+        }
+      }
+      std::fclose(f);
+      if (!cursor_valid)
+        Log("audit spool: cursor file unreadable; re-sending from the oldest segment");
+    }
+  }
+
+  std::vector<uint64_t> seqs;
+  if (DIR* d = ::opendir(options_.directory.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      if (auto seq = ParseSegmentName(e->d_name)) seqs.push_back(*seq);
+    }
+    ::closedir(d);
+  } else {
+    return Fail(ErrorCode::kServiceUnavailable,
+                ErrnoText("audit spool: list " + options_.directory, errno));
+  }
+  std::sort(seqs.begin(), seqs.end());
+
+  int64_t cursor_records = 0;
+  bool cursor_found = false;
+  std::string buf;
+  for (uint64_t seq : seqs) {
+    const std::string path = SegmentPath(seq);
+    if (cursor_valid && seq < cursor_seq) {
+      ::unlink(path.c_str());  // fully delivered before the crash
+      continue;
+    }
+    const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+      return Fail(ErrorCode::kServiceUnavailable, ErrnoText("audit spool: open " + path, errno));
+    }
+    struct stat st {};
+    ::fstat(fd, &st);
+    const uint64_t size = static_cast<uint64_t>(st.st_size);
+    char magic[kHeaderBytes];
+    const ssize_t got = PreadAll(fd, magic, kHeaderBytes, 0);
+    if (got < static_cast<ssize_t>(kHeaderBytes) ||
+        std::memcmp(magic, kSegmentMagic, kHeaderBytes) != 0) {
+      ::close(fd);
+      const bool torn_header =
+          got >= 0 && std::memcmp(magic, kSegmentMagic, static_cast<size_t>(got)) == 0;
+      if (torn_header && size < kHeaderBytes) {
+        ::unlink(path.c_str());  // created, never written: holds no record
+      } else {
+        const std::string aside = path + ".corrupt";
+        ::rename(path.c_str(), aside.c_str());
+        Log("audit spool: " + path + " has no valid header; moved aside to " + aside);
+      }
+      continue;
+    }
+    // Walk the frames; the first incomplete or corrupt one ends the segment.
+    uint64_t offset = kHeaderBytes;
+    int64_t records = 0;
+    int64_t before_cursor = 0;
+    bool cursor_on_boundary = !(cursor_valid && seq == cursor_seq) || cursor_offset == offset;
+    while (offset + kFrameHeaderBytes <= size) {
+      char header[kFrameHeaderBytes];
+      if (PreadAll(fd, header, kFrameHeaderBytes, offset) !=
+          static_cast<ssize_t>(kFrameHeaderBytes))
+        break;
+      const uint32_t len = GetU32(header);
+      const uint32_t crc = GetU32(header + 4);
+      if (len > kMaxPayloadBytes || offset + kFrameHeaderBytes + len > size) break;
+      buf.resize(len);
+      if (PreadAll(fd, buf.data(), len, offset + kFrameHeaderBytes) != static_cast<ssize_t>(len))
+        break;
+      if (Crc32(buf) != crc) break;
+      offset += kFrameHeaderBytes + len;
+      ++records;
+      if (cursor_valid && seq == cursor_seq && offset <= cursor_offset) {
+        before_cursor = records;
+        if (offset == cursor_offset) cursor_on_boundary = true;
+      }
+    }
+    if (offset < size) {
+      if (::ftruncate(fd, static_cast<off_t>(offset)) != 0 ||
+          (options_.fsync && SyncData(fd) != 0)) {
+        const int err = errno;
+        ::close(fd);
+        return Fail(ErrorCode::kServiceUnavailable,
+                    ErrnoText("audit spool: truncate " + path, err));
+      }
+      truncated_bytes_ += static_cast<int64_t>(size - offset);
+      Log("audit spool: " + path + ": dropped a torn tail of " + std::to_string(size - offset) +
+          " bytes after " + std::to_string(records) + " complete records");
+    }
+    ::close(fd);
+    if (cursor_valid && seq == cursor_seq) {
+      cursor_found = true;
+      if (cursor_on_boundary && cursor_offset <= offset) {
+        cursor_records = before_cursor;
+      } else {
+        Log("audit spool: cursor does not match " + path + "; re-sending it from the start");
+        cursor_offset = kHeaderBytes;
+        cursor_records = 0;
+      }
+    }
+    segments_.push_back(Segment{seq, offset, records, /*closed=*/true});
+  }
+
+  if (cursor_found) {
+    cursor_seq_ = cursor_seq;
+    cursor_offset_ = cursor_offset;
+    cursor_records_ = cursor_records;
+  } else {
+    // Everything before the first remaining segment was delivered.
+    cursor_seq_ = segments_.empty() ? cursor_seq : segments_.front().seq;
+    cursor_offset_ = kHeaderBytes;
+    cursor_records_ = 0;
+  }
+  int64_t pending = 0;
+  for (const Segment& s : segments_) pending += s.records;
+  if (cursor_found) pending -= cursor_records_;
+  pending_.store(pending);
+  recovered_records_ = pending;
+  if (pending > 0) {
+    Log("audit spool: recovered " + std::to_string(pending) + " undelivered records in " +
+        std::to_string(segments_.size()) + " segments");
+  }
+  return {};
+}
+
+Result<void> AuditSpool::OpenActiveSegment(uint64_t seq) {
+  const std::string path = SegmentPath(seq);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return Fail(ErrorCode::kServiceUnavailable, ErrnoText("audit spool: create " + path, errno));
+  }
+  if (!WriteAll(fd, kSegmentMagic, kHeaderBytes) ||
+      (options_.fsync && (SyncData(fd) != 0 || ::fsync(dir_fd_) != 0))) {
+    const int err = errno;
+    ::close(fd);
+    ::unlink(path.c_str());
+    return Fail(ErrorCode::kServiceUnavailable, ErrnoText("audit spool: initialise " + path, err));
+  }
+  active_fd_ = fd;
+  active_seq_ = seq;
+  active_size_ = kHeaderBytes;
+  active_records_ = 0;
+  {
+    std::lock_guard lock(drain_mu_);
+    segments_.push_back(Segment{seq, kHeaderBytes, 0, /*closed=*/false});
+  }
+  drain_cv_.notify_all();
+  return {};
+}
+
+void AuditSpool::Append(AuditRecord record, std::function<void(Result<void>)> done) {
+  const std::string payload = SerializeAuditRecord(record);
+  if (payload.size() > kMaxPayloadBytes) {
+    if (done) done(Fail(ErrorCode::kServiceUnavailable, "audit record too large to spool"));
+    return;
+  }
+  std::string frame = FrameOf(payload);
+  {
+    std::lock_guard lock(queue_mu_);
+    if (!closing_) {
+      pending_.fetch_add(1, std::memory_order_relaxed);
+      queue_.push_back(Queued{std::move(frame), std::move(done)});
+      if (queue_.size() == 1) queue_cv_.notify_one();
+      return;
+    }
+  }
+  if (done) done(Fail(ErrorCode::kServiceUnavailable, "audit spool is closed"));
+}
+
+int64_t AuditSpool::Pending() const { return pending_.load(std::memory_order_relaxed); }
+
+bool AuditSpool::WaitUntilDrained(std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(drain_mu_);
+  return drain_cv_.wait_for(lock, timeout, [&] { return pending_.load() == 0; });
+}
+
+AuditSpool::Stats AuditSpool::stats() const {
+  Stats s;
+  s.recovered_records = recovered_records_;
+  s.truncated_bytes = truncated_bytes_;
+  s.commits = commits_.load();
+  s.delivered_records = delivered_.load();
+  s.sink_failures = sink_failures_.load();
+  s.dead_lettered = dead_lettered_.load();
+  std::lock_guard lock(drain_mu_);
+  s.segments = static_cast<int64_t>(segments_.size());
+  return s;
+}
+
+void AuditSpool::Close(std::chrono::milliseconds drain_timeout) {
+  std::call_once(close_once_, [&] {
+    {
+      std::lock_guard lock(queue_mu_);
+      closing_ = true;
+    }
+    queue_cv_.notify_all();
+    if (writer_.joinable()) writer_.join();
+    {
+      std::lock_guard lock(drain_mu_);
+      stop_draining_ = true;
+      drain_deadline_ = SteadyClock::now() + drain_timeout;
+    }
+    drain_cv_.notify_all();
+    if (drainer_.joinable()) drainer_.join();
+  });
+}
+
+void AuditSpool::WriterLoop() {
+  for (;;) {
+    std::vector<Queued> batch;
+    bool closing = false;
+    {
+      std::unique_lock lock(queue_mu_);
+      auto ready = [&] { return !queue_.empty() || closing_; };
+      if (active_records_ > 0) {
+        queue_cv_.wait_until(lock, active_since_ + options_.max_segment_age, ready);
+      } else {
+        queue_cv_.wait(lock, ready);
+      }
+      batch.swap(queue_);
+      closing = closing_;
+    }
+    if (!batch.empty()) WriteBatch(&batch);
+    if (active_records_ > 0 && (active_size_ >= options_.max_segment_bytes ||
+                                SteadyClock::now() - active_since_ >= options_.max_segment_age)) {
+      RollLocked();
+    }
+    if (closing && batch.empty()) break;
+  }
+  // The active segment is final now; the drainer may delete it once delivered.
+  {
+    std::lock_guard lock(drain_mu_);
+    if (!segments_.empty() && segments_.back().seq == active_seq_) segments_.back().closed = true;
+  }
+  drain_cv_.notify_all();
+}
+
+void AuditSpool::RollLocked() {
+  if (active_fd_ >= 0) {
+    ::close(active_fd_);
+    active_fd_ = -1;
+  }
+  {
+    std::lock_guard lock(drain_mu_);
+    for (Segment& s : segments_) {
+      if (s.seq == active_seq_) s.closed = true;
+    }
+  }
+  drain_cv_.notify_all();
+  if (auto r = OpenActiveSegment(active_seq_ + 1); !r) {
+    Log(r.error().message);
+    ++active_seq_;  // the next attempt uses a fresh name
+  }
+}
+
+void AuditSpool::WriteBatch(std::vector<Queued>* batch) {
+  auto fail_all = [&](const std::string& why) {
+    Log(why);
+    {
+      std::lock_guard lock(drain_mu_);  // so WaitUntilDrained cannot miss the change
+      pending_.fetch_sub(static_cast<int64_t>(batch->size()));
+    }
+    drain_cv_.notify_all();
+    for (Queued& q : *batch) {
+      if (!q.done) continue;
+      try {
+        q.done(Fail(ErrorCode::kServiceUnavailable, why));
+      } catch (...) {
+      }
+    }
+  };
+  if (active_fd_ < 0) {
+    RollLocked();
+    if (active_fd_ < 0) return fail_all("audit spool: no writable segment");
+  }
+  size_t bytes = 0;
+  for (const Queued& q : *batch) bytes += q.frame.size();
+  std::string buf;
+  buf.reserve(bytes);
+  for (const Queued& q : *batch) buf += q.frame;
+
+  bool ok = WriteAll(active_fd_, buf.data(), buf.size());
+  if (ok && options_.fsync) ok = SyncData(active_fd_) == 0;
+  if (!ok) {
+    const std::string why = ErrnoText("audit spool: write " + SegmentPath(active_seq_), errno);
+    // Cut off a partial write so the segment stays a clean run of frames, then
+    // continue in a fresh segment: after a failed fdatasync the state of this
+    // one's pages is unknown.
+    if (::ftruncate(active_fd_, static_cast<off_t>(active_size_)) != 0) {
+      Log(ErrnoText("audit spool: truncate after failed write", errno));
+    }
+    RollLocked();
+    return fail_all(why);
+  }
+  commits_.fetch_add(1, std::memory_order_relaxed);
+  if (active_records_ == 0) active_since_ = SteadyClock::now();
+  active_size_ += buf.size();
+  active_records_ += static_cast<int64_t>(batch->size());
+  {
+    std::lock_guard lock(drain_mu_);
+    Segment& s = segments_.back();
+    s.size = active_size_;
+    s.records = active_records_;
+  }
+  drain_cv_.notify_all();
+  for (Queued& q : *batch) {
+    if (!q.done) continue;
+    try {
+      q.done({});
+    } catch (...) {
+    }
+  }
+}
+
+bool AuditSpool::MustStopDraining() const {
+  return stop_draining_ && SteadyClock::now() >= drain_deadline_;
+}
+
+bool AuditSpool::Backoff(std::chrono::milliseconds delay) {
+  std::unique_lock lock(drain_mu_);
+  const auto wake = SteadyClock::now() + delay;
+  for (;;) {
+    if (MustStopDraining()) return false;
+    if (SteadyClock::now() >= wake) return true;
+    auto until = wake;
+    if (stop_draining_) until = std::min(until, drain_deadline_);
+    const bool was_stopping = stop_draining_;
+    drain_cv_.wait_until(lock, until, [&] { return stop_draining_ != was_stopping; });
+  }
+}
+
+Result<std::vector<AuditSpool::Frame>> AuditSpool::ReadFrames(uint64_t seq, uint64_t offset,
+                                                              uint64_t limit) {
+  const std::string path = SegmentPath(seq);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return Fail(ErrorCode::kServiceUnavailable, ErrnoText("audit spool: open " + path, errno));
+  std::vector<Frame> frames;
+  std::string buf;
+  auto corrupt = [&](std::string_view why) {
+    ::close(fd);
+    return Fail(ErrorCode::kCalculationError, "audit spool: " + path + " at offset " +
+                                                  std::to_string(offset) + ": " + std::string(why));
+  };
+  while (offset < limit && frames.size() < options_.batch_size) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(limit - offset, kReadChunkBytes));
+    buf.resize(want);
+    const ssize_t got = PreadAll(fd, buf.data(), want, offset);
+    if (got < 0) {
+      const int err = errno;
+      ::close(fd);
+      return Fail(ErrorCode::kServiceUnavailable, ErrnoText("audit spool: read " + path, err));
+    }
+    if (static_cast<size_t>(got) < kFrameHeaderBytes) return corrupt("truncated frame header");
+    size_t pos = 0;
+    size_t available = static_cast<size_t>(got);
+    while (pos + kFrameHeaderBytes <= available && frames.size() < options_.batch_size) {
+      const uint32_t len = GetU32(buf.data() + pos);
+      const uint32_t crc = GetU32(buf.data() + pos + 4);
+      if (len > kMaxPayloadBytes || offset + pos + kFrameHeaderBytes + len > limit) {
+        return corrupt("bad frame length");
+      }
+      bool oversized = false;
+      if (pos + kFrameHeaderBytes + len > available) {
+        if (pos > 0) break;  // continue from this frame in the next chunk
+        // A single frame larger than the chunk: read it whole.
+        buf.resize(kFrameHeaderBytes + len);
+        if (PreadAll(fd, buf.data(), buf.size(), offset) != static_cast<ssize_t>(buf.size())) {
+          return corrupt("short read");
+        }
+        available = buf.size();
+        oversized = true;
+      }
+      std::string payload(buf.data() + pos + kFrameHeaderBytes, len);
+      if (Crc32(payload) != crc) return corrupt("checksum mismatch");
+      pos += kFrameHeaderBytes + len;
+      frames.push_back(Frame{std::move(payload), offset + pos});
+      if (oversized) break;
+    }
+    offset += pos;
+  }
+  ::close(fd);
+  return frames;
+}
+
+void AuditSpool::DeadLetter(const std::string& payload, std::string_view why) {
+  std::lock_guard lock(dead_letter_mu_);
+  Json line;
+  line["reason"] = std::string(why);
+  line["record"] = payload;
+  const std::string text = line.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+  const std::string path = options_.directory + "/dead-letter.jsonl";
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0 || !WriteAll(fd, text.data(), text.size()) || (options_.fsync && SyncData(fd) != 0)) {
+    Log(ErrnoText("audit spool: cannot write " + path, errno));
+  }
+  if (fd >= 0) ::close(fd);
+  dead_lettered_.fetch_add(1);
+  Log("audit spool: dead-lettered a record: " + std::string(why));
+}
+
+bool AuditSpool::Deliver(std::vector<AuditRecord> records,
+                         const std::vector<std::string>& payloads) {
+  auto call = [&](const std::vector<AuditRecord>& batch) -> Result<void> {
+    try {
+      return sink_(batch);
+    } catch (const std::exception& e) {
+      return Fail(ErrorCode::kServiceUnavailable, std::string("audit sink threw: ") + e.what());
+    } catch (...) {
+      return Fail(ErrorCode::kServiceUnavailable, "audit sink threw");
+    }
+  };
+  auto delay = options_.retry_initial;
+  bool failing = false;
+  auto note_failure = [&](const Error& e) {
+    sink_failures_.fetch_add(1);
+    if (!failing) Log("audit spool: sink unavailable, retrying: " + e.message);
+    failing = true;
+  };
+  auto next_delay = [&] { delay = std::min(delay * 2, options_.retry_max); };
+
+  if (records.empty()) return true;
+  for (;;) {
+    Result<void> r = call(records);
+    if (r) {
+      if (failing) Log("audit spool: sink available again");
+      return true;
+    }
+    note_failure(r.error());
+    if (r.error().code != ErrorCode::kServiceUnavailable) break;
+    if (!Backoff(delay)) return false;
+    next_delay();
+  }
+  // Terminal refusal of the batch: find the records at fault one at a time.
+  for (size_t i = 0; i < records.size(); ++i) {
+    const std::vector<AuditRecord> one{records[i]};
+    int terminal = 0;
+    for (;;) {
+      Result<void> r = call(one);
+      if (r) break;
+      note_failure(r.error());
+      if (r.error().code != ErrorCode::kServiceUnavailable &&
+          ++terminal >= options_.terminal_attempts) {
+        DeadLetter(payloads[i], r.error().message);
+        break;
+      }
+      if (!Backoff(delay)) return false;
+      next_delay();
+    }
+  }
+  return true;
+}
+
+Result<void> AuditSpool::PersistCursor(uint64_t seq, uint64_t offset) {
+  const std::string body = std::to_string(seq) + " " + std::to_string(offset);
+  const std::string text =
+      std::string(kCursorMagic) + " " + body + " " + std::to_string(Crc32(body)) + "\n";
+  const std::string tmp = options_.directory + "/cursor.tmp";
+  const std::string path = options_.directory + "/cursor";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Fail(ErrorCode::kServiceUnavailable, ErrnoText("audit spool: " + tmp, errno));
+  const bool ok = WriteAll(fd, text.data(), text.size()) && (!options_.fsync || SyncData(fd) == 0);
+  const int err = errno;
+  ::close(fd);
+  if (!ok) return Fail(ErrorCode::kServiceUnavailable, ErrnoText("audit spool: " + tmp, err));
+  if (::rename(tmp.c_str(), path.c_str()) != 0 || (options_.fsync && ::fsync(dir_fd_) != 0)) {
+    return Fail(ErrorCode::kServiceUnavailable, ErrnoText("audit spool: " + path, errno));
+  }
+  return {};
+}
+
+void AuditSpool::DrainerLoop() {
+  DrainUntilStopped();
+  uint64_t seq, offset;
+  {
+    std::lock_guard lock(drain_mu_);
+    seq = cursor_seq_;
+    offset = cursor_offset_;
+  }
+  if (seq != persisted_seq_ || offset != persisted_offset_) {
+    if (auto r = PersistCursor(seq, offset); !r) Log(r.error().message);
+  }
+}
+
+void AuditSpool::DrainUntilStopped() {
+  for (;;) {
+    uint64_t seq = 0;
+    uint64_t offset = 0;
+    uint64_t limit = 0;
+    {
+      std::unique_lock lock(drain_mu_);
+      for (;;) {
+        if (MustStopDraining()) return;
+        if (segments_.empty()) {
+          if (stop_draining_) return;
+          drain_cv_.wait(lock);
+          continue;
+        }
+        const Segment& s = segments_.front();
+        if (s.seq != cursor_seq_) {
+          cursor_seq_ = s.seq;
+          cursor_offset_ = kHeaderBytes;
+          cursor_records_ = 0;
+        }
+        if (cursor_offset_ < s.size) {
+          seq = s.seq;
+          offset = cursor_offset_;
+          limit = s.size;
+          break;
+        }
+        if (s.closed) {
+          // Every record of this segment was delivered (or dead-lettered, or
+          // lost to corruption and logged): it can go.
+          const int64_t unaccounted = s.records - cursor_records_;
+          if (unaccounted > 0) pending_.fetch_sub(unaccounted);
+          const std::string path = SegmentPath(s.seq);
+          segments_.pop_front();
+          lock.unlock();
+          ::unlink(path.c_str());
+          lock.lock();
+          drain_cv_.notify_all();
+          continue;
+        }
+        if (stop_draining_) return;  // caught up with the active segment
+        drain_cv_.wait(lock);
+      }
+    }
+
+    auto frames = ReadFrames(seq, offset, limit);
+    if (!frames) {
+      Log(frames.error().message + "; skipping the rest of the segment");
+      std::lock_guard lock(drain_mu_);
+      if (cursor_seq_ == seq) cursor_offset_ = limit;
+      continue;
+    }
+    std::vector<AuditRecord> records;
+    std::vector<std::string> payloads;
+    records.reserve(frames->size());
+    payloads.reserve(frames->size());
+    for (Frame& f : *frames) {
+      auto record = ParseAuditRecord(f.payload);
+      if (!record) {
+        DeadLetter(f.payload, record.error().message);
+        continue;
+      }
+      records.push_back(std::move(*record));
+      payloads.push_back(std::move(f.payload));
+    }
+    if (frames->empty()) continue;
+    const size_t delivered = records.size();
+    if (!Deliver(std::move(records), payloads)) return;
+    const uint64_t end = frames->back().end;
+    const auto now = SteadyClock::now();
+    if (now - persisted_at_ >= options_.cursor_sync_interval) {
+      if (auto r = PersistCursor(seq, end); !r) {
+        Log(r.error().message);
+      } else {
+        persisted_seq_ = seq;
+        persisted_offset_ = end;
+        persisted_at_ = now;
+      }
+    }
+    delivered_.fetch_add(static_cast<int64_t>(delivered));
+    {
+      std::lock_guard lock(drain_mu_);
+      cursor_offset_ = end;
+      cursor_records_ += static_cast<int64_t>(frames->size());
+      pending_.fetch_sub(static_cast<int64_t>(frames->size()));
+    }
+    drain_cv_.notify_all();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// FileAuditStore
+
+FileAuditStore::FileAuditStore(std::string path, int fd, bool fsync, size_t dedup_window)
+    : path_(std::move(path)), fd_(fd), fsync_(fsync), dedup_window_(dedup_window) {}
+
+FileAuditStore::~FileAuditStore() { ::close(fd_); }
+
+Result<std::unique_ptr<FileAuditStore>> FileAuditStore::Open(std::string path, bool fsync,
+                                                             size_t dedup_window) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return Fail(ErrorCode::kServiceUnavailable, ErrnoText("audit file: open " + path, errno));
+  std::unique_ptr<FileAuditStore> store(new FileAuditStore(path, fd, fsync, dedup_window));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    return Fail(ErrorCode::kServiceUnavailable, ErrnoText("audit file: stat " + path, errno));
+  }
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  // Read the tail: it holds the ids to de-duplicate against and any torn line.
+  constexpr uint64_t kTailBytes = 64u << 20;
+  const uint64_t start = size > kTailBytes ? size - kTailBytes : 0;
+  std::string tail(size - start, '\0');
+  if (PreadAll(fd, tail.data(), tail.size(), start) != static_cast<ssize_t>(tail.size())) {
+    return Fail(ErrorCode::kServiceUnavailable, ErrnoText("audit file: read " + path, errno));
+  }
+  if (!tail.empty() && tail.back() != '\n') {
+    const size_t last_newline = tail.rfind('\n');
+    const uint64_t keep = last_newline == std::string::npos ? start : start + last_newline + 1;
+    if (keep == start && start > 0) {
+      return Fail(ErrorCode::kServiceUnavailable,
+                  "audit file: " + path + " ends in an overlong line");
+    }
+    if (::ftruncate(fd, static_cast<off_t>(keep)) != 0 || (fsync && SyncData(fd) != 0)) {
+      return Fail(ErrorCode::kServiceUnavailable, ErrnoText("audit file: truncate " + path, errno));
+    }
+    tail.resize(keep - start);
+    size = keep;
+  }
+  std::string_view rest(tail);
+  if (start > 0) {
+    const size_t first = rest.find('\n');
+    rest.remove_prefix(first == std::string_view::npos ? rest.size() : first + 1);
+  }
+  std::lock_guard lock(store->mu_);
+  while (!rest.empty()) {
+    const size_t nl = rest.find('\n');
+    const std::string_view line = rest.substr(0, nl);
+    rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+    const std::string_view id = CalculationIdOf(line);
+    if (!id.empty()) store->Remember(std::string(id));
+  }
+  return store;
+}
+
+void FileAuditStore::Remember(const std::string& id) {
+  if (dedup_window_ == 0 || !recent_.insert(id).second) return;
+  recent_order_.push_back(id);
+  while (recent_order_.size() > dedup_window_) {
+    recent_.erase(recent_order_.front());
+    recent_order_.pop_front();
+  }
+}
+
+Result<void> FileAuditStore::InsertBatch(const std::vector<AuditRecord>& records) {
+  std::lock_guard lock(mu_);
+  std::string text;
+  std::vector<const std::string*> added;
+  std::unordered_set<std::string_view> in_batch;
+  for (const AuditRecord& r : records) {
+    if (recent_.contains(r.calculation_id) || !in_batch.insert(r.calculation_id).second) continue;
+    text += SerializeAuditRecord(r);
+    text += '\n';
+    added.push_back(&r.calculation_id);
+  }
+  if (text.empty()) return {};
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) {
+    return Fail(ErrorCode::kServiceUnavailable, ErrnoText("audit file: stat " + path_, errno));
+  }
+  if (!WriteAll(fd_, text.data(), text.size()) || (fsync_ && SyncData(fd_) != 0)) {
+    const std::string why = ErrnoText("audit file: write " + path_, errno);
+    if (::ftruncate(fd_, st.st_size) != 0) {
+      return Fail(ErrorCode::kServiceUnavailable, why + "; and cannot undo a partial line");
+    }
+    return Fail(ErrorCode::kServiceUnavailable, why);
+  }
+  for (const std::string* id : added) Remember(*id);
+  return {};
+}
+
+Result<std::vector<AuditRecord>> FileAuditStore::ReadAll(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "re");
+  if (f == nullptr)
+    return Fail(ErrorCode::kServiceUnavailable, ErrnoText("audit file: " + path, errno));
+  std::string text;
+  char chunk[1 << 16];
+  size_t n;
+  while ((n = std::fread(chunk, 1, sizeof(chunk), f)) > 0) text.append(chunk, n);
+  std::fclose(f);
+  std::vector<AuditRecord> out;
+  std::string_view rest(text);
+  while (!rest.empty()) {
+    const size_t nl = rest.find('\n');
+    if (nl == std::string_view::npos) break;  // a torn last line holds no stored record
+    auto record = ParseAuditRecord(rest.substr(0, nl));
+    if (!record) return std::unexpected(record.error());
+    out.push_back(std::move(*record));
+    rest.remove_prefix(nl + 1);
+  }
+  return out;
+}
+
+}  // namespace pricing::engine

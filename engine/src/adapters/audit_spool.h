@@ -1,0 +1,239 @@
+// The durable audit trail (DESIGN.md §2.3: no audit record may be lost, not on
+// a crash, not while PostgreSQL or Redis is down).
+//
+// AuditSpool is a local write-ahead spool in front of the audit store of
+// record. Append() hands a record to a single writer thread that group-commits:
+// everything queued goes to the active segment file in one write() and one
+// fdatasync(), then every waiting `done` fires. A drainer thread reads the
+// segments in order and delivers them in batches to a sink (PostgreSQL's
+// InsertAuditBatch, or a FileAuditStore in embedded mode), retrying with
+// backoff while the sink is down; a segment is deleted only after all of its
+// records were accepted, and a persisted cursor avoids re-sending. Re-sending
+// (after a crash between delivery and cursor update) is harmless because the
+// sinks are idempotent on calculation_id.
+//
+// On disk (directory `options.directory`): `segment-<20-digit seq>.spool`
+// files, each an 8-byte magic followed by frames
+//   [u32 little-endian payload length][u32 CRC-32 of payload][payload]
+// where the payload is SerializeAuditRecord(); `cursor` (the first unacked
+// frame, replaced atomically); `LOCK` (flock: one process per directory); and
+// `dead-letter.jsonl` (records the sink refused terminally, or that no longer
+// parse). A torn tail left by a crash fails the length/CRC check and is
+// truncated on start-up; every complete record before it is delivered.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "engine/error.h"
+#include "engine/ports.h"
+
+namespace pricing::engine {
+
+// Returns `record` as one line of JSON (no newline): every field of
+// AuditRecord, decimals as exact decimal text, sources by wire name, the time
+// as RFC 3339 UTC with nanoseconds plus integer nanoseconds since the epoch.
+std::string SerializeAuditRecord(const AuditRecord& record);
+
+// Returns the record SerializeAuditRecord() wrote, exactly; kCalculationError
+// on malformed input.
+Result<AuditRecord> ParseAuditRecord(std::string_view json);
+
+// Stores a batch of records in the audit store of record. Must be idempotent
+// on calculation_id. Errors with kServiceUnavailable are transient (retried
+// forever with backoff); any other error is terminal for the records involved
+// (retried one record at a time, then dead-lettered).
+using AuditBatchSink = std::function<Result<void>(const std::vector<AuditRecord>&)>;
+
+struct AuditSpoolOptions {
+  std::string directory;  // created if missing
+  // true: a record is durable (done fires) after fdatasync — survives power
+  // loss. false: after write() — survives kill -9 of the process only.
+  bool fsync = true;
+  size_t max_segment_bytes = 64u << 20;               // roll the active segment past this size
+  std::chrono::milliseconds max_segment_age{60'000};  // or when this old and non-empty
+  size_t batch_size = 500;                            // records per sink call
+  std::chrono::milliseconds retry_initial{100};       // sink backoff, doubling
+  std::chrono::milliseconds retry_max{5'000};
+  int terminal_attempts = 3;  // tries of a single record refused terminally
+  // The delivery cursor is persisted at most this often (and at Close). A
+  // crash re-sends at most this much, which the idempotent sinks ignore.
+  std::chrono::milliseconds cursor_sync_interval{200};
+  // Operational messages (torn tail truncated, sink down, dead-lettered
+  // records). May be called from the spool's threads. Null: silent.
+  std::function<void(std::string_view)> log;
+};
+
+class AuditSpool : public AuditSink {
+ public:
+  struct Stats {
+    int64_t recovered_records = 0;  // found undelivered in the spool at Open
+    int64_t truncated_bytes = 0;    // torn tails removed at Open
+    int64_t commits = 0;            // group commits (one write + one fdatasync) since Open
+    int64_t delivered_records = 0;  // accepted by the sink since Open
+    int64_t sink_failures = 0;      // failed sink calls since Open
+    int64_t dead_lettered = 0;      // records moved to dead-letter.jsonl
+    int64_t segments = 0;           // segment files currently on disk
+  };
+
+  // Opens (creating if needed) the spool in options.directory, recovers its
+  // segments and starts the writer and drainer threads. Fails with
+  // kServiceUnavailable if the directory cannot be used or another process
+  // holds it.
+  static Result<std::unique_ptr<AuditSpool>> Open(AuditSpoolOptions options, AuditBatchSink sink);
+
+  // Close(drain_timeout = 2 s).
+  ~AuditSpool() override;
+  AuditSpool(const AuditSpool&) = delete;
+  AuditSpool& operator=(const AuditSpool&) = delete;
+
+  // Queues `record`; `done` fires once it is durable (ok), or with
+  // kServiceUnavailable if it could not be written or the spool is closed.
+  // Never blocks on I/O. `done` runs on the writer thread (or inline when the
+  // spool is closed) and must be quick: the next group commit waits for it.
+  void Append(AuditRecord record, std::function<void(Result<void>)> done) override;
+
+  // Records accepted by Append (or recovered at Open) and not yet accepted by
+  // the sink.
+  int64_t Pending() const override;
+
+  // Returns true once Pending() is 0, false if `timeout` passes first.
+  bool WaitUntilDrained(std::chrono::milliseconds timeout) const;
+
+  // Stops accepting records, makes every queued one durable (firing its
+  // `done`), keeps delivering to the sink for at most `drain_timeout`, then
+  // stops both threads. What was not delivered stays in the spool for the next
+  // Open. Idempotent.
+  void Close(std::chrono::milliseconds drain_timeout = std::chrono::milliseconds(2000));
+
+  Stats stats() const;
+
+ private:
+  struct Segment {
+    uint64_t seq = 0;
+    uint64_t size = 0;    // durable bytes (header included)
+    int64_t records = 0;  // durable records
+    bool closed = false;  // no more writes
+  };
+  struct Queued {
+    std::string frame;
+    std::function<void(Result<void>)> done;
+  };
+  struct Frame {
+    std::string payload;
+    uint64_t end = 0;  // offset just past the frame
+  };
+
+  AuditSpool(AuditSpoolOptions options, AuditBatchSink sink);
+
+  Result<void> Recover();
+  Result<void> OpenActiveSegment(uint64_t seq);
+  void WriterLoop();
+  void WriteBatch(std::vector<Queued>* batch);
+  void RollLocked();
+  void DrainerLoop();
+  void DrainUntilStopped();
+  // Reads up to batch_size frames of `segment` in [offset, limit).
+  Result<std::vector<Frame>> ReadFrames(uint64_t seq, uint64_t offset, uint64_t limit);
+  // Delivers `records` (taken from `payloads`) until the sink accepts them or
+  // the drainer must stop. Returns false when stopped before delivery.
+  bool Deliver(std::vector<AuditRecord> records, const std::vector<std::string>& payloads);
+  void DeadLetter(const std::string& payload, std::string_view why);
+  Result<void> PersistCursor(uint64_t seq, uint64_t offset);
+  // Sleeps `delay` or until the drainer is told to give up. Returns false if it must stop.
+  bool Backoff(std::chrono::milliseconds delay);
+  bool MustStopDraining() const;  // REQUIRES: drain_mu_ held
+  void Log(std::string_view message) const;
+  std::string SegmentPath(uint64_t seq) const;
+
+  const AuditSpoolOptions options_;
+  const AuditBatchSink sink_;
+  int lock_fd_ = -1;
+  int dir_fd_ = -1;
+
+  std::atomic<int64_t> pending_{0};
+  std::atomic<int64_t> commits_{0};
+  std::atomic<int64_t> delivered_{0};
+  std::atomic<int64_t> sink_failures_{0};
+  std::atomic<int64_t> dead_lettered_{0};
+  int64_t recovered_records_ = 0;
+  int64_t truncated_bytes_ = 0;
+
+  // Writer side. queue_ and closing_ are guarded by queue_mu_.
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::vector<Queued> queue_;
+  bool closing_ = false;
+  // Owned by the writer thread (and by Open before it starts).
+  int active_fd_ = -1;
+  uint64_t active_seq_ = 0;
+  uint64_t active_size_ = 0;
+  int64_t active_records_ = 0;
+  std::chrono::steady_clock::time_point active_since_{};
+
+  // Shared between writer and drainer, guarded by drain_mu_.
+  mutable std::mutex drain_mu_;
+  mutable std::condition_variable drain_cv_;
+  std::deque<Segment> segments_;  // on disk, ascending seq; the last may be active
+  bool stop_draining_ = false;
+  std::chrono::steady_clock::time_point drain_deadline_{};
+  // Drainer position: the next frame to deliver.
+  uint64_t cursor_seq_ = 0;
+  uint64_t cursor_offset_ = 0;
+  int64_t cursor_records_ = 0;  // records of cursor_seq_ before cursor_offset_
+  // Owned by the drainer thread: the last cursor written to disk.
+  uint64_t persisted_seq_ = 0;
+  uint64_t persisted_offset_ = 0;
+  std::chrono::steady_clock::time_point persisted_at_{};
+
+  std::mutex dead_letter_mu_;
+  std::once_flag close_once_;
+  std::thread writer_;
+  std::thread drainer_;
+};
+
+// The audit store of record in embedded mode: an append-only JSON-lines file,
+// one SerializeAuditRecord() per line. InsertBatch is idempotent for recently
+// stored calculation_ids (the last `dedup_window`, loaded from the file's tail
+// at Open), which covers every re-send the spool can make. Thread-safe.
+class FileAuditStore {
+ public:
+  // Opens `path` for appending (creating it), dropping a torn last line.
+  static Result<std::unique_ptr<FileAuditStore>> Open(std::string path, bool fsync = true,
+                                                      size_t dedup_window = 100'000);
+  ~FileAuditStore();
+  FileAuditStore(const FileAuditStore&) = delete;
+  FileAuditStore& operator=(const FileAuditStore&) = delete;
+
+  // Appends the records not stored yet with one write() (and one fdatasync).
+  // Returns kServiceUnavailable if the file cannot be written.
+  Result<void> InsertBatch(const std::vector<AuditRecord>& records);
+
+  // Returns every record of the file at `path`, in order.
+  static Result<std::vector<AuditRecord>> ReadAll(const std::string& path);
+
+ private:
+  FileAuditStore(std::string path, int fd, bool fsync, size_t dedup_window);
+  void Remember(const std::string& id);  // REQUIRES: mu_ held
+
+  const std::string path_;
+  const int fd_;
+  const bool fsync_;
+  const size_t dedup_window_;
+  std::mutex mu_;
+  std::deque<std::string> recent_order_;
+  std::unordered_set<std::string> recent_;
+};
+
+}  // namespace pricing::engine

@@ -1,0 +1,295 @@
+#include "adapters/http_server.h"
+
+#include <sys/socket.h>
+
+#include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cctype>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+namespace pricing::engine {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+std::string_view HttpRequest::Header(std::string_view lower_name) const {
+  for (const auto& [k, v] : headers) {
+    if (k == lower_name) return v;
+  }
+  return {};
+}
+
+namespace {
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string_view Sv(boost::beast::string_view s) { return {s.data(), s.size()}; }
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// One client connection: read a request, hand it to the handler, write the
+// response the handler delivers (possibly from another thread), repeat while
+// keep-alive holds.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, const HttpServerOptions& options, const HttpHandler& handler,
+          const ErrorBodyFn& error_body)
+      : stream_(std::move(socket)), options_(options), handler_(handler), error_body_(error_body) {}
+
+  void Start() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(true); });
+  }
+
+ private:
+  void Read(bool first) {
+    parser_.emplace();
+    parser_->body_limit(options_.body_limit);
+    parser_->header_limit(static_cast<std::uint32_t>(options_.header_limit));
+    // Idle keep-alive connections get the idle timeout; once bytes of a request
+    // are buffered the whole request must arrive within the read timeout.
+    stream_.expires_after(first || buffer_.size() > 0 ? options_.read_timeout
+                                                      : options_.idle_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+        ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
+      return Close();
+    }
+    if (ec == beast::error::timeout) {
+      if (parser_->got_some()) return WriteServerError(408, "REQUEST_TIMEOUT", "request not received in time");
+      return Close();
+    }
+    if (ec == http::error::body_limit) {
+      return WriteServerError(413, "PAYLOAD_TOO_LARGE",
+                              "request body exceeds " + std::to_string(options_.body_limit) + " bytes");
+    }
+    if (ec == http::error::header_limit) {
+      return WriteServerError(431, "INVALID_PARAMETER", "request headers too large");
+    }
+    if (ec) return WriteServerError(400, "INVALID_PARAMETER", "malformed HTTP request: " + ec.message());
+
+    auto msg = parser_->release();
+    keep_alive_ = msg.keep_alive();
+    version_ = msg.version();
+    HttpRequest req;
+    req.method = std::string(msg.method_string());
+    req.target = std::string(msg.target());
+    std::string_view target = Sv(msg.target());
+    size_t q = target.find('?');
+    req.path = std::string(target.substr(0, q));
+    if (q != std::string_view::npos) req.query = ParseQuery(target.substr(q + 1));
+    req.headers.reserve(8);
+    for (const auto& field : msg) {
+      req.headers.emplace_back(Lower(Sv(field.name_string())), std::string(Sv(field.value())));
+    }
+    req.body = std::move(msg.body());
+    beast::error_code ignored;
+    auto ep = stream_.socket().remote_endpoint(ignored);
+    if (!ignored) req.remote = ep.address().to_string();
+
+    stream_.expires_never();
+    // The responder may run on any thread; it hops back onto this connection's
+    // executor before touching the stream.
+    auto once = std::make_shared<std::atomic<bool>>(false);
+    Responder respond = [self = shared_from_this(), once](HttpResponse res) {
+      if (once->exchange(true)) return;
+      asio::post(self->stream_.get_executor(),
+                 [self, res = std::move(res)]() mutable { self->Write(std::move(res)); });
+    };
+    handler_(std::move(req), std::move(respond));
+  }
+
+  void WriteServerError(int status, std::string_view code, const std::string& message) {
+    keep_alive_ = false;
+    HttpResponse res;
+    res.status = status;
+    res.body = error_body_(status, code, message);
+    Write(std::move(res));
+  }
+
+  void Write(HttpResponse res) {
+    auto out = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(res.status), version_ ? version_ : 11);
+    out->set(http::field::server, "pricing-engine");
+    out->set(http::field::content_type, res.content_type);
+    for (auto& [k, v] : res.headers) out->set(k, v);
+    out->body() = std::move(res.body);
+    out->keep_alive(keep_alive_);
+    out->prepare_payload();
+    stream_.expires_after(options_.read_timeout);
+    http::async_write(stream_, *out, [self = shared_from_this(), out](beast::error_code ec, size_t) {
+      if (ec) return self->Close();
+      if (!self->keep_alive_) return self->Close();
+      self->Read(false);
+    });
+  }
+
+  void Close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.socket().close(ec);
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  const HttpServerOptions& options_;
+  const HttpHandler& handler_;
+  const ErrorBodyFn& error_body_;
+  bool keep_alive_ = true;
+  unsigned version_ = 11;
+};
+
+// One event loop with its own acceptor; the kernel spreads connections over
+// the loops' acceptors (SO_REUSEPORT).
+struct Loop {
+  asio::io_context ioc{1};
+  std::optional<tcp::acceptor> acceptor;
+  std::thread thread;
+};
+
+}  // namespace
+
+struct HttpServer::Impl {
+  HttpServerOptions options;
+  HttpHandler handler;
+  ErrorBodyFn error_body;
+  std::vector<std::unique_ptr<Loop>> loops;
+  uint16_t bound_port = 0;
+  std::once_flag stopped;
+  bool started = false;
+
+  void Accept(Loop& loop) {
+    loop.acceptor->async_accept(asio::make_strand(loop.ioc), [this, &loop](beast::error_code ec,
+                                                                           tcp::socket socket) {
+      if (ec == asio::error::operation_aborted) return;
+      if (!ec) {
+        socket.set_option(tcp::no_delay(true), ec);
+        std::make_shared<Session>(std::move(socket), options, handler, error_body)->Start();
+      }
+      if (loop.acceptor->is_open()) Accept(loop);
+    });
+  }
+};
+
+HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler, ErrorBodyFn error_body)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  impl_->handler = std::move(handler);
+  impl_->error_body = std::move(error_body);
+}
+
+HttpServer::~HttpServer() { Stop(); }
+
+std::string HttpServer::Start() {
+  int n = impl_->options.threads > 0 ? impl_->options.threads
+                                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  beast::error_code ec;
+  auto address = asio::ip::make_address(impl_->options.host, ec);
+  if (ec) return "listen address '" + impl_->options.host + "' is not an IP address";
+  uint16_t port = impl_->options.port;
+  for (int i = 0; i < n; ++i) {
+    auto loop = std::make_unique<Loop>();
+    loop->acceptor.emplace(loop->ioc);
+    tcp::endpoint ep(address, port);
+    loop->acceptor->open(ep.protocol(), ec);
+    if (!ec) loop->acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) {
+      int one = 1;
+      if (::setsockopt(loop->acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+        return "cannot set SO_REUSEPORT on the listening socket";
+      }
+    }
+    if (!ec) loop->acceptor->bind(ep, ec);
+    if (!ec) loop->acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return "cannot listen on " + impl_->options.host + ":" + std::to_string(port) + ": " + ec.message();
+    }
+    if (port == 0) port = loop->acceptor->local_endpoint().port();
+    impl_->loops.push_back(std::move(loop));
+  }
+  impl_->bound_port = port;
+  for (auto& loop : impl_->loops) {
+    impl_->Accept(*loop);
+    Loop* raw = loop.get();
+    raw->thread = std::thread([raw] { raw->ioc.run(); });
+  }
+  impl_->started = true;
+  return {};
+}
+
+void HttpServer::Stop() {
+  if (!impl_ || !impl_->started) return;
+  std::call_once(impl_->stopped, [this] {
+    for (auto& loop : impl_->loops) {
+      asio::post(loop->ioc, [raw = loop.get()] {
+        beast::error_code ec;
+        raw->acceptor->close(ec);
+        raw->ioc.stop();
+      });
+    }
+    for (auto& loop : impl_->loops) {
+      if (loop->thread.joinable()) loop->thread.join();
+    }
+  });
+}
+
+uint16_t HttpServer::port() const { return impl_->bound_port; }
+
+std::string UrlDecode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '+') {
+      out.push_back(' ');
+    } else if (c == '%' && i + 2 < s.size() &&
+               HexValue(s[i + 1]) >= 0 && HexValue(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(HexValue(s[i + 1]) * 16 + HexValue(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view query) {
+  std::vector<std::pair<std::string, std::string>> out;
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view part = query.substr(0, amp);
+    if (!part.empty()) {
+      size_t eq = part.find('=');
+      if (eq == std::string_view::npos) {
+        out.emplace_back(UrlDecode(part), std::string());
+      } else {
+        out.emplace_back(UrlDecode(part.substr(0, eq)), UrlDecode(part.substr(eq + 1)));
+      }
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return out;
+}
+
+}  // namespace pricing::engine

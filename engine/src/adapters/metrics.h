@@ -1,0 +1,108 @@
+// The engine's Prometheus metrics on prometheus-cpp core: one registry holding
+// every metric the engine exports, cheap recording calls for the hot path, and
+// the text exposition format for GET /metrics (served by the engine's own HTTP
+// server, not prometheus-cpp pull).
+//
+// Label children are resolved once and then found through a lock-free table,
+// so recording a request costs a few hashes and atomic adds, never a registry
+// lock. Label values must come from small fixed sets (route templates, cache
+// names), never from client input, or the series count grows without bound.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+namespace pricing::engine {
+
+class Metrics {
+ public:
+  // Bucket bounds (seconds) of the latency histograms: sub-millisecond to 1 s.
+  static const prometheus::Histogram::BucketBoundaries& LatencyBuckets();
+
+  Metrics();
+  ~Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  // http_requests_total{method,route,code} += 1 and
+  // http_request_duration_seconds{route} observes `seconds`. `route` is the
+  // matched route template (e.g. "/api/v1/rates/{ticker}"), not the raw path.
+  void RecordHttpRequest(std::string_view method, std::string_view route, int code, double seconds);
+  // calculations_total += 1 and calculation_duration_seconds observes `seconds`.
+  void RecordCalculation(double seconds);
+  // cache_hits_total{cache} / cache_misses_total{cache} += 1.
+  void RecordCacheHit(std::string_view cache);
+  void RecordCacheMiss(std::string_view cache);
+  // external_api_requests_total{api,outcome} += 1 (see MarketDataObservers).
+  void RecordExternalApi(std::string_view api, std::string_view outcome);
+  // fallback_usage_total{input} += 1; input is "base_rate" | "volatility" |
+  // "event_risk".
+  void RecordFallback(std::string_view input);
+  // rate_limit_exceeded_total += 1.
+  void RecordRateLimitExceeded();
+
+  // Sources of the gauges refreshed at each Serialize(): audit_records_pending,
+  // db_pool_connections_in_use, db_pool_connections_max. An unset source
+  // leaves its gauge at 0. Sources run on the scraping thread and must not
+  // call back into this object.
+  void SetAuditPendingSource(std::function<int64_t()> source);
+  void SetDbPoolSources(std::function<int64_t()> in_use, std::function<int64_t()> max);
+
+  // Returns every metric in the Prometheus text exposition format (0.0.4),
+  // after refreshing the callback gauges. Thread-safe.
+  std::string Serialize();
+
+  // The registry, for callers that add metrics of their own.
+  prometheus::Registry& registry() { return *registry_; }
+
+  // A lock-free index from N label values to a value created on first use.
+  // Defined in metrics.cc.
+  template <size_t N, typename V>
+  class LabelTable;
+
+ private:
+  struct HttpSeries {
+    prometheus::Counter* requests = nullptr;
+    prometheus::Histogram* duration = nullptr;
+  };
+
+  std::shared_ptr<prometheus::Registry> registry_;
+
+  prometheus::Family<prometheus::Counter>* http_requests_;
+  prometheus::Family<prometheus::Histogram>* http_duration_;
+  prometheus::Counter* calculations_;
+  prometheus::Histogram* calculation_duration_;
+  prometheus::Family<prometheus::Counter>* cache_hits_;
+  prometheus::Family<prometheus::Counter>* cache_misses_;
+  prometheus::Family<prometheus::Counter>* external_api_;
+  prometheus::Family<prometheus::Counter>* fallback_;
+  prometheus::Counter* rate_limited_;
+  prometheus::Gauge* audit_pending_;
+  prometheus::Gauge* db_in_use_;
+  prometheus::Gauge* db_max_;
+
+  std::unique_ptr<LabelTable<3, HttpSeries>> http_series_;
+  std::unique_ptr<LabelTable<1, prometheus::Histogram*>> http_route_duration_;
+  std::unique_ptr<LabelTable<1, prometheus::Counter*>> cache_hit_series_;
+  std::unique_ptr<LabelTable<1, prometheus::Counter*>> cache_miss_series_;
+  std::unique_ptr<LabelTable<2, prometheus::Counter*>> external_api_series_;
+  std::unique_ptr<LabelTable<1, prometheus::Counter*>> fallback_series_;
+
+  std::mutex sources_mu_;
+  std::function<int64_t()> audit_pending_source_;
+  std::function<int64_t()> db_in_use_source_;
+  std::function<int64_t()> db_max_source_;
+};
+
+}  // namespace pricing::engine

@@ -1,0 +1,461 @@
+#include "adapters/pg_store.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <ctime>
+#include <utility>
+
+#include "adapters/memory_store.h"
+#include "adapters/sql_migrations.h"
+
+namespace pricing::engine {
+namespace {
+
+// Key of the session advisory lock that serialises migration runners.
+constexpr int64_t kMigrationLockKey = 0x70726963696e67;  // "pricing"
+
+std::unexpected<Error> WithContext(std::string_view context, Error e) {
+  e.message = std::string(context) + ": " + e.message;
+  return std::unexpected(std::move(e));
+}
+
+std::unexpected<Error> Corrupt(std::string_view column, std::string_view value) {
+  return Fail(ErrorCode::kServiceUnavailable,
+              "postgres: unexpected value '" + std::string(value) + "' in " + std::string(column));
+}
+
+std::optional<std::string> OptionalText(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  return s;
+}
+
+Result<int64_t> ParseInt(std::string_view column, std::string_view text) {
+  int64_t v = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || ptr != text.data() + text.size()) return Corrupt(column, text);
+  return v;
+}
+
+Result<Decimal> ParseDecimal(std::string_view column, std::string_view text) {
+  auto d = Decimal::Parse(text);
+  if (!d) return Corrupt(column, text);
+  return *d;
+}
+
+// Returns `at` as a PostgreSQL timestamptz literal in UTC with microseconds.
+std::string TimestampText(std::chrono::system_clock::time_point at) {
+  using std::chrono::microseconds;
+  int64_t us = std::chrono::duration_cast<microseconds>(at.time_since_epoch()).count();
+  int64_t secs = us / 1'000'000;
+  int64_t frac = us % 1'000'000;
+  if (frac < 0) {
+    frac += 1'000'000;
+    --secs;
+  }
+  const std::time_t t = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d.%06lld+00", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<long long>(frac));
+  return buf;
+}
+
+// Migrations ------------------------------------------------------------------
+
+constexpr char kCreateMigrationsTable[] = R"sql(
+CREATE TABLE IF NOT EXISTS schema_migrations (
+  version    INTEGER PRIMARY KEY,
+  name       TEXT NOT NULL,
+  checksum   TEXT NOT NULL,
+  applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+))sql";
+
+Result<int> MigrateLocked(PgConnection& c, const std::vector<SqlMigration>& migrations) {
+  if (auto r = c.ExecScript(kCreateMigrationsTable); !r) return std::unexpected(r.error());
+  auto applied = c.Exec("SELECT version, name, checksum FROM schema_migrations ORDER BY version");
+  if (!applied) return std::unexpected(applied.error());
+  std::vector<std::pair<int64_t, std::string>> done;  // version, checksum
+  for (int i = 0; i < applied->rows(); ++i) {
+    auto version = ParseInt("schema_migrations.version", applied->Get(i, 0));
+    if (!version) return std::unexpected(version.error());
+    const SqlMigration* known = nullptr;
+    for (const SqlMigration& m : migrations) {
+      if (m.version == *version) known = &m;
+    }
+    if (known == nullptr) {
+      return Fail(ErrorCode::kCalculationError,
+                  "the database has migration " + std::string(applied->Get(i, 1)) +
+                      " which this engine does not know; run a newer engine");
+    }
+    if (known->checksum != applied->Get(i, 2)) {
+      return Fail(ErrorCode::kCalculationError,
+                  "migration " + known->name +
+                      " differs from the one applied to the database; add a new migration "
+                      "instead of editing an applied one");
+    }
+    done.emplace_back(*version, known->checksum);
+  }
+  int count = 0;
+  for (const SqlMigration& m : migrations) {
+    bool is_done = false;
+    for (const auto& [v, sum] : done) is_done = is_done || v == m.version;
+    if (is_done) continue;
+    auto r = c.Transaction([&]() -> Result<void> {
+      if (auto s = c.ExecScript(std::string(m.sql)); !s) return s;
+      auto row =
+          c.Exec("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                 {std::to_string(m.version), m.name, m.checksum});
+      if (!row) return std::unexpected(row.error());
+      return {};
+    });
+    if (!r) return WithContext("migration " + m.name, r.error());
+    ++count;
+  }
+  return count;
+}
+
+// Seed ------------------------------------------------------------------------
+
+constexpr char kUpsertStock[] = R"sql(
+INSERT INTO stocks AS t (ticker, borrow_status, min_borrow_rate, lender_api_id)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (ticker) DO UPDATE SET
+  borrow_status = EXCLUDED.borrow_status, min_borrow_rate = EXCLUDED.min_borrow_rate,
+  lender_api_id = EXCLUDED.lender_api_id, updated_at = now()
+WHERE (t.borrow_status, t.min_borrow_rate, t.lender_api_id)
+  IS DISTINCT FROM (EXCLUDED.borrow_status, EXCLUDED.min_borrow_rate, EXCLUDED.lender_api_id))sql";
+
+constexpr char kUpsertBroker[] = R"sql(
+INSERT INTO brokers AS t (client_id, markup_percentage, transaction_fee_type,
+                          transaction_amount, day_count)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (client_id) DO UPDATE SET
+  markup_percentage = EXCLUDED.markup_percentage,
+  transaction_fee_type = EXCLUDED.transaction_fee_type,
+  transaction_amount = EXCLUDED.transaction_amount, day_count = EXCLUDED.day_count,
+  updated_at = now()
+WHERE (t.markup_percentage, t.transaction_fee_type, t.transaction_amount, t.day_count)
+  IS DISTINCT FROM (EXCLUDED.markup_percentage, EXCLUDED.transaction_fee_type,
+                    EXCLUDED.transaction_amount, EXCLUDED.day_count))sql";
+
+constexpr char kUpsertVolatility[] = R"sql(
+INSERT INTO volatility AS t (ticker, vol_index, event_risk_factor)
+VALUES ($1, $2, $3)
+ON CONFLICT (ticker) DO UPDATE SET
+  vol_index = EXCLUDED.vol_index, event_risk_factor = EXCLUDED.event_risk_factor,
+  updated_at = now()
+WHERE (t.vol_index, t.event_risk_factor)
+  IS DISTINCT FROM (EXCLUDED.vol_index, EXCLUDED.event_risk_factor))sql";
+
+constexpr char kUpsertApiKey[] = R"sql(
+INSERT INTO api_keys AS t (key_hash, client_id, rate_limit_per_minute, scope)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (key_hash) DO UPDATE SET
+  client_id = EXCLUDED.client_id, rate_limit_per_minute = EXCLUDED.rate_limit_per_minute,
+  scope = EXCLUDED.scope
+WHERE (t.client_id, t.rate_limit_per_minute, t.scope)
+  IS DISTINCT FROM (EXCLUDED.client_id, EXCLUDED.rate_limit_per_minute, EXCLUDED.scope))sql";
+
+// The scale of stocks.min_borrow_rate (NUMERIC(20,12)).
+constexpr int kMinBorrowRateScale = 12;
+
+Result<void> SeedRows(PgConnection& c, const ReferenceData& data, SeedStats* stats) {
+  *stats = SeedStats{};
+  auto upsert = [&c](const std::string& item, const char* name, const char* sql,
+                     const PgParams& params, int* counter) -> Result<void> {
+    auto r = c.ExecPrepared(name, sql, params);
+    if (!r) return WithContext("seed " + item, r.error());
+    *counter += static_cast<int>(r->affected_rows());
+    return {};
+  };
+  for (size_t i = 0; i < data.stocks.size(); ++i) {
+    const Stock& s = data.stocks[i];
+    auto r =
+        upsert("stocks[" + std::to_string(i) + "] (" + s.ticker + ")", "seed_stock", kUpsertStock,
+               {s.ticker, std::string(BorrowStatusName(s.borrow_status)),
+                s.min_borrow_rate.ToString(), OptionalText(s.lender_api_id)},
+               &stats->stocks);
+    if (!r) return r;
+  }
+  for (size_t i = 0; i < data.brokers.size(); ++i) {
+    const Broker& b = data.brokers[i];
+    auto r = upsert("brokers[" + std::to_string(i) + "] (" + b.client_id + ")", "seed_broker",
+                    kUpsertBroker,
+                    {b.client_id, b.markup_percentage.ToString(),
+                     std::string(FeeTypeName(b.transaction_fee_type)),
+                     b.transaction_amount.ToString(), std::to_string(b.day_count)},
+                    &stats->brokers);
+    if (!r) return r;
+  }
+  for (size_t i = 0; i < data.volatility.size(); ++i) {
+    const VolatilityRow& v = data.volatility[i];
+    PgParams params{v.ticker, std::nullopt, std::nullopt};
+    if (v.vol_index) params[1] = v.vol_index->ToString();
+    if (v.event_risk_factor) params[2] = std::to_string(*v.event_risk_factor);
+    auto r = upsert("volatility[" + std::to_string(i) + "] (" + v.ticker + ")", "seed_volatility",
+                    kUpsertVolatility, params, &stats->volatility);
+    if (!r) return r;
+  }
+  for (size_t i = 0; i < data.api_keys.size(); ++i) {
+    const ApiKeySeed& k = data.api_keys[i];
+    // The item names the key by position only: the plain key is a secret.
+    auto r = upsert("api_keys[" + std::to_string(i) + "]", "seed_api_key", kUpsertApiKey,
+                    {Sha256Hex(k.key), OptionalText(k.client_id),
+                     std::to_string(k.rate_limit_per_minute), std::string(KeyScopeName(k.scope))},
+                    &stats->api_keys);
+    if (!r) return r;
+  }
+  return {};
+}
+
+// Audit -------------------------------------------------------------------------
+
+constexpr char kAuditColumns[] =
+    "calculation_id, request_id, client_id, key_client_id, ticker, position_value, loan_days, "
+    "borrow_rate, borrow_rate_used, base_rate, base_rate_source, volatility, volatility_source, "
+    "event_risk, event_risk_source, borrow_cost, markup, transaction_fees, total_fee, day_count, "
+    "created_at";
+// The SQL type of each column above, for the parameter casts.
+constexpr const char* kAuditTypes[] = {
+    "uuid",    "text",    "text",    "text",    "text",    "numeric", "integer",
+    "numeric", "numeric", "numeric", "text",    "numeric", "text",    "integer",
+    "text",    "numeric", "numeric", "numeric", "numeric", "integer", "timestamptz"};
+constexpr int kAuditColumnCount = sizeof(kAuditTypes) / sizeof(kAuditTypes[0]);
+// Rows per INSERT: well below the protocol's 65535 parameters per statement.
+constexpr size_t kAuditRowsPerStatement = 500;
+
+void AppendAuditParams(const AuditRecord& r, PgParams* params) {
+  params->insert(params->end(), {r.calculation_id,
+                                 r.request_id,
+                                 r.request.client_id,
+                                 OptionalText(r.api_key_client),
+                                 r.request.ticker,
+                                 r.request.position_value.ToString(),
+                                 std::to_string(r.request.loan_days),
+                                 r.quote.rate.ToString(),
+                                 r.quote.borrow_rate_used.ToString(),
+                                 r.inputs.base_rate.value.ToString(),
+                                 std::string(SourceName(r.inputs.base_rate.source)),
+                                 r.inputs.volatility.value.ToString(),
+                                 std::string(SourceName(r.inputs.volatility.source)),
+                                 std::to_string(r.inputs.event_risk.value),
+                                 std::string(SourceName(r.inputs.event_risk.source)),
+                                 r.quote.borrow_cost.ToString(2),
+                                 r.quote.markup.ToString(2),
+                                 r.quote.transaction_fees.ToString(2),
+                                 r.quote.total_fee.ToString(2),
+                                 std::to_string(r.quote.day_count),
+                                 TimestampText(r.at)});
+}
+
+std::string AuditInsertSql(size_t rows) {
+  std::string sql = "INSERT INTO audit_log (";
+  sql += kAuditColumns;
+  sql += ") VALUES ";
+  int n = 0;
+  for (size_t row = 0; row < rows; ++row) {
+    sql += row == 0 ? "(" : ", (";
+    for (int col = 0; col < kAuditColumnCount; ++col) {
+      if (col > 0) sql += ", ";
+      sql += "$" + std::to_string(++n) + "::" + kAuditTypes[col];
+    }
+    sql += ")";
+  }
+  sql += " ON CONFLICT (calculation_id) DO NOTHING";
+  return sql;
+}
+
+// Reference rows ------------------------------------------------------------------
+
+constexpr char kSelectStock[] =
+    "SELECT ticker, borrow_status, min_borrow_rate, lender_api_id FROM stocks WHERE ticker = $1";
+constexpr char kSelectBroker[] =
+    "SELECT client_id, markup_percentage, transaction_fee_type, transaction_amount, day_count "
+    "FROM brokers WHERE client_id = $1";
+constexpr char kSelectVolatility[] =
+    "SELECT ticker, vol_index, event_risk_factor FROM volatility WHERE ticker = $1";
+constexpr char kSelectApiKey[] =
+    "SELECT key_hash, client_id, rate_limit_per_minute, scope FROM api_keys "
+    "WHERE key_hash = $1 AND disabled_at IS NULL";
+constexpr char kListStocks[] =
+    "SELECT ticker, borrow_status, min_borrow_rate, lender_api_id FROM stocks "
+    "WHERE borrow_status = $1 ORDER BY ticker LIMIT $2 OFFSET $3";
+
+Result<Stock> StockAt(const PgResult& r, int row) {
+  Stock s;
+  s.ticker = r.Get(row, 0);
+  auto status = ParseBorrowStatus(r.Get(row, 1));
+  if (!status) return Corrupt("stocks.borrow_status", r.Get(row, 1));
+  s.borrow_status = *status;
+  auto rate = ParseDecimal("stocks.min_borrow_rate", r.Get(row, 2));
+  if (!rate) return std::unexpected(rate.error());
+  s.min_borrow_rate = *rate;
+  s.lender_api_id = r.Get(row, 3);
+  return s;
+}
+
+Result<Broker> BrokerAt(const PgResult& r, int row) {
+  Broker b;
+  b.client_id = r.Get(row, 0);
+  auto markup = ParseDecimal("brokers.markup_percentage", r.Get(row, 1));
+  if (!markup) return std::unexpected(markup.error());
+  b.markup_percentage = *markup;
+  auto type = ParseFeeType(r.Get(row, 2));
+  if (!type) return Corrupt("brokers.transaction_fee_type", r.Get(row, 2));
+  b.transaction_fee_type = *type;
+  auto amount = ParseDecimal("brokers.transaction_amount", r.Get(row, 3));
+  if (!amount) return std::unexpected(amount.error());
+  b.transaction_amount = *amount;
+  auto days = ParseInt("brokers.day_count", r.Get(row, 4));
+  if (!days) return std::unexpected(days.error());
+  b.day_count = static_cast<int>(*days);
+  return b;
+}
+
+Result<VolatilityRow> VolatilityAt(const PgResult& r, int row) {
+  VolatilityRow v;
+  v.ticker = r.Get(row, 0);
+  if (auto text = r.GetOptional(row, 1)) {
+    auto d = ParseDecimal("volatility.vol_index", *text);
+    if (!d) return std::unexpected(d.error());
+    v.vol_index = *d;
+  }
+  if (auto text = r.GetOptional(row, 2)) {
+    auto e = ParseInt("volatility.event_risk_factor", *text);
+    if (!e) return std::unexpected(e.error());
+    v.event_risk_factor = static_cast<int>(*e);
+  }
+  return v;
+}
+
+Result<ApiKey> ApiKeyAt(const PgResult& r, int row) {
+  ApiKey k;
+  k.key_hash = r.Get(row, 0);
+  k.client_id = r.Get(row, 1);
+  auto limit = ParseInt("api_keys.rate_limit_per_minute", r.Get(row, 2));
+  if (!limit) return std::unexpected(limit.error());
+  k.rate_limit_per_minute = *limit;
+  auto scope = ParseKeyScope(r.Get(row, 3));
+  if (!scope) return Corrupt("api_keys.scope", r.Get(row, 3));
+  k.scope = *scope;
+  return k;
+}
+
+// Runs the prepared lookup `name` with `key` and converts its row, if any.
+template <typename T, typename RowFn>
+Result<std::optional<T>> LookupOne(PgPool& pool, const char* name, const char* sql,
+                                   const std::string& key, RowFn row_fn) {
+  return pool.Run([&](PgConnection& c) -> Result<std::optional<T>> {
+    auto r = c.ExecPrepared(name, sql, {key});
+    if (!r) return std::unexpected(r.error());
+    if (r->rows() == 0) return std::optional<T>();
+    auto value = row_fn(*r, 0);
+    if (!value) return std::unexpected(value.error());
+    return std::optional<T>(std::move(*value));
+  });
+}
+
+}  // namespace
+
+Result<int> RunMigrations(PgPool& pool) {
+  auto migrations = EmbeddedMigrations();
+  if (!migrations) return std::unexpected(migrations.error());
+  const std::string lock_key = std::to_string(kMigrationLockKey);
+  return pool.Run([&](PgConnection& c) -> Result<int> {
+    // The session's settings and lock end with it: never return it to the pool.
+    c.Discard();
+    auto set = c.ExecScript("SET statement_timeout = '10min'; SET lock_timeout = '2min'");
+    if (!set) return std::unexpected(set.error());
+    auto lock = c.Exec("SELECT pg_advisory_lock($1::bigint)", {lock_key});
+    if (!lock) return WithContext("migration lock", lock.error());
+    auto applied = MigrateLocked(c, *migrations);
+    if (!c.broken()) (void)c.Exec("SELECT pg_advisory_unlock($1::bigint)", {lock_key});
+    return applied;
+  });
+}
+
+Result<SeedStats> SeedReferenceData(PgPool& pool, const ReferenceData& data) {
+  for (size_t i = 0; i < data.stocks.size(); ++i) {
+    if (data.stocks[i].min_borrow_rate.FractionalDigits() > kMinBorrowRateScale) {
+      const std::string field = "stocks[" + std::to_string(i) + "].min_borrow_rate";
+      return Fail(ErrorCode::kInvalidParameter,
+                  field + ": more than " + std::to_string(kMinBorrowRateScale) +
+                      " decimal places cannot be stored exactly",
+                  field);
+    }
+  }
+  return pool.Run([&](PgConnection& c) -> Result<SeedStats> {
+    SeedStats stats;
+    auto r = c.Transaction([&] { return SeedRows(c, data, &stats); });
+    if (!r) return std::unexpected(r.error());
+    return stats;
+  });
+}
+
+Result<void> InsertAuditBatch(PgPool& pool, const std::vector<AuditRecord>& records) {
+  if (records.empty()) return {};
+  return pool.Run([&](PgConnection& c) -> Result<void> {
+    return c.Transaction([&]() -> Result<void> {
+      for (size_t begin = 0; begin < records.size(); begin += kAuditRowsPerStatement) {
+        const size_t end = std::min(records.size(), begin + kAuditRowsPerStatement);
+        PgParams params;
+        params.reserve((end - begin) * kAuditColumnCount);
+        for (size_t i = begin; i < end; ++i) AppendAuditParams(records[i], &params);
+        auto r = c.Exec(AuditInsertSql(end - begin), params);
+        if (!r) return WithContext("audit insert", r.error());
+      }
+      return {};
+    });
+  });
+}
+
+// PgReferenceStore -----------------------------------------------------------------
+
+PgReferenceStore::PgReferenceStore(PgPool& pool) : pool_(pool) {}
+
+Result<std::optional<Stock>> PgReferenceStore::GetStock(const std::string& ticker) {
+  return LookupOne<Stock>(pool_, "get_stock", kSelectStock, ticker, StockAt);
+}
+
+Result<std::optional<Broker>> PgReferenceStore::GetBroker(const std::string& client_id) {
+  return LookupOne<Broker>(pool_, "get_broker", kSelectBroker, client_id, BrokerAt);
+}
+
+Result<std::optional<VolatilityRow>> PgReferenceStore::GetVolatility(const std::string& ticker) {
+  return LookupOne<VolatilityRow>(pool_, "get_volatility", kSelectVolatility, ticker, VolatilityAt);
+}
+
+Result<std::optional<ApiKey>> PgReferenceStore::GetApiKeyByHash(const std::string& key_hash) {
+  return LookupOne<ApiKey>(pool_, "get_api_key", kSelectApiKey, key_hash, ApiKeyAt);
+}
+
+Result<std::vector<Stock>> PgReferenceStore::ListStocks(BorrowStatus status, int limit,
+                                                        int offset) {
+  const PgParams params{std::string(BorrowStatusName(status)), std::to_string(std::max(limit, 0)),
+                        std::to_string(std::max(offset, 0))};
+  return pool_.Run([&](PgConnection& c) -> Result<std::vector<Stock>> {
+    auto r = c.ExecPrepared("list_stocks", kListStocks, params);
+    if (!r) return std::unexpected(r.error());
+    std::vector<Stock> out;
+    out.reserve(r->rows());
+    for (int i = 0; i < r->rows(); ++i) {
+      auto s = StockAt(*r, i);
+      if (!s) return std::unexpected(s.error());
+      out.push_back(std::move(*s));
+    }
+    return out;
+  });
+}
+
+Result<void> PgReferenceStore::Ping() {
+  return pool_.Run([](PgConnection& c) -> Result<void> {
+    auto r = c.ExecPrepared("ping", "SELECT 1");
+    if (!r) return std::unexpected(r.error());
+    return {};
+  });
+}
+
+}  // namespace pricing::engine

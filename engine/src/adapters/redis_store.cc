@@ -1,0 +1,180 @@
+#include "adapters/redis_store.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <functional>
+
+namespace pricing::engine {
+namespace {
+
+// KEYS[1]: the window's counter. ARGV: limit, tokens wanted, expiry seconds.
+// Returns {granted, count after the grant, TTL of the counter}.
+constexpr char kLeaseScript[] = R"lua(
+local limit = tonumber(ARGV[1])
+local want = tonumber(ARGV[2])
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+local grant = limit - used
+if grant > want then grant = want end
+if grant < 0 then grant = 0 end
+if grant > 0 then
+  used = redis.call('INCRBY', KEYS[1], grant)
+  if redis.call('TTL', KEYS[1]) < 0 then
+    redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+  end
+end
+return {grant, used, redis.call('TTL', KEYS[1])}
+)lua";
+
+std::string Sha1Hex(std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha1(), nullptr) != 1) return {};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < length; ++i) {
+    out.push_back(kHex[digest[i] >> 4]);
+    out.push_back(kHex[digest[i] & 0x0f]);
+  }
+  return out;
+}
+
+std::unexpected<Error> Unexpected(std::string_view what, const redisReply* r) {
+  std::string detail = r->type == REDIS_REPLY_ERROR ? std::string(r->str, r->len)
+                                                    : "reply of type " + std::to_string(r->type);
+  return Fail(ErrorCode::kServiceUnavailable, "redis: " + std::string(what) + ": " + detail);
+}
+
+}  // namespace
+
+// RedisCache -------------------------------------------------------------------
+
+RedisCache::RedisCache(RedisPool& pool, std::string key_prefix)
+    : pool_(pool), prefix_(std::move(key_prefix)) {}
+
+Result<std::optional<std::string>> RedisCache::Get(const std::string& key) {
+  const std::string k = prefix_ + key;
+  auto reply = pool_.Command({"GET", k});
+  if (!reply) return std::unexpected(reply.error());
+  const redisReply* r = reply->get();
+  if (r->type == REDIS_REPLY_NIL) return std::optional<std::string>();
+  if (r->type == REDIS_REPLY_STRING) return std::optional<std::string>(std::string(r->str, r->len));
+  return Unexpected("GET", r);
+}
+
+Result<void> RedisCache::Set(const std::string& key, const std::string& value,
+                             std::chrono::seconds ttl) {
+  const std::string k = prefix_ + key;
+  const std::string seconds = std::to_string(std::max<int64_t>(ttl.count(), 1));
+  auto reply = pool_.Command({"SET", k, value, "EX", seconds});
+  if (!reply) return std::unexpected(reply.error());
+  const redisReply* r = reply->get();
+  if (r->type == REDIS_REPLY_STATUS && std::string_view(r->str, r->len) == "OK") return {};
+  return Unexpected("SET", r);
+}
+
+Result<void> RedisCache::Ping() { return pool_.Ping(); }
+
+// RedisRateLimiter ---------------------------------------------------------------
+
+RedisRateLimiter::RedisRateLimiter(RedisPool& pool, const Clock* clock)
+    : pool_(pool), clock_(clock), script_sha_(Sha1Hex(kLeaseScript)) {}
+
+int64_t RedisRateLimiter::LeaseSize(int64_t limit) { return std::max<int64_t>(limit / 100, 1); }
+
+std::string RedisRateLimiter::CounterKey(const std::string& key_id, int64_t window_index) {
+  // The braces make key_id the Redis Cluster hash tag.
+  return "rl:{" + key_id + "}:" + std::to_string(window_index);
+}
+
+std::shared_ptr<RedisRateLimiter::Entry> RedisRateLimiter::EntryFor(const std::string& key_id,
+                                                                    int64_t window) {
+  Shard& shard = shards_[std::hash<std::string>{}(key_id) % kShards];
+  std::lock_guard lock(shard.mu);
+  if (shard.swept_window != window) {
+    // Drops keys idle since before the previous window (a busy one is kept; a
+    // thread still holding a dropped one keeps it alive through its shared_ptr).
+    std::erase_if(shard.entries, [&](const auto& e) {
+      std::unique_lock entry_lock(e.second->mu, std::try_to_lock);
+      return entry_lock.owns_lock() && e.second->window < window - 1;
+    });
+    shard.swept_window = window;
+  }
+  std::shared_ptr<Entry>& entry = shard.entries[key_id];
+  if (entry == nullptr) entry = std::make_shared<Entry>();
+  return entry;
+}
+
+Result<RedisRateLimiter::Grant> RedisRateLimiter::Lease(const std::string& key_id,
+                                                        const RateWindow& window, int64_t limit,
+                                                        int64_t want) {
+  const std::string key = CounterKey(key_id, window.index);
+  const std::string limit_text = std::to_string(limit);
+  const std::string want_text = std::to_string(want);
+  const std::string ttl_text = std::to_string(window.reset_seconds + 10);
+  auto reply = pool_.Command({"EVALSHA", script_sha_, "1", key, limit_text, want_text, ttl_text});
+  if (reply && (*reply)->type == REDIS_REPLY_ERROR &&
+      std::string_view((*reply)->str, (*reply)->len).starts_with("NOSCRIPT")) {
+    reply = pool_.Command({"EVAL", kLeaseScript, "1", key, limit_text, want_text, ttl_text});
+  }
+  if (!reply) return std::unexpected(reply.error());
+  const redisReply* r = reply->get();
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+      r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_INTEGER) {
+    return Unexpected("rate-limit script", r);
+  }
+  return Grant{r->element[0]->integer, r->element[1]->integer};
+}
+
+RateDecision RedisRateLimiter::Take(const std::string& key_id, int64_t limit_per_minute) {
+  const auto now = clock_ != nullptr ? clock_->Now() : std::chrono::system_clock::now();
+  const RateWindow window = RateWindowAt(now);
+  RateDecision d;
+  d.limit = std::max<int64_t>(limit_per_minute, 0);
+  d.reset_seconds = window.reset_seconds;
+  if (d.limit == 0) return d;
+
+  std::shared_ptr<Entry> entry = EntryFor(key_id, window.index);
+  std::lock_guard lock(entry->mu);
+  Entry& e = *entry;
+  if (e.window != window.index) {
+    e.window = window.index;
+    e.leased = 0;
+    e.shared_remaining = d.limit;
+    e.granted = 0;
+    e.exhausted_limit = 0;
+  }
+  if (e.leased > 0) {
+    --e.leased;
+    ++e.granted;
+    d.allowed = true;
+    d.remaining = e.shared_remaining + e.leased;
+    return d;
+  }
+  if (e.exhausted_limit == d.limit) return d;  // Redis has nothing left this window
+
+  auto grant = Lease(key_id, window, d.limit, LeaseSize(d.limit));
+  if (!grant) {
+    // Degraded: this process limits on its own, with the full limit.
+    degraded_.store(true);
+    if (e.granted < d.limit) {
+      ++e.granted;
+      d.allowed = true;
+    }
+    d.remaining = d.limit - e.granted;
+    return d;
+  }
+  degraded_.store(false);
+  e.shared_remaining = std::max<int64_t>(d.limit - grant->count, 0);
+  if (grant->granted > 0) {
+    e.leased = grant->granted - 1;
+    ++e.granted;
+    d.allowed = true;
+    d.remaining = e.shared_remaining + e.leased;
+  } else {
+    e.exhausted_limit = d.limit;
+  }
+  return d;
+}
+
+}  // namespace pricing::engine

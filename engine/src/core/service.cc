@@ -1,0 +1,720 @@
+#include "engine/service.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
+#include "engine/json_text.h"
+#include "engine/pricing.h"
+#include "engine/validation.h"
+
+namespace pricing::engine {
+
+namespace {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+using SysTime = std::chrono::system_clock::time_point;
+
+constexpr std::string_view kApiPrefix = "/api/v1/";
+
+std::string ToUpper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string Iso8601(SysTime t) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms % 1000));
+  return buf;
+}
+
+ApiResponse Json(int status, std::string body, Headers headers = {}) {
+  ApiResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  r.headers = std::move(headers);
+  return r;
+}
+
+// Cache text of the reference rows kept in the shared cache. Decimals travel as
+// their exact text; "-" marks a row that does not exist (negative caching).
+constexpr std::string_view kAbsent = "-";
+
+std::string EncodeStock(const std::optional<Stock>& s) {
+  if (!s) return std::string(kAbsent);
+  std::string out;
+  JsonWriter w(&out);
+  w.BeginObject()
+      .Key("t").String(s->ticker)
+      .Key("s").String(BorrowStatusName(s->borrow_status))
+      .Key("m").String(s->min_borrow_rate.ToString())
+      .Key("l").String(s->lender_api_id)
+      .EndObject();
+  return out;
+}
+
+std::optional<std::optional<Stock>> DecodeStock(std::string_view text) {
+  if (text == kAbsent) return std::optional<Stock>();
+  auto obj = ParseFlatJsonObject(text);
+  if (!obj) return std::nullopt;
+  const JsonToken* t = obj->Find("t");
+  const JsonToken* s = obj->Find("s");
+  const JsonToken* m = obj->Find("m");
+  const JsonToken* l = obj->Find("l");
+  if (!t || !s || !m || !l) return std::nullopt;
+  auto status = ParseBorrowStatus(s->text);
+  auto min = Decimal::Parse(m->text);
+  if (!status || !min) return std::nullopt;
+  return std::optional<Stock>(Stock{t->text, *status, *min, l->text});
+}
+
+std::string EncodeBroker(const std::optional<Broker>& b) {
+  if (!b) return std::string(kAbsent);
+  std::string out;
+  JsonWriter w(&out);
+  w.BeginObject()
+      .Key("c").String(b->client_id)
+      .Key("m").String(b->markup_percentage.ToString())
+      .Key("f").String(FeeTypeName(b->transaction_fee_type))
+      .Key("a").String(b->transaction_amount.ToString())
+      .Key("d").Int(b->day_count)
+      .EndObject();
+  return out;
+}
+
+std::optional<std::optional<Broker>> DecodeBroker(std::string_view text) {
+  if (text == kAbsent) return std::optional<Broker>();
+  auto obj = ParseFlatJsonObject(text);
+  if (!obj) return std::nullopt;
+  const JsonToken* c = obj->Find("c");
+  const JsonToken* m = obj->Find("m");
+  const JsonToken* f = obj->Find("f");
+  const JsonToken* a = obj->Find("a");
+  const JsonToken* d = obj->Find("d");
+  if (!c || !m || !f || !a || !d) return std::nullopt;
+  auto markup = Decimal::Parse(m->text);
+  auto fee = ParseFeeType(f->text);
+  auto amount = Decimal::Parse(a->text);
+  int days = 0;
+  auto [p, ec] = std::from_chars(d->text.data(), d->text.data() + d->text.size(), days);
+  if (!markup || !fee || !amount || ec != std::errc() || p != d->text.data() + d->text.size()) {
+    return std::nullopt;
+  }
+  return std::optional<Broker>(Broker{c->text, *markup, *fee, *amount, days});
+}
+
+std::string EncodeVolatility(const std::optional<VolatilityRow>& v) {
+  if (!v) return std::string(kAbsent);
+  std::string out;
+  JsonWriter w(&out);
+  w.BeginObject().Key("t").String(v->ticker);
+  if (v->vol_index) w.Key("v").String(v->vol_index->ToString());
+  if (v->event_risk_factor) w.Key("e").Int(*v->event_risk_factor);
+  w.EndObject();
+  return out;
+}
+
+std::optional<std::optional<VolatilityRow>> DecodeVolatility(std::string_view text) {
+  if (text == kAbsent) return std::optional<VolatilityRow>();
+  auto obj = ParseFlatJsonObject(text);
+  if (!obj) return std::nullopt;
+  const JsonToken* t = obj->Find("t");
+  if (!t) return std::nullopt;
+  VolatilityRow row{t->text, std::nullopt, std::nullopt};
+  if (const JsonToken* v = obj->Find("v")) {
+    row.vol_index = Decimal::Parse(v->text);
+    if (!row.vol_index) return std::nullopt;
+  }
+  if (const JsonToken* e = obj->Find("e")) {
+    int risk = 0;
+    auto [p, ec] = std::from_chars(e->text.data(), e->text.data() + e->text.size(), risk);
+    if (ec != std::errc() || p != e->text.data() + e->text.size()) return std::nullopt;
+    row.event_risk_factor = risk;
+  }
+  return std::optional<VolatilityRow>(std::move(row));
+}
+
+bool IsJsonContentType(std::string_view ct) {
+  size_t semi = ct.find(';');
+  std::string_view media = ct.substr(0, semi);
+  while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
+  if (media.size() != 16) return false;
+  std::string lower(media);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower == "application/json";
+}
+
+}  // namespace
+
+std::string_view ApiRequest::Header(std::string_view lower_name) const {
+  for (const auto& [k, v] : headers) {
+    if (k == lower_name) return v;
+  }
+  return {};
+}
+
+// Per-request state: whether blocking is allowed, and whether a lookup wanted
+// to block while it was not.
+struct PricingService::Ctx {
+  bool may_block = false;
+  bool would_block = false;
+  SysTime now;
+};
+
+PricingService::PricingService(ServiceDeps deps, ServiceOptions options)
+    : deps_(std::move(deps)), options_(std::move(options)) {}
+
+std::string PricingService::ErrorBody(const Error& error) {
+  std::string out;
+  out.reserve(160);
+  JsonWriter w(&out);
+  w.BeginObject().Key("status").String("error").Key("error").BeginObject();
+  w.Key("code").String(ErrorCodeName(error.code)).Key("message").String(error.message);
+  if (!error.field.empty()) w.Key("field").String(error.field);
+  w.EndObject().EndObject();
+  return out;
+}
+
+ApiResponse PricingService::ErrorResponse(const Error& error) {
+  return Json(HttpStatus(error.code), ErrorBody(error));
+}
+
+bool PricingService::Handle(const ApiRequest& request, Done done, bool may_block) {
+  Ctx ctx{may_block, false, deps_.clock->Now()};
+  const std::string_view path = request.path;
+  const bool get = request.method == "GET" || request.method == "HEAD";
+  const bool post = request.method == "POST";
+  auto method_not_allowed = [&](std::string_view allow) {
+    auto r = ErrorResponse(Error{ErrorCode::kMethodNotAllowed,
+                                 request.method + " is not allowed on " + std::string(path), ""});
+    r.headers.emplace_back("Allow", std::string(allow));
+    done(std::move(r));
+    return true;
+  };
+
+  if (path == "/health/live") {
+    if (!get) return method_not_allowed("GET");
+    done(Json(200, R"({"status":"ok"})"));
+    return true;
+  }
+  if (path == "/health/ready") {
+    if (!get) return method_not_allowed("GET");
+    if (!ctx.may_block) return false;
+    done(Ready());
+    return true;
+  }
+  if (path == "/metrics") {
+    if (!get) return method_not_allowed("GET");
+    ApiResponse r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = deps_.metrics_text ? deps_.metrics_text() : std::string();
+    done(std::move(r));
+    return true;
+  }
+  if (path == "/api/v1/openapi.yaml") {
+    if (!get) return method_not_allowed("GET");
+    ApiResponse r;
+    r.content_type = "application/yaml";
+    r.body = options_.openapi_yaml;
+    done(std::move(r));
+    return true;
+  }
+  if (path == "/api/v1/calculate-locate") {
+    if (!get && !post) return method_not_allowed("GET, POST");
+    return CalculateLocate(ctx, request, done);
+  }
+  if (path == "/api/v1/market/volatility") {
+    if (!get) return method_not_allowed("GET");
+    return MarketVolatility(ctx, request, done);
+  }
+  constexpr std::string_view kStatus = "/api/v1/rates/status/";
+  constexpr std::string_view kRates = "/api/v1/rates/";
+  if (path.starts_with(kStatus) && path.size() > kStatus.size() &&
+      path.find('/', kStatus.size()) == std::string_view::npos) {
+    if (!get) return method_not_allowed("GET");
+    return RatesByStatus(ctx, request, path.substr(kStatus.size()), done);
+  }
+  if (path.starts_with(kRates) && path.size() > kRates.size() &&
+      path.find('/', kRates.size()) == std::string_view::npos) {
+    if (!get) return method_not_allowed("GET");
+    return GetRate(ctx, request, path.substr(kRates.size()), done);
+  }
+  done(ErrorResponse(Error{ErrorCode::kNotFound, "no route for " + std::string(path), ""}));
+  return true;
+}
+
+ApiResponse PricingService::Ready() {
+  std::string body;
+  JsonWriter w(&body);
+  bool ready = true;
+  w.BeginObject().Key("checks").BeginObject();
+  auto store = deps_.store->Ping();
+  w.Key("reference_store").String(store ? "ok" : "unavailable");
+  ready = ready && store.has_value();
+  if (deps_.dependency_status) {
+    for (const auto& [name, ok] : deps_.dependency_status()) {
+      w.Key(name).String(ok ? "ok" : "unavailable");
+    }
+  }
+  w.EndObject().Key("status").String(ready ? "ready" : "not_ready").Key("role").String(options_.role);
+  w.EndObject();
+  return Json(ready ? 200 : 503, std::move(body));
+}
+
+std::optional<ApiKey> PricingService::Admit(Ctx& ctx, const ApiRequest& request,
+                                            ApiResponse& out, Headers& rate_headers) {
+  std::string_view key = request.Header("x-api-key");
+  if (key.empty()) {
+    out = ErrorResponse(Error{ErrorCode::kUnauthorized, "missing X-API-Key header", "X-API-Key"});
+    return std::nullopt;
+  }
+  if (key.size() > 256) {
+    out = ErrorResponse(Error{ErrorCode::kUnauthorized, "invalid API key", "X-API-Key"});
+    return std::nullopt;
+  }
+  std::string hash = deps_.hash_key(key);
+  auto found = LookupKey(ctx, hash);
+  if (ctx.would_block) return std::nullopt;
+  if (!found) {
+    out = ErrorResponse(found.error());
+    return std::nullopt;
+  }
+  // The key was found by its hash; comparing the hash again in constant time
+  // guards against a store that matched loosely.
+  if (!*found || (*found)->key_hash.size() != hash.size()) {
+    out = ErrorResponse(Error{ErrorCode::kUnauthorized, "invalid API key", "X-API-Key"});
+    return std::nullopt;
+  }
+  unsigned char diff = 0;
+  for (size_t i = 0; i < hash.size(); ++i) {
+    diff |= static_cast<unsigned char>((*found)->key_hash[i] ^ hash[i]);
+  }
+  if (diff != 0) {
+    out = ErrorResponse(Error{ErrorCode::kUnauthorized, "invalid API key", "X-API-Key"});
+    return std::nullopt;
+  }
+  const ApiKey& api_key = **found;
+  RateDecision d = deps_.limiter->Take(api_key.key_hash, api_key.rate_limit_per_minute);
+  rate_headers = {{"X-RateLimit-Limit", std::to_string(d.limit)},
+                  {"X-RateLimit-Remaining", std::to_string(d.remaining)},
+                  {"X-RateLimit-Reset", std::to_string(d.reset_seconds)}};
+  if (!d.allowed) {
+    if (deps_.observer) deps_.observer->RateLimited();
+    out = ErrorResponse(Error{ErrorCode::kRateLimitExceeded,
+                              "rate limit of " + std::to_string(d.limit) +
+                                  " requests per minute exceeded",
+                              ""});
+    out.headers = rate_headers;
+    out.headers.emplace_back("Retry-After", std::to_string(std::max<int64_t>(1, d.reset_seconds)));
+    return std::nullopt;
+  }
+  return api_key;
+}
+
+// Tiered lookup shared by keys and reference rows: in-process level, then the
+// shared cache, then the store; results (including "absent") are cached.
+namespace {
+
+template <typename T, typename Load, typename Encode, typename Decode>
+Result<std::optional<T>> Tiered(TtlCache<std::optional<T>>& l1, Cache* shared,
+                                ServiceObserver* observer, std::string_view cache_name,
+                                const std::string& key, SysTime now, std::chrono::seconds ttl,
+                                std::chrono::seconds absent_ttl, bool may_block, bool& would_block,
+                                Load load, Encode encode, Decode decode) {
+  if (auto hit = l1.Get(key, now)) {
+    if (observer) observer->CacheHit(cache_name);
+    return *hit;
+  }
+  if (!may_block) {
+    would_block = true;
+    return std::optional<T>();
+  }
+  if (shared) {
+    auto got = shared->Get(key);
+    if (got && *got) {
+      if (auto decoded = decode(**got)) {
+        if (observer) observer->CacheHit(cache_name);
+        l1.Put(key, *decoded, now, *decoded ? ttl : absent_ttl);
+        return *decoded;
+      }
+    }
+  }
+  if (observer) observer->CacheMiss(cache_name);
+  auto loaded = load();
+  if (!loaded) return std::unexpected(loaded.error());
+  std::chrono::seconds keep = *loaded ? ttl : absent_ttl;
+  l1.Put(key, *loaded, now, keep);
+  if (shared && encode) (void)shared->Set(key, encode(*loaded), keep);
+  return *loaded;
+}
+
+}  // namespace
+
+Result<std::optional<ApiKey>> PricingService::LookupKey(Ctx& ctx, const std::string& key_hash) {
+  // Keys are kept in-process only: the shared cache never holds credentials.
+  return Tiered<ApiKey>(
+      keys_, nullptr, deps_.observer, "api_key", key_hash, ctx.now, options_.ttls.api_key,
+      options_.ttls.unknown_api_key, ctx.may_block, ctx.would_block,
+      [&] { return deps_.store->GetApiKeyByHash(key_hash); },
+      std::function<std::string(const std::optional<ApiKey>&)>(),
+      [](std::string_view) { return std::optional<std::optional<ApiKey>>(); });
+}
+
+Result<std::optional<Stock>> PricingService::LookupStock(Ctx& ctx, const std::string& ticker) {
+  return Tiered<Stock>(stocks_, deps_.cache, deps_.observer, "stock", "stock:" + ticker, ctx.now,
+                       options_.ttls.stock, options_.ttls.stock / 6, ctx.may_block,
+                       ctx.would_block, [&] { return deps_.store->GetStock(ticker); },
+                       EncodeStock, DecodeStock);
+}
+
+Result<std::optional<Broker>> PricingService::LookupBroker(Ctx& ctx, const std::string& client) {
+  return Tiered<Broker>(brokers_, deps_.cache, deps_.observer, "broker", "broker:" + client,
+                        ctx.now, options_.ttls.broker, options_.ttls.broker / 6, ctx.may_block,
+                        ctx.would_block, [&] { return deps_.store->GetBroker(client); },
+                        EncodeBroker, DecodeBroker);
+}
+
+Result<std::optional<VolatilityRow>> PricingService::LookupVolatility(Ctx& ctx,
+                                                                      const std::string& ticker) {
+  return Tiered<VolatilityRow>(volatility_, deps_.cache, deps_.observer, "volatility",
+                               "vol:" + ticker, ctx.now, options_.ttls.volatility,
+                               options_.ttls.volatility, ctx.may_block, ctx.would_block,
+                               [&] { return deps_.store->GetVolatility(ticker); },
+                               EncodeVolatility, DecodeVolatility);
+}
+
+Result<MarketInputs> PricingService::ResolveInputs(Ctx& ctx, const Stock& stock) {
+  MarketInputs in;
+  const std::string& t = stock.ticker;
+
+  // r_base: a fresh lender answer (in-process, then shared cache, then the
+  // lender API); when the API is unusable, the last good answer <= 24 h old;
+  // else the stock's minimum rate.
+  const std::string rate_key = "rate:" + t;
+  const std::string last_key = "rate_last:" + t;
+  if (auto hit = rates_.Get(rate_key, ctx.now)) {
+    if (deps_.observer) deps_.observer->CacheHit("borrow_rate");
+    in.base_rate = {*hit, Source::kLenderApi};
+  } else if (!ctx.may_block) {
+    ctx.would_block = true;
+    return in;
+  } else {
+    std::optional<Decimal> shared_fresh;
+    if (deps_.cache) {
+      if (auto got = deps_.cache->Get(rate_key); got && *got) {
+        if (auto cached = DecodeCachedRate(**got);
+            cached && ctx.now - cached->fetched_at < options_.ttls.borrow_rate &&
+            IsValidBorrowRate(cached->rate)) {
+          shared_fresh = cached->rate;
+          auto left = std::chrono::duration_cast<std::chrono::seconds>(
+              options_.ttls.borrow_rate - (ctx.now - cached->fetched_at));
+          rates_.Put(rate_key, cached->rate, ctx.now, std::max(left, std::chrono::seconds(1)));
+        }
+      }
+    }
+    if (shared_fresh) {
+      if (deps_.observer) deps_.observer->CacheHit("borrow_rate");
+      in.base_rate = {*shared_fresh, Source::kLenderApi};
+    } else {
+      if (deps_.observer) deps_.observer->CacheMiss("borrow_rate");
+      Result<Decimal> lender = deps_.market->LenderRate(t);
+      std::optional<CachedRate> last_good;
+      if (IsUsableLenderRate(lender)) {
+        CachedRate fresh{*lender, ctx.now};
+        rates_.Put(rate_key, *lender, ctx.now, options_.ttls.borrow_rate);
+        last_good_.Put(last_key, fresh, ctx.now, options_.ttls.last_good_rate);
+        if (deps_.cache) {
+          std::string text = EncodeCachedRate(fresh);
+          (void)deps_.cache->Set(rate_key, text, options_.ttls.borrow_rate);
+          (void)deps_.cache->Set(last_key, text, options_.ttls.last_good_rate);
+        }
+      } else {
+        last_good = last_good_.Get(last_key, ctx.now);
+        if (!last_good && deps_.cache) {
+          if (auto got = deps_.cache->Get(last_key); got && *got) last_good = DecodeCachedRate(**got);
+        }
+      }
+      in.base_rate = ResolveBaseRate(lender, last_good, stock, ctx.now);
+    }
+  }
+  if (in.base_rate.source == Source::kFallback && deps_.observer) {
+    deps_.observer->Fallback("base_rate");
+  }
+
+  // V and E: the stock's volatility row, then the market / events APIs.
+  auto row = LookupVolatility(ctx, t);
+  if (ctx.would_block) return in;
+  std::optional<VolatilityRow> vol_row = row ? *row : std::nullopt;
+  Result<Decimal> vix = Fail(ErrorCode::kServiceUnavailable, "not consulted");
+  if (!RowHasVolatility(vol_row)) {
+    if (!ctx.may_block) {
+      ctx.would_block = true;
+      return in;
+    }
+    vix = deps_.market->MarketVix();
+  }
+  in.volatility = ResolveVolatility(vol_row, vix, options_.params);
+  if (in.volatility.source == Source::kFallback && deps_.observer) {
+    deps_.observer->Fallback("volatility");
+  }
+
+  Result<int> events = Fail(ErrorCode::kServiceUnavailable, "not consulted");
+  if (!RowHasEventRisk(vol_row)) {
+    const std::string event_key = "event:" + t;
+    if (auto hit = event_risk_.Get(event_key, ctx.now)) {
+      events = *hit;
+    } else if (!ctx.may_block) {
+      ctx.would_block = true;
+      return in;
+    } else {
+      events = deps_.market->EventRisk(t);
+      if (events && IsValidEventRisk(*events)) {
+        event_risk_.Put(event_key, *events, ctx.now, options_.ttls.event_risk);
+      }
+    }
+  }
+  in.event_risk = ResolveEventRisk(vol_row, events);
+  if (in.event_risk.source == Source::kFallback && deps_.observer) {
+    deps_.observer->Fallback("event_risk");
+  }
+  return in;
+}
+
+namespace {
+
+void WriteSources(JsonWriter& w, const MarketInputs& in) {
+  w.Key("sources")
+      .BeginObject()
+      .Key("base_rate").String(SourceName(in.base_rate.source))
+      .Key("volatility").String(SourceName(in.volatility.source))
+      .Key("event_risk").String(SourceName(in.event_risk.source))
+      .EndObject();
+}
+
+}  // namespace
+
+bool PricingService::CalculateLocate(Ctx& ctx, const ApiRequest& request, Done& done) {
+  auto started = std::chrono::steady_clock::now();
+  ApiResponse out;
+  Headers rate_headers;
+  if (request.method == "POST") {
+    std::string_view ct = request.Header("content-type");
+    if (!IsJsonContentType(ct)) {
+      done(ErrorResponse(Error{ErrorCode::kUnsupportedMediaType,
+                               "Content-Type must be application/json, got '" + std::string(ct) + "'",
+                               "Content-Type"}));
+      return true;
+    }
+  }
+  auto key = Admit(ctx, request, out, rate_headers);
+  if (ctx.would_block) return false;
+  if (!key) {
+    done(std::move(out));
+    return true;
+  }
+  auto fail = [&](const Error& e) {
+    auto r = ErrorResponse(e);
+    r.headers.insert(r.headers.end(), rate_headers.begin(), rate_headers.end());
+    done(std::move(r));
+    return true;
+  };
+
+  Result<LocateRequest> parsed = request.method == "POST" ? ParseLocateJson(request.body)
+                                                          : ParseLocateQuery(request.query);
+  if (!parsed) return fail(parsed.error());
+  const LocateRequest& req = *parsed;
+  if (key->scope == KeyScope::kClient && key->client_id != req.client_id) {
+    return fail(Error{ErrorCode::kForbidden,
+                      "this API key may only price client_id '" + key->client_id + "'",
+                      "client_id"});
+  }
+
+  auto stock = LookupStock(ctx, req.ticker);
+  if (ctx.would_block) return false;
+  if (!stock) return fail(stock.error());
+  if (!*stock) {
+    return fail(Error{ErrorCode::kTickerNotFound, "unknown ticker '" + req.ticker + "'", "ticker"});
+  }
+  auto broker = LookupBroker(ctx, req.client_id);
+  if (ctx.would_block) return false;
+  if (!broker) return fail(broker.error());
+  if (!*broker) {
+    return fail(Error{ErrorCode::kClientNotFound, "unknown client_id '" + req.client_id + "'",
+                      "client_id"});
+  }
+  auto inputs = ResolveInputs(ctx, **stock);
+  if (ctx.would_block) return false;
+  if (!inputs) return fail(inputs.error());
+
+  auto quote = TryPrice(req, **stock, **broker, *inputs, options_.params);
+  if (!quote) return fail(quote.error());
+  if (deps_.observer) {
+    deps_.observer->Calculated(std::chrono::steady_clock::now() - started);
+  }
+
+  AuditRecord record;
+  record.calculation_id = deps_.new_uuid();
+  record.request_id = request.request_id;
+  record.api_key_client = key->client_id;
+  record.request = req;
+  record.quote = *quote;
+  record.inputs = *inputs;
+  record.at = ctx.now;
+
+  std::string body;
+  body.reserve(512);
+  JsonWriter w(&body);
+  w.BeginObject()
+      .Key("status").String("success")
+      .Key("ticker").String(req.ticker)
+      .Key("client_id").String(req.client_id)
+      .Key("position_value").Number(req.position_value, 2)
+      .Key("loan_days").Int(req.loan_days)
+      .Key("total_fee").Number(quote->total_fee, 2)
+      .Key("breakdown").BeginObject()
+      .Key("borrow_cost").Number(quote->borrow_cost, 2)
+      .Key("markup").Number(quote->markup, 2)
+      .Key("transaction_fees").Number(quote->transaction_fees, 2)
+      .EndObject()
+      .Key("borrow_rate_used").Number(quote->borrow_rate_used)
+      .Key("day_count").Int(quote->day_count)
+      .Key("inputs").BeginObject()
+      .Key("base_rate").Number(inputs->base_rate.value)
+      .Key("volatility").Number(inputs->volatility.value)
+      .Key("event_risk").Int(inputs->event_risk.value)
+      .EndObject();
+  WriteSources(w, *inputs);
+  w.Key("calculation_id").String(record.calculation_id)
+      .Key("calculated_at").String(Iso8601(ctx.now))
+      .EndObject();
+
+  auto response = Json(200, std::move(body), std::move(rate_headers));
+  // The price is answered only once its audit record is durable.
+  deps_.audit->Append(std::move(record),
+                      [done = std::move(done), response = std::move(response)](Result<void> ok) {
+                        if (ok) return done(response);
+                        done(ErrorResponse(Error{ErrorCode::kServiceUnavailable,
+                                                 "audit trail unavailable: " + ok.error().message,
+                                                 ""}));
+                      });
+  return true;
+}
+
+bool PricingService::GetRate(Ctx& ctx, const ApiRequest& request, std::string_view raw_ticker,
+                             Done& done) {
+  ApiResponse out;
+  Headers rate_headers;
+  auto key = Admit(ctx, request, out, rate_headers);
+  if (ctx.would_block) return false;
+  if (!key) {
+    done(std::move(out));
+    return true;
+  }
+  auto fail = [&](const Error& e) {
+    auto r = ErrorResponse(e);
+    r.headers.insert(r.headers.end(), rate_headers.begin(), rate_headers.end());
+    done(std::move(r));
+    return true;
+  };
+  auto ticker = ValidateTicker(ToUpper(raw_ticker));
+  if (!ticker) return fail(ticker.error());
+  auto stock = LookupStock(ctx, *ticker);
+  if (ctx.would_block) return false;
+  if (!stock) return fail(stock.error());
+  if (!*stock) return fail(Error{ErrorCode::kTickerNotFound, "unknown ticker '" + *ticker + "'", "ticker"});
+  auto inputs = ResolveInputs(ctx, **stock);
+  if (ctx.would_block) return false;
+  if (!inputs) return fail(inputs.error());
+  Decimal r = EffectiveRate(inputs->base_rate.value, inputs->volatility.value,
+                            inputs->event_risk.value, (*stock)->min_borrow_rate, options_.params);
+  std::string body;
+  JsonWriter w(&body);
+  w.BeginObject()
+      .Key("status").String("success")
+      .Key("ticker").String((*stock)->ticker)
+      .Key("borrow_status").String(BorrowStatusName((*stock)->borrow_status))
+      .Key("borrow_rate").Number(r.RoundHalfUp(6))
+      .Key("min_borrow_rate").Number((*stock)->min_borrow_rate)
+      .Key("inputs").BeginObject()
+      .Key("base_rate").Number(inputs->base_rate.value)
+      .Key("volatility").Number(inputs->volatility.value)
+      .Key("event_risk").Int(inputs->event_risk.value)
+      .EndObject();
+  WriteSources(w, *inputs);
+  w.Key("as_of").String(Iso8601(ctx.now)).EndObject();
+  done(Json(200, std::move(body), std::move(rate_headers)));
+  return true;
+}
+
+bool PricingService::RatesByStatus(Ctx& ctx, const ApiRequest& request, std::string_view status,
+                                   Done& done) {
+  if (!ctx.may_block) return false;  // reads the store directly
+  ApiResponse out;
+  Headers rate_headers;
+  auto key = Admit(ctx, request, out, rate_headers);
+  if (!key) {
+    done(std::move(out));
+    return true;
+  }
+  auto fail = [&](const Error& e) {
+    auto r = ErrorResponse(e);
+    r.headers.insert(r.headers.end(), rate_headers.begin(), rate_headers.end());
+    done(std::move(r));
+    return true;
+  };
+  auto page = ParseStatusPage(ToUpper(status), request.query);
+  if (!page) return fail(page.error());
+  auto rows = deps_.store->ListStocks(page->status, page->limit, page->offset);
+  if (!rows) return fail(rows.error());
+  std::string body;
+  JsonWriter w(&body);
+  w.BeginObject()
+      .Key("status").String("success")
+      .Key("borrow_status").String(BorrowStatusName(page->status))
+      .Key("limit").Int(page->limit)
+      .Key("offset").Int(page->offset)
+      .Key("count").Int(static_cast<int64_t>(rows->size()))
+      .Key("stocks").BeginArray();
+  for (const Stock& s : *rows) {
+    w.BeginObject().Key("ticker").String(s.ticker);
+    w.Key("min_borrow_rate").Number(s.min_borrow_rate);
+    if (auto fresh = rates_.Get("rate:" + s.ticker, ctx.now)) {
+      w.Key("base_rate").Number(*fresh).Key("base_rate_source").String("lender_api");
+    }
+    w.EndObject();
+  }
+  w.EndArray().EndObject();
+  done(Json(200, std::move(body), std::move(rate_headers)));
+  return true;
+}
+
+bool PricingService::MarketVolatility(Ctx& ctx, const ApiRequest& request, Done& done) {
+  if (!ctx.may_block) return false;  // may call the market API
+  ApiResponse out;
+  Headers rate_headers;
+  auto key = Admit(ctx, request, out, rate_headers);
+  if (!key) {
+    done(std::move(out));
+    return true;
+  }
+  Result<Decimal> vix = deps_.market->MarketVix();
+  Sourced<Decimal> v = ResolveVolatility(std::nullopt, vix, options_.params);
+  std::string body;
+  JsonWriter w(&body);
+  w.BeginObject()
+      .Key("vix").Number(v.value)
+      .Key("as_of").String(Iso8601(ctx.now))
+      .Key("source").String(SourceName(v.source))
+      .EndObject();
+  done(Json(200, std::move(body), std::move(rate_headers)));
+  return true;
+}
+
+}  // namespace pricing::engine

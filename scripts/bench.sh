@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# `make bench`: the engine (PostgreSQL + Redis, caches warm, auth and audit on)
+# against nginx serving a fixed 200-byte JSON, both driven by wrk on loopback
+# at 32, 128 and 1000 connections. Ends with
+#   ratio engine/nginx: X.XX
+#   engine p99 ms at 128 connections: Y
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD_DIR:-$repo/build}
+engine=$build/engine/pricing-engine
+work=$repo/.bench
+duration=${BENCH_DURATION:-10s}
+threads=${BENCH_THREADS:-2}
+[ -x "$engine" ] || { echo "bench: build first (make build)" >&2; exit 1; }
+command -v wrk >/dev/null || { echo "bench: wrk is missing (scripts/install-deps.sh)" >&2; exit 1; }
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+rm -rf "$work"; mkdir -p "$work"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  "$repo/scripts/services.sh" down "$work/services" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+"$repo/scripts/services.sh" up "$work/services" >/dev/null
+set -a; . "$work/services/services.env"; set +a
+"$engine" seed "$repo/tests/api/testdata/reference-data.yaml" >/dev/null
+
+lender_port=$(free_port)
+python3 "$repo/tests/load/lender.py" "$lender_port" & pids+=($!)
+
+nginx_port=$(free_port)
+mkdir -p "$work/nginx"
+body='{"status":"success","ticker":"GME","client_id":"big_fund_007","total_fee":1535.17,"breakdown":{"borrow_cost":1423.97,"markup":71.20,"transaction_fees":40.00},"borrow_rate_used":0.17325,"day_count":365}'
+cat >"$work/nginx/nginx.conf" <<NGINX
+worker_processes 2;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$nginx_port reuseport;
+    location / { default_type application/json; return 200 '$body'; }
+  }
+}
+NGINX
+nginx -c "$work/nginx/nginx.conf" -g 'daemon off;' & pids+=($!)
+
+engine_port=$(free_port)
+PRICING_LISTEN=127.0.0.1:$engine_port \
+PRICING_LENDER_API_URL=http://127.0.0.1:$lender_port \
+PRICING_MARKET_API_URL=http://127.0.0.1:$lender_port \
+PRICING_EVENTS_API_URL=http://127.0.0.1:$lender_port \
+PRICING_AUDIT_DIR=$work/audit \
+  "$engine" serve >"$work/engine.log" 2>&1 & pids+=($!)
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$engine_port/health/ready" >/dev/null && break; sleep 0.1; done
+
+# Warm the caches: every ticker/client pair once.
+wrk -t1 -c4 -d2s -s "$repo/tests/load/locate.lua" "http://127.0.0.1:$engine_port/api/v1/calculate-locate" >/dev/null
+
+# run NAME URL CONNS [SCRIPT]: prints "rps p99_ms socket_errors non2xx".
+run() {
+  local name=$1 url=$2 conns=$3 script=${4:-}
+  local out="$work/wrk-$name-$conns.txt"
+  local t=$threads; [ "$conns" -ge "$t" ] || t=$conns
+  wrk -t"$t" -c"$conns" -d"$duration" --latency ${script:+-s "$script"} "$url" >"$out" 2>&1
+  python3 - "$out" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+def ms(v):
+    n, unit = re.match(r"([\d.]+)(\w+)", v).groups()
+    return float(n) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
+p99 = ms(re.search(r"99%\s+(\S+)", text).group(1))
+errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+socket_errors = sum(int(x) for x in errs.groups()) if errs else 0
+non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+print(rps, p99, socket_errors, int(non2xx.group(1)) if non2xx else 0)
+PY
+}
+
+echo "connections  nginx_rps  engine_rps  ratio  nginx_p99_ms  engine_p99_ms  engine_socket_errors  engine_non2xx"
+ratio128=""; p99_128=""
+for c in 32 128 1000; do
+  read -r n_rps n_p99 n_err n_bad < <(run nginx "http://127.0.0.1:$nginx_port/" "$c")
+  read -r e_rps e_p99 e_err e_bad < <(run engine "http://127.0.0.1:$engine_port/api/v1/calculate-locate" "$c" "$repo/tests/load/locate.lua")
+  ratio=$(python3 -c "print(f'{$e_rps/$n_rps:.2f}')")
+  printf '%11s  %9.0f  %10.0f  %5s  %12.2f  %13.2f  %20s  %13s\n' "$c" "$n_rps" "$e_rps" "$ratio" "$n_p99" "$e_p99" "$e_err" "$e_bad"
+  if [ "$c" = 128 ]; then ratio128=$ratio; p99_128=$e_p99; fi
+done
+pending=$(curl -s "http://127.0.0.1:$engine_port/metrics" | awk '/^audit_records_pending /{print $2}')
+echo "audit records pending at the end: ${pending:-?}"
+echo "ratio engine/nginx: $ratio128"
+echo "engine p99 ms at 128 connections: $p99_128"

@@ -1,0 +1,685 @@
+// AuditSpool and FileAuditStore: exact serialization, group commit with
+// concurrent callers, retention while the sink is down, recovery after a
+// crash (torn tails, a kill -9'd child), and the JSON-lines audit file.
+#include "adapters/audit_spool.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "audit_test_util.h"
+
+namespace pricing::engine {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::DiffAuditRecords;
+using testing::MakeAuditRecord;
+using testing::ScratchDir;
+namespace fs = std::filesystem;
+
+// A sink that stores what it accepts and can be switched off or made to
+// refuse particular records.
+class FakeSink {
+ public:
+  AuditBatchSink Fn() {
+    return [this](const std::vector<AuditRecord>& batch) -> Result<void> {
+      std::lock_guard lock(mu_);
+      ++calls_;
+      if (!up_) return Fail(ErrorCode::kServiceUnavailable, "fake sink is down");
+      for (const AuditRecord& r : batch) {
+        if (r.calculation_id == poison_) {
+          return Fail(ErrorCode::kInvalidParameter, "fake sink refuses " + poison_);
+        }
+      }
+      for (const AuditRecord& r : batch) {
+        ++counts_[r.calculation_id];
+        records_.push_back(r);
+      }
+      return {};
+    };
+  }
+  void SetUp(bool up) {
+    std::lock_guard lock(mu_);
+    up_ = up;
+  }
+  void SetPoison(std::string id) {
+    std::lock_guard lock(mu_);
+    poison_ = std::move(id);
+  }
+  std::map<std::string, int> counts() {
+    std::lock_guard lock(mu_);
+    return counts_;
+  }
+  std::vector<AuditRecord> records() {
+    std::lock_guard lock(mu_);
+    return records_;
+  }
+  int calls() {
+    std::lock_guard lock(mu_);
+    return calls_;
+  }
+
+ private:
+  std::mutex mu_;
+  bool up_ = true;
+  std::string poison_;
+  int calls_ = 0;
+  std::map<std::string, int> counts_;
+  std::vector<AuditRecord> records_;
+};
+
+// Counts `done` callbacks and their outcomes.
+class DoneCounter {
+ public:
+  std::function<void(Result<void>)> Fn() {
+    return [this](Result<void> r) {
+      std::lock_guard lock(mu_);
+      (r ? ok_ : failed_)++;
+      cv_.notify_all();
+    };
+  }
+  bool WaitFor(int n, std::chrono::milliseconds timeout = 10s) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return ok_ + failed_ >= n; });
+  }
+  int ok() {
+    std::lock_guard lock(mu_);
+    return ok_;
+  }
+  int failed() {
+    std::lock_guard lock(mu_);
+    return failed_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int ok_ = 0;
+  int failed_ = 0;
+};
+
+AuditSpoolOptions Options(const std::string& dir) {
+  AuditSpoolOptions o;
+  o.directory = dir;
+  o.retry_initial = 5ms;
+  o.retry_max = 50ms;
+  return o;
+}
+
+std::vector<fs::path> Segments(const std::string& dir) {
+  std::vector<fs::path> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().filename().string().starts_with("segment-") && e.path().extension() == ".spool") {
+      out.push_back(e.path());
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string Id(int n) { return "calc-" + std::to_string(n); }
+
+// Appends records Id(first)..Id(first+count-1) and waits until each is durable.
+void AppendAndWait(AuditSpool& spool, int first, int count) {
+  DoneCounter done;
+  for (int i = first; i < first + count; ++i) spool.Append(MakeAuditRecord(Id(i), i), done.Fn());
+  ASSERT_TRUE(done.WaitFor(count));
+  ASSERT_EQ(done.ok(), count);
+}
+
+TEST(AuditRecordJson, RoundTripsEveryFieldExactly) {
+  for (int n : {0, 1, 7, 364}) {
+    const AuditRecord r =
+        MakeAuditRecord("6f1c2a9e-0000-4000-8000-00000000000" + std::to_string(n % 10), n);
+    const std::string text = SerializeAuditRecord(r);
+    auto back = ParseAuditRecord(text);
+    ASSERT_TRUE(back) << back.error().message << "\n" << text;
+    EXPECT_EQ(DiffAuditRecords(r, *back), "") << text;
+  }
+  const std::string text = SerializeAuditRecord(MakeAuditRecord("x", 1));
+  EXPECT_NE(text.find("\"rate\":\"0.173250000000000001\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"markup\":\"71.20\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"base_rate\":{\"value\":\"0.15\",\"source\":\"lender_api\"}"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\"at\":\"2026-11-18T"), std::string::npos) << text;
+  EXPECT_EQ(text.find('\n'), std::string::npos);
+}
+
+TEST(AuditRecordJson, RejectsMalformedRecords) {
+  EXPECT_FALSE(ParseAuditRecord("not json"));
+  EXPECT_FALSE(ParseAuditRecord("{}"));
+  std::string text = SerializeAuditRecord(MakeAuditRecord("x", 1));
+  const std::string bad = text.replace(text.find("\"0.15\""), 6, "\"0.1x\"");
+  EXPECT_FALSE(ParseAuditRecord(bad));
+}
+
+TEST(AuditSpool, DeliversEveryConcurrentlyAppendedRecordExactlyOnce) {
+  ScratchDir dir;
+  FakeSink sink;
+  auto spool = AuditSpool::Open(Options(dir.path()), sink.Fn());
+  ASSERT_TRUE(spool) << spool.error().message;
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 500;
+  DoneCounter done;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const int n = t * kPerThread + i;
+        (*spool)->Append(MakeAuditRecord(Id(n), n), done.Fn());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_TRUE(done.WaitFor(kThreads * kPerThread));
+  EXPECT_EQ(done.ok(), kThreads * kPerThread);
+  ASSERT_TRUE((*spool)->WaitUntilDrained(10s)) << (*spool)->Pending();
+  EXPECT_EQ((*spool)->Pending(), 0);
+  const auto counts = sink.counts();
+  ASSERT_EQ(counts.size(), size_t{kThreads * kPerThread});
+  for (const auto& [id, count] : counts) EXPECT_EQ(count, 1) << id;
+  EXPECT_LE((*spool)->stats().commits, kThreads * kPerThread);
+  // Delivered records are the appended ones, field for field.
+  for (const AuditRecord& r : sink.records()) {
+    const int n = std::stoi(r.calculation_id.substr(5));
+    ASSERT_EQ(DiffAuditRecords(r, MakeAuditRecord(Id(n), n)), "") << r.calculation_id;
+  }
+  (*spool)->Close();
+  EXPECT_TRUE(Segments(dir.path()).empty());
+}
+
+TEST(AuditSpool, CommitsEverythingQueuedInOneWrite) {
+  ScratchDir dir;
+  FakeSink sink;
+  sink.SetUp(false);
+  auto spool = AuditSpool::Open(Options(dir.path()), sink.Fn());
+  ASSERT_TRUE(spool);
+  // The first record's `done` holds the writer thread until 999 more records
+  // are queued behind it; they must then become durable in a single commit.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  bool first_done = false;
+  (*spool)->Append(MakeAuditRecord(Id(0), 0), [&](Result<void> r) {
+    ASSERT_TRUE(r);
+    std::unique_lock lock(mu);
+    first_done = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+  });
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return first_done; }));
+  }
+  DoneCounter done;
+  for (int i = 1; i < 1000; ++i) (*spool)->Append(MakeAuditRecord(Id(i), i), done.Fn());
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  ASSERT_TRUE(done.WaitFor(999));
+  EXPECT_EQ(done.ok(), 999);
+  EXPECT_EQ((*spool)->stats().commits, 2);
+  EXPECT_EQ((*spool)->Pending(), 1000);
+  (*spool)->Close(0ms);
+}
+
+TEST(AuditSpool, KeepsRecordsWhileTheSinkIsDownAndDrainsThemWhenItRecovers) {
+  ScratchDir dir;
+  FakeSink sink;
+  sink.SetUp(false);
+  auto spool = AuditSpool::Open(Options(dir.path()), sink.Fn());
+  ASSERT_TRUE(spool);
+  AppendAndWait(**spool, 0, 120);
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ((*spool)->Pending(), 120);
+  EXPECT_TRUE(sink.counts().empty());
+  EXPECT_GT((*spool)->stats().sink_failures, 0);
+  EXPECT_FALSE((*spool)->WaitUntilDrained(50ms));
+
+  sink.SetUp(true);
+  ASSERT_TRUE((*spool)->WaitUntilDrained(10s));
+  EXPECT_EQ(sink.counts().size(), 120u);
+  EXPECT_EQ((*spool)->stats().delivered_records, 120);
+}
+
+TEST(AuditSpool, RecordsSurviveARestartWhileTheSinkIsDown) {
+  ScratchDir dir;
+  {
+    FakeSink down;
+    down.SetUp(false);
+    auto spool = AuditSpool::Open(Options(dir.path()), down.Fn());
+    ASSERT_TRUE(spool);
+    AppendAndWait(**spool, 0, 50);
+    (*spool)->Close(0ms);
+    EXPECT_EQ((*spool)->Pending(), 50);
+  }
+  FakeSink sink;
+  auto spool = AuditSpool::Open(Options(dir.path()), sink.Fn());
+  ASSERT_TRUE(spool);
+  EXPECT_EQ((*spool)->stats().recovered_records, 50);
+  ASSERT_TRUE((*spool)->WaitUntilDrained(10s));
+  EXPECT_EQ(sink.counts().size(), 50u);
+}
+
+TEST(AuditSpool, CursorPreventsResendingAfterARestart) {
+  ScratchDir dir;
+  {
+    FakeSink sink;
+    auto spool = AuditSpool::Open(Options(dir.path()), sink.Fn());
+    ASSERT_TRUE(spool);
+    AppendAndWait(**spool, 0, 30);
+    ASSERT_TRUE((*spool)->WaitUntilDrained(10s));
+  }
+  {
+    FakeSink down;
+    down.SetUp(false);
+    auto spool = AuditSpool::Open(Options(dir.path()), down.Fn());
+    ASSERT_TRUE(spool);
+    EXPECT_EQ((*spool)->stats().recovered_records, 0);
+    AppendAndWait(**spool, 30, 25);
+    (*spool)->Close(0ms);
+  }
+  {
+    // The sink takes one batch of 10, then goes down.
+    FakeSink sink;
+    AuditSpoolOptions o = Options(dir.path());
+    o.batch_size = 10;
+    std::atomic<int> calls{0};
+    auto fn = sink.Fn();
+    auto spool = AuditSpool::Open(o, [&](const std::vector<AuditRecord>& b) -> Result<void> {
+      if (++calls > 1) return Fail(ErrorCode::kServiceUnavailable, "down");
+      return fn(b);
+    });
+    ASSERT_TRUE(spool);
+    EXPECT_EQ((*spool)->stats().recovered_records, 25);
+    for (int i = 0; i < 500 && calls.load() < 2; ++i) std::this_thread::sleep_for(10ms);
+    (*spool)->Close(0ms);
+    EXPECT_EQ(sink.counts().size(), 10u);
+    EXPECT_EQ((*spool)->Pending(), 15);
+  }
+  FakeSink sink;
+  auto spool = AuditSpool::Open(Options(dir.path()), sink.Fn());
+  ASSERT_TRUE(spool);
+  EXPECT_EQ((*spool)->stats().recovered_records, 15);
+  ASSERT_TRUE((*spool)->WaitUntilDrained(10s));
+  const auto counts = sink.counts();
+  EXPECT_EQ(counts.size(), 15u);
+  EXPECT_FALSE(counts.contains(Id(39)));
+  EXPECT_TRUE(counts.contains(Id(40)));
+  EXPECT_TRUE(counts.contains(Id(54)));
+}
+
+// Leaves `count` durable, undelivered records in the spool directory.
+void FillSpoolWithSinkDown(const std::string& dir, int count) {
+  FakeSink down;
+  down.SetUp(false);
+  auto spool = AuditSpool::Open(Options(dir), down.Fn());
+  ASSERT_TRUE(spool);
+  AppendAndWait(**spool, 0, count);
+  (*spool)->Close(0ms);
+}
+
+TEST(AuditSpool, RecoveryDropsOnlyATornTail) {
+  ScratchDir dir;
+  FillSpoolWithSinkDown(dir.path(), 20);
+  auto segments = Segments(dir.path());
+  ASSERT_EQ(segments.size(), 1u);
+  // A crash in the middle of the last record's write.
+  fs::resize_file(segments[0], fs::file_size(segments[0]) - 7);
+
+  FakeSink sink;
+  auto spool = AuditSpool::Open(Options(dir.path()), sink.Fn());
+  ASSERT_TRUE(spool);
+  EXPECT_EQ((*spool)->stats().recovered_records, 19);
+  EXPECT_GT((*spool)->stats().truncated_bytes, 0);
+  ASSERT_TRUE((*spool)->WaitUntilDrained(10s));
+  const auto counts = sink.counts();
+  EXPECT_EQ(counts.size(), 19u);
+  EXPECT_FALSE(counts.contains(Id(19)));
+  EXPECT_TRUE(counts.contains(Id(18)));
+}
+
+TEST(AuditSpool, RecoveryDropsGarbageAndCorruptRecordsAtTheTail) {
+  ScratchDir dir;
+  FillSpoolWithSinkDown(dir.path(), 10);
+  auto segments = Segments(dir.path());
+  ASSERT_EQ(segments.size(), 1u);
+  {
+    // Flip a byte inside the last record's payload, then append junk.
+    std::fstream f(segments[0], std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-3, std::ios::end);
+    f.put('#');
+    f.seekp(0, std::ios::end);
+    f.write("\xff\xff\xff\x7fjunk", 8);
+  }
+  FakeSink sink;
+  auto spool = AuditSpool::Open(Options(dir.path()), sink.Fn());
+  ASSERT_TRUE(spool);
+  EXPECT_EQ((*spool)->stats().recovered_records, 9);
+  ASSERT_TRUE((*spool)->WaitUntilDrained(10s));
+  EXPECT_EQ(sink.counts().size(), 9u);
+  EXPECT_FALSE(sink.counts().contains(Id(9)));
+}
+
+TEST(AuditSpool, RecoveryRemovesASegmentWithATornHeader) {
+  ScratchDir dir;
+  FillSpoolWithSinkDown(dir.path(), 5);
+  {
+    std::ofstream f(dir.path() + "/segment-00000000000000000099.spool", std::ios::binary);
+    f.write("PRSP", 4);
+  }
+  FakeSink sink;
+  auto spool = AuditSpool::Open(Options(dir.path()), sink.Fn());
+  ASSERT_TRUE(spool);
+  ASSERT_TRUE((*spool)->WaitUntilDrained(10s));
+  EXPECT_EQ(sink.counts().size(), 5u);
+  EXPECT_FALSE(fs::exists(dir.path() + "/segment-00000000000000000099.spool"));
+}
+
+TEST(AuditSpool, RollsSegmentsAndDeletesThemOnceDelivered) {
+  ScratchDir dir;
+  FakeSink sink;
+  sink.SetUp(false);
+  AuditSpoolOptions o = Options(dir.path());
+  o.max_segment_bytes = 4096;
+  auto spool = AuditSpool::Open(o, sink.Fn());
+  ASSERT_TRUE(spool);
+  for (int i = 0; i < 10; ++i) AppendAndWait(**spool, i * 20, 20);
+  EXPECT_GT(Segments(dir.path()).size(), 3u);
+  sink.SetUp(true);
+  ASSERT_TRUE((*spool)->WaitUntilDrained(10s));
+  EXPECT_EQ(sink.counts().size(), 200u);
+  // Only the active segment is left.
+  for (int i = 0; i < 100 && Segments(dir.path()).size() > 1; ++i)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(Segments(dir.path()).size(), 1u);
+  EXPECT_EQ((*spool)->stats().segments, 1);
+}
+
+TEST(AuditSpool, DeadLettersOnlyARecordTheSinkRefusesTerminally) {
+  ScratchDir dir;
+  FakeSink sink;
+  sink.SetPoison(Id(4));
+  auto spool = AuditSpool::Open(Options(dir.path()), sink.Fn());
+  ASSERT_TRUE(spool);
+  AppendAndWait(**spool, 0, 10);
+  ASSERT_TRUE((*spool)->WaitUntilDrained(10s));
+  const auto counts = sink.counts();
+  EXPECT_EQ(counts.size(), 9u);
+  EXPECT_FALSE(counts.contains(Id(4)));
+  EXPECT_EQ((*spool)->stats().dead_lettered, 1);
+  std::ifstream dead(dir.path() + "/dead-letter.jsonl");
+  std::string line;
+  ASSERT_TRUE(std::getline(dead, line));
+  EXPECT_NE(line.find(Id(4)), std::string::npos) << line;
+}
+
+TEST(AuditSpool, RefusesASecondOpenOfTheSameDirectory) {
+  ScratchDir dir;
+  FakeSink sink;
+  auto first = AuditSpool::Open(Options(dir.path()), sink.Fn());
+  ASSERT_TRUE(first);
+  auto second = AuditSpool::Open(Options(dir.path()), sink.Fn());
+  ASSERT_FALSE(second);
+  EXPECT_NE(second.error().message.find("in use"), std::string::npos) << second.error().message;
+}
+
+TEST(AuditSpool, FailsAppendsAfterClose) {
+  ScratchDir dir;
+  FakeSink sink;
+  auto spool = AuditSpool::Open(Options(dir.path()), sink.Fn());
+  ASSERT_TRUE(spool);
+  (*spool)->Close();
+  DoneCounter done;
+  (*spool)->Append(MakeAuditRecord("late"), done.Fn());
+  ASSERT_TRUE(done.WaitFor(1));
+  EXPECT_EQ(done.failed(), 1);
+  EXPECT_EQ((*spool)->Pending(), 0);
+}
+
+TEST(AuditSpool, RollsAnIdleSegmentByAge) {
+  ScratchDir dir;
+  FakeSink sink;
+  AuditSpoolOptions o = Options(dir.path());
+  o.max_segment_age = 50ms;
+  auto spool = AuditSpool::Open(o, sink.Fn());
+  ASSERT_TRUE(spool);
+  AppendAndWait(**spool, 0, 3);
+  const auto before = Segments(dir.path());
+  ASSERT_EQ(before.size(), 1u);
+  std::this_thread::sleep_for(300ms);
+  const auto after = Segments(dir.path());
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_NE(before[0], after[0]);  // rolled, and the delivered one deleted
+  EXPECT_EQ(sink.counts().size(), 3u);
+}
+
+// The child appends records from several threads and writes each id whose
+// `done` fired to a pipe, until the parent kills it with SIGKILL. Every
+// confirmed id must reach the audit file after the parent recovers the spool.
+void RunKillTest(bool fsync) {
+  ScratchDir dir;
+  const std::string spool_dir = dir.path() + "/spool";
+  const std::string audit_file = dir.path() + "/audit.jsonl";
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    auto store = FileAuditStore::Open(audit_file, fsync);
+    if (!store) ::_exit(2);
+    AuditSpoolOptions o;
+    o.directory = spool_dir;
+    o.fsync = fsync;
+    o.max_segment_bytes = 256 * 1024;  // several segments, some deleted mid-run
+    FileAuditStore* s = store->get();
+    auto spool =
+        AuditSpool::Open(o, [s](const std::vector<AuditRecord>& b) { return s->InsertBatch(b); });
+    if (!spool) ::_exit(3);
+    const int out = fds[1];
+    std::atomic<int> in_flight{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0;; ++i) {
+          while (in_flight.load() > 2000) std::this_thread::sleep_for(100us);
+          const std::string id = "child-" + std::to_string(t) + "-" + std::to_string(i);
+          ++in_flight;
+          (*spool)->Append(MakeAuditRecord(id, i), [id, out, &in_flight](Result<void> r) {
+            if (r) {
+              const std::string line = id + "\n";
+              if (::write(out, line.data(), line.size()) < 0) ::_exit(4);
+            }
+            --in_flight;
+          });
+        }
+      });
+    }
+    for (;;) ::pause();
+  }
+  ::close(fds[1]);
+  std::set<std::string> confirmed;
+  std::string partial;
+  char buf[4096];
+  bool killed = false;
+  const auto give_up = std::chrono::steady_clock::now() + 30s;
+  for (;;) {
+    const ssize_t n = ::read(fds[0], buf, sizeof(buf));
+    if (n <= 0) break;
+    partial.append(buf, static_cast<size_t>(n));
+    size_t nl;
+    while ((nl = partial.find('\n')) != std::string::npos) {
+      confirmed.insert(partial.substr(0, nl));
+      partial.erase(0, nl + 1);
+    }
+    if (!killed && (confirmed.size() >= 5000 || std::chrono::steady_clock::now() > give_up)) {
+      ::kill(pid, SIGKILL);
+      killed = true;
+    }
+  }
+  ::close(fds[0]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "child exited with " << WEXITSTATUS(status);
+  EXPECT_EQ(WTERMSIG(status), SIGKILL);
+  EXPECT_TRUE(partial.empty());
+  ASSERT_GE(confirmed.size(), 5000u);
+
+  {
+    auto store = FileAuditStore::Open(audit_file, fsync);
+    ASSERT_TRUE(store) << store.error().message;
+    FileAuditStore* s = store->get();
+    AuditSpoolOptions o;
+    o.directory = spool_dir;
+    o.fsync = fsync;
+    auto spool =
+        AuditSpool::Open(o, [s](const std::vector<AuditRecord>& b) { return s->InsertBatch(b); });
+    ASSERT_TRUE(spool) << spool.error().message;
+    ASSERT_TRUE((*spool)->WaitUntilDrained(30s)) << (*spool)->Pending();
+  }
+  auto stored = FileAuditStore::ReadAll(audit_file);
+  ASSERT_TRUE(stored) << stored.error().message;
+  std::map<std::string, int> counts;
+  for (const AuditRecord& r : *stored) {
+    ASSERT_TRUE(r.calculation_id.starts_with("child-")) << r.calculation_id;
+    ++counts[r.calculation_id];
+  }
+  size_t missing = 0;
+  for (const std::string& id : confirmed) missing += counts.contains(id) ? 0 : 1;
+  EXPECT_EQ(missing, 0u) << "of " << confirmed.size() << " confirmed records";
+  for (const auto& [id, count] : counts) ASSERT_EQ(count, 1) << id << " stored more than once";
+  EXPECT_GE(counts.size(), confirmed.size());
+}
+
+TEST(AuditSpool, KilledProcessLosesNoConfirmedRecordWithFsync) { RunKillTest(true); }
+
+TEST(AuditSpool, KilledProcessLosesNoConfirmedRecordWithoutFsync) { RunKillTest(false); }
+
+// A child process whose files may not grow past 64 KiB (RLIMIT_FSIZE) appends
+// records one at a time: writes that hit the limit must fail their `done`,
+// leave no partial frame behind, and later appends must succeed in a fresh
+// segment. After recovery exactly the confirmed records are delivered.
+TEST(AuditSpool, FailedWritesReportErrorsAndLeaveTheSpoolClean) {
+  ScratchDir dir;
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    ::signal(SIGXFSZ, SIG_IGN);
+    rlimit limit{};
+    ::getrlimit(RLIMIT_FSIZE, &limit);
+    limit.rlim_cur = 64 * 1024;
+    if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(2);
+    FakeSink down;
+    down.SetUp(false);
+    auto spool = AuditSpool::Open(Options(dir.path()), down.Fn());
+    if (!spool) ::_exit(3);
+    int ok = 0;
+    int failed = 0;
+    for (int i = 0; i < 300; ++i) {
+      DoneCounter done;
+      (*spool)->Append(MakeAuditRecord(Id(i), i), done.Fn());
+      if (!done.WaitFor(1)) ::_exit(4);
+      if (done.ok() == 1) {
+        ++ok;
+        const std::string line = Id(i) + "\n";
+        if (::write(fds[1], line.data(), line.size()) < 0) ::_exit(5);
+      } else {
+        ++failed;
+      }
+    }
+    if (failed == 0 || ok < 250) ::_exit(6);
+    if ((*spool)->Pending() != ok) ::_exit(7);
+    (*spool)->Close(0ms);
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string text;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fds[0], buf, sizeof(buf))) > 0) text.append(buf, static_cast<size_t>(n));
+  ::close(fds[0]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+  std::set<std::string> confirmed;
+  for (size_t start = 0, nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
+    confirmed.insert(text.substr(start, nl - start));
+  }
+
+  FakeSink sink;
+  auto spool = AuditSpool::Open(Options(dir.path()), sink.Fn());
+  ASSERT_TRUE(spool);
+  EXPECT_EQ((*spool)->stats().truncated_bytes, 0);
+  EXPECT_EQ((*spool)->stats().recovered_records, static_cast<int64_t>(confirmed.size()));
+  ASSERT_TRUE((*spool)->WaitUntilDrained(10s));
+  std::set<std::string> delivered;
+  for (const auto& [id, count] : sink.counts()) delivered.insert(id);
+  EXPECT_EQ(delivered, confirmed);
+}
+
+TEST(FileAuditStore, IgnoresRecordsItAlreadyStoredAcrossReopen) {
+  ScratchDir dir;
+  const std::string path = dir.path() + "/audit.jsonl";
+  {
+    auto store = FileAuditStore::Open(path);
+    ASSERT_TRUE(store);
+    ASSERT_TRUE((*store)->InsertBatch({MakeAuditRecord("a", 1), MakeAuditRecord("b", 2)}));
+    ASSERT_TRUE((*store)->InsertBatch(
+        {MakeAuditRecord("b", 2), MakeAuditRecord("c", 3), MakeAuditRecord("c", 3)}));
+  }
+  auto store = FileAuditStore::Open(path);
+  ASSERT_TRUE(store);
+  ASSERT_TRUE((*store)->InsertBatch({MakeAuditRecord("a", 1), MakeAuditRecord("d", 4)}));
+  auto all = FileAuditStore::ReadAll(path);
+  ASSERT_TRUE(all);
+  std::vector<std::string> ids;
+  for (const auto& r : *all) ids.push_back(r.calculation_id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"a", "b", "c", "d"}));
+  EXPECT_EQ(DiffAuditRecords((*all)[3], MakeAuditRecord("d", 4)), "");
+}
+
+TEST(FileAuditStore, DropsATornLastLineOnOpen) {
+  ScratchDir dir;
+  const std::string path = dir.path() + "/audit.jsonl";
+  {
+    auto store = FileAuditStore::Open(path);
+    ASSERT_TRUE(store);
+    ASSERT_TRUE((*store)->InsertBatch({MakeAuditRecord("a", 1), MakeAuditRecord("b", 2)}));
+  }
+  fs::resize_file(path, fs::file_size(path) - 10);
+  auto store = FileAuditStore::Open(path);
+  ASSERT_TRUE(store);
+  ASSERT_TRUE((*store)->InsertBatch({MakeAuditRecord("b", 2)}));
+  auto all = FileAuditStore::ReadAll(path);
+  ASSERT_TRUE(all) << all.error().message;
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].calculation_id, "a");
+  EXPECT_EQ((*all)[1].calculation_id, "b");
+}
+
+}  // namespace
+}  // namespace pricing::engine

@@ -1,0 +1,142 @@
+"""Faults with real components: Redis and PostgreSQL stopped under the engine,
+a lender API that fails, answers garbage or hangs, and kill -9 of the engine
+under load. Nothing answered with 200 may be missing from the audit log."""
+import json
+import threading
+import time
+from decimal import Decimal
+
+GME = {"ticker": "GME", "position_value": 50000, "loan_days": 60, "client_id": "big_fund_007"}
+
+
+def wait_until(pred, timeout=15, step=0.2):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
+def audit_count(services, ids):
+    if not ids:
+        return 0
+    q = "select count(*) from audit_log where calculation_id in (%s)" % ",".join("'%s'" % i for i in ids)
+    return int(services.sql(q))
+
+
+def test_redis_stopped_still_prices_and_limits_per_process(services, market, fresh_engine):
+    e = fresh_engine()
+    assert e.price()[0] == 200
+    services.run("stop-redis")
+    try:
+        for _ in range(5):
+            status, _, body = e.price()
+            assert status == 200, body
+        # A ticker not in the process cache: looked up in PostgreSQL instead.
+        market.rates["AMC"] = "0.09"
+        status, _, body = e.price(ticker="AMC")
+        assert status == 200, body
+        # The limiter keeps limiting on its own: the 5/minute key still stops at 5.
+        codes = [e.price(key="limited-key-05", client_id="other_fund")[0] for _ in range(7)]
+        assert codes.count(200) <= 5 and codes[-1] == 429, codes
+        status, _, data = e.request("GET", "/health/ready")
+        assert status == 200 and json.loads(data)["checks"]["redis"] == "unavailable"
+    finally:
+        services.run("start-redis")
+    assert wait_until(lambda: json.loads(e.request("GET", "/health/ready")[2])["checks"].get("redis") == "ok")
+    assert e.price()[0] == 200
+
+
+def test_postgres_stopped_prices_from_cache_and_spools_audit(services, market, fresh_engine):
+    e = fresh_engine()
+    market.rates["GME"] = "0.15"
+    status, _, body = e.price()
+    assert status == 200, body
+    services.run("stop-pg")
+    ids = []
+    try:
+        for _ in range(10):
+            status, _, body = e.price()
+            assert status == 200, body
+            assert body["total_fee"] == 1535.17
+            ids.append(body["calculation_id"])
+        # Reference data this process never saw cannot be priced: 503, not a guess.
+        status, _, body = e.price(ticker="NOVOL", key="internal-key-001")
+        assert status == 503 and body["error"]["code"] == "SERVICE_UNAVAILABLE", body
+        status, _, _ = e.request("GET", "/health/ready")
+        assert status == 503
+        assert e.metric("audit_records_pending") >= 10
+    finally:
+        services.run("start-pg")
+    assert wait_until(lambda: audit_count(services, ids) == 10, timeout=30)
+    assert wait_until(lambda: e.metric("audit_records_pending") == 0)
+
+
+def test_lender_500_and_garbage_fall_back_and_are_flagged(engine, market):
+    market.rates["BAD"] = "500"
+    status, _, body = engine.price(ticker="BAD", key="internal-key-001")
+    assert status == 200, body
+    assert body["sources"]["base_rate"] == "fallback"
+    # min_borrow_rate 0.035; V from the market VIX 22.4, E 0: 0.035 × (1 + 0.01 × 2.4)
+    assert body["borrow_rate_used"] == 0.03584
+    market.rates["F500"] = "garbage"
+    status, _, body = engine.price(ticker="F500", key="internal-key-001")
+    assert status == 200 and body["sources"]["base_rate"] == "fallback", body
+    assert engine.metric("fallback_usage_total", input="base_rate") >= 2
+
+
+def test_lender_hang_falls_back_within_the_timeout(engine, market):
+    market.rates["HANG"] = "hang"
+    start = time.time()
+    status, _, body = engine.price(ticker="HANG", key="internal-key-001")
+    took = time.time() - start
+    assert status == 200 and body["sources"]["base_rate"] == "fallback", body
+    assert took < 1.5, took  # the engine's lender timeout is 300 ms in these tests
+    assert engine.metric("external_api_requests_total", api="lender", outcome="timeout") >= 1
+
+
+def test_breaker_opens_after_failures_and_closes_again(services, market, fresh_engine):
+    e = fresh_engine()
+    tickers = ["AAPL", "MSFT", "BRK.B", "TSLA", "AMC", "F500", "NOVOL"]
+    for t in tickers:
+        market.rates[t] = "500"
+    for t in tickers:
+        status, _, body = e.price(ticker=t, key="internal-key-001")
+        assert status == 200 and body["sources"]["base_rate"] == "fallback", body
+    assert e.metric("external_api_requests_total", api="lender", outcome="circuit_open") >= 1
+    for t in tickers:
+        market.rates[t] = "0.02"
+    time.sleep(10.5)  # the breaker's cool-down
+    status, _, body = e.price(ticker="NOVOL", key="internal-key-001")
+    assert status == 200 and body["sources"]["base_rate"] == "lender_api", body
+
+
+def test_kill_9_under_load_loses_no_answered_audit_record(services, market, fresh_engine):
+    e = fresh_engine()
+    answered = []
+    stop = threading.Event()
+
+    def load():
+        while not stop.is_set():
+            try:
+                status, _, body = e.price()
+            except OSError:
+                return
+            if status == 200:
+                answered.append(body["calculation_id"])
+
+    threads = [threading.Thread(target=load) for _ in range(8)]
+    for t in threads:
+        t.start()
+    time.sleep(2)
+    e.proc.kill()  # SIGKILL, mid-stream
+    e.proc.wait()
+    stop.set()
+    for t in threads:
+        t.join()
+    assert len(answered) > 50, len(answered)
+    # The same spool directory, a new process: it recovers and drains.
+    e.start()
+    assert wait_until(lambda: audit_count(services, answered) == len(answered), timeout=30), \
+        (audit_count(services, answered), len(answered))

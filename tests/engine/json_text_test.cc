@@ -1,0 +1,212 @@
+#include "engine/json_text.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "test_util.h"
+
+namespace pricing::engine {
+namespace {
+
+std::string Escaped(std::string_view s) {
+  std::string out;
+  AppendJsonString(&out, s);
+  return out;
+}
+
+TEST(JsonString, EscapesQuotesBackslashesAndControlCharacters) {
+  EXPECT_EQ(Escaped("GME"), "\"GME\"");
+  EXPECT_EQ(Escaped("a\"b\\c"), R"("a\"b\\c")");
+  EXPECT_EQ(Escaped("\b\f\n\r\t"), R"("\b\f\n\r\t")");
+  EXPECT_EQ(Escaped(std::string_view("\x00\x01\x1f", 3)), R"("\u0000\u0001\u001f")");
+  EXPECT_EQ(Escaped("/ and \x7f stay"), "\"/ and \x7f stay\"");
+}
+
+TEST(JsonString, KeepsValidUtf8AndReplacesInvalidBytes) {
+  EXPECT_EQ(Escaped("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x93\x88"),
+            "\"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x93\x88\"");
+  EXPECT_EQ(Escaped("a\xFF"
+                    "b"),
+            "\"a\xEF\xBF\xBD"
+            "b\"");
+  EXPECT_EQ(Escaped("\xC3"), "\"\xEF\xBF\xBD\"");                  // truncated sequence
+  EXPECT_EQ(Escaped("\xC0\xAF"), "\"\xEF\xBF\xBD\xEF\xBF\xBD\"");  // overlong '/'
+  EXPECT_EQ(Escaped("\xED\xA0\x80"), "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");  // surrogate
+  EXPECT_EQ(Escaped("\xF4\x90\x80\x80").find("\xF4"), std::string::npos);          // > U+10FFFF
+}
+
+TEST(JsonString, OutputAlwaysParsesBackToTheSameText) {
+  std::string all;
+  for (int c = 1; c < 0x80; ++c) all.push_back(static_cast<char>(c));
+  all += "\xC3\xA9";
+  EXPECT_EQ(nlohmann::json::parse(Escaped(all)).get<std::string>(), all);
+}
+
+TEST(JsonWriter, WritesTheDesignSuccessBody) {
+  std::string body;
+  JsonWriter w(&body);
+  // clang-format off
+  w.BeginObject()
+      .Key("status").String("success")
+      .Key("ticker").String("GME")
+      .Key("client_id").String("big_fund_007")
+      .Key("total_fee").Number(Dec("1535.17"), 2)
+      .Key("breakdown").BeginObject()
+          .Key("borrow_cost").Number(Dec("1423.97"), 2)
+          .Key("markup").Number(Dec("71.2"), 2)
+          .Key("transaction_fees").Number(Dec("40"), 2)
+      .EndObject()
+      .Key("borrow_rate_used").Number(Dec("0.17325"))
+      .Key("day_count").Int(365)
+      .Key("sources").BeginObject()
+          .Key("base_rate").String("lender_api")
+          .Key("volatility").String("db")
+          .Key("event_risk").String("db")
+      .EndObject()
+      .EndObject();
+  // clang-format on
+  EXPECT_EQ(body,
+            R"({"status":"success","ticker":"GME","client_id":"big_fund_007","total_fee":1535.17,)"
+            R"("breakdown":{"borrow_cost":1423.97,"markup":71.20,"transaction_fees":40.00},)"
+            R"("borrow_rate_used":0.17325,"day_count":365,"sources":{"base_rate":"lender_api",)"
+            R"("volatility":"db","event_risk":"db"}})");
+  EXPECT_NO_THROW(nlohmann::json::parse(body));
+}
+
+TEST(JsonWriter, SeparatesArrayElementsAndNestedContainers) {
+  std::string body;
+  JsonWriter w(&body);
+  // clang-format off
+  w.BeginArray()
+      .Int(-1).Bool(true).Bool(false).Null().String("x")
+      .BeginObject().EndObject()
+      .BeginArray().EndArray()
+      .RawValue(R"({"pre":"made"})")
+      .Number(Dec("-0.5"))
+      .EndArray();
+  // clang-format on
+  EXPECT_EQ(body, R"([-1,true,false,null,"x",{},[],{"pre":"made"},-0.5])");
+}
+
+TEST(JsonWriter, AppendsToExistingText) {
+  std::string body = "prefix:";
+  JsonWriter(&body).BeginObject().Key("a\"b").Int(1).EndObject();
+  EXPECT_EQ(body, R"(prefix:{"a\"b":1})");
+}
+
+TEST(FlatJson, KeepsMembersInOrderWithNumberText) {
+  const Result<FlatJsonObject> o = ParseFlatJsonObject(
+      R"({"s":"a\u00e9\n","i":-42,"u":18446744073709551615,"f":0.15,"e":1.5E+2,)"
+      R"("big":123456789012345678901234567890,"t":true,"n":null,"o":{"x":1},"a":[1,2]})");
+  ASSERT_TRUE(o.has_value()) << o.error().message;
+  ASSERT_EQ(o->members.size(), 10u);
+  EXPECT_EQ(o->members[0].first, "s");
+  auto expect = [&](const char* key, JsonType type, const std::string& text) {
+    const JsonToken* t = o->Find(key);
+    ASSERT_NE(t, nullptr) << key;
+    EXPECT_EQ(t->type, type) << key;
+    EXPECT_EQ(t->text, text) << key;
+  };
+  expect("s", JsonType::kString, "a\xC3\xA9\n");
+  expect("i", JsonType::kNumber, "-42");
+  expect("u", JsonType::kNumber, "18446744073709551615");
+  expect("f", JsonType::kNumber, "0.15");
+  expect("e", JsonType::kNumber, "1.5E+2");
+  expect("big", JsonType::kNumber, "123456789012345678901234567890");
+  expect("t", JsonType::kBool, "true");
+  expect("n", JsonType::kNull, "null");
+  expect("o", JsonType::kObject, "");
+  expect("a", JsonType::kArray, "");
+  EXPECT_EQ(o->Find("missing"), nullptr);
+}
+
+TEST(FlatJson, KeepsNumberTextThatADoubleWouldChange) {
+  const Result<FlatJsonObject> o =
+      ParseFlatJsonObject(R"({"rate":0.1000000000000000055511151231257827})");
+  ASSERT_TRUE(o.has_value());
+  EXPECT_EQ(o->Find("rate")->text, "0.1000000000000000055511151231257827");
+}
+
+TEST(FlatJson, RejectsDuplicateTopLevelKeysOnly) {
+  const Result<FlatJsonObject> dup = ParseFlatJsonObject(R"({"a":1,"b":2,"a":3})");
+  ASSERT_FALSE(dup.has_value());
+  EXPECT_EQ(dup.error().field, "a");
+  EXPECT_EQ(dup.error().code, ErrorCode::kInvalidParameter);
+  EXPECT_TRUE(ParseFlatJsonObject(R"({"a":{"k":1,"k":2},"b":[{"k":1,"k":2}]})").has_value());
+}
+
+TEST(FlatJson, RejectsMalformedTextAndNonObjects) {
+  for (const char* bad :
+       {"", " ", "{", "}", "{\"a\"}", "{\"a\":}", "{a:1}", "{\"a\":1,}", "{\"a\":01}", "{\"a\":.5}",
+        "{\"a\":NaN}", "{\"a\":1} x", "[1,2]", "7", "\"s\"", "null"}) {
+    const Result<FlatJsonObject> r = ParseFlatJsonObject(bad);
+    ASSERT_FALSE(r.has_value()) << bad;
+    EXPECT_EQ(r.error().field, "body") << bad;
+  }
+}
+
+TEST(FlatJson, ToleratesDeepNestingWithoutRecursion) {
+  std::string deep = "{\"a\":";
+  for (int i = 0; i < 100000; ++i) deep += "[";
+  for (int i = 0; i < 100000; ++i) deep += "]";
+  deep += "}";
+  const Result<FlatJsonObject> r = ParseFlatJsonObject(deep);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->Find("a")->type, JsonType::kArray);
+}
+
+TEST(LenderApi, ReadsTheRateExactly) {
+  const Result<Decimal> r =
+      ParseLenderRate(R"({"ticker":"GME","rate":0.15,"status":"HARD"})", "GME");
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(*r, Dec("0.15"));
+  EXPECT_EQ(*ParseLenderRate(R"({"rate":1.5e-1})", "GME"), Dec("0.15"));
+  EXPECT_EQ(*ParseLenderRate(R"({"ticker":"gme","rate":10})", "GME"), Dec("10"));
+  EXPECT_EQ(*ParseLenderRate(R"({"ticker":"GME","rate":0})", "GME"), Dec("0"));
+}
+
+TEST(LenderApi, RejectsGarbageAsUnavailable) {
+  for (const char* bad :
+       {"<html>502</html>", "", R"({"ticker":"GME"})", R"({"rate":"0.15"})", R"({"rate":null})",
+        R"({"rate":-0.01})", R"({"rate":10.5})", R"({"rate":1e-30})", R"({"rate":[0.15]})",
+        R"({"ticker":"AMC","rate":0.15})", R"({"ticker":7,"rate":0.15})",
+        R"({"rate":0.15,"rate":0.2})", "[0.15]"}) {
+    const Result<Decimal> r = ParseLenderRate(bad, "GME");
+    ASSERT_FALSE(r.has_value()) << bad;
+    EXPECT_EQ(r.error().code, ErrorCode::kServiceUnavailable) << bad;
+    EXPECT_EQ(r.error().message.rfind("lender API: ", 0), 0u) << r.error().message;
+  }
+}
+
+TEST(MarketApi, ReadsTheVix) {
+  EXPECT_EQ(*ParseVix(R"({"value":22.4})"), Dec("22.4"));
+  EXPECT_EQ(*ParseVix(R"({"value":1000,"as_of":"2026-01-01T00:00:00Z"})"), Dec("1000"));
+  for (const char* bad : {R"({"value":1000.01})", R"({"value":-1})", R"({"vix":22.4})",
+                          R"({"value":"22.4"})", "22.4", "{"}) {
+    const Result<Decimal> r = ParseVix(bad);
+    ASSERT_FALSE(r.has_value()) << bad;
+    EXPECT_EQ(r.error().code, ErrorCode::kServiceUnavailable);
+    EXPECT_EQ(r.error().message.rfind("market API: ", 0), 0u) << r.error().message;
+  }
+}
+
+TEST(EventsApi, ReadsAnIntegerRiskFactor) {
+  EXPECT_EQ(*ParseEventRisk(R"({"ticker":"GME","risk_factor":6})", "GME"), 6);
+  EXPECT_EQ(*ParseEventRisk(R"({"risk_factor":6.0})", "GME"), 6);
+  EXPECT_EQ(*ParseEventRisk(R"({"risk_factor":0})", "GME"), 0);
+  EXPECT_EQ(*ParseEventRisk(R"({"risk_factor":10})", "GME"), 10);
+  for (const char* bad :
+       {R"({"risk_factor":6.5})", R"({"risk_factor":11})", R"({"risk_factor":-1})",
+        R"({"risk_factor":"6"})", R"({"ticker":"AMC","risk_factor":6})", R"({"risk":6})",
+        R"({"risk_factor":99999999999999999999})", "oops"}) {
+    const Result<int> r = ParseEventRisk(bad, "GME");
+    ASSERT_FALSE(r.has_value()) << bad;
+    EXPECT_EQ(r.error().code, ErrorCode::kServiceUnavailable);
+    EXPECT_EQ(r.error().message.rfind("events API: ", 0), 0u) << r.error().message;
+  }
+}
+
+}  // namespace
+}  // namespace pricing::engine

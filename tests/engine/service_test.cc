@@ -1,0 +1,227 @@
+// PricingService over fakes that fail on demand: routing, admission, tiered
+// lookups, the fallbacks of DESIGN.md §2.1 with a fake clock, the audit gate,
+// and the non-blocking fast path.
+#include "engine/service.h"
+
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
+
+#include "fakes/fakes.h"
+#include "engine/json_text.h"
+
+namespace pricing::engine {
+namespace {
+
+using namespace std::chrono_literals;
+
+Decimal D(const char* s) { return *Decimal::Parse(s); }
+
+std::string Hash(std::string_view key) { return "h:" + std::string(key); }
+
+struct Harness {
+  fakes::FakeClock clock;
+  fakes::FakeReferenceStore store;
+  fakes::FakeCache cache{&clock};
+  fakes::FakeRateLimiter limiter;
+  fakes::FakeMarketData market;
+  fakes::FakeAuditSink audit;
+  int uuid = 0;
+  std::optional<PricingService> service;
+
+  Harness() {
+    store.Put(Stock{"GME", BorrowStatus::kHard, D("0.05"), "SL-GME"});
+    store.Put(Stock{"AAPL", BorrowStatus::kEasy, D("0.0025"), "SL-AAPL"});
+    store.Put(Broker{"big_fund_007", D("5.0"), FeeType::kFlat, D("40.00"), 365});
+    store.Put(VolatilityRow{"GME", D("32.5"), 6});
+    store.Put(ApiKey{Hash("demo-key-123"), "big_fund_007", 3, KeyScope::kClient});
+    store.Put(ApiKey{Hash("internal"), "desk", 1000, KeyScope::kInternal});
+    market.SetLenderRate("GME", D("0.15"));
+    market.SetVix(D("22.4"));
+    ServiceDeps deps;
+    deps.store = &store;
+    deps.cache = &cache;
+    deps.limiter = &limiter;
+    deps.market = &market;
+    deps.audit = &audit;
+    deps.clock = &clock;
+    deps.hash_key = Hash;
+    deps.new_uuid = [this] { return "00000000-0000-4000-8000-" + std::to_string(100000000000 + ++uuid); };
+    service.emplace(deps, ServiceOptions{});
+  }
+
+  // Handles `req` allowing blocking; returns the response (or nullopt if none yet).
+  std::optional<ApiResponse> Call(const ApiRequest& req, bool may_block = true) {
+    std::optional<ApiResponse> out;
+    bool answered = service->Handle(req, [&](ApiResponse r) { out = std::move(r); }, may_block);
+    if (!answered) return std::nullopt;
+    return out;
+  }
+
+  static ApiRequest Locate(std::string ticker = "GME", std::string key = "demo-key-123",
+                           std::string client = "big_fund_007") {
+    ApiRequest r;
+    r.method = "POST";
+    r.path = "/api/v1/calculate-locate";
+    r.headers = {{"content-type", "application/json"}, {"x-api-key", key}};
+    r.body = R"({"ticker":")" + ticker + R"(","position_value":50000,"loan_days":60,"client_id":")" +
+             client + R"("})";
+    return r;
+  }
+};
+
+std::string Member(const std::string& body, std::string_view key) {
+  auto obj = ParseFlatJsonObject(body);
+  if (!obj) return "<bad json>";
+  const JsonToken* t = obj->Find(key);
+  return t ? t->text : "<missing>";
+}
+
+TEST(Service, PricesTheContractExampleAndAuditsIt) {
+  Harness h;
+  auto r = h.Call(Harness::Locate());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(Member(r->body, "total_fee"), "1535.17");
+  EXPECT_EQ(Member(r->body, "borrow_rate_used"), "0.17325");
+  ASSERT_EQ(h.audit.records().size(), 1u);
+  EXPECT_EQ(h.audit.records()[0].quote.total_fee, D("1535.17"));
+  EXPECT_EQ(Member(r->body, "calculation_id"), h.audit.records()[0].calculation_id);
+}
+
+TEST(Service, AnswersOnlyOnceTheAuditRecordIsDurable) {
+  Harness h;
+  h.audit.SetDeferred(true);
+  std::optional<ApiResponse> out;
+  ASSERT_TRUE(h.service->Handle(Harness::Locate(), [&](ApiResponse r) { out = r; }, true));
+  EXPECT_FALSE(out) << "answered before the audit record was durable";
+  h.audit.CompleteAll();
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->status, 200);
+}
+
+TEST(Service, AuditFailureIsA503NotAPrice) {
+  Harness h;
+  h.audit.FailNext(1, "Append");
+  auto r = h.Call(Harness::Locate());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  EXPECT_NE(r->body.find("SERVICE_UNAVAILABLE"), std::string::npos);
+}
+
+TEST(Service, FastPathNeverBlocksAndAnswersOnceWarm) {
+  Harness h;
+  EXPECT_FALSE(h.Call(Harness::Locate(), /*may_block=*/false)) << "cold caches must not be read inline";
+  EXPECT_EQ(h.store.Calls(), 0);
+  ASSERT_EQ(h.Call(Harness::Locate())->status, 200);
+  int64_t store_calls = h.store.Calls();
+  int64_t market_calls = h.market.Calls();
+  auto r = h.Call(Harness::Locate(), /*may_block=*/false);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(h.store.Calls(), store_calls);
+  EXPECT_EQ(h.market.Calls(), market_calls);
+}
+
+TEST(Service, LenderOutageUsesTheLastGoodRateForADay) {
+  Harness h;
+  ASSERT_EQ(Member(h.Call(Harness::Locate())->body, "total_fee"), "1535.17");
+  h.market.SetDown(true);
+  h.clock.Advance(301s);  // the fresh borrow-rate entry has expired
+  auto r = h.Call(Harness::Locate());
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_NE(r->body.find(R"("base_rate":"cache")"), std::string::npos) << r->body;
+  EXPECT_EQ(Member(r->body, "total_fee"), "1535.17");
+  h.clock.Advance(24h);  // older than a day: min_borrow_rate instead
+  r = h.Call(Harness::Locate());
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_NE(r->body.find(R"("base_rate":"fallback")"), std::string::npos) << r->body;
+  EXPECT_EQ(Member(r->body, "borrow_rate_used"), "0.05775");
+}
+
+TEST(Service, StoreDownPricesFromCacheButNotUnknownData) {
+  Harness h;
+  ASSERT_EQ(h.Call(Harness::Locate())->status, 200);
+  h.store.SetDown(true);
+  EXPECT_EQ(h.Call(Harness::Locate())->status, 200);
+  auto r = h.Call(Harness::Locate("AAPL", "internal"));
+  EXPECT_EQ(r->status, 503) << r->body;
+}
+
+TEST(Service, CredentialsNeverComeFromTheSharedCache) {
+  Harness a;
+  ASSERT_EQ(a.Call(Harness::Locate())->status, 200);
+  Harness b;  // a second process: its own in-process level, the same shared cache
+  b.store.SetDown(true);
+  ServiceDeps deps;
+  deps.store = &b.store;
+  deps.cache = &a.cache;
+  deps.limiter = &b.limiter;
+  deps.market = &b.market;
+  deps.audit = &b.audit;
+  deps.clock = &a.clock;
+  deps.hash_key = Hash;
+  deps.new_uuid = [] { return std::string("00000000-0000-4000-8000-000000000001"); };
+  PricingService other(deps, ServiceOptions{});
+  // The key itself is never in the shared cache, so this process must reach
+  // the store for it: unavailable.
+  std::optional<ApiResponse> out;
+  other.Handle(Harness::Locate(), [&](ApiResponse r) { out = r; }, true);
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->status, 503) << out->body;
+}
+
+TEST(Service, ClientKeyCannotPriceAnotherClient) {
+  Harness h;
+  auto r = h.Call(Harness::Locate("GME", "demo-key-123", "someone_else"));
+  EXPECT_EQ(r->status, 403);
+  EXPECT_NE(r->body.find(R"("field":"client_id")"), std::string::npos);
+}
+
+TEST(Service, UnknownKeyIsUnauthorizedAndCachedBriefly) {
+  Harness h;
+  EXPECT_EQ(h.Call(Harness::Locate("GME", "nope"))->status, 401);
+  int64_t calls = h.store.Calls("GetApiKeyByHash");
+  EXPECT_EQ(h.Call(Harness::Locate("GME", "nope"))->status, 401);
+  EXPECT_EQ(h.store.Calls("GetApiKeyByHash"), calls) << "negative answer not cached";
+  h.clock.Advance(6s);
+  EXPECT_EQ(h.Call(Harness::Locate("GME", "nope"))->status, 401);
+  EXPECT_EQ(h.store.Calls("GetApiKeyByHash"), calls + 1);
+}
+
+TEST(Service, RateLimitedRequestsGet429WithHeaders) {
+  Harness h;
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(h.Call(Harness::Locate())->status, 200);
+  auto r = h.Call(Harness::Locate());
+  ASSERT_EQ(r->status, 429);
+  bool retry_after = false;
+  for (const auto& [k, v] : r->headers) retry_after |= k == "Retry-After";
+  EXPECT_TRUE(retry_after);
+}
+
+TEST(Service, RoutesUnknownPathsAndMethods) {
+  Harness h;
+  ApiRequest r;
+  r.method = "GET";
+  r.path = "/api/v1/unknown";
+  EXPECT_EQ(h.Call(r)->status, 404);
+  r.method = "PUT";
+  r.path = "/api/v1/calculate-locate";
+  auto out = h.Call(r);
+  EXPECT_EQ(out->status, 405);
+  r.method = "POST";
+  r.headers = {{"x-api-key", "demo-key-123"}, {"content-type", "text/plain"}};
+  EXPECT_EQ(h.Call(r)->status, 415);
+}
+
+TEST(Service, LenderGarbageFallsBackToTheMinimumRate) {
+  Harness h;
+  h.market.FailNext(1, "LenderRate");
+  auto r = h.Call(Harness::Locate());
+  ASSERT_EQ(r->status, 200);
+  EXPECT_NE(r->body.find(R"("base_rate":"fallback")"), std::string::npos) << r->body;
+}
+
+}  // namespace
+}  // namespace pricing::engine
