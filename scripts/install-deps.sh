@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   # toolchain
-  build-essential cmake ninja-build pkg-config git ca-certificates curl
+  build-essential cmake ninja-build pkg-config git ca-certificates curl clang-format
   # engine and operator libraries (see DESIGN.md §1)
   libcpprest-dev nlohmann-json3-dev libyaml-cpp-dev libpq-dev libhiredis-dev
   prometheus-cpp-dev libhowardhinnant-date-dev libboost-dev libboost-system-dev

@@ -3,9 +3,11 @@
 #include <libpq-fe.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <string>
 
 #ifndef PRICING_SOURCE_DIR
 #error "PRICING_SOURCE_DIR must name the source tree (set by tests/integration/CMakeLists.txt)"

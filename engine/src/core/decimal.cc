@@ -397,13 +397,20 @@ std::string Decimal::ToString(int min_places) const {
   if (min_places > kScale) min_places = kScale;
   const u128 m = Magnitude(units_);
   u128 int_part = m / kOneU;
-  u128 frac = m % kOneU;
+  // frac < 10^18 fits in 64 bits; digit loops on 64-bit values avoid the
+  // slow 128-bit division helpers.
+  uint64_t frac = static_cast<uint64_t>(m % kOneU);
   char int_buf[48];
   int pos = sizeof(int_buf);
-  do {
+  while (int_part > UINT64_MAX) {
     int_buf[--pos] = static_cast<char>('0' + static_cast<int>(int_part % 10));
     int_part /= 10;
-  } while (int_part != 0);
+  }
+  uint64_t small = static_cast<uint64_t>(int_part);
+  do {
+    int_buf[--pos] = static_cast<char>('0' + static_cast<int>(small % 10));
+    small /= 10;
+  } while (small != 0);
   char frac_buf[kScale];
   for (int k = kScale - 1; k >= 0; --k) {
     frac_buf[k] = static_cast<char>('0' + static_cast<int>(frac % 10));
