@@ -15,8 +15,12 @@ listen=${PRICING_LISTEN:-127.0.0.1:8080}
 "$repo/scripts/services.sh" up "$state" >/dev/null
 stop() {
   trap - INT TERM EXIT
-  [ -n "${engine_pid:-}" ] && kill -TERM "$engine_pid" 2>/dev/null && wait "$engine_pid" 2>/dev/null
-  "$repo/scripts/services.sh" down "$state" >/dev/null 2>&1 || true
+  set +e
+  if [ -n "${engine_pid:-}" ]; then
+    kill -TERM "$engine_pid" 2>/dev/null
+    wait "$engine_pid" 2>/dev/null
+  fi
+  "$repo/scripts/services.sh" down "$state" >/dev/null 2>&1
   echo "run: stopped the engine, PostgreSQL and Redis" >&2
 }
 trap stop INT TERM EXIT
@@ -45,4 +49,4 @@ run: the engine is serving on http://$listen (PostgreSQL and Redis in $state). P
 
 Ctrl-C stops everything.
 MSG
-wait "$engine_pid"
+wait "$engine_pid" || true

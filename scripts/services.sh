@@ -68,6 +68,13 @@ alive() {
   tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$name"
 }
 
+# running PID: true while PID exists and has not exited (a zombie has).
+running() {
+  local state
+  state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+  [ -n "$state" ] && [ "$state" != Z ]
+}
+
 pid_of() { cat "$dir/pids/$1.pid" 2>/dev/null || true; }
 
 # as_pg CMD...: runs CMD as the PostgreSQL user with a clean environment, from /.
@@ -177,7 +184,6 @@ pg_ready() { "$pgbin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" -t 1; }
 # was taken), dies if it neither exits nor answers within 60 s.
 start_pg() {
   local data=$pg_root/data launched pid deadline
-  rm -f "$data/postmaster.pid"
   # Non-interactive bash runs background jobs in its own process group, so
   # setsid, setpriv and env each exec in place and $! is the postmaster.
   if [ "$(id -u)" -eq 0 ]; then
@@ -197,7 +203,7 @@ start_pg() {
   launched=$!
   deadline=$((SECONDS + 60))
   until pg_ready; do
-    alive "$launched" postgres || return 1
+    running "$launched" || return 1
     [ $SECONDS -lt $deadline ] || die "PostgreSQL did not answer within 60 s; see $dir/logs/postgres.log"
     sleep 0.1
   done
@@ -227,7 +233,7 @@ CONF
   pid=$!
   deadline=$((SECONDS + 30))
   until redis_ready; do
-    alive "$pid" redis-server || return 1
+    running "$pid" || return 1
     [ $SECONDS -lt $deadline ] || die "Redis did not answer within 30 s; see $dir/logs/redis.log"
     sleep 0.05
   done
