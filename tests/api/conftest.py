@@ -45,8 +45,9 @@ class Services:
                     self.env[k] = v.strip("'\"")
 
     def sql(self, query):
-        out = subprocess.run(["psql", self.env["PRICING_DATABASE_URL"], "-At", "-c", query],
-                             check=True, capture_output=True, text=True)
+        # The query goes on stdin: id lists of large tests exceed argv limits.
+        out = subprocess.run(["psql", self.env["PRICING_DATABASE_URL"], "-At", "-v", "ON_ERROR_STOP=1"],
+                             input=query + ";\n", check=True, capture_output=True, text=True)
         return out.stdout.strip()
 
 

@@ -158,6 +158,9 @@ Result<std::unique_ptr<PgPool>> PgPool::Create(PgPoolOptions options) {
   set_default("keepalives_idle", "30");
   set_default("keepalives_interval", "10");
   set_default("keepalives_count", "3");
+  // A server that vanishes mid-query (no RST) is given up on soon after the
+  // statement timeout would have fired, instead of after TCP's ~15 minutes.
+  set_default("tcp_user_timeout", std::to_string(options.statement_timeout.count() + 5000));
   // Server-side settings of every session: the statement timeout, and no
   // NOTICE chatter (e.g. "relation already exists, skipping") on stderr.
   const std::string timeout =

@@ -2,8 +2,8 @@
 // reference store, the seeder, the migration runner and the audit writer.
 //
 // Connections are opened lazily (an engine starts while the database is down)
-// with a connect timeout, keep-alives and a server-side statement_timeout.
-// Acquire() waits at most `acquire_timeout` for a free connection. A connection
+// with a connect timeout, TCP keep-alives and user timeout, and a server-side
+// statement_timeout. Acquire() waits at most `acquire_timeout` for a free connection. A connection
 // found broken (PQstatus) is closed instead of returned, and every idle
 // connection opened before it is dropped too, since a server restart breaks
 // them all. After a failed connect, Acquire() fails fast for
