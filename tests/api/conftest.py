@@ -18,6 +18,15 @@ ENGINE = os.environ.get("PRICING_ENGINE_BIN", os.path.join(REPO, "build", "engin
 DATA = os.path.join(os.path.dirname(__file__), "testdata", "reference-data.yaml")
 
 
+def away_from_minute_boundary(margin=3.0):
+    """Sleeps past the next minute boundary when one is near: rate limits use
+    fixed calendar-minute windows, and a window rolling over mid-test would
+    hand out a fresh allowance."""
+    left = 60.0 - (time.time() % 60.0)
+    if left < margin:
+        time.sleep(left + 0.2)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -197,6 +197,8 @@ def test_unsupported_media_type(engine):
 
 
 def test_rate_limit_429_with_headers(engine):
+    from conftest import away_from_minute_boundary
+    away_from_minute_boundary()
     codes = []
     for _ in range(8):
         status, headers, body = post(engine, dict(GME, client_id="other_fund"), key="limited-key-05")
