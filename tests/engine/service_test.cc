@@ -215,6 +215,35 @@ TEST(Service, RoutesUnknownPathsAndMethods) {
   EXPECT_EQ(h.Call(r)->status, 415);
 }
 
+TEST(Service, MarketAnswersAreReusedSoTheFastPathHoldsForTickersWithoutARow) {
+  Harness h;
+  h.store.Put(ApiKey{Hash("internal2"), "desk", 1000, KeyScope::kInternal});
+  h.market.SetLenderRate("AAPL", D("0.003"));
+  ASSERT_EQ(h.Call(Harness::Locate("AAPL", "internal2"))->status, 200);
+  int64_t market_calls = h.market.Calls();
+  auto r = h.Call(Harness::Locate("AAPL", "internal2"), /*may_block=*/false);
+  ASSERT_TRUE(r) << "the VIX and event risk were not reused";
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(h.market.Calls(), market_calls);
+}
+
+TEST(Service, AnUnavailableLenderIsNotAskedOnEveryRequest) {
+  Harness h;
+  h.market.SetDown(true);
+  auto r = h.Call(Harness::Locate());
+  ASSERT_EQ(r->status, 200);
+  EXPECT_NE(r->body.find(R"("base_rate":"fallback")"), std::string::npos) << r->body;
+  int64_t lender_calls = h.market.Calls("LenderRate");
+  r = h.Call(Harness::Locate(), /*may_block=*/false);
+  ASSERT_TRUE(r);
+  EXPECT_NE(r->body.find(R"("base_rate":"fallback")"), std::string::npos) << r->body;
+  EXPECT_EQ(h.market.Calls("LenderRate"), lender_calls);
+  h.market.SetDown(false);
+  h.clock.Advance(6s);  // past the reuse window: the lender is asked again
+  r = h.Call(Harness::Locate());
+  EXPECT_NE(r->body.find(R"("base_rate":"lender_api")"), std::string::npos) << r->body;
+}
+
 TEST(Service, LenderGarbageFallsBackToTheMinimumRate) {
   Harness h;
   h.market.FailNext(1, "LenderRate");

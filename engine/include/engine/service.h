@@ -62,6 +62,10 @@ struct CacheTtls {
   std::chrono::seconds last_good_rate{24 * 3600};
   std::chrono::seconds api_key{60};
   std::chrono::seconds unknown_api_key{5};
+  // How long an unavailable external answer (and the fallback it led to) is
+  // reused before the API is asked again, and how long the market VIX is kept.
+  std::chrono::seconds unavailable{5};
+  std::chrono::seconds market_vix{5};
 };
 
 struct ServiceDeps {
@@ -135,7 +139,9 @@ class PricingService {
   TtlCache<std::optional<VolatilityRow>> volatility_;
   TtlCache<Decimal> rates_;          // fresh lender answers
   TtlCache<CachedRate> last_good_;   // last good lender answers, <= 24 h
-  TtlCache<int> event_risk_;
+  TtlCache<std::optional<int>> event_risk_;       // nullopt: the events API was unavailable
+  TtlCache<std::optional<Decimal>> vix_;          // nullopt: the market API was unavailable
+  TtlCache<Sourced<Decimal>> degraded_rate_;      // recent non-lender resolutions of r_base
 };
 
 }  // namespace pricing::engine

@@ -402,6 +402,10 @@ Result<MarketInputs> PricingService::ResolveInputs(Ctx& ctx, const Stock& stock)
   if (auto hit = rates_.Get(rate_key, ctx.now)) {
     if (deps_.observer) deps_.observer->CacheHit("borrow_rate");
     in.base_rate = {*hit, Source::kLenderApi};
+  } else if (auto degraded = degraded_rate_.Get(rate_key, ctx.now)) {
+    // The lender was unavailable moments ago: reuse that resolution rather
+    // than asking again on every request (the breaker would refuse anyway).
+    in.base_rate = *degraded;
   } else if (!ctx.may_block) {
     ctx.would_block = true;
     return in;
@@ -442,6 +446,9 @@ Result<MarketInputs> PricingService::ResolveInputs(Ctx& ctx, const Stock& stock)
         }
       }
       in.base_rate = ResolveBaseRate(lender, last_good, stock, ctx.now);
+      if (in.base_rate.source != Source::kLenderApi) {
+        degraded_rate_.Put(rate_key, in.base_rate, ctx.now, options_.ttls.unavailable);
+      }
     }
   }
   if (in.base_rate.source == Source::kFallback && deps_.observer) {
@@ -454,11 +461,17 @@ Result<MarketInputs> PricingService::ResolveInputs(Ctx& ctx, const Stock& stock)
   std::optional<VolatilityRow> vol_row = row ? *row : std::nullopt;
   Result<Decimal> vix = Fail(ErrorCode::kServiceUnavailable, "not consulted");
   if (!RowHasVolatility(vol_row)) {
-    if (!ctx.may_block) {
+    if (auto hit = vix_.Get("vix", ctx.now)) {
+      if (*hit) vix = **hit;
+    } else if (!ctx.may_block) {
       ctx.would_block = true;
       return in;
+    } else {
+      vix = deps_.market->MarketVix();
+      bool ok = vix && IsValidVolatility(*vix);
+      vix_.Put("vix", ok ? std::optional<Decimal>(*vix) : std::nullopt, ctx.now,
+               ok ? options_.ttls.market_vix : options_.ttls.unavailable);
     }
-    vix = deps_.market->MarketVix();
   }
   in.volatility = ResolveVolatility(vol_row, vix, options_.params);
   if (in.volatility.source == Source::kFallback && deps_.observer) {
@@ -469,7 +482,7 @@ Result<MarketInputs> PricingService::ResolveInputs(Ctx& ctx, const Stock& stock)
   if (!RowHasEventRisk(vol_row)) {
     const std::string event_key = "event:" + t;
     if (auto hit = event_risk_.Get(event_key, ctx.now)) {
-      events = *hit;
+      if (*hit) events = **hit;
     } else if (!ctx.may_block) {
       ctx.would_block = true;
       return in;
@@ -477,6 +490,8 @@ Result<MarketInputs> PricingService::ResolveInputs(Ctx& ctx, const Stock& stock)
       events = deps_.market->EventRisk(t);
       if (events && IsValidEventRisk(*events)) {
         event_risk_.Put(event_key, *events, ctx.now, options_.ttls.event_risk);
+      } else {
+        event_risk_.Put(event_key, std::nullopt, ctx.now, options_.ttls.unavailable);
       }
     }
   }
