@@ -78,7 +78,7 @@ rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 def ms(v):
     n, unit = re.match(r"([\d.]+)(\w+)", v).groups()
     return float(n) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
-p99 = ms(re.search(r"99%\s+(\S+)", text).group(1))
+p99 = ms(re.search(r"^\s+99%\s+(\S+)", text, re.M).group(1))
 errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
 socket_errors = sum(int(x) for x in errs.groups()) if errs else 0
 non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
