@@ -1,0 +1,73 @@
+// The child objects of a PricingEngine (DESIGN.md §3.4), built as JSON ready
+// for server-side apply: one Deployment, Service, HorizontalPodAutoscaler
+// (autoscaling/v2) and PodDisruptionBudget (policy/v1) per component, all
+// named <metadata.name>-<component>, labelled, and owned by the PricingEngine
+// (controller=true, blockOwnerDeletion=true).
+//
+// Each object holds exactly the fields the operator owns, so that applying it
+// with field manager "pricing-operator" claims nothing else: in particular a
+// Deployment never has spec.replicas (its HPA owns the replica count).
+// Builders are pure; the same input gives the same JSON (nlohmann::json keeps
+// keys sorted, so its text is byte-identical too).
+//
+// Pods run the engine hardened: non-root (UID/GID 65532), read-only root file
+// system, no privilege escalation, every capability dropped, seccomp
+// RuntimeDefault, no service-account token, no service-link environment
+// variables. The engine's audit spool (PRICING_AUDIT_DIR) is an emptyDir at
+// /var/lib/pricing, the one writable path. Probes: readiness GET
+// /health/ready, liveness GET /health/live, and a startup probe on
+// /health/live that allows 60 s before liveness applies. Preferred pod
+// anti-affinity spreads a component's pods over zones (weight 100) and nodes
+// (weight 50).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "op/layers.h"
+#include "op/spec.h"
+
+namespace pricing::op {
+
+inline constexpr std::string_view kFieldManager = "pricing-operator";
+inline constexpr int kHttpPort = 8080;
+inline constexpr std::string_view kAuditDir = "/var/lib/pricing";
+inline constexpr int64_t kPodUser = 65532;
+
+// Returns "<metadata.name>-<component>", the name of every child of `component`.
+std::string ChildName(const ObjectMeta& owner, const Component& component);
+
+// Returns the labels of every child and pod: app.kubernetes.io/name
+// (pricing-engine), instance (the PricingEngine), component, managed-by
+// (pricing-operator).
+nlohmann::json ChildLabels(const ObjectMeta& owner, const Component& component);
+
+// Returns the labels that select a component's pods: ChildLabels without
+// managed-by (selectors are immutable on Deployments, so they hold only what
+// identifies the pods).
+nlohmann::json SelectorLabels(const ObjectMeta& owner, const Component& component);
+
+// Returns the owner reference to the PricingEngine. Its uid is left out when
+// the owner has none (a CR read from a file, before the API server created it).
+nlohmann::json OwnerReference(const ObjectMeta& owner);
+
+// Returns the HPA behavior used when a component sets none:
+//   scaleUp:   no stabilization window; per 15 s, add the larger of 100 % or
+//              4 pods (Kubernetes' own scale-up default: react to bursts at
+//              once)
+//   scaleDown: 300 s stabilization window; per 60 s, remove at most 10 % of
+//              the pods (slower than Kubernetes' default of 100 % per 15 s,
+//              so a lull between bursts does not drain warm capacity)
+nlohmann::json DefaultHpaBehavior();
+
+nlohmann::json BuildDeployment(const PricingEngine& pe, const Component& component);
+nlohmann::json BuildService(const PricingEngine& pe, const Component& component);
+// The HPA's minReplicas / maxReplicas and CPU target come from `bounds`.
+nlohmann::json BuildHorizontalPodAutoscaler(const PricingEngine& pe, const Component& component,
+                                            const EffectiveBounds& bounds);
+// The PDB's constraint comes from `bounds` (an event's, else the base one).
+nlohmann::json BuildPodDisruptionBudget(const PricingEngine& pe, const Component& component,
+                                        const EffectiveBounds& bounds);
+
+}  // namespace pricing::op

@@ -1,0 +1,110 @@
+// Policy layers and the one precedence rule that merges them (DESIGN.md §3.2).
+//
+// A layer is what one active source of policy says about each component:
+// the base spec, the market phase, the volatility regime, each planned event,
+// the emergency override. For one component, over the layers active now:
+//
+//   min        = the largest min of the non-override layers
+//   max        = the largest max of the non-override layers, raised to at
+//                least min
+//   CPU target = the lowest target of the layers
+//   PDB        = the first event layer's disruption, else the base layer's
+//   override   = an override layer then replaces min and max for the
+//                components it names (it may lower them); its other members
+//                are ignored
+//
+// Each map is keyed by component name or "*" (every component; a name's own
+// entry wins). Ties go to the earliest layer in the vector, so a reason does
+// not change when a later layer merely repeats a bound; callers pass layers in
+// precedence order (base, phase, regime, events, override).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "op/error.h"
+#include "op/spec.h"
+#include "op/time_text.h"
+
+namespace pricing::op {
+
+enum class LayerKind { kBase, kPhase, kRegime, kEvent, kOverride };
+
+// Returns "base", "phase", "regime", "event" or "override".
+std::string_view LayerKindName(LayerKind kind);
+
+struct Layer {
+  LayerKind kind = LayerKind::kBase;
+  std::string name;  // the phase, regime or event name; empty for base and override
+  ComponentMap min_replicas;
+  ComponentMap max_replicas;
+  ComponentMap target_cpu_utilization_percentage;
+  std::map<std::string, Disruption> disruption;
+};
+
+// Returns how reasons name `layer`: "base", "phase Regular", "regime High",
+// "event node-rotation", "override".
+std::string LayerLabel(const Layer& layer);
+
+// One component's bounds after the merge, with the layer that set each.
+struct EffectiveBounds {
+  int32_t min_replicas = 0;
+  int32_t max_replicas = 0;
+  int32_t target_cpu_utilization_percentage = 0;
+  Disruption disruption;
+  std::string min_from;  // LayerLabel of the deciding layer
+  std::string max_from;  // when max_raised_to_min, the layer that set min
+  std::string target_cpu_from;
+  std::string disruption_from;
+  bool max_raised_to_min = false;
+};
+
+// Returns the merged bounds of `component` (rule above). Fails when no layer
+// sets one of min, max, CPU target or disruption for it (a base layer from
+// BaseLayer sets all four for every component of its spec).
+Result<EffectiveBounds> MergeLayers(const std::vector<Layer>& layers, const std::string& component);
+
+// Returns one line per bound saying which layer set it:
+//   "min=10 by phase Regular", "max=20 by base",
+//   "max=15 by regime High (raised to min)", "targetCPU=60 by regime High",
+//   "disruption minAvailable=70% by event node-rotation".
+std::vector<std::string> Reasons(const EffectiveBounds& bounds);
+
+// Returns the base layer: every component's replicas, CPU target and
+// disruption, keyed by its name.
+Layer BaseLayer(const PricingEngineSpec& spec);
+
+// Returns the layer of an active phase, regime or event `name` with `rule`.
+// Percent bounds become per-component entries: ceil(base bound * percent /
+// 100), capped at kMaxReplicas. A rule's CPU target and disruption apply to
+// every component.
+// REQUIRES: kind is kPhase, kRegime or kEvent.
+Layer RuleLayer(LayerKind kind, std::string name, const ScalingRule& rule,
+                const PricingEngineSpec& spec);
+
+// Returns the override's layer: each named component's min and max are its
+// replicas.
+Layer OverrideLayer(const Override& override_spec);
+
+// Returns the regime that `value` selects without history (`render --vix`):
+// the one with the highest enterAbove that value exceeds; nullptr when none.
+const Regime* RegimeForValue(const Volatility& volatility, double value);
+
+// Returns the layers active at `now`, in precedence order: base; the regime
+// RegimeForValue picks for `volatility` (none when nullopt or no regimes);
+// every event with start <= now < end, in spec order; the override while
+// now < expires. Market phases are not part of this list: they need the
+// exchange calendar of DESIGN.md §3.3, which this library does not have yet.
+std::vector<Layer> ActiveLayers(const PricingEngineSpec& spec, TimePoint now,
+                                std::optional<double> volatility);
+
+// Returns the earliest instant after `now` at which ActiveLayers' answer can
+// change (an event's start or end, the override's expiry), or nullopt when
+// none is ahead.
+std::optional<TimePoint> NextTransition(const PricingEngineSpec& spec, TimePoint now);
+
+}  // namespace pricing::op

@@ -1,0 +1,64 @@
+// The `pricing-operator` command line (DESIGN.md §3.6) as pure functions:
+// reading the arguments, and rendering a PricingEngine file into the exact
+// children the controller would apply at an instant. main.cc only does the
+// I/O around them (the file, the clock, printing, the exit status).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "op/error.h"
+#include "op/time_text.h"
+
+namespace pricing::op {
+
+enum class OutputFormat { kYaml, kJson };
+
+struct RenderOptions {
+  std::string file;             // "-" reads standard input
+  std::optional<TimePoint> at;  // nullopt: now
+  std::optional<double> vix;    // nullopt: unknown (no volatility regime)
+  OutputFormat format = OutputFormat::kYaml;
+};
+
+struct Command {
+  enum class Kind { kHelp, kRender };
+  Kind kind = Kind::kHelp;
+  RenderOptions render;  // kRender
+};
+
+// Parses the arguments after the program name:
+//   --help | -h
+//   render -f FILE [--at RFC3339] [--vix N] [-o yaml|json]   (or render --help)
+// Flags take their value as the next argument or after '=' (--at=...); -f is
+// also --filename, -o also --output. Returns a usage error (an Error without
+// field, e.g. "render: -f FILE is required") for an unknown command or flag, a
+// missing or repeated flag, or a bad value.
+Result<Command> ParseCommandLine(const std::vector<std::string>& args);
+
+// Returns the text `--help` prints.
+std::string_view UsageText();
+
+struct Rendered {
+  std::string text;                // the children, ready for standard output
+  std::vector<std::string> notes;  // one line each, for standard error
+};
+
+// Returns the children of every PricingEngine in the YAML (or JSON) stream
+// `file_text`, in document order, at `at` with volatility `vix`: a
+// multi-document YAML stream ("---" before each object) or a JSON List
+// {"apiVersion":"v1","kind":"List","items":[...]} (indented, ending in a
+// newline). A PricingEngine with spec.paused adds a note saying the operator
+// would leave its children alone. Fails with the first invalid document's
+// error; when the stream has several documents, its message is prefixed
+// "document N: " (1-based).
+Result<Rendered> Render(std::string_view file_text, TimePoint at, std::optional<double> vix,
+                        OutputFormat format);
+
+// Returns `objects` as a YAML stream or a JSON List (see Render).
+std::string FormatObjects(const std::vector<nlohmann::json>& objects, OutputFormat format);
+
+}  // namespace pricing::op

@@ -1,0 +1,252 @@
+#include "op/children.h"
+
+namespace pricing::op {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kAuditVolume = "audit-spool";
+
+json ObjectMetadata(const PricingEngine& pe, const Component& component) {
+  json meta = {
+      {"name", ChildName(pe.metadata, component)},
+      {"labels", ChildLabels(pe.metadata, component)},
+      {"ownerReferences", json::array({OwnerReference(pe.metadata)})},
+  };
+  if (!pe.metadata.namespace_name.empty()) meta["namespace"] = pe.metadata.namespace_name;
+  return meta;
+}
+
+json ResourceList(const std::map<std::string, Quantity>& list) {
+  json out = json::object();
+  for (const auto& [name, quantity] : list) out[name] = quantity.text;
+  return out;
+}
+
+json HttpProbe(std::string_view path, int period_seconds, int failure_threshold) {
+  return {
+      {"httpGet", {{"path", path}, {"port", "http"}, {"scheme", "HTTP"}}},
+      {"periodSeconds", period_seconds},
+      {"timeoutSeconds", 2},
+      {"failureThreshold", failure_threshold},
+  };
+}
+
+json AntiAffinityTerm(const json& selector, std::string_view topology_key, int weight) {
+  return {
+      {"weight", weight},
+      {"podAffinityTerm",
+       {{"labelSelector", {{"matchLabels", selector}}}, {"topologyKey", topology_key}}},
+  };
+}
+
+json EngineContainer(const PricingEngine& pe, const Component& component) {
+  json container = {
+      {"name", "engine"},
+      {"image", pe.spec.image},
+      {"args", json::array({"--role", component.role})},
+      {"env", json::array({
+                  {{"name", "PRICING_ROLE"}, {"value", component.role}},
+                  {{"name", "PRICING_AUDIT_DIR"}, {"value", kAuditDir}},
+              })},
+      {"ports",
+       json::array({{{"name", "http"}, {"containerPort", kHttpPort}, {"protocol", "TCP"}}})},
+      {"readinessProbe", HttpProbe("/health/ready", 5, 3)},
+      {"livenessProbe", HttpProbe("/health/live", 10, 3)},
+      {"startupProbe", HttpProbe("/health/live", 2, 30)},
+      {"securityContext",
+       {
+           {"runAsNonRoot", true},
+           {"runAsUser", kPodUser},
+           {"runAsGroup", kPodUser},
+           {"readOnlyRootFilesystem", true},
+           {"allowPrivilegeEscalation", false},
+           {"capabilities", {{"drop", json::array({"ALL"})}}},
+           {"seccompProfile", {{"type", "RuntimeDefault"}}},
+       }},
+      {"volumeMounts", json::array({{{"name", kAuditVolume}, {"mountPath", kAuditDir}}})},
+  };
+  json resources = json::object();
+  if (!component.resources.requests.empty()) {
+    resources["requests"] = ResourceList(component.resources.requests);
+  }
+  if (!component.resources.limits.empty()) {
+    resources["limits"] = ResourceList(component.resources.limits);
+  }
+  container["resources"] = std::move(resources);
+  return container;
+}
+
+}  // namespace
+
+std::string ChildName(const ObjectMeta& owner, const Component& component) {
+  return owner.name + "-" + component.name;
+}
+
+json ChildLabels(const ObjectMeta& owner, const Component& component) {
+  json labels = SelectorLabels(owner, component);
+  labels["app.kubernetes.io/managed-by"] = "pricing-operator";
+  return labels;
+}
+
+json SelectorLabels(const ObjectMeta& owner, const Component& component) {
+  return {
+      {"app.kubernetes.io/name", "pricing-engine"},
+      {"app.kubernetes.io/instance", owner.name},
+      {"app.kubernetes.io/component", component.name},
+  };
+}
+
+json OwnerReference(const ObjectMeta& owner) {
+  json ref = {
+      {"apiVersion", kApiVersion},  {"kind", kKind}, {"name", owner.name}, {"controller", true},
+      {"blockOwnerDeletion", true},
+  };
+  if (!owner.uid.empty()) ref["uid"] = owner.uid;
+  return ref;
+}
+
+json DefaultHpaBehavior() {
+  return {
+      {"scaleUp",
+       {
+           {"stabilizationWindowSeconds", 0},
+           {"selectPolicy", "Max"},
+           {"policies", json::array({
+                            {{"type", "Percent"}, {"value", 100}, {"periodSeconds", 15}},
+                            {{"type", "Pods"}, {"value", 4}, {"periodSeconds", 15}},
+                        })},
+       }},
+      {"scaleDown",
+       {
+           {"stabilizationWindowSeconds", 300},
+           {"selectPolicy", "Min"},
+           {"policies", json::array({
+                            {{"type", "Percent"}, {"value", 10}, {"periodSeconds", 60}},
+                        })},
+       }},
+  };
+}
+
+json BuildDeployment(const PricingEngine& pe, const Component& component) {
+  const json selector = SelectorLabels(pe.metadata, component);
+  json pod_spec = {
+      {"automountServiceAccountToken", false},
+      {"enableServiceLinks", false},
+      {"securityContext",
+       {
+           {"runAsNonRoot", true},
+           {"runAsUser", kPodUser},
+           {"runAsGroup", kPodUser},
+           {"seccompProfile", {{"type", "RuntimeDefault"}}},
+       }},
+      {"containers", json::array({EngineContainer(pe, component)})},
+      {"volumes", json::array({{{"name", kAuditVolume}, {"emptyDir", json::object()}}})},
+      {"affinity",
+       {{"podAntiAffinity",
+         {{"preferredDuringSchedulingIgnoredDuringExecution",
+           json::array({
+               AntiAffinityTerm(selector, "topology.kubernetes.io/zone", 100),
+               AntiAffinityTerm(selector, "kubernetes.io/hostname", 50),
+           })}}}}},
+  };
+  return {
+      {"apiVersion", "apps/v1"},
+      {"kind", "Deployment"},
+      {"metadata", ObjectMetadata(pe, component)},
+      {"spec",
+       {
+           {"selector", {{"matchLabels", selector}}},
+           {"strategy",
+            {{"type", "RollingUpdate"},
+             {"rollingUpdate", {{"maxSurge", "25%"}, {"maxUnavailable", 0}}}}},
+           {"template",
+            {
+                {"metadata",
+                 {
+                     {"labels", ChildLabels(pe.metadata, component)},
+                     {"annotations",
+                      {
+                          {"prometheus.io/scrape", "true"},
+                          {"prometheus.io/port", std::to_string(kHttpPort)},
+                          {"prometheus.io/path", "/metrics"},
+                      }},
+                 }},
+                {"spec", std::move(pod_spec)},
+            }},
+       }},
+  };
+}
+
+json BuildService(const PricingEngine& pe, const Component& component) {
+  return {
+      {"apiVersion", "v1"},
+      {"kind", "Service"},
+      {"metadata", ObjectMetadata(pe, component)},
+      {"spec",
+       {
+           {"type", "ClusterIP"},
+           {"selector", SelectorLabels(pe.metadata, component)},
+           {"ports", json::array({{{"name", "http"},
+                                   {"port", kHttpPort},
+                                   {"targetPort", "http"},
+                                   {"protocol", "TCP"}}})},
+       }},
+  };
+}
+
+json BuildHorizontalPodAutoscaler(const PricingEngine& pe, const Component& component,
+                                  const EffectiveBounds& bounds) {
+  json metrics = json::array();
+  metrics.push_back({
+      {"type", "Resource"},
+      {"resource",
+       {{"name", "cpu"},
+        {"target",
+         {{"type", "Utilization"},
+          {"averageUtilization", bounds.target_cpu_utilization_percentage}}}}},
+  });
+  for (const PodsMetric& m : component.autoscaling.pods_metrics) {
+    metrics.push_back({
+        {"type", "Pods"},
+        {"pods",
+         {{"metric", {{"name", m.name}}},
+          {"target", {{"type", "AverageValue"}, {"averageValue", m.average_value.text}}}}},
+    });
+  }
+  return {
+      {"apiVersion", "autoscaling/v2"},
+      {"kind", "HorizontalPodAutoscaler"},
+      {"metadata", ObjectMetadata(pe, component)},
+      {"spec",
+       {
+           {"scaleTargetRef",
+            {{"apiVersion", "apps/v1"},
+             {"kind", "Deployment"},
+             {"name", ChildName(pe.metadata, component)}}},
+           {"minReplicas", bounds.min_replicas},
+           {"maxReplicas", bounds.max_replicas},
+           {"metrics", std::move(metrics)},
+           {"behavior", component.autoscaling.behavior.value_or(DefaultHpaBehavior())},
+       }},
+  };
+}
+
+json BuildPodDisruptionBudget(const PricingEngine& pe, const Component& component,
+                              const EffectiveBounds& bounds) {
+  json spec = {
+      {"selector", {{"matchLabels", SelectorLabels(pe.metadata, component)}}},
+      {"unhealthyPodEvictionPolicy", "AlwaysAllow"},
+  };
+  const char* key =
+      bounds.disruption.kind == Disruption::Kind::kMinAvailable ? "minAvailable" : "maxUnavailable";
+  spec[key] = ToJson(bounds.disruption.amount);
+  return {
+      {"apiVersion", "policy/v1"},
+      {"kind", "PodDisruptionBudget"},
+      {"metadata", ObjectMetadata(pe, component)},
+      {"spec", std::move(spec)},
+  };
+}
+
+}  // namespace pricing::op

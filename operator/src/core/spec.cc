@@ -1,0 +1,973 @@
+#include "op/spec.h"
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <initializer_list>
+#include <limits>
+#include <set>
+#include <utility>
+
+namespace pricing::op {
+namespace {
+
+using nlohmann::json;
+
+// The T-or-return-error idiom: assigns the value of `expr` to `var` or
+// returns its error from the enclosing function.
+#define OP_ASSIGN_OR_RETURN(var, expr)                             \
+  auto var##_result = (expr);                                      \
+  if (!var##_result) return std::unexpected(var##_result.error()); \
+  auto var = std::move(*var##_result)
+
+#define OP_RETURN_IF_ERROR(expr)                           \
+  do {                                                     \
+    auto status_ = (expr);                                 \
+    if (!status_) return std::unexpected(status_.error()); \
+  } while (false)
+
+using Status = Result<void>;
+
+std::string Field(const std::string& path, std::string_view key) {
+  if (path.empty()) return std::string(key);
+  return path + "." + std::string(key);
+}
+
+std::string Index(const std::string& path, size_t i) {
+  return path + "[" + std::to_string(i) + "]";
+}
+
+std::string Key(const std::string& path, std::string_view key) {
+  return path + "[" + std::string(key) + "]";
+}
+
+std::string Quoted(std::string_view s) {
+  constexpr size_t kMax = 64;
+  std::string out = "\"";
+  out.append(s.substr(0, kMax));
+  if (s.size() > kMax) out += "...";
+  out += "\"";
+  return out;
+}
+
+bool IsLower(char c) { return c >= 'a' && c <= 'z'; }
+bool IsUpper(char c) { return c >= 'A' && c <= 'Z'; }
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsAlnum(char c) { return IsLower(c) || IsUpper(c) || IsDigit(c); }
+
+// ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ (DNS-1123 label, without the length limit).
+bool IsDns1123Label(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!IsLower(c) && !IsDigit(c) && c != '-') return false;
+  }
+  return s.front() != '-' && s.back() != '-';
+}
+
+// ^[a-z]([-a-z0-9]*[a-z0-9])?$ (DNS-1035 label, without the length limit).
+bool IsDns1035Label(std::string_view s) { return IsDns1123Label(s) && IsLower(s.front()); }
+
+// ^[A-Za-z][A-Za-z0-9_-]*$
+bool IsPolicyName(std::string_view s) {
+  if (s.empty() || !(IsLower(s.front()) || IsUpper(s.front()))) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return IsAlnum(c) || c == '_' || c == '-'; });
+}
+
+// ^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$
+bool IsEventName(std::string_view s) {
+  if (s.empty() || !IsAlnum(s.front()) || !IsAlnum(s.back())) return false;
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return IsAlnum(c) || c == '-' || c == '_' || c == '.'; });
+}
+
+// ^[a-z0-9]([-a-z0-9_]*[a-z0-9])?$
+bool IsRoleName(std::string_view s) {
+  if (s.empty() || !(IsLower(s.front()) || IsDigit(s.front())) ||
+      !(IsLower(s.back()) || IsDigit(s.back()))) {
+    return false;
+  }
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return IsLower(c) || IsDigit(c) || c == '-' || c == '_'; });
+}
+
+// ^[a-zA-Z_:][a-zA-Z0-9_:]*$ (a Prometheus metric name).
+bool IsMetricName(std::string_view s) {
+  if (s.empty() || IsDigit(s.front())) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return IsAlnum(c) || c == '_' || c == ':'; });
+}
+
+// A resource name such as "cpu", "memory", "nvidia.com/gpu".
+bool IsResourceName(std::string_view s) {
+  if (s.empty() || s.size() > 253 || !IsAlnum(s.front()) || !IsAlnum(s.back())) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return IsAlnum(c) || c == '-' || c == '_' || c == '.' || c == '/';
+  });
+}
+
+bool HasWhitespace(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+  });
+}
+
+// ^(/([^~/]|~[01])*)*$ (an RFC 6901 JSON pointer).
+bool IsJsonPointer(std::string_view s) {
+  if (!s.empty() && s.front() != '/') return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '~' && (i + 1 >= s.size() || (s[i + 1] != '0' && s[i + 1] != '1'))) return false;
+  }
+  return true;
+}
+
+// ^https?://\S+$
+bool IsHttpUrl(std::string_view s) {
+  std::string_view rest;
+  if (s.starts_with("http://")) {
+    rest = s.substr(7);
+  } else if (s.starts_with("https://")) {
+    rest = s.substr(8);
+  } else {
+    return false;
+  }
+  return !rest.empty() && !HasWhitespace(rest);
+}
+
+// ---- Reading JSON members --------------------------------------------------
+
+// An object member that is absent or null counts as absent.
+const json* Member(const json& object, std::string_view key) {
+  const auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+Status CheckObject(const json& value, const std::string& path) {
+  if (!value.is_object()) return Fail(path, "must be an object");
+  return {};
+}
+
+// Fails on the first member of `object` whose key is not in `allowed`.
+Status CheckKeys(const json& object, const std::string& path,
+                 std::initializer_list<std::string_view> allowed) {
+  OP_RETURN_IF_ERROR(CheckObject(object, path));
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    if (std::find(allowed.begin(), allowed.end(), it.key()) == allowed.end()) {
+      return Fail(Field(path, it.key()), "unknown field");
+    }
+  }
+  return {};
+}
+
+Result<std::string> ReadString(const json& value, const std::string& path, size_t max_length) {
+  if (!value.is_string()) return Fail(path, "must be a string");
+  std::string s = value.get<std::string>();
+  if (s.size() > max_length) {
+    return Fail(path, "must be at most " + std::to_string(max_length) + " characters");
+  }
+  return s;
+}
+
+Result<std::string> RequiredString(const json& object, const std::string& path,
+                                   std::string_view key, size_t max_length) {
+  const json* v = Member(object, key);
+  if (v == nullptr) return Fail(Field(path, key), "is required");
+  OP_ASSIGN_OR_RETURN(s, ReadString(*v, Field(path, key), max_length));
+  if (s.empty()) return Fail(Field(path, key), "must not be empty");
+  return s;
+}
+
+Result<int64_t> ReadInteger(const json& value, const std::string& path, int64_t lo, int64_t hi) {
+  const std::string range = "from " + std::to_string(lo) + " to " + std::to_string(hi);
+  int64_t v = 0;
+  if (value.is_number_unsigned()) {
+    const uint64_t u = value.get<uint64_t>();
+    if (u > static_cast<uint64_t>(hi)) return Fail(path, "must be an integer " + range);
+    v = static_cast<int64_t>(u);
+  } else if (value.is_number_integer()) {
+    v = value.get<int64_t>();
+  } else {
+    return Fail(path, "must be an integer " + range);
+  }
+  if (v < lo || v > hi) {
+    return Fail(path, "must be an integer " + range + ", not " + std::to_string(v));
+  }
+  return v;
+}
+
+Result<int32_t> ReadInt32(const json& value, const std::string& path, int32_t lo, int32_t hi) {
+  OP_ASSIGN_OR_RETURN(v, ReadInteger(value, path, lo, hi));
+  return static_cast<int32_t>(v);
+}
+
+Result<std::optional<int32_t>> OptionalInt32(const json& object, const std::string& path,
+                                             std::string_view key, int32_t lo, int32_t hi) {
+  const json* v = Member(object, key);
+  if (v == nullptr) return std::nullopt;
+  OP_ASSIGN_OR_RETURN(n, ReadInt32(*v, Field(path, key), lo, hi));
+  return n;
+}
+
+Result<double> ReadNumber(const json& value, const std::string& path) {
+  if (!value.is_number()) return Fail(path, "must be a number");
+  const double v = value.get<double>();
+  if (!std::isfinite(v)) return Fail(path, "must be a finite number");
+  return v;
+}
+
+Result<TimePoint> ReadTimestamp(const json& value, const std::string& path) {
+  OP_ASSIGN_OR_RETURN(text, ReadString(value, path, 64));
+  const std::optional<TimePoint> t = ParseRfc3339(text);
+  if (!t) {
+    return Fail(path, Quoted(text) + " is not an RFC 3339 time such as \"2026-11-28T18:00:00Z\"");
+  }
+  return *t;
+}
+
+Result<std::chrono::nanoseconds> ReadDuration(const json& value, const std::string& path) {
+  OP_ASSIGN_OR_RETURN(text, ReadString(value, path, 32));
+  const std::optional<std::chrono::nanoseconds> d = ParseDuration(text);
+  if (!d) {
+    return Fail(path, Quoted(text) + " is not a duration such as \"90s\", \"15m\" or \"1h30m\"");
+  }
+  return *d;
+}
+
+// A Kubernetes quantity written as a string or an integer (int-or-string).
+Result<Quantity> ReadQuantity(const json& value, const std::string& path) {
+  std::string text;
+  if (value.is_string()) {
+    text = value.get<std::string>();
+  } else if (value.is_number_integer()) {
+    text = value.dump();
+  } else {
+    return Fail(path,
+                "must be a quantity such as \"500m\", \"1Gi\" or \"2\" (a string or an integer)");
+  }
+  std::optional<Quantity> q = text.size() <= 32 ? ParseQuantity(text) : std::nullopt;
+  if (!q) {
+    return Fail(path, Quoted(text) + " is not a quantity such as \"500m\", \"1Gi\" or \"2\"");
+  }
+  return std::move(*q);
+}
+
+// ---- Parts of the spec -----------------------------------------------------
+
+// A replica map: keys "*" or a name in `components`, values 1..kMaxReplicas.
+Result<ComponentMap> ReadComponentMap(const json& value, const std::string& path,
+                                      const std::set<std::string>& components) {
+  OP_RETURN_IF_ERROR(CheckObject(value, path));
+  ComponentMap map;
+  for (auto it = value.begin(); it != value.end(); ++it) {
+    const std::string& key = it.key();
+    if (key != kEveryComponent && components.count(key) == 0) {
+      return Fail(Key(path, key), "unknown component " + Quoted(key) +
+                                      ": keys must be \"*\" or a name in spec.components");
+    }
+    OP_ASSIGN_OR_RETURN(n, ReadInt32(*it, Key(path, key), 1, kMaxReplicas));
+    map.emplace(key, n);
+  }
+  return map;
+}
+
+Result<IntOrPercent> ReadIntOrPercent(const json& value, const std::string& path) {
+  if (value.is_number_integer() || value.is_number_unsigned()) {
+    OP_ASSIGN_OR_RETURN(n, ReadInt32(value, path, 0, kMaxReplicas));
+    return IntOrPercent{n, false};
+  }
+  if (value.is_string()) {
+    const std::string s = value.get<std::string>();
+    const std::string_view digits = std::string_view(s).substr(0, s.empty() ? 0 : s.size() - 1);
+    const bool well_formed = s.size() >= 2 && s.size() <= 4 && s.back() == '%' &&
+                             std::all_of(digits.begin(), digits.end(), IsDigit) &&
+                             !(digits.size() > 1 && digits.front() == '0');
+    if (well_formed) {
+      const int n = std::stoi(std::string(digits));
+      if (n <= 100) return IntOrPercent{n, true};
+    }
+    return Fail(path, Quoted(s) + " is not a percentage from \"0%\" to \"100%\"");
+  }
+  return Fail(path, "must be an integer or a percentage such as \"70%\"");
+}
+
+Result<Disruption> ReadDisruption(const json& value, const std::string& path) {
+  OP_RETURN_IF_ERROR(CheckKeys(value, path, {"minAvailable", "maxUnavailable"}));
+  const json* min_available = Member(value, "minAvailable");
+  const json* max_unavailable = Member(value, "maxUnavailable");
+  if ((min_available == nullptr) == (max_unavailable == nullptr)) {
+    return Fail(path, "must set exactly one of minAvailable or maxUnavailable");
+  }
+  Disruption d;
+  if (min_available != nullptr) {
+    d.kind = Disruption::Kind::kMinAvailable;
+    OP_ASSIGN_OR_RETURN(amount, ReadIntOrPercent(*min_available, Field(path, "minAvailable")));
+    d.amount = amount;
+  } else {
+    d.kind = Disruption::Kind::kMaxUnavailable;
+    OP_ASSIGN_OR_RETURN(amount, ReadIntOrPercent(*max_unavailable, Field(path, "maxUnavailable")));
+    d.amount = amount;
+  }
+  return d;
+}
+
+Result<std::map<std::string, Quantity>> ReadResourceList(const json& value,
+                                                         const std::string& path) {
+  OP_RETURN_IF_ERROR(CheckObject(value, path));
+  if (value.size() > 8) return Fail(path, "must name at most 8 resources");
+  std::map<std::string, Quantity> list;
+  for (auto it = value.begin(); it != value.end(); ++it) {
+    if (!IsResourceName(it.key())) {
+      return Fail(Key(path, it.key()), "is not a resource name such as cpu or memory");
+    }
+    OP_ASSIGN_OR_RETURN(q, ReadQuantity(*it, Key(path, it.key())));
+    if (q.value < 0) return Fail(Key(path, it.key()), "must not be negative");
+    list.emplace(it.key(), std::move(q));
+  }
+  return list;
+}
+
+Result<Resources> ReadResources(const json* value, const std::string& path) {
+  Resources r;
+  if (value != nullptr) {
+    OP_RETURN_IF_ERROR(CheckKeys(*value, path, {"requests", "limits"}));
+    if (const json* v = Member(*value, "requests")) {
+      OP_ASSIGN_OR_RETURN(requests, ReadResourceList(*v, Field(path, "requests")));
+      r.requests = std::move(requests);
+    }
+    if (const json* v = Member(*value, "limits")) {
+      OP_ASSIGN_OR_RETURN(limits, ReadResourceList(*v, Field(path, "limits")));
+      r.limits = std::move(limits);
+    }
+  }
+  for (const auto& [name, request] : r.requests) {
+    const auto limit = r.limits.find(name);
+    if (limit != r.limits.end() && request.value > limit->second.value) {
+      return Fail(
+          Key(Field(path, "requests"), name),
+          "request (" + request.text + ") is greater than limit (" + limit->second.text + ")");
+    }
+  }
+  if (r.requests.count("cpu") == 0) {
+    const auto limit = r.limits.find("cpu");
+    if (limit != r.limits.end()) {
+      r.requests.emplace("cpu", limit->second);
+    } else {
+      r.requests.emplace("cpu", *ParseQuantity(kDefaultCpuRequest));
+    }
+  }
+  return r;
+}
+
+Result<Autoscaling> ReadAutoscaling(const json* value, const std::string& path) {
+  Autoscaling a;
+  if (value == nullptr) return a;
+  OP_RETURN_IF_ERROR(
+      CheckKeys(*value, path, {"targetCPUUtilizationPercentage", "podsMetrics", "behavior"}));
+  OP_ASSIGN_OR_RETURN(cpu, OptionalInt32(*value, path, "targetCPUUtilizationPercentage", 1, 100));
+  if (cpu) a.target_cpu_utilization_percentage = *cpu;
+  if (const json* metrics = Member(*value, "podsMetrics")) {
+    const std::string metrics_path = Field(path, "podsMetrics");
+    if (!metrics->is_array()) return Fail(metrics_path, "must be a list");
+    if (metrics->size() > 8) return Fail(metrics_path, "must have at most 8 entries");
+    std::set<std::string> seen;
+    for (size_t i = 0; i < metrics->size(); ++i) {
+      const std::string item = Index(metrics_path, i);
+      const json& m = (*metrics)[i];
+      OP_RETURN_IF_ERROR(CheckKeys(m, item, {"name", "averageValue"}));
+      OP_ASSIGN_OR_RETURN(name, RequiredString(m, item, "name", 128));
+      if (!IsMetricName(name)) {
+        return Fail(Field(item, "name"), Quoted(name) + " is not a metric name");
+      }
+      if (!seen.insert(name).second) {
+        return Fail(Field(item, "name"), "duplicate metric " + Quoted(name));
+      }
+      const json* average = Member(m, "averageValue");
+      if (average == nullptr) return Fail(Field(item, "averageValue"), "is required");
+      OP_ASSIGN_OR_RETURN(q, ReadQuantity(*average, Field(item, "averageValue")));
+      if (q.value <= 0) return Fail(Field(item, "averageValue"), "must be greater than zero");
+      a.pods_metrics.push_back(PodsMetric{std::move(name), std::move(q)});
+    }
+  }
+  if (const json* behavior = Member(*value, "behavior")) {
+    OP_RETURN_IF_ERROR(CheckObject(*behavior, Field(path, "behavior")));
+    a.behavior = *behavior;
+  }
+  return a;
+}
+
+Result<Component> ReadComponent(const json& value, const std::string& path) {
+  OP_RETURN_IF_ERROR(CheckKeys(
+      value, path, {"name", "role", "replicas", "resources", "autoscaling", "disruption"}));
+  Component c;
+  OP_ASSIGN_OR_RETURN(name, RequiredString(value, path, "name", 32));
+  if (!IsDns1123Label(name)) {
+    return Fail(Field(path, "name"),
+                Quoted(name) +
+                    " is not a DNS-1123 label (lower case letters, digits and '-', "
+                    "starting and ending with a letter or digit)");
+  }
+  c.name = std::move(name);
+  if (const json* role = Member(value, "role")) {
+    OP_ASSIGN_OR_RETURN(r, ReadString(*role, Field(path, "role"), 63));
+    if (!IsRoleName(r)) {
+      return Fail(Field(path, "role"),
+                  Quoted(r) + " is not a role name (lower case letters, digits, '-' and '_')");
+    }
+    c.role = std::move(r);
+  }
+  const std::string replicas_path = Field(path, "replicas");
+  const json* replicas = Member(value, "replicas");
+  if (replicas == nullptr) return Fail(replicas_path, "is required");
+  OP_RETURN_IF_ERROR(CheckKeys(*replicas, replicas_path, {"min", "max"}));
+  const json* min = Member(*replicas, "min");
+  if (min == nullptr) return Fail(Field(replicas_path, "min"), "is required");
+  const json* max = Member(*replicas, "max");
+  if (max == nullptr) return Fail(Field(replicas_path, "max"), "is required");
+  OP_ASSIGN_OR_RETURN(min_value, ReadInt32(*min, Field(replicas_path, "min"), 1, kMaxReplicas));
+  OP_ASSIGN_OR_RETURN(max_value, ReadInt32(*max, Field(replicas_path, "max"), 1, kMaxReplicas));
+  if (min_value > max_value) {
+    return Fail(Field(replicas_path, "min"), "min (" + std::to_string(min_value) +
+                                                 ") is greater than max (" +
+                                                 std::to_string(max_value) + ")");
+  }
+  c.replicas = ReplicaBounds{min_value, max_value};
+  OP_ASSIGN_OR_RETURN(resources,
+                      ReadResources(Member(value, "resources"), Field(path, "resources")));
+  c.resources = std::move(resources);
+  OP_ASSIGN_OR_RETURN(autoscaling,
+                      ReadAutoscaling(Member(value, "autoscaling"), Field(path, "autoscaling")));
+  c.autoscaling = std::move(autoscaling);
+  if (const json* d = Member(value, "disruption")) {
+    OP_ASSIGN_OR_RETURN(disruption, ReadDisruption(*d, Field(path, "disruption")));
+    c.disruption = disruption;
+  }
+  return c;
+}
+
+// The members of a phase, regime or event that make its ScalingRule. Which
+// are allowed is decided by the caller's CheckKeys.
+Result<ScalingRule> ReadScalingRule(const json& value, const std::string& path,
+                                    const std::set<std::string>& components) {
+  ScalingRule rule;
+  if (const json* v = Member(value, "minReplicas")) {
+    OP_ASSIGN_OR_RETURN(map, ReadComponentMap(*v, Field(path, "minReplicas"), components));
+    rule.min_replicas = std::move(map);
+  }
+  if (const json* v = Member(value, "maxReplicas")) {
+    OP_ASSIGN_OR_RETURN(map, ReadComponentMap(*v, Field(path, "maxReplicas"), components));
+    rule.max_replicas = std::move(map);
+  }
+  OP_ASSIGN_OR_RETURN(min_percent, OptionalInt32(value, path, "minReplicasPercent", 1, 10000));
+  rule.min_replicas_percent = min_percent;
+  OP_ASSIGN_OR_RETURN(max_percent, OptionalInt32(value, path, "maxReplicasPercent", 1, 10000));
+  rule.max_replicas_percent = max_percent;
+  if (min_percent && Member(value, "minReplicas") != nullptr) {
+    return Fail(Field(path, "minReplicasPercent"),
+                "set at most one of minReplicas and minReplicasPercent");
+  }
+  if (max_percent && Member(value, "maxReplicas") != nullptr) {
+    return Fail(Field(path, "maxReplicasPercent"),
+                "set at most one of maxReplicas and maxReplicasPercent");
+  }
+  OP_ASSIGN_OR_RETURN(cpu, OptionalInt32(value, path, "targetCPUUtilizationPercentage", 1, 100));
+  rule.target_cpu_utilization_percentage = cpu;
+  if (const json* d = Member(value, "disruption")) {
+    OP_ASSIGN_OR_RETURN(disruption, ReadDisruption(*d, Field(path, "disruption")));
+    rule.disruption = disruption;
+  }
+  return rule;
+}
+
+// Checks that `list` (at `path`) is an array of at most `max_items`.
+Status CheckList(const json& list, const std::string& path, size_t max_items) {
+  if (!list.is_array()) return Fail(path, "must be a list");
+  if (list.size() > max_items) {
+    return Fail(path, "must have at most " + std::to_string(max_items) + " entries");
+  }
+  return {};
+}
+
+Result<PhaseTime> ReadPhaseTime(const json& object, const std::string& path, std::string_view key) {
+  OP_ASSIGN_OR_RETURN(text, RequiredString(object, path, key, 16));
+  std::optional<PhaseTime> t = ParsePhaseTime(text);
+  if (!t) {
+    return Fail(Field(path, key),
+                Quoted(text) +
+                    " is neither \"HH:MM\" nor open or close with an optional "
+                    "offset such as \"open-90m\", \"close+2h\" or \"open+1h30m\"");
+  }
+  return std::move(*t);
+}
+
+Result<MarketHours> ReadMarketHours(const json* value, const std::string& path,
+                                    const std::set<std::string>& components) {
+  MarketHours m;
+  const json empty = json::object();
+  const json& object = value != nullptr ? *value : empty;
+  OP_RETURN_IF_ERROR(CheckKeys(
+      object, path,
+      {"timeZone", "calendar", "extraHolidays", "extraEarlyCloses", "leadTime", "phases"}));
+  if (const json* tz = Member(object, "timeZone")) {
+    OP_ASSIGN_OR_RETURN(name, ReadString(*tz, Field(path, "timeZone"), 64));
+    m.time_zone = std::move(name);
+  }
+  try {
+    m.zone = date::locate_zone(m.time_zone);
+  } catch (const std::exception&) {
+    m.zone = nullptr;
+  }
+  if (m.zone == nullptr) {
+    return Fail(Field(path, "timeZone"), Quoted(m.time_zone) +
+                                             " is not a time zone in the tz database (e.g. "
+                                             "America/New_York)");
+  }
+  if (const json* cal = Member(object, "calendar")) {
+    OP_ASSIGN_OR_RETURN(name, ReadString(*cal, Field(path, "calendar"), 16));
+    if (name == "NYSE") {
+      m.calendar = CalendarKind::kNyse;
+    } else if (name == "none") {
+      m.calendar = CalendarKind::kNone;
+    } else {
+      return Fail(Field(path, "calendar"), Quoted(name) + " is not one of NYSE, none");
+    }
+  }
+  if (const json* holidays = Member(object, "extraHolidays")) {
+    const std::string list_path = Field(path, "extraHolidays");
+    OP_RETURN_IF_ERROR(CheckList(*holidays, list_path, 366));
+    for (size_t i = 0; i < holidays->size(); ++i) {
+      OP_ASSIGN_OR_RETURN(text, ReadString((*holidays)[i], Index(list_path, i), 10));
+      const std::optional<date::year_month_day> day = ParseDate(text);
+      if (!day) return Fail(Index(list_path, i), Quoted(text) + " is not a date \"YYYY-MM-DD\"");
+      if (std::find(m.extra_holidays.begin(), m.extra_holidays.end(), *day) !=
+          m.extra_holidays.end()) {
+        return Fail(Index(list_path, i), "duplicate date " + Quoted(text));
+      }
+      m.extra_holidays.push_back(*day);
+    }
+  }
+  if (const json* closes = Member(object, "extraEarlyCloses")) {
+    const std::string list_path = Field(path, "extraEarlyCloses");
+    OP_RETURN_IF_ERROR(CheckList(*closes, list_path, 366));
+    for (size_t i = 0; i < closes->size(); ++i) {
+      const std::string item = Index(list_path, i);
+      OP_RETURN_IF_ERROR(CheckKeys((*closes)[i], item, {"date", "close"}));
+      OP_ASSIGN_OR_RETURN(date_text, RequiredString((*closes)[i], item, "date", 10));
+      const std::optional<date::year_month_day> day = ParseDate(date_text);
+      if (!day) {
+        return Fail(Field(item, "date"), Quoted(date_text) + " is not a date \"YYYY-MM-DD\"");
+      }
+      for (const EarlyClose& seen : m.extra_early_closes) {
+        if (seen.date == *day)
+          return Fail(Field(item, "date"), "duplicate date " + Quoted(date_text));
+      }
+      OP_ASSIGN_OR_RETURN(close_text, RequiredString((*closes)[i], item, "close", 5));
+      const std::optional<std::chrono::minutes> close = ParseClockTime(close_text);
+      if (!close) {
+        return Fail(Field(item, "close"), Quoted(close_text) + " is not a time \"HH:MM\"");
+      }
+      m.extra_early_closes.push_back(EarlyClose{*day, *close});
+    }
+  }
+  if (const json* lead = Member(object, "leadTime")) {
+    OP_ASSIGN_OR_RETURN(d, ReadDuration(*lead, Field(path, "leadTime")));
+    m.lead_time = d;
+  }
+  if (const json* phases = Member(object, "phases")) {
+    const std::string list_path = Field(path, "phases");
+    OP_RETURN_IF_ERROR(CheckList(*phases, list_path, 16));
+    for (size_t i = 0; i < phases->size(); ++i) {
+      const std::string item = Index(list_path, i);
+      const json& p = (*phases)[i];
+      OP_RETURN_IF_ERROR(CheckKeys(p, item,
+                                   {"name", "start", "end", "minReplicas", "maxReplicas",
+                                    "targetCPUUtilizationPercentage"}));
+      Phase phase;
+      OP_ASSIGN_OR_RETURN(name, RequiredString(p, item, "name", 32));
+      if (!IsPolicyName(name)) {
+        return Fail(Field(item, "name"),
+                    Quoted(name) +
+                        " must start with a letter and hold only letters, digits, "
+                        "'_' and '-'");
+      }
+      if (name == "Closed") {
+        return Fail(Field(item, "name"), "\"Closed\" is reserved for \"no phase active\"");
+      }
+      for (const Phase& seen : m.phases) {
+        if (seen.name == name) return Fail(Field(item, "name"), "duplicate phase " + Quoted(name));
+      }
+      phase.name = std::move(name);
+      OP_ASSIGN_OR_RETURN(start, ReadPhaseTime(p, item, "start"));
+      OP_ASSIGN_OR_RETURN(end, ReadPhaseTime(p, item, "end"));
+      if (start.anchor == end.anchor && start.minutes == end.minutes) {
+        return Fail(Field(item, "end"), "must differ from start (" + Quoted(start.text) + ")");
+      }
+      phase.start = std::move(start);
+      phase.end = std::move(end);
+      OP_ASSIGN_OR_RETURN(rule, ReadScalingRule(p, item, components));
+      phase.rule = std::move(rule);
+      m.phases.push_back(std::move(phase));
+    }
+  }
+  return m;
+}
+
+Result<VolatilitySource> ReadVolatilitySource(const json* value, const std::string& path) {
+  VolatilitySource s;
+  if (value == nullptr) return s;
+  OP_RETURN_IF_ERROR(CheckKeys(*value, path, {"engine", "url", "prometheus", "value"}));
+  int kinds = 0;
+  for (std::string_view k : {"engine", "url", "prometheus", "value"}) {
+    if (Member(*value, k) != nullptr) ++kinds;
+  }
+  if (kinds != 1) return Fail(path, "must set exactly one of engine, url, prometheus or value");
+  if (const json* engine = Member(*value, "engine")) {
+    OP_RETURN_IF_ERROR(CheckKeys(*engine, Field(path, "engine"), {}));
+    s.kind = VolatilitySource::Kind::kEngine;
+  } else if (const json* url = Member(*value, "url")) {
+    const std::string url_path = Field(path, "url");
+    OP_RETURN_IF_ERROR(CheckKeys(*url, url_path, {"url", "jsonPointer"}));
+    s.kind = VolatilitySource::Kind::kUrl;
+    OP_ASSIGN_OR_RETURN(address, RequiredString(*url, url_path, "url", 2048));
+    if (!IsHttpUrl(address)) {
+      return Fail(Field(url_path, "url"), Quoted(address) + " is not an http:// or https:// URL");
+    }
+    s.url = std::move(address);
+    if (const json* pointer = Member(*url, "jsonPointer")) {
+      OP_ASSIGN_OR_RETURN(p, ReadString(*pointer, Field(url_path, "jsonPointer"), 256));
+      if (!IsJsonPointer(p)) {
+        return Fail(Field(url_path, "jsonPointer"),
+                    Quoted(p) + " is not a JSON pointer (RFC 6901) such as \"/vix\"");
+      }
+      s.json_pointer = std::move(p);
+    }
+  } else if (const json* prometheus = Member(*value, "prometheus")) {
+    const std::string prom_path = Field(path, "prometheus");
+    OP_RETURN_IF_ERROR(CheckKeys(*prometheus, prom_path, {"url", "query"}));
+    s.kind = VolatilitySource::Kind::kPrometheus;
+    OP_ASSIGN_OR_RETURN(address, RequiredString(*prometheus, prom_path, "url", 2048));
+    if (!IsHttpUrl(address)) {
+      return Fail(Field(prom_path, "url"), Quoted(address) + " is not an http:// or https:// URL");
+    }
+    s.url = std::move(address);
+    OP_ASSIGN_OR_RETURN(query, RequiredString(*prometheus, prom_path, "query", 4096));
+    s.query = std::move(query);
+  } else {
+    s.kind = VolatilitySource::Kind::kValue;
+    OP_ASSIGN_OR_RETURN(v, ReadNumber(*Member(*value, "value"), Field(path, "value")));
+    if (v < 0) return Fail(Field(path, "value"), "must not be negative");
+    s.value = v;
+  }
+  return s;
+}
+
+Result<Volatility> ReadVolatility(const json& value, const std::string& path,
+                                  const std::set<std::string>& components) {
+  OP_RETURN_IF_ERROR(CheckKeys(value, path, {"source", "pollInterval", "minHold", "regimes"}));
+  Volatility v;
+  OP_ASSIGN_OR_RETURN(source, ReadVolatilitySource(Member(value, "source"), Field(path, "source")));
+  v.source = std::move(source);
+  if (const json* poll = Member(value, "pollInterval")) {
+    OP_ASSIGN_OR_RETURN(d, ReadDuration(*poll, Field(path, "pollInterval")));
+    if (d < std::chrono::seconds{1})
+      return Fail(Field(path, "pollInterval"), "must be at least 1s");
+    v.poll_interval = d;
+  }
+  if (const json* hold = Member(value, "minHold")) {
+    OP_ASSIGN_OR_RETURN(d, ReadDuration(*hold, Field(path, "minHold")));
+    v.min_hold = d;
+  }
+  if (const json* regimes = Member(value, "regimes")) {
+    const std::string list_path = Field(path, "regimes");
+    OP_RETURN_IF_ERROR(CheckList(*regimes, list_path, 16));
+    for (size_t i = 0; i < regimes->size(); ++i) {
+      const std::string item = Index(list_path, i);
+      const json& r = (*regimes)[i];
+      OP_RETURN_IF_ERROR(CheckKeys(r, item,
+                                   {"name", "enterAbove", "exitBelow", "minReplicas", "maxReplicas",
+                                    "targetCPUUtilizationPercentage"}));
+      Regime regime;
+      OP_ASSIGN_OR_RETURN(name, RequiredString(r, item, "name", 32));
+      if (!IsPolicyName(name)) {
+        return Fail(Field(item, "name"),
+                    Quoted(name) +
+                        " must start with a letter and hold only letters, digits, "
+                        "'_' and '-'");
+      }
+      for (const Regime& seen : v.regimes) {
+        if (seen.name == name) return Fail(Field(item, "name"), "duplicate regime " + Quoted(name));
+      }
+      regime.name = std::move(name);
+      const json* enter = Member(r, "enterAbove");
+      if (enter == nullptr) return Fail(Field(item, "enterAbove"), "is required");
+      OP_ASSIGN_OR_RETURN(enter_above, ReadNumber(*enter, Field(item, "enterAbove")));
+      const json* exit = Member(r, "exitBelow");
+      if (exit == nullptr) return Fail(Field(item, "exitBelow"), "is required");
+      OP_ASSIGN_OR_RETURN(exit_below, ReadNumber(*exit, Field(item, "exitBelow")));
+      if (exit_below > enter_above) {
+        return Fail(
+            Field(item, "exitBelow"),
+            "exitBelow (" + exit->dump() + ") is greater than enterAbove (" + enter->dump() + ")");
+      }
+      for (size_t j = 0; j < v.regimes.size(); ++j) {
+        if (v.regimes[j].enter_above == enter_above) {
+          return Fail(Field(item, "enterAbove"), "equals the enterAbove of " + Index(list_path, j) +
+                                                     " (" + enter->dump() +
+                                                     "); regimes must have distinct thresholds");
+        }
+      }
+      regime.enter_above = enter_above;
+      regime.exit_below = exit_below;
+      OP_ASSIGN_OR_RETURN(rule, ReadScalingRule(r, item, components));
+      regime.rule = std::move(rule);
+      v.regimes.push_back(std::move(regime));
+    }
+  }
+  return v;
+}
+
+Result<std::vector<Event>> ReadEvents(const json& value, const std::string& path,
+                                      const std::set<std::string>& components) {
+  OP_RETURN_IF_ERROR(CheckList(value, path, 32));
+  std::vector<Event> events;
+  for (size_t i = 0; i < value.size(); ++i) {
+    const std::string item = Index(path, i);
+    const json& e = value[i];
+    OP_RETURN_IF_ERROR(CheckKeys(e, item,
+                                 {"name", "start", "end", "minReplicas", "minReplicasPercent",
+                                  "maxReplicas", "maxReplicasPercent", "disruption"}));
+    Event event;
+    OP_ASSIGN_OR_RETURN(name, RequiredString(e, item, "name", 63));
+    if (!IsEventName(name)) {
+      return Fail(Field(item, "name"),
+                  Quoted(name) +
+                      " must hold only letters, digits, '-', '_' and '.', starting and "
+                      "ending with a letter or digit");
+    }
+    for (const Event& seen : events) {
+      if (seen.name == name) return Fail(Field(item, "name"), "duplicate event " + Quoted(name));
+    }
+    event.name = std::move(name);
+    const json* start = Member(e, "start");
+    if (start == nullptr) return Fail(Field(item, "start"), "is required");
+    OP_ASSIGN_OR_RETURN(start_time, ReadTimestamp(*start, Field(item, "start")));
+    const json* end = Member(e, "end");
+    if (end == nullptr) return Fail(Field(item, "end"), "is required");
+    OP_ASSIGN_OR_RETURN(end_time, ReadTimestamp(*end, Field(item, "end")));
+    if (end_time <= start_time) return Fail(Field(item, "end"), "must be after start");
+    event.start = start_time;
+    event.end = end_time;
+    OP_ASSIGN_OR_RETURN(rule, ReadScalingRule(e, item, components));
+    event.rule = std::move(rule);
+    events.push_back(std::move(event));
+  }
+  return events;
+}
+
+Result<Override> ReadOverride(const json& value, const std::string& path,
+                              const std::set<std::string>& components) {
+  OP_RETURN_IF_ERROR(CheckKeys(value, path, {"replicas", "expires", "reason"}));
+  Override o;
+  const json* replicas = Member(value, "replicas");
+  if (replicas == nullptr) return Fail(Field(path, "replicas"), "is required");
+  OP_ASSIGN_OR_RETURN(map, ReadComponentMap(*replicas, Field(path, "replicas"), components));
+  if (map.empty()) return Fail(Field(path, "replicas"), "must name at least one component");
+  o.replicas = std::move(map);
+  const json* expires = Member(value, "expires");
+  if (expires == nullptr) {
+    return Fail(Field(path, "expires"), "is required: an override must expire (an RFC 3339 time)");
+  }
+  OP_ASSIGN_OR_RETURN(t, ReadTimestamp(*expires, Field(path, "expires")));
+  o.expires = t;
+  if (const json* reason = Member(value, "reason")) {
+    OP_ASSIGN_OR_RETURN(r, ReadString(*reason, Field(path, "reason"), 256));
+    o.reason = std::move(r);
+  }
+  return o;
+}
+
+Result<ObjectMeta> ReadMetadata(const json* value) {
+  if (value == nullptr) return Fail("metadata.name", "is required");
+  OP_RETURN_IF_ERROR(CheckObject(*value, "metadata"));
+  ObjectMeta m;
+  OP_ASSIGN_OR_RETURN(name, RequiredString(*value, "metadata", "name", 63));
+  if (!IsDns1035Label(name)) {
+    return Fail("metadata.name",
+                Quoted(name) +
+                    " is not a DNS-1035 label (lower case letters, digits and '-', "
+                    "starting with a letter): the child Services are named "
+                    "<name>-<component>");
+  }
+  m.name = std::move(name);
+  if (const json* ns = Member(*value, "namespace")) {
+    OP_ASSIGN_OR_RETURN(n, ReadString(*ns, "metadata.namespace", 63));
+    if (!IsDns1123Label(n))
+      return Fail("metadata.namespace", Quoted(n) + " is not a namespace name");
+    m.namespace_name = std::move(n);
+  }
+  if (const json* uid = Member(*value, "uid")) {
+    OP_ASSIGN_OR_RETURN(u, ReadString(*uid, "metadata.uid", 128));
+    m.uid = std::move(u);
+  }
+  if (const json* generation = Member(*value, "generation")) {
+    OP_ASSIGN_OR_RETURN(
+        g, ReadInteger(*generation, "metadata.generation", 0, std::numeric_limits<int64_t>::max()));
+    m.generation = g;
+  }
+  return m;
+}
+
+Result<PricingEngineSpec> ReadSpec(const json* value, const ObjectMeta& metadata) {
+  const std::string path = "spec";
+  if (value == nullptr) return Fail(path, "is required");
+  OP_RETURN_IF_ERROR(CheckKeys(
+      *value, path,
+      {"image", "paused", "components", "marketHours", "volatility", "events", "override"}));
+  PricingEngineSpec spec;
+  OP_ASSIGN_OR_RETURN(image, RequiredString(*value, path, "image", 512));
+  if (HasWhitespace(image)) return Fail("spec.image", "must not contain whitespace");
+  spec.image = std::move(image);
+  if (const json* paused = Member(*value, "paused")) {
+    if (!paused->is_boolean()) return Fail("spec.paused", "must be true or false");
+    spec.paused = paused->get<bool>();
+  }
+  const json* components = Member(*value, "components");
+  if (components == nullptr) return Fail("spec.components", "is required");
+  OP_RETURN_IF_ERROR(CheckList(*components, "spec.components", 16));
+  if (components->empty()) return Fail("spec.components", "must list at least one component");
+  std::set<std::string> names;
+  for (size_t i = 0; i < components->size(); ++i) {
+    const std::string item = Index("spec.components", i);
+    OP_ASSIGN_OR_RETURN(c, ReadComponent((*components)[i], item));
+    if (!names.insert(c.name).second) {
+      return Fail(Field(item, "name"), "duplicate component " + Quoted(c.name));
+    }
+    const std::string child = metadata.name + "-" + c.name;
+    if (child.size() > 63) {
+      return Fail(Field(item, "name"), "child name \"" + child + "\"" +
+                                           " is longer than 63 characters; shorten "
+                                           "metadata.name or the component name");
+    }
+    spec.components.push_back(std::move(c));
+  }
+  OP_ASSIGN_OR_RETURN(market,
+                      ReadMarketHours(Member(*value, "marketHours"), "spec.marketHours", names));
+  spec.market_hours = std::move(market);
+  if (const json* v = Member(*value, "volatility")) {
+    OP_ASSIGN_OR_RETURN(volatility, ReadVolatility(*v, "spec.volatility", names));
+    spec.volatility = std::move(volatility);
+  }
+  if (const json* v = Member(*value, "events")) {
+    OP_ASSIGN_OR_RETURN(events, ReadEvents(*v, "spec.events", names));
+    spec.events = std::move(events);
+  }
+  if (const json* v = Member(*value, "override")) {
+    OP_ASSIGN_OR_RETURN(o, ReadOverride(*v, "spec.override", names));
+    spec.emergency_override = std::move(o);
+  }
+  return spec;
+}
+
+// Reads the offset after open/close: "+2h", "-90m", "+1h30m".
+std::optional<std::chrono::minutes> ParseOffset(std::string_view s) {
+  if (s.empty()) return std::chrono::minutes{0};
+  const int sign = s[0] == '-' ? -1 : (s[0] == '+' ? 1 : 0);
+  if (sign == 0) return std::nullopt;
+  s.remove_prefix(1);
+  // Reads 1..max_digits digits followed by `unit`.
+  auto term = [&s](size_t max_digits, char unit) -> std::optional<int> {
+    size_t n = 0;
+    int v = 0;
+    while (n < s.size() && IsDigit(s[n])) {
+      v = v * 10 + (s[n] - '0');
+      ++n;
+    }
+    if (n == 0 || n > max_digits || n >= s.size() || s[n] != unit) return std::nullopt;
+    s.remove_prefix(n + 1);
+    return v;
+  };
+  int minutes = 0;
+  if (s.find('h') != std::string_view::npos) {
+    const std::optional<int> hours = term(2, 'h');
+    if (!hours) return std::nullopt;
+    minutes = *hours * 60;
+    if (!s.empty()) {
+      const std::optional<int> m = term(3, 'm');
+      if (!m) return std::nullopt;
+      minutes += *m;
+    }
+  } else {
+    const std::optional<int> m = term(4, 'm');
+    if (!m) return std::nullopt;
+    minutes = *m;
+  }
+  if (!s.empty() || minutes > 24 * 60) return std::nullopt;
+  return std::chrono::minutes{sign * minutes};
+}
+
+}  // namespace
+
+std::optional<int32_t> Lookup(const ComponentMap& map, const std::string& component) {
+  auto it = map.find(component);
+  if (it == map.end()) it = map.find(std::string(kEveryComponent));
+  if (it == map.end()) return std::nullopt;
+  return it->second;
+}
+
+std::string ToString(const Disruption& disruption) {
+  std::string out =
+      disruption.kind == Disruption::Kind::kMinAvailable ? "minAvailable=" : "maxUnavailable=";
+  out += std::to_string(disruption.amount.value);
+  if (disruption.amount.percent) out += "%";
+  return out;
+}
+
+nlohmann::json ToJson(const IntOrPercent& amount) {
+  if (amount.percent) return std::to_string(amount.value) + "%";
+  return amount.value;
+}
+
+std::optional<PhaseTime> ParsePhaseTime(std::string_view text) {
+  PhaseTime t;
+  t.text = std::string(text);
+  if (const std::optional<std::chrono::minutes> clock = ParseClockTime(text)) {
+    t.anchor = PhaseTime::Anchor::kClock;
+    t.minutes = *clock;
+    return t;
+  }
+  std::string_view rest;
+  if (text.starts_with("open")) {
+    t.anchor = PhaseTime::Anchor::kOpen;
+    rest = text.substr(4);
+  } else if (text.starts_with("close")) {
+    t.anchor = PhaseTime::Anchor::kClose;
+    rest = text.substr(5);
+  } else {
+    return std::nullopt;
+  }
+  const std::optional<std::chrono::minutes> offset = ParseOffset(rest);
+  if (!offset) return std::nullopt;
+  t.minutes = *offset;
+  return t;
+}
+
+Result<PricingEngine> ParsePricingEngine(const nlohmann::json& object) {
+  if (!object.is_object()) return Fail("", "a PricingEngine must be an object");
+  OP_RETURN_IF_ERROR(CheckKeys(object, "", {"apiVersion", "kind", "metadata", "spec", "status"}));
+  if (const json* api_version = Member(object, "apiVersion")) {
+    if (!api_version->is_string() || api_version->get<std::string>() != kApiVersion) {
+      return Fail("apiVersion", "must be " + std::string(kApiVersion));
+    }
+  }
+  if (const json* kind = Member(object, "kind")) {
+    if (!kind->is_string() || kind->get<std::string>() != kKind) {
+      return Fail("kind", "must be " + std::string(kKind));
+    }
+  }
+  PricingEngine pe;
+  OP_ASSIGN_OR_RETURN(metadata, ReadMetadata(Member(object, "metadata")));
+  pe.metadata = std::move(metadata);
+  OP_ASSIGN_OR_RETURN(spec, ReadSpec(Member(object, "spec"), pe.metadata));
+  pe.spec = std::move(spec);
+  return pe;
+}
+
+}  // namespace pricing::op

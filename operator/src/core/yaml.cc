@@ -1,0 +1,379 @@
+#include "op/yaml.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <exception>
+#include <string>
+#include <utility>
+
+namespace pricing::op {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kTagPrefix = "tag:yaml.org,2002:";
+// Limits that keep a hostile file (deep nesting, alias expansion) from
+// exhausting the stack or memory.
+constexpr int kMaxDepth = 200;
+constexpr size_t kMaxNodes = 1'000'000;
+
+std::string At(const YAML::Mark& mark) {
+  if (mark.is_null()) return "";
+  return "line " + std::to_string(mark.line + 1) + ", column " + std::to_string(mark.column + 1) +
+         ": ";
+}
+
+std::unexpected<Error> FailAt(const YAML::Node& node, std::string message) {
+  return Fail("", At(node.Mark()) + std::move(message));
+}
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+bool AllOf(std::string_view s, bool (*pred)(char)) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), pred);
+}
+
+bool IsOneOf(std::string_view s, std::initializer_list<std::string_view> options) {
+  return std::find(options.begin(), options.end(), s) != options.end();
+}
+
+std::optional<json> ParseInteger(std::string_view s) {
+  std::string_view digits = s;
+  bool negative = false;
+  if (!digits.empty() && (digits[0] == '+' || digits[0] == '-')) {
+    negative = digits[0] == '-';
+    digits.remove_prefix(1);
+  }
+  int base = 10;
+  if (digits.starts_with("0x")) {
+    base = 16;
+    digits.remove_prefix(2);
+    if (digits.empty() || !std::all_of(digits.begin(), digits.end(), [](char c) {
+          return IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+        })) {
+      return std::nullopt;
+    }
+  } else if (digits.starts_with("0o")) {
+    base = 8;
+    digits.remove_prefix(2);
+    if (digits.empty() ||
+        !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '7'; })) {
+      return std::nullopt;
+    }
+  } else if (!AllOf(digits, IsDigit)) {
+    return std::nullopt;
+  }
+  uint64_t magnitude = 0;
+  const auto [end, ec] =
+      std::from_chars(digits.data(), digits.data() + digits.size(), magnitude, base);
+  if (ec == std::errc() && end == digits.data() + digits.size()) {
+    if (!negative) {
+      if (magnitude <= static_cast<uint64_t>(INT64_MAX))
+        return json(static_cast<int64_t>(magnitude));
+      return json(magnitude);
+    }
+    if (magnitude <= static_cast<uint64_t>(INT64_MAX) + 1) {
+      return json(static_cast<int64_t>(0 - magnitude));
+    }
+  }
+  // Too large for 64 bits: keep the value as a float, as JSON readers would.
+  double value = 0;
+  if (base != 10) return std::nullopt;
+  const auto [float_end, float_ec] =
+      std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (float_ec != std::errc() || float_end != digits.data() + digits.size()) return std::nullopt;
+  return json(negative ? -value : value);
+}
+
+// [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?; sets `out_of_range`
+// when the text has that form but no double holds it.
+std::optional<json> ParseFloat(std::string_view s, bool& out_of_range) {
+  out_of_range = false;
+  std::string text(s);
+  size_t pos = 0;
+  if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) ++pos;
+  size_t int_digits = 0;
+  while (pos < text.size() && IsDigit(text[pos])) ++pos, ++int_digits;
+  size_t frac_digits = 0;
+  if (pos < text.size() && text[pos] == '.') {
+    ++pos;
+    while (pos < text.size() && IsDigit(text[pos])) ++pos, ++frac_digits;
+  }
+  if (int_digits == 0 && frac_digits == 0) return std::nullopt;
+  if (pos < text.size() && (text[pos] == 'e' || text[pos] == 'E')) {
+    ++pos;
+    if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) ++pos;
+    size_t exp_digits = 0;
+    while (pos < text.size() && IsDigit(text[pos])) ++pos, ++exp_digits;
+    if (exp_digits == 0) return std::nullopt;
+  }
+  if (pos != text.size()) return std::nullopt;
+  std::string_view number = text;
+  if (number.front() == '+') number.remove_prefix(1);
+  double value = 0;
+  const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
+  if (ec == std::errc::result_out_of_range) out_of_range = true;
+  if (ec != std::errc() || end != number.data() + number.size()) return std::nullopt;
+  return json(value);
+}
+
+// Returns true when `s` is well-formed UTF-8 (no overlongs, surrogates or
+// code points above U+10FFFF).
+bool IsUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size()) return false;
+    for (size_t k = 1; k <= n; ++k) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      if ((b & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (b & 0x3F);
+    }
+    static constexpr uint32_t kMinimum[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMinimum[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+bool IsNull(std::string_view s) { return IsOneOf(s, {"", "~", "null", "Null", "NULL"}); }
+bool IsTrue(std::string_view s) { return IsOneOf(s, {"true", "True", "TRUE"}); }
+bool IsFalse(std::string_view s) { return IsOneOf(s, {"false", "False", "FALSE"}); }
+bool IsInfOrNan(std::string_view s) {
+  if (!s.empty() && (s[0] == '+' || s[0] == '-')) s.remove_prefix(1);
+  return IsOneOf(s, {".inf", ".Inf", ".INF", ".nan", ".NaN", ".NAN"});
+}
+
+Result<json> ResolveScalar(const YAML::Node& node) {
+  const std::string& tag = node.Tag();
+  const std::string& text = node.Scalar();
+  if (!IsUtf8(text)) return FailAt(node, "text is not valid UTF-8");
+  if (tag == "!") return json(text);
+  if (tag == "?" || tag.empty()) {
+    if (IsNull(text)) return json(nullptr);
+    if (IsTrue(text)) return json(true);
+    if (IsFalse(text)) return json(false);
+    if (std::optional<json> i = ParseInteger(text)) return std::move(*i);
+    bool out_of_range = false;
+    if (std::optional<json> f = ParseFloat(text, out_of_range)) return std::move(*f);
+    if (out_of_range || IsInfOrNan(text)) {
+      return FailAt(node, "\"" + text + "\" cannot be represented in JSON");
+    }
+    return json(text);
+  }
+  if (!tag.starts_with(kTagPrefix)) return FailAt(node, "unsupported tag \"" + tag + "\"");
+  const std::string_view type = std::string_view(tag).substr(kTagPrefix.size());
+  if (type == "str") return json(text);
+  if (type == "null") {
+    if (IsNull(text)) return json(nullptr);
+  } else if (type == "bool") {
+    if (IsTrue(text)) return json(true);
+    if (IsFalse(text)) return json(false);
+  } else if (type == "int") {
+    if (std::optional<json> i = ParseInteger(text)) return std::move(*i);
+  } else if (type == "float") {
+    if (std::optional<json> i = ParseInteger(text)) return json(i->get<double>());
+    bool out_of_range = false;
+    if (std::optional<json> f = ParseFloat(text, out_of_range)) return std::move(*f);
+  } else {
+    return FailAt(node, "unsupported tag \"!!" + std::string(type) + "\"");
+  }
+  return FailAt(node, "\"" + text + "\" is not a valid !!" + std::string(type));
+}
+
+class Converter {
+ public:
+  Result<json> Convert(const YAML::Node& node, int depth) {
+    if (depth > kMaxDepth)
+      return FailAt(node, "nested more than " + std::to_string(kMaxDepth) + " levels");
+    if (++nodes_ > kMaxNodes)
+      return FailAt(node, "more than " + std::to_string(kMaxNodes) + " nodes");
+    switch (node.Type()) {
+      case YAML::NodeType::Undefined:
+      case YAML::NodeType::Null:
+        return json(nullptr);
+      case YAML::NodeType::Scalar:
+        return ResolveScalar(node);
+      case YAML::NodeType::Sequence: {
+        json array = json::array();
+        for (const YAML::Node& item : node) {
+          Result<json> value = Convert(item, depth + 1);
+          if (!value) return value;
+          array.push_back(std::move(*value));
+        }
+        return array;
+      }
+      case YAML::NodeType::Map: {
+        json object = json::object();
+        for (auto it = node.begin(); it != node.end(); ++it) {
+          const YAML::Node key = it->first;
+          if (!key.IsScalar()) return FailAt(key, "mapping keys must be scalars");
+          const std::string& name = key.Scalar();
+          if (!IsUtf8(name)) return FailAt(key, "key is not valid UTF-8");
+          if (object.contains(name)) return FailAt(key, "duplicate key \"" + name + "\"");
+          Result<json> value = Convert(it->second, depth + 1);
+          if (!value) return value;
+          object[name] = std::move(*value);
+        }
+        return object;
+      }
+    }
+    return FailAt(node, "unknown node type");
+  }
+
+ private:
+  size_t nodes_ = 0;
+};
+
+// ---- Writing ---------------------------------------------------------------
+
+bool IsPlainSafe(const std::string& s) {
+  if (s.empty()) return false;
+  const char first = s.front();
+  if (!((first >= 'a' && first <= 'z') || (first >= 'A' && first <= 'Z') || first == '/')) {
+    return false;
+  }
+  // ':' only inside (": " or a final ':' would start a mapping value).
+  if (s.back() == ':') return false;
+  for (char c : s) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || IsDigit(c) || c == '.' ||
+                    c == '_' || c == '/' || c == '-' || c == ':';
+    if (!ok) return false;
+  }
+  std::string lower = s;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](char c) {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  });
+  return !IsOneOf(lower, {"true", "false", "yes", "no", "on", "off", "y", "n", "null"});
+}
+
+std::string StringText(const std::string& s) {
+  if (IsPlainSafe(s)) return s;
+  return json(s).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string ScalarText(const json& v) {
+  if (v.is_string()) return StringText(v.get_ref<const std::string&>());
+  if (v.is_object()) return "{}";
+  if (v.is_array()) return "[]";
+  return v.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+void EmitSequence(const json& array, int indent, bool inline_first, std::string& out);
+
+// Writes the members of `object`, each at column `indent`; with
+// `inline_first`, the first one continues the current line.
+void EmitMapping(const json& object, int indent, bool inline_first, std::string& out) {
+  bool first = true;
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    if (!(first && inline_first)) out.append(static_cast<size_t>(indent), ' ');
+    first = false;
+    out += StringText(it.key());
+    out += ':';
+    const json& value = it.value();
+    if (value.is_object() && !value.empty()) {
+      out += '\n';
+      EmitMapping(value, indent + 2, false, out);
+    } else if (value.is_array() && !value.empty()) {
+      out += '\n';
+      EmitSequence(value, indent, false, out);
+    } else {
+      out += ' ';
+      out += ScalarText(value);
+      out += '\n';
+    }
+  }
+}
+
+void EmitSequence(const json& array, int indent, bool inline_first, std::string& out) {
+  bool first = true;
+  for (const json& item : array) {
+    if (!(first && inline_first)) out.append(static_cast<size_t>(indent), ' ');
+    first = false;
+    out += "- ";
+    if (item.is_object() && !item.empty()) {
+      EmitMapping(item, indent + 2, true, out);
+    } else if (item.is_array() && !item.empty()) {
+      EmitSequence(item, indent + 2, true, out);
+    } else {
+      out += ScalarText(item);
+      out += '\n';
+    }
+  }
+}
+
+}  // namespace
+
+Result<std::vector<json>> ParseYamlStream(std::string_view text) {
+  std::vector<YAML::Node> nodes;
+  try {
+    nodes = YAML::LoadAll(std::string(text));
+  } catch (const YAML::Exception& e) {
+    return Fail("", At(e.mark) + e.msg);
+  }
+  std::vector<json> documents;
+  Converter converter;
+  try {
+    for (const YAML::Node& node : nodes) {
+      Result<json> doc = converter.Convert(node, 0);
+      if (!doc) return std::unexpected(doc.error());
+      if (!doc->is_null()) documents.push_back(std::move(*doc));
+    }
+  } catch (const YAML::Exception& e) {
+    return Fail("", At(e.mark) + e.msg);
+  }
+  return documents;
+}
+
+Result<json> ParseYaml(std::string_view text) {
+  Result<std::vector<json>> documents = ParseYamlStream(text);
+  if (!documents) return std::unexpected(documents.error());
+  if (documents->empty()) return json(nullptr);
+  if (documents->size() > 1)
+    return Fail("", "expected one YAML document, found " + std::to_string(documents->size()));
+  return std::move(documents->front());
+}
+
+std::string ToYaml(const json& value) {
+  std::string out;
+  if (value.is_object() && !value.empty()) {
+    EmitMapping(value, 0, false, out);
+  } else if (value.is_array() && !value.empty()) {
+    EmitSequence(value, 0, false, out);
+  } else {
+    out = ScalarText(value) + "\n";
+  }
+  return out;
+}
+
+std::string ToYamlStream(const std::vector<json>& documents) {
+  std::string out;
+  for (const json& doc : documents) {
+    out += "---\n";
+    out += ToYaml(doc);
+  }
+  return out;
+}
+
+}  // namespace pricing::op

@@ -1,0 +1,277 @@
+#include "op/yaml.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace pricing::op {
+namespace {
+
+using nlohmann::json;
+
+json MustParse(const std::string& yaml) {
+  const Result<json> doc = ParseYaml(yaml);
+  EXPECT_TRUE(doc.has_value()) << (doc ? "" : doc.error().message);
+  return doc.value_or(json());
+}
+
+// Returns the JSON value of `scalar` as the value of key "v".
+json ScalarValue(const std::string& scalar) { return MustParse("v: " + scalar + "\n")["v"]; }
+
+TEST(Yaml, PlainScalarsResolveByTheCoreSchema) {
+  struct Case {
+    std::string yaml;
+    json expected;
+  };
+  const std::vector<Case> cases = {
+      {"80", 80},
+      {"-3", -3},
+      {"+7", 7},
+      {"0x1F", 31},
+      {"0o17", 15},
+      {"31.5", 31.5},
+      {"1e3", 1000.0},
+      {".5", 0.5},
+      {"-2.5E-1", -0.25},
+      {"true", true},
+      {"False", false},
+      {"TRUE", true},
+      {"~", nullptr},
+      {"null", nullptr},
+      {"", nullptr},
+      {"500m", "500m"},
+      {"1Gi", "1Gi"},
+      {"yes", "yes"},
+      {"on", "on"},
+      {"open-90m", "open-90m"},
+      {"08:00", "08:00"},
+      {"2026-11-28T18:00:00Z", "2026-11-28T18:00:00Z"},
+      {"registry.example.com/pricing-engine:1.0.0", "registry.example.com/pricing-engine:1.0.0"},
+      {"9223372036854775807", int64_t{9223372036854775807}},
+      {"18446744073709551615", uint64_t{18446744073709551615u}},
+      {"-9223372036854775808", INT64_MIN},
+  };
+  for (const Case& c : cases) {
+    const json v = ScalarValue(c.yaml);
+    EXPECT_EQ(v, c.expected) << c.yaml << " gave " << v.dump();
+    EXPECT_EQ(v.type(), c.expected.type()) << c.yaml;
+  }
+  EXPECT_TRUE(ScalarValue("99999999999999999999999").is_number_float());
+}
+
+TEST(Yaml, QuotedAndBlockScalarsStayStrings) {
+  EXPECT_EQ(ScalarValue("\"80\""), "80");
+  EXPECT_EQ(ScalarValue("'true'"), "true");
+  EXPECT_EQ(ScalarValue("'null'"), "null");
+  EXPECT_EQ(ScalarValue("''"), "");
+  EXPECT_EQ(ScalarValue("\"2\""), "2");
+  EXPECT_EQ(MustParse("v: |\n  12\n")["v"], "12\n");
+  EXPECT_EQ(MustParse("v: >-\n  a\n  b\n")["v"], "a b");
+}
+
+TEST(Yaml, ExplicitTagsAreHonoured) {
+  EXPECT_EQ(ScalarValue("!!str 12"), "12");
+  EXPECT_EQ(ScalarValue("!!str true"), "true");
+  EXPECT_EQ(ScalarValue("!!int \"12\""), 12);
+  EXPECT_EQ(ScalarValue("!!float 2"), 2.0);
+  EXPECT_TRUE(ScalarValue("!!float 2").is_number_float());
+  EXPECT_EQ(ScalarValue("!!bool \"true\""), true);
+  EXPECT_EQ(ScalarValue("!!null ''"), nullptr);
+  const Result<json> bad_int = ParseYaml("v: !!int twelve\n");
+  ASSERT_FALSE(bad_int.has_value());
+  EXPECT_NE(bad_int.error().message.find("is not a valid !!int"), std::string::npos);
+  const Result<json> custom = ParseYaml("v: !thing x\n");
+  ASSERT_FALSE(custom.has_value());
+  EXPECT_NE(custom.error().message.find("unsupported tag"), std::string::npos);
+}
+
+TEST(Yaml, ConvertsCollectionsAndAliases) {
+  const json doc = MustParse(R"(
+list: [1, two, {three: 3}]
+empty_list: []
+empty_map: {}
+base: &b {cpu: 500m}
+copy: *b
+nested:
+  - - a
+    - b
+  - []
+)");
+  EXPECT_EQ(doc["list"], json::parse(R"([1, "two", {"three": 3}])"));
+  EXPECT_EQ(doc["empty_list"], json::array());
+  EXPECT_EQ(doc["empty_map"], json::object());
+  EXPECT_EQ(doc["copy"], doc["base"]);
+  EXPECT_EQ(doc["nested"], json::parse(R"([["a", "b"], []])"));
+}
+
+TEST(Yaml, ErrorsNameTheLine) {
+  const Result<json> dup = ParseYaml("a: 1\nb: 2\na: 3\n");
+  ASSERT_FALSE(dup.has_value());
+  EXPECT_EQ(dup.error().message, "line 3, column 1: duplicate key \"a\"");
+  EXPECT_EQ(dup.error().field, "");
+
+  const Result<json> syntax = ParseYaml("a: [1, 2\nb: 3\n");
+  ASSERT_FALSE(syntax.has_value());
+  EXPECT_EQ(syntax.error().message.rfind("line ", 0), 0u) << syntax.error().message;
+
+  const Result<json> key = ParseYaml("? [a, b]\n: 1\n");
+  ASSERT_FALSE(key.has_value());
+  EXPECT_NE(key.error().message.find("mapping keys must be scalars"), std::string::npos);
+
+  const Result<json> inf = ParseYaml("v: .inf\n");
+  ASSERT_FALSE(inf.has_value());
+  EXPECT_NE(inf.error().message.find("cannot be represented in JSON"), std::string::npos);
+
+  const Result<json> huge = ParseYaml("v: 1e400\n");
+  ASSERT_FALSE(huge.has_value());
+  EXPECT_NE(huge.error().message.find("cannot be represented in JSON"), std::string::npos);
+}
+
+TEST(Yaml, RejectsTextThatIsNotUtf8) {
+  for (const std::string bad :
+       {"v: \xff\n", "v: a\xc3\n", "v: \xed\xa0\x80\n", "v: \xc0\xaf\n", "\xf5\x80\x80\x80: 1\n"}) {
+    const Result<json> doc = ParseYaml(bad);
+    ASSERT_FALSE(doc.has_value()) << bad;
+    EXPECT_NE(doc.error().message.find("not valid UTF-8"), std::string::npos)
+        << doc.error().message;
+  }
+  EXPECT_EQ(ScalarValue("\"\xc3\xbc \xe2\x82\xac \xf0\x9f\x98\x80\""),
+            "\xc3\xbc \xe2\x82\xac \xf0\x9f\x98\x80");
+  // Writing never throws, even for bytes that are not UTF-8.
+  EXPECT_EQ(ToYaml(json{{"k", std::string("a\xff")}}), "k: \"a\xef\xbf\xbd\"\n");
+}
+
+TEST(Yaml, RejectsNestingBeyondTheLimit) {
+  const std::string deep = std::string(300, '[') + std::string(300, ']');
+  const Result<json> doc = ParseYaml(deep);
+  ASSERT_FALSE(doc.has_value());
+  EXPECT_NE(doc.error().message.find("nested more than"), std::string::npos);
+}
+
+TEST(Yaml, StreamsSkipEmptyDocuments) {
+  const Result<std::vector<json>> docs =
+      ParseYamlStream("---\na: 1\n---\n---\n# only a comment\n---\nb: 2\n");
+  ASSERT_TRUE(docs.has_value());
+  ASSERT_EQ(docs->size(), 2u);
+  EXPECT_EQ((*docs)[0], json::parse(R"({"a": 1})"));
+  EXPECT_EQ((*docs)[1], json::parse(R"({"b": 2})"));
+  EXPECT_EQ(ParseYaml(""), json(nullptr));
+  const Result<json> two = ParseYaml("a: 1\n---\nb: 2\n");
+  ASSERT_FALSE(two.has_value());
+  EXPECT_EQ(two.error().message, "expected one YAML document, found 2");
+}
+
+TEST(Yaml, EmitsBlockStyle) {
+  const json value = json::parse(R"({
+    "kind": "Deployment",
+    "metadata": {"name": "pricing-calculation", "labels": {"app.kubernetes.io/name": "pricing-engine"}},
+    "spec": {"args": ["--role", "calculation"], "ports": [{"name": "http", "containerPort": 8080}],
+             "empty": {}, "none": [], "flag": true, "nothing": null, "ratio": 0.5}
+  })");
+  EXPECT_EQ(ToYaml(value), R"(kind: Deployment
+metadata:
+  labels:
+    app.kubernetes.io/name: pricing-engine
+  name: pricing-calculation
+spec:
+  args:
+  - "--role"
+  - calculation
+  empty: {}
+  flag: true
+  none: []
+  nothing: null
+  ports:
+  - containerPort: 8080
+    name: http
+  ratio: 0.5
+)");
+  EXPECT_EQ(ToYaml(json::parse(R"([[1, [2, 3]], {"a": [{"b": 1}]}])")), R"(- - 1
+  - - 2
+    - 3
+- a:
+  - b: 1
+)");
+  EXPECT_EQ(ToYaml(json("x")), "x\n");
+  EXPECT_EQ(ToYaml(json::object()), "{}\n");
+  EXPECT_EQ(ToYamlStream({json{{"a", 1}}, json{{"b", 2}}}), "---\na: 1\n---\nb: 2\n");
+}
+
+TEST(Yaml, QuotesStringsThatWouldReadBackAsSomethingElse) {
+  const std::vector<std::string> strings = {"",
+                                            "true",
+                                            "True",
+                                            "yes",
+                                            "No",
+                                            "on",
+                                            "OFF",
+                                            "y",
+                                            "n",
+                                            "null",
+                                            "Null",
+                                            "~",
+                                            "8080",
+                                            "0x10",
+                                            "1e3",
+                                            ".5",
+                                            ".inf",
+                                            "-a",
+                                            "--role",
+                                            "a: b",
+                                            "a:",
+                                            "#x",
+                                            "x #y",
+                                            "a\nb",
+                                            "tab\there",
+                                            "ünïcødé",
+                                            "*",
+                                            "&x",
+                                            "!x",
+                                            "%x",
+                                            "@x",
+                                            "`x",
+                                            "[x]",
+                                            "{x}",
+                                            "'q'",
+                                            "\"dq\"",
+                                            "key with spaces",
+                                            " lead",
+                                            "trail ",
+                                            "1:20",
+                                            "500m",
+                                            "1Gi",
+                                            "/health/ready",
+                                            "http://x:80/y",
+                                            "a,b",
+                                            "?x",
+                                            "|x",
+                                            ">x",
+                                            "\\",
+                                            "\x01"};
+  for (const std::string& s : strings) {
+    const json value = {{"k", s}, {s, "v"}};
+    const std::string yaml = ToYaml(value);
+    const Result<json> back = ParseYaml(yaml);
+    ASSERT_TRUE(back.has_value()) << s << "\n" << yaml << "\n" << back.error().message;
+    EXPECT_EQ(*back, value) << yaml;
+  }
+  EXPECT_EQ(ToYaml(json{{"k", "RuntimeDefault"}}), "k: RuntimeDefault\n");
+  EXPECT_EQ(ToYaml(json{{"k", "on"}}), "k: \"on\"\n");
+  EXPECT_EQ(ToYaml(json{{"k", "500m"}}), "k: \"500m\"\n");
+}
+
+TEST(Yaml, NumbersAndNestedValuesRoundTrip) {
+  const json value = json::parse(R"({
+    "int": 3, "negative": -7, "big": 18446744073709551615, "float": 31.5, "whole_float": 25.0,
+    "tiny": 1e-300, "list": [[], {}, [[]], [{"a": [1, {"b": {}}]}]], "obj": {"deep": {"deeper": [null, false]}}
+  })");
+  const Result<json> back = ParseYaml(ToYaml(value));
+  ASSERT_TRUE(back.has_value()) << back.error().message;
+  EXPECT_EQ(*back, value);
+  EXPECT_TRUE((*back)["whole_float"].is_number_float());
+  EXPECT_TRUE((*back)["big"].is_number_unsigned());
+}
+
+}  // namespace
+}  // namespace pricing::op
