@@ -33,6 +33,16 @@ alive() {
   tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$name"
 }
 
+# running PIDFILE: true while the process in PIDFILE exists and is not a zombie.
+# Used during start-up, where the child may not have exec'd its binary yet (its
+# command line is still this script's), so it cannot be checked by name.
+running() {
+  local pid state
+  pid=$(cat "$1" 2>/dev/null) || return 1
+  [ -n "$pid" ] && state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || return 1
+  [ "$state" != Z ]
+}
+
 # start NAME BINARY ARGS...: runs BINARY in its own session, logs to DIR/logs/NAME.log.
 start() {
   local name=$1; shift
@@ -46,7 +56,7 @@ wait_for() {
   local what=$1 secs=$2; shift 2
   local deadline=$((SECONDS + secs))
   until "$@" >/dev/null 2>&1; do
-    if ! alive "$dir/pids/$what.pid" "$what"; then
+    if ! running "$dir/pids/$what.pid"; then
       tail -n 5 "$dir/logs/$what.log" >&2
       die "$what exited during start-up; see $dir/logs/$what.log"
     fi
