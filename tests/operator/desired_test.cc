@@ -19,8 +19,9 @@ using testing::FullCrJson;
 using testing::MustParse;
 using testing::MustParseYaml;
 
-// An instant with no event and the override expired.
-constexpr const char* kQuiet = "2026-11-30T15:00:00Z";
+// An instant with no phase, no event and the override expired: Sunday
+// 2026-11-29, 10:00 in New York.
+constexpr const char* kQuiet = "2026-11-29T15:00:00Z";
 
 Desired MustCompute(const PricingEngine& pe, TimePoint now,
                     std::optional<double> vix = std::nullopt) {
@@ -262,9 +263,12 @@ TEST(Desired, EventsAndRegimesRaiseBoundsAndSwapTheBudget) {
   const Desired d = MustCompute(pe, At("2026-12-05T03:00:00Z"), 26.0);
   EXPECT_EQ(d.regime, "Elevated");
   EXPECT_EQ(d.active_events, (std::vector<std::string>{"onboarding-acme", "node-rotation"}));
+  // Friday 2026-12-04, 22:00 in New York: the Overnight phase (close+2h to
+  // open-90m) is active; its ceiling of 4 never lowers the max.
+  EXPECT_EQ(d.market_phase, "Overnight");
   EXPECT_EQ(d.active_layers,
-            (std::vector<std::string>{"base", "regime Elevated", "event onboarding-acme",
-                                      "event node-rotation"}));
+            (std::vector<std::string>{"base", "phase Overnight", "regime Elevated",
+                                      "event onboarding-acme", "event node-rotation"}));
   EXPECT_EQ(d.next_transition, At("2026-12-05T06:00:00Z"));
   const ComponentDesired& calc = Find(d, "calculation");
   // min: max(3, 8, ceil(3*1.5)=5, 6) = 8; max: max(20, 40) = 40.

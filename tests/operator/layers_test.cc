@@ -10,6 +10,7 @@
 namespace pricing::op {
 namespace {
 
+using nlohmann::json;
 using testing::At;
 using testing::FullCrJson;
 using testing::MustParse;
@@ -272,21 +273,35 @@ TEST(Layers, ActiveLayersFollowEventWindowsAndOverrideExpiry) {
             (std::vector<std::string>{"base", "override"}));
   EXPECT_EQ(Labels(ActiveLayers(pe.spec, At("2026-11-28T18:00:00Z"), std::nullopt)),
             (std::vector<std::string>{"base"}));
+  // Tuesday 2026-12-01 08:00 New York: PreMarket starts.
   EXPECT_EQ(Labels(ActiveLayers(pe.spec, At("2026-12-01T13:00:00Z"), 26.0)),
-            (std::vector<std::string>{"base", "regime Elevated", "event onboarding-acme"}));
+            (std::vector<std::string>{"base", "phase PreMarket", "regime Elevated",
+                                      "event onboarding-acme"}));
+  // Friday 2026-12-04 22:00 New York: Overnight.
   EXPECT_EQ(Labels(ActiveLayers(pe.spec, At("2026-12-05T03:00:00Z"), 35.0)),
-            (std::vector<std::string>{"base", "regime High", "event onboarding-acme",
-                                      "event node-rotation"}));
+            (std::vector<std::string>{"base", "phase Overnight", "regime High",
+                                      "event onboarding-acme", "event node-rotation"}));
   EXPECT_EQ(Labels(ActiveLayers(pe.spec, At("2026-12-08T00:00:00Z"), 10.0)),
-            (std::vector<std::string>{"base"}));
+            (std::vector<std::string>{"base", "phase Overnight"}));
+  // Sunday 2026-12-06 12:00 New York: no phase on a weekend.
+  EXPECT_EQ(Labels(ActiveLayers(pe.spec, At("2026-12-06T17:00:00Z"), 10.0)),
+            (std::vector<std::string>{"base", "event onboarding-acme"}));
 }
 
 TEST(Layers, NextTransitionIsTheEarliestBoundaryAhead) {
   const PricingEngine pe = MustParse(FullCrJson());
-  EXPECT_EQ(NextTransition(pe.spec, At("2026-11-28T12:00:00Z")), At("2026-11-28T18:00:00Z"));
-  EXPECT_EQ(NextTransition(pe.spec, At("2026-11-28T18:00:00Z")), At("2026-12-01T13:00:00Z"));
+  // Saturday 07:00 New York: Friday's Overnight (after the 13:00 early close
+  // of the day after Thanksgiving) ends at 08:00, before the override expires.
+  EXPECT_EQ(NextTransition(pe.spec, At("2026-11-28T12:00:00Z")), At("2026-11-28T13:00:00Z"));
+  EXPECT_EQ(NextTransition(pe.spec, At("2026-11-28T13:00:00Z")), At("2026-11-28T18:00:00Z"));
+  // Then Monday's PreMarket lead time (10m before 08:00).
+  EXPECT_EQ(NextTransition(pe.spec, At("2026-11-28T18:00:00Z")), At("2026-11-30T12:50:00Z"));
   EXPECT_EQ(NextTransition(pe.spec, At("2026-12-05T02:00:00Z")), At("2026-12-05T06:00:00Z"));
-  EXPECT_EQ(NextTransition(pe.spec, At("2026-12-08T00:00:00Z")), std::nullopt);
+  json no_phases = FullCrJson();
+  no_phases["spec"]["marketHours"].erase("phases");
+  EXPECT_EQ(NextTransition(MustParse(no_phases).spec, At("2026-12-08T00:00:00Z")), std::nullopt);
+  EXPECT_EQ(NextTransition(MustParse(no_phases).spec, At("2026-11-28T18:00:00Z")),
+            At("2026-12-01T13:00:00Z"));
 }
 
 }  // namespace

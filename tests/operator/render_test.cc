@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "op/desired.h"
 #include "op/yaml.h"
 #include "test_util.h"
 
@@ -59,11 +60,54 @@ TEST(RenderCommandLine, HelpIsACommand) {
             std::string::npos);
 }
 
+TEST(RenderCommandLine, ReadsExplainFlags) {
+  const Command c = MustParseArgs({"explain", "-f", "cr.yaml", "--at", "2026-11-27T15:00:00Z",
+                                   "--vix", "31.5", "--horizon", "36h"});
+  EXPECT_EQ(c.kind, Command::Kind::kExplain);
+  EXPECT_EQ(c.explain.file, "cr.yaml");
+  EXPECT_EQ(c.explain.at, At("2026-11-27T15:00:00Z"));
+  EXPECT_EQ(c.explain.vix, 31.5);
+  EXPECT_EQ(c.explain.horizon, std::chrono::hours{36});
+  const Command defaults = MustParseArgs({"explain", "--filename=-"});
+  EXPECT_EQ(defaults.explain.file, "-");
+  EXPECT_EQ(defaults.explain.at, std::nullopt);
+  EXPECT_EQ(defaults.explain.vix, std::nullopt);
+  EXPECT_EQ(defaults.explain.horizon, std::chrono::hours{7 * 24});
+  EXPECT_EQ(MustParseArgs({"explain", "--help"}).kind, Command::Kind::kHelp);
+  EXPECT_NE(UsageText().find("explain -f FILE [--at RFC3339] [--vix N] [--horizon 7d]"),
+            std::string::npos);
+}
+
+TEST(RenderCommandLine, ReadsHorizons) {
+  using std::chrono::hours;
+  using std::chrono::minutes;
+  EXPECT_EQ(ParseHorizon("7d"), hours{168});
+  EXPECT_EQ(ParseHorizon("1d12h"), hours{36});
+  EXPECT_EQ(ParseHorizon("36h"), hours{36});
+  EXPECT_EQ(ParseHorizon("90m"), minutes{90});
+  EXPECT_EQ(ParseHorizon("366d"), hours{366 * 24});
+  EXPECT_EQ(ParseHorizon("d"), std::nullopt);
+  EXPECT_EQ(ParseHorizon("7 d"), std::nullopt);
+  EXPECT_EQ(ParseHorizon("1d1d"), std::nullopt);
+  EXPECT_EQ(ParseHorizon("-1d"), std::nullopt);
+  EXPECT_EQ(ParseHorizon("1w"), std::nullopt);
+}
+
 TEST(RenderCommandLine, RejectsBadUsage) {
   EXPECT_EQ(UsageError({}), "a command is required; see pricing-operator --help");
   EXPECT_EQ(UsageError({"run"}), "unknown command \"run\"; see pricing-operator --help");
-  EXPECT_EQ(UsageError({"explain", "-f", "x"}),
-            "unknown command \"explain\"; see pricing-operator --help");
+  EXPECT_EQ(UsageError({"explain", "-f", "x", "-o", "json"}), "explain: unknown flag \"-o\"");
+  EXPECT_EQ(UsageError({"explain", "--at", "2026-11-27T15:00:00Z"}),
+            "explain: -f FILE is required");
+  EXPECT_EQ(UsageError({"explain", "-f", "x", "--horizon", "7 days"}),
+            "explain: --horizon \"7 days\" is not a duration from 1s to 366d such as 7d, 36h or "
+            "1d12h");
+  EXPECT_EQ(UsageError({"explain", "-f", "x", "--horizon", "367d"}),
+            "explain: --horizon \"367d\" is not a duration from 1s to 366d such as 7d, 36h or "
+            "1d12h");
+  EXPECT_EQ(UsageError({"explain", "-f", "x", "--horizon", "0d"}),
+            "explain: --horizon \"0d\" is not a duration from 1s to 366d such as 7d, 36h or "
+            "1d12h");
   EXPECT_EQ(UsageError({"render"}), "render: -f FILE is required");
   EXPECT_EQ(UsageError({"render", "-f"}), "render: -f needs a value");
   EXPECT_EQ(UsageError({"render", "-f", "a", "-f", "b"}), "render: -f is given more than once");
@@ -90,7 +134,8 @@ TEST(Render, PrintsFourDocumentsPerComponent) {
   ASSERT_TRUE(docs.has_value());
   ASSERT_EQ(docs->size(), 8u);
   EXPECT_EQ((*docs)[2]["kind"], "HorizontalPodAutoscaler");
-  EXPECT_EQ((*docs)[2]["spec"]["minReplicas"], 3);
+  // Monday 10:00 New York: the Regular phase raises calculation to 10.
+  EXPECT_EQ((*docs)[2]["spec"]["minReplicas"], 10);
 }
 
 TEST(Render, PrintsAJsonList) {
@@ -182,6 +227,123 @@ TEST(Render, RejectsFilesWithoutAPricingEngine) {
              OutputFormat::kYaml);
   ASSERT_FALSE(deployment.has_value());
   EXPECT_EQ(ToString(deployment.error()), "apiVersion: must be pricing.borrowrate.io/v1alpha1");
+}
+
+TEST(Explain, ShowsLayersReasonsAndUpcomingTransitions) {
+  // Friday 2026-12-04 15:55 New York, VIX 31: Regular with PostMarket's
+  // floors already applied (lead time 10m), regime High, onboarding-acme.
+  const Result<std::string> r = Explain(ReadTestFile(TestdataPath("pricingengine.yaml")),
+                                        At("2026-12-04T20:55:00Z"), 31.0, std::chrono::hours{24});
+  ASSERT_TRUE(r.has_value()) << ToString(r.error());
+  const std::string& text = *r;
+  for (const char* line : {
+           "PricingEngine trading/pricing at 2026-12-04T20:55:00Z (2026-12-04 15:55 EST, "
+           "America/New_York)\n",
+           "Market: Regular day (calendar NYSE), phase Regular\n",
+           "Volatility: 31 selects regime High (no history: the highest regime whose enterAbove "
+           "the value exceeds)\n",
+           "Override: expired at 2026-11-28T18:00:00Z (traffic spike INC-1234)\n",
+           "  base, phase Regular, phase PostMarket (lead time), regime High, event "
+           "onboarding-acme\n",
+           "  COMPONENT    MIN  MAX  CPU  PDB\n",
+           "  calculation  15   40   60%  minAvailable=2\n",
+           "  api-gateway  6    20   60%  maxUnavailable=1\n",
+           "    min=6 by phase Regular\n",
+           "    max=20 by event onboarding-acme\n",
+           "Upcoming transitions within 1d (volatility assumed to stay at 31):\n",
+           "  AT (UTC)              AT (America/New_York)  CHANGE                                "
+           "         calculation     api-gateway\n",
+           "  2026-12-04T21:00:00Z  2026-12-04 16:00 EST   phase Regular ends; phase PostMarket "
+           "starts    15..40 cpu 60%  3..20 cpu 60%\n",
+           "  2026-12-05T02:00:00Z  2026-12-04 21:00 EST   event node-rotation starts            "
+           "         15..40 cpu 60%  6..20 cpu 60%\n",
+           "  2026-12-05T13:00:00Z  2026-12-05 08:00 EST   phase Overnight ends                  "
+           "         15..40 cpu 60%  3..20 cpu 60%\n",
+       }) {
+    EXPECT_NE(text.find(line), std::string::npos) << "missing:\n" << line << "\nin:\n" << text;
+  }
+  // Overnight sets no floor: no lead-time row for it.
+  EXPECT_EQ(text.find("Overnight lead time"), std::string::npos);
+}
+
+TEST(Explain, SaysWhenNothingChangesAndWhenPaused) {
+  const std::string cr = R"(
+metadata: {name: frozen}
+spec:
+  image: engine:1
+  paused: true
+  components: [{name: calc, replicas: {min: 1, max: 2}}]
+)";
+  const Result<std::string> r =
+      Explain(cr, At("2026-11-29T15:00:00Z"), std::nullopt, std::chrono::hours{168});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_NE(r->find("Paused: the operator leaves the children as they are"), std::string::npos);
+  EXPECT_NE(r->find("Market: Weekend day (calendar NYSE), phase Closed\n"), std::string::npos);
+  EXPECT_NE(r->find("Volatility: no volatility policy\n"), std::string::npos);
+  EXPECT_NE(r->find("Upcoming transitions within 7d:\n  none\n"), std::string::npos) << *r;
+}
+
+TEST(Explain, ExplainsEveryDocumentAndNamesTheBadOne) {
+  const std::string cr = ReadTestFile(TestdataPath("pricingengine.yaml"));
+  const std::string other =
+      "metadata: {name: second}\nspec:\n  image: e:1\n  components: "
+      "[{name: calc, replicas: {min: 1, max: 2}}]\n";
+  const Result<std::string> both = Explain(cr + "---\n" + other, At("2026-11-29T15:00:00Z"),
+                                           std::nullopt, std::chrono::hours{1});
+  ASSERT_TRUE(both.has_value());
+  EXPECT_NE(both->find("\n\nPricingEngine second at "), std::string::npos);
+  const Result<std::string> bad =
+      Explain(cr + "---\n" + other + "  paused: maybe\n", At("2026-11-29T15:00:00Z"), std::nullopt,
+              std::chrono::hours{1});
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(ToString(bad.error()), "document 2: spec.paused: must be true or false");
+}
+
+TEST(Explain, LimitsTheTable) {
+  const Result<std::string> r =
+      Explain(ReadTestFile(TestdataPath("pricingengine.yaml")), At("2026-11-29T15:00:00Z"),
+              std::nullopt, std::chrono::hours{366 * 24});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_NE(r->find(" more within the horizon; use a shorter --horizon\n"), std::string::npos);
+}
+
+// The production example: the scaling guide as one resource.
+TEST(Render, SeedProductionExampleIsValidAndEncodesTheGuide) {
+  const std::filesystem::path seed =
+      std::filesystem::path(PRICING_EXAMPLES_DIR) / "pricingengine-seed-production.yaml";
+  if (!std::filesystem::exists(seed)) GTEST_SKIP() << seed << " is not in this checkout";
+  const std::string text = ReadTestFile(seed.string());
+  const Result<json> object = ParseYaml(text);
+  ASSERT_TRUE(object.has_value());
+  const Result<PricingEngine> pe = ParsePricingEngine(*object);
+  ASSERT_TRUE(pe.has_value()) << ToString(pe.error());
+  std::vector<std::string> roles;
+  for (const Component& c : pe->spec.components) roles.push_back(c.name + "/" + c.role);
+  EXPECT_EQ(roles, (std::vector<std::string>{"api-gateway/gateway", "calculation/calculation",
+                                             "data/data", "cache/cache", "audit/audit"}));
+  const Result<Rendered> r = Render(text, At("2027-01-08T15:00:00Z"), 32.0, OutputFormat::kJson);
+  ASSERT_TRUE(r.has_value()) << ToString(r.error());
+  const json items = json::parse(r->text)["items"];
+  ASSERT_EQ(items.size(), 20u);
+  // VIX 32: regime High pins calculation at 15..40 and CPU 60%.
+  const json& calc_hpa = items[6]["spec"];
+  EXPECT_EQ(calc_hpa["minReplicas"], 15);
+  EXPECT_EQ(calc_hpa["maxReplicas"], 40);
+  EXPECT_EQ(calc_hpa["metrics"][0]["resource"]["target"]["averageUtilization"], 60);
+  // During the node rotation: floors of 6 and a 70% budget everywhere.
+  const Result<Desired> rotation =
+      ComputeDesired(*pe, At("2027-01-09T03:00:00Z"), std::optional<double>{});
+  ASSERT_TRUE(rotation.has_value());
+  for (const ComponentDesired& c : rotation->components) {
+    EXPECT_EQ(c.bounds.min_replicas, 6) << c.name;
+    EXPECT_EQ(c.pod_disruption_budget["spec"]["minAvailable"], "70%") << c.name;
+  }
+  // 08:00 New York on a trading day: PreMarket.
+  const Result<Desired> premarket =
+      ComputeDesired(*pe, At("2027-01-08T13:00:00Z"), std::optional<double>{});
+  ASSERT_TRUE(premarket.has_value());
+  EXPECT_EQ(premarket->market_phase, "PreMarket");
+  EXPECT_TRUE(Explain(text, At("2027-01-08T13:00:00Z"), 25.0, std::chrono::hours{168}).has_value());
 }
 
 // The examples the CRD's author wrote: the minimal one renders, and every one

@@ -1,8 +1,9 @@
 // Policy layers and the one precedence rule that merges them (DESIGN.md §3.2).
 //
 // A layer is what one active source of policy says about each component:
-// the base spec, the market phase, the volatility regime, each planned event,
-// the emergency override. For one component, over the layers active now:
+// the base spec, the market phase (op/phases.h), the volatility regime, each
+// planned event, the emergency override. For one component, over the layers
+// active now:
 //
 //   min        = the largest min of the non-override layers
 //   max        = the largest max of the non-override layers, raised to at
@@ -27,6 +28,7 @@
 #include <vector>
 
 #include "op/error.h"
+#include "op/phases.h"
 #include "op/spec.h"
 #include "op/time_text.h"
 
@@ -40,14 +42,18 @@ std::string_view LayerKindName(LayerKind kind);
 struct Layer {
   LayerKind kind = LayerKind::kBase;
   std::string name;  // the phase, regime or event name; empty for base and override
+  // kPhase only: the phase has not started yet and applies ahead of its start
+  // (spec.marketHours.leadTime); such a layer holds only the phase's floors.
+  bool lead = false;
   ComponentMap min_replicas;
   ComponentMap max_replicas;
   ComponentMap target_cpu_utilization_percentage;
   std::map<std::string, Disruption> disruption;
 };
 
-// Returns how reasons name `layer`: "base", "phase Regular", "regime High",
-// "event node-rotation", "override".
+// Returns how reasons name `layer`: "base", "phase Regular",
+// "phase Regular (lead time)", "regime High", "event node-rotation",
+// "override".
 std::string LayerLabel(const Layer& layer);
 
 // One component's bounds after the merge, with the layer that set each.
@@ -86,6 +92,10 @@ Layer BaseLayer(const PricingEngineSpec& spec);
 Layer RuleLayer(LayerKind kind, std::string name, const ScalingRule& rule,
                 const PricingEngineSpec& spec);
 
+// Returns the layer of `phase` ahead of its start (lead time): its floors
+// only, with `lead` set.
+Layer PhaseLeadLayer(const Phase& phase, const PricingEngineSpec& spec);
+
 // Returns the override's layer: each named component's min and max are its
 // replicas.
 Layer OverrideLayer(const Override& override_spec);
@@ -94,17 +104,67 @@ Layer OverrideLayer(const Override& override_spec);
 // the one with the highest enterAbove that value exceeds; nullptr when none.
 const Regime* RegimeForValue(const Volatility& volatility, double value);
 
-// Returns the layers active at `now`, in precedence order: base; the regime
-// RegimeForValue picks for `volatility` (none when nullopt or no regimes);
-// every event with start <= now < end, in spec order; the override while
-// now < expires. Market phases are not part of this list: they need the
-// exchange calendar of DESIGN.md §3.3, which this library does not have yet.
+// Returns the regime of `volatility` named `name`; nullptr when none is
+// (including an empty name).
+const Regime* FindRegime(const Volatility& volatility, std::string_view name);
+
+// The volatility regime a controller holds between readings (kept in status so
+// that a restart keeps it).
+struct RegimeState {
+  std::string name;  // the active regime; "" = none
+  TimePoint since;   // when it became active; for none, when the last one ended
+  bool operator==(const RegimeState&) const = default;
+};
+
+// Returns the regime state after a reading `value` at `now` (DESIGN.md §3.2),
+// given the state before it:
+//   - nullopt (no fresh reading: the source failed or is stale) keeps
+//     `previous` unchanged;
+//   - a value above the enterAbove of a regime higher than the current one
+//     steps up at once to the highest such regime, minHold or not;
+//   - the current regime stays until the value is below its exitBelow and
+//     minHold has passed since `previous.since`;
+//   - then the state drops to RegimeForValue(value): the highest regime whose
+//     enterAbove the value exceeds (a lower one, since exitBelow <=
+//     enterAbove), or none; several levels at once when the value fell that
+//     far.
+// A change sets `since` to `now`. A previous regime that the spec no longer
+// has counts as none.
+RegimeState StepRegime(const Volatility& volatility, const RegimeState& previous,
+                       std::optional<double> value, TimePoint now);
+
+// Returns the layers active at `now`, in precedence order: base; the phase
+// layers of PhaseWindowsAt(spec.market_hours, now) in its order (a phase
+// ahead of its start as PhaseLeadLayer); `regime`'s layer when not null; every
+// event with start <= now < end, in spec order; the override while now <
+// expires.
+// REQUIRES: regime is null or points into spec.volatility->regimes.
+std::vector<Layer> ActiveLayers(const PricingEngineSpec& spec, TimePoint now, const Regime* regime);
+
+// Returns ActiveLayers with the regime that RegimeForValue picks for
+// `volatility` (none when nullopt or the spec has no regimes).
 std::vector<Layer> ActiveLayers(const PricingEngineSpec& spec, TimePoint now,
                                 std::optional<double> volatility);
 
 // Returns the earliest instant after `now` at which ActiveLayers' answer can
-// change (an event's start or end, the override's expiry), or nullopt when
-// none is ahead.
+// change for a given regime (a phase's lead time, start or end; an event's
+// start or end; the override's expiry), or nullopt when none is ahead.
 std::optional<TimePoint> NextTransition(const PricingEngineSpec& spec, TimePoint now);
+
+// A moment at which the active layers change, and what changes.
+struct Transition {
+  TimePoint at;
+  // What changes, "; "-separated when several things change at once:
+  // "phase Regular ends; phase PostMarket starts", "event node-rotation
+  // starts", "override expires".
+  std::string description;
+  bool operator==(const Transition&) const = default;
+};
+
+// Returns the transitions in (after, until], in time order, one per instant.
+// Where several phase, event and override boundaries coincide, phases come
+// first, then events in spec order, then the override.
+std::vector<Transition> Transitions(const PricingEngineSpec& spec, TimePoint after,
+                                    TimePoint until);
 
 }  // namespace pricing::op

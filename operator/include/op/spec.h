@@ -53,6 +53,7 @@ inline constexpr std::string_view kEveryComponent = "*";
 inline constexpr int32_t kMaxReplicas = 10000;
 inline constexpr int32_t kDefaultTargetCpuUtilization = 80;
 inline constexpr std::string_view kDefaultCpuRequest = "500m";
+inline constexpr std::chrono::nanoseconds kMaxLeadTime = std::chrono::hours{24};
 
 // Replica counts (or other per-component integers) keyed by component name or
 // "*". Ordered, so that everything built from it is deterministic.
@@ -164,7 +165,7 @@ struct MarketHours {
   CalendarKind calendar = CalendarKind::kNyse;
   std::vector<date::year_month_day> extra_holidays;
   std::vector<EarlyClose> extra_early_closes;
-  std::chrono::nanoseconds lead_time{0};
+  std::chrono::nanoseconds lead_time{0};  // 0..kMaxLeadTime
   std::vector<Phase> phases;
 };
 

@@ -45,6 +45,7 @@ std::string_view LayerKindName(LayerKind kind) {
 std::string LayerLabel(const Layer& layer) {
   std::string label(LayerKindName(layer.kind));
   if (!layer.name.empty()) label += " " + layer.name;
+  if (layer.lead) label += " (lead time)";
   return label;
 }
 
@@ -161,6 +162,15 @@ Layer RuleLayer(LayerKind kind, std::string name, const ScalingRule& rule,
   return layer;
 }
 
+Layer PhaseLeadLayer(const Phase& phase, const PricingEngineSpec& spec) {
+  Layer layer = RuleLayer(LayerKind::kPhase, phase.name, phase.rule, spec);
+  layer.lead = true;
+  layer.max_replicas.clear();
+  layer.target_cpu_utilization_percentage.clear();
+  layer.disruption.clear();
+  return layer;
+}
+
 Layer OverrideLayer(const Override& override_spec) {
   Layer layer;
   layer.kind = LayerKind::kOverride;
@@ -177,14 +187,46 @@ const Regime* RegimeForValue(const Volatility& volatility, double value) {
   return best;
 }
 
+const Regime* FindRegime(const Volatility& volatility, std::string_view name) {
+  if (name.empty()) return nullptr;
+  for (const Regime& r : volatility.regimes) {
+    if (r.name == name) return &r;
+  }
+  return nullptr;
+}
+
+RegimeState StepRegime(const Volatility& volatility, const RegimeState& previous,
+                       std::optional<double> value, TimePoint now) {
+  if (!value) return previous;
+  const Regime* current = FindRegime(volatility, previous.name);
+  const Regime* selected = RegimeForValue(volatility, *value);
+  auto become = [now](const Regime* regime) {
+    return RegimeState{regime == nullptr ? "" : regime->name, now};
+  };
+  if (current == nullptr) {
+    if (selected == nullptr) return previous.name.empty() ? previous : become(nullptr);
+    return become(selected);
+  }
+  if (selected != nullptr && selected->enter_above > current->enter_above) return become(selected);
+  const bool below_exit = *value < current->exit_below;
+  const bool held = now - previous.since < volatility.min_hold;
+  if (!below_exit || held) return previous;
+  return become(selected);
+}
+
 std::vector<Layer> ActiveLayers(const PricingEngineSpec& spec, TimePoint now,
-                                std::optional<double> volatility) {
+                                const Regime* regime) {
   std::vector<Layer> layers;
   layers.push_back(BaseLayer(spec));
-  if (spec.volatility && volatility) {
-    if (const Regime* regime = RegimeForValue(*spec.volatility, *volatility)) {
-      layers.push_back(RuleLayer(LayerKind::kRegime, regime->name, regime->rule, spec));
+  for (const PhaseWindow& w : PhaseWindowsAt(spec.market_hours, now)) {
+    if (now < w.start) {
+      layers.push_back(PhaseLeadLayer(*w.phase, spec));
+    } else {
+      layers.push_back(RuleLayer(LayerKind::kPhase, w.phase->name, w.phase->rule, spec));
     }
+  }
+  if (regime != nullptr) {
+    layers.push_back(RuleLayer(LayerKind::kRegime, regime->name, regime->rule, spec));
   }
   for (const Event& e : spec.events) {
     if (e.start <= now && now < e.end) {
@@ -197,8 +239,15 @@ std::vector<Layer> ActiveLayers(const PricingEngineSpec& spec, TimePoint now,
   return layers;
 }
 
+std::vector<Layer> ActiveLayers(const PricingEngineSpec& spec, TimePoint now,
+                                std::optional<double> volatility) {
+  const Regime* regime = nullptr;
+  if (spec.volatility && volatility) regime = RegimeForValue(*spec.volatility, *volatility);
+  return ActiveLayers(spec, now, regime);
+}
+
 std::optional<TimePoint> NextTransition(const PricingEngineSpec& spec, TimePoint now) {
-  std::optional<TimePoint> next;
+  std::optional<TimePoint> next = NextPhaseBoundary(spec.market_hours, now);
   auto consider = [&next, now](TimePoint t) {
     if (t > now && (!next || t < *next)) next = t;
   };
@@ -208,6 +257,33 @@ std::optional<TimePoint> NextTransition(const PricingEngineSpec& spec, TimePoint
   }
   if (spec.emergency_override) consider(spec.emergency_override->expires);
   return next;
+}
+
+std::vector<Transition> Transitions(const PricingEngineSpec& spec, TimePoint after,
+                                    TimePoint until) {
+  std::vector<std::pair<TimePoint, std::string>> changes;
+  for (const PhaseBoundary& b : PhaseBoundaries(spec.market_hours, after, until)) {
+    changes.emplace_back(b.at, Describe(b));
+  }
+  auto consider = [&changes, after, until](TimePoint t, std::string description) {
+    if (t > after && t <= until) changes.emplace_back(t, std::move(description));
+  };
+  for (const Event& e : spec.events) {
+    consider(e.start, "event " + e.name + " starts");
+    consider(e.end, "event " + e.name + " ends");
+  }
+  if (spec.emergency_override) consider(spec.emergency_override->expires, "override expires");
+  std::stable_sort(changes.begin(), changes.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<Transition> transitions;
+  for (auto& [at, description] : changes) {
+    if (!transitions.empty() && transitions.back().at == at) {
+      transitions.back().description += "; " + description;
+    } else {
+      transitions.push_back(Transition{at, std::move(description)});
+    }
+  }
+  return transitions;
 }
 
 }  // namespace pricing::op

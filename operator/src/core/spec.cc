@@ -569,6 +569,7 @@ Result<MarketHours> ReadMarketHours(const json* value, const std::string& path,
   }
   if (const json* lead = Member(object, "leadTime")) {
     OP_ASSIGN_OR_RETURN(d, ReadDuration(*lead, Field(path, "leadTime")));
+    if (d > kMaxLeadTime) return Fail(Field(path, "leadTime"), "must be at most 24h");
     m.lead_time = d;
   }
   if (const json* phases = Member(object, "phases")) {

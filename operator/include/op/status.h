@@ -1,0 +1,87 @@
+// The status of a PricingEngine (DESIGN.md §3.5) as a pure function of what
+// the reconciler decided and observed, and the rule that decides whether a
+// child needs applying. Conditions follow metav1.Condition: lastTransitionTime
+// changes only when a condition's status does.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "op/desired.h"
+#include "op/error.h"
+#include "op/spec.h"
+#include "op/time_text.h"
+
+namespace pricing::op {
+
+inline constexpr std::string_view kConditionReady = "Ready";
+inline constexpr std::string_view kConditionSpecValid = "SpecValid";
+inline constexpr std::string_view kConditionVolatilitySourceHealthy = "VolatilitySourceHealthy";
+inline constexpr std::string_view kConditionDegraded = "Degraded";
+
+// What the reconciler saw of one component's Deployment.
+struct ComponentObservation {
+  std::string name;
+  bool exists = false;
+  int32_t replicas = 0;        // status.replicas
+  int32_t ready_replicas = 0;  // status.readyReplicas
+};
+
+// The volatility reading the policy used, if any.
+struct VolatilityObservation {
+  std::optional<double> value;  // nullopt: no reading
+  std::string source;           // "engine", "url", "prometheus", "value"
+  std::optional<TimePoint> observed_at;
+  bool healthy = true;   // false: the source failed or its reading is stale
+  std::string message;   // why not healthy; or a note
+};
+
+struct StatusInputs {
+  const PricingEngine* pe = nullptr;  // REQUIRES: non-null
+  const Desired* desired = nullptr;   // REQUIRES: non-null
+  std::vector<ComponentObservation> observed;  // by component, any order
+  std::optional<VolatilityObservation> volatility;  // nullopt: the spec has no volatility block
+  // The first child the reconciler failed to apply or delete, if any: Degraded
+  // then says so, and observedGeneration keeps its previous value (the spec is
+  // not fully applied yet).
+  std::optional<std::string> apply_error;
+  // The regime state after this reading (status.volatility.regime and
+  // regimeSince), when the spec has a volatility block.
+  std::optional<RegimeState> regime;
+  std::string market_phase = "Closed";  // the active phase's name, or Closed
+  std::string market_day;               // Regular|EarlyClose|Holiday|Weekend; "" to leave out
+  std::vector<std::pair<TimePoint, std::string>> next_transitions;
+  TimePoint now;
+};
+
+// Returns the new status given the previous one (`previous`: the object's
+// current .status, or null).
+nlohmann::json BuildStatus(const StatusInputs& inputs, const nlohmann::json& previous);
+
+// Returns the status of a PricingEngine whose spec failed validation:
+// SpecValid=False naming the field, Ready=False, observedGeneration =
+// `generation`; everything else kept from `previous`.
+nlohmann::json InvalidSpecStatus(const nlohmann::json& previous, int64_t generation,
+                                 const Error& error, TimePoint now);
+
+// Returns `conditions` (a JSON array, or null) with the condition `type` set;
+// its lastTransitionTime is `now` when the status changed or the condition is
+// new, and kept otherwise.
+nlohmann::json SetCondition(const nlohmann::json& conditions, std::string_view type,
+                            std::string_view status, std::string_view reason,
+                            std::string_view message, int64_t generation, TimePoint now);
+
+// Returns the condition `type` from a status, or null.
+nlohmann::json FindCondition(const nlohmann::json& status, std::string_view type);
+
+// Returns true when every field of `wanted` is in `actual` with an equal
+// value: objects compare key by key (extra keys in `actual` are fine, since
+// the API server adds defaults), arrays element by element with equal length,
+// numbers by value.
+bool Contains(const nlohmann::json& actual, const nlohmann::json& wanted);
+
+}  // namespace pricing::op
