@@ -14,6 +14,31 @@
 
 namespace pricing::op::testing {
 
+// A PricingEngine "desk" in namespace "prod" with two components (api:
+// gateway 2..6, calculation 3..20) and no policy: what the reconciler and
+// controller tests manage.
+inline constexpr const char* kDeskEngineYaml = R"(
+apiVersion: pricing.borrowrate.io/v1alpha1
+kind: PricingEngine
+metadata: {name: desk, namespace: prod}
+spec:
+  image: registry.example.com/pricing-engine:1.0.0
+  components:
+  - name: api
+    role: gateway
+    replicas: {min: 2, max: 6}
+  - name: calculation
+    role: calculation
+    replicas: {min: 3, max: 20}
+)";
+
+// Returns YAML `text` (one document) as JSON, failing the test when it is malformed.
+inline nlohmann::json YamlJson(const char* text) {
+  Result<nlohmann::json> doc = ParseYaml(text);
+  EXPECT_TRUE(doc.has_value()) << (doc ? "" : doc.error().message);
+  return doc.value_or(nlohmann::json());
+}
+
 inline std::string ReadTestFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   EXPECT_TRUE(in.good()) << "cannot open " << path;

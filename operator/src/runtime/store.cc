@@ -1,0 +1,140 @@
+#include "runtime/store.h"
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace pricing::op {
+namespace {
+
+
+// Drops what the reconciler never reads and what makes cached objects large:
+// metadata.managedFields and kubectl's last-applied annotation.
+nlohmann::json Slim(nlohmann::json object) {
+  if (!object.is_object()) return object;
+  auto metadata = object.find("metadata");
+  if (metadata == object.end() || !metadata->is_object()) return object;
+  metadata->erase("managedFields");
+  auto annotations = metadata->find("annotations");
+  if (annotations != metadata->end() && annotations->is_object()) {
+    annotations->erase("kubectl.kubernetes.io/last-applied-configuration");
+    if (annotations->empty()) metadata->erase(annotations);
+  }
+  return object;
+}
+
+}  // namespace
+
+std::string ResourceVersionOf(const nlohmann::json& object) {
+  if (!object.is_object()) return "";
+  auto metadata = object.find("metadata");
+  if (metadata == object.end() || !metadata->is_object()) return "";
+  auto rv = metadata->find("resourceVersion");
+  return rv != metadata->end() && rv->is_string() ? rv->get<std::string>() : "";
+}
+
+std::string KeyOf(const nlohmann::json& object) {
+  std::string ns;
+  std::string name;
+  if (object.is_object()) {
+    auto metadata = object.find("metadata");
+    if (metadata != object.end() && metadata->is_object()) {
+      auto n = metadata->find("namespace");
+      if (n != metadata->end() && n->is_string()) ns = n->get<std::string>();
+      auto m = metadata->find("name");
+      if (m != metadata->end() && m->is_string()) name = m->get<std::string>();
+    }
+  }
+  return ns.empty() ? name : ns + "/" + name;
+}
+
+std::vector<std::string> Store::Replace(std::vector<nlohmann::json> objects,
+                                        const std::string& resource_version) {
+  std::map<std::string, nlohmann::json> next;
+  for (nlohmann::json& object : objects) {
+    std::string key = KeyOf(object);
+    next.insert_or_assign(std::move(key), Slim(std::move(object)));
+  }
+  std::vector<std::string> vanished;
+  std::lock_guard lock(mu_);
+  for (const auto& [key, object] : objects_) {
+    if (!next.contains(key)) vanished.push_back(key);
+  }
+  objects_ = std::move(next);
+  resource_version_ = resource_version;
+  return vanished;
+}
+
+std::string Store::Apply(const WatchEvent& event) {
+  std::lock_guard lock(mu_);
+  switch (event.type) {
+    case WatchEvent::Type::kAdded:
+    case WatchEvent::Type::kModified: {
+      std::string key = KeyOf(event.object);
+      objects_.insert_or_assign(key, Slim(event.object));
+      resource_version_ = ResourceVersionOf(event.object);
+      return key;
+    }
+    case WatchEvent::Type::kDeleted: {
+      std::string key = KeyOf(event.object);
+      objects_.erase(key);
+      resource_version_ = ResourceVersionOf(event.object);
+      return key;
+    }
+    case WatchEvent::Type::kBookmark: {
+      std::string rv = ResourceVersionOf(event.object);
+      if (!rv.empty()) resource_version_ = std::move(rv);
+      return "";
+    }
+    case WatchEvent::Type::kError:
+      return "";
+  }
+  return "";
+}
+
+std::optional<nlohmann::json> Store::Get(const std::string& key) const {
+  std::lock_guard lock(mu_);
+  auto it = objects_.find(key);
+  if (it == objects_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<nlohmann::json> Store::List() const {
+  std::lock_guard lock(mu_);
+  std::vector<nlohmann::json> out;
+  out.reserve(objects_.size());
+  for (const auto& [key, object] : objects_) out.push_back(object);
+  return out;
+}
+
+std::vector<nlohmann::json> Store::ListPrefix(std::string_view prefix) const {
+  std::lock_guard lock(mu_);
+  std::vector<nlohmann::json> out;
+  for (auto it = objects_.lower_bound(std::string(prefix));
+       it != objects_.end() && it->first.starts_with(prefix); ++it) {
+    out.push_back(it->second);
+  }
+  return out;
+}
+
+std::vector<std::string> Store::Keys() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> keys;
+  keys.reserve(objects_.size());
+  for (const auto& [key, object] : objects_) keys.push_back(key);
+  return keys;
+}
+
+std::string Store::ResourceVersion() const {
+  std::lock_guard lock(mu_);
+  return resource_version_;
+}
+
+size_t Store::Size() const {
+  std::lock_guard lock(mu_);
+  return objects_.size();
+}
+
+}  // namespace pricing::op

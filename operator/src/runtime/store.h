@@ -1,0 +1,63 @@
+// The controller's cache of one resource (kube-rs's reflector store,
+// client-go's indexer): the objects as last seen by the watcher, keyed
+// "namespace/name" ("name" when cluster-scoped). Reconcilers read the current
+// object from here instead of asking the API server. Objects are kept without
+// metadata.managedFields and kubectl's last-applied annotation, which the
+// reconciler never reads and which would more than double the cache. Thread-safe.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "op/kube.h"
+
+namespace pricing::op {
+
+// Returns "namespace/name" of `object`, or "name" when it has no namespace.
+std::string KeyOf(const nlohmann::json& object);
+
+// Returns metadata.resourceVersion of `object`, or "" when it has none.
+std::string ResourceVersionOf(const nlohmann::json& object);
+
+class Store {
+ public:
+  // Makes `objects` the whole content (after a list) and returns the keys that
+  // were stored before and are not in `objects`, sorted. The resourceVersion
+  // becomes `resource_version`.
+  std::vector<std::string> Replace(std::vector<nlohmann::json> objects,
+                                   const std::string& resource_version = "");
+
+  // Applies a watch event: ADDED / MODIFIED store the object, DELETED removes
+  // it, BOOKMARK only advances the resourceVersion; ERROR is ignored. Returns
+  // the key the event changed, or "" for a bookmark or error.
+  std::string Apply(const WatchEvent& event);
+
+  // Returns the object stored under `key`.
+  std::optional<nlohmann::json> Get(const std::string& key) const;
+
+  // Returns every object, sorted by key.
+  std::vector<nlohmann::json> List() const;
+
+  // Returns the objects whose key starts with `prefix`, sorted by key.
+  std::vector<nlohmann::json> ListPrefix(std::string_view prefix) const;
+
+  // Returns every key, sorted.
+  std::vector<std::string> Keys() const;
+
+  // Returns the resourceVersion of the last list or event ("" before any).
+  std::string ResourceVersion() const;
+
+  size_t Size() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, nlohmann::json> objects_;
+  std::string resource_version_;
+};
+
+}  // namespace pricing::op

@@ -1,0 +1,193 @@
+#include "runtime/watcher.h"
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace pricing::op {
+namespace {
+
+
+// Returns the KubeError an ERROR watch event stands for.
+KubeError ErrorOfStatus(const nlohmann::json& status) {
+  KubeError error;
+  error.http_status = status.is_object() ? status.value("code", 0) : 0;
+  error.reason = status.is_object() ? status.value("reason", "") : "";
+  error.message = "watch error event: " +
+                  (status.is_object() ? status.value("message", status.dump()) : status.dump());
+  if (error.http_status == 410) {
+    error.kind = KubeError::Kind::kGone;
+  } else if (error.http_status == 401 || error.http_status == 403) {
+    error.kind = KubeError::Kind::kForbidden;
+  } else {
+    error.kind = KubeError::Kind::kTransient;
+  }
+  return error;
+}
+
+}  // namespace
+
+Watcher::Watcher(KubeClient& client, Store& store, WatcherOptions options, OnChange on_change,
+                 WatcherObserver observer)
+    : client_(client),
+      store_(store),
+      options_(std::move(options)),
+      on_change_(std::move(on_change)),
+      observer_(std::move(observer)),
+      random_(std::random_device{}()) {}
+
+void Watcher::Run() {
+  bool need_list = true;
+  while (!Stopped()) {
+    if (need_list) {
+      if (!List()) continue;
+      need_list = false;
+    }
+    switch (WatchOnce()) {
+      case WatchOutcome::kEnded:
+        break;
+      case WatchOutcome::kGone:
+        need_list = true;
+        break;
+      case WatchOutcome::kFailed:
+        break;
+      case WatchOutcome::kStopped:
+        return;
+    }
+  }
+}
+
+void Watcher::Stop() {
+  std::lock_guard lock(mu_);
+  stopped_ = true;
+  if (stream_ != nullptr) stream_->Cancel();
+  cv_.notify_all();
+}
+
+bool Watcher::Synced() const { return synced_.load(); }
+
+uint64_t Watcher::Relists() const { return relists_.load(); }
+
+bool Watcher::List() {
+  ListOptions list_options;
+  list_options.namespace_name = options_.namespace_name;
+  list_options.label_selector = options_.label_selector;
+  KubeResult<ListResult> list = client_.List(options_.resource, list_options);
+  if (!list) {
+    Backoff(list.error());
+    return false;
+  }
+  failures_ = 0;
+  resource_version_ = list->resource_version;
+  const std::vector<nlohmann::json> objects = list->items;
+  const std::vector<std::string> vanished =
+      store_.Replace(std::move(list->items), list->resource_version);
+  synced_.store(true);
+  if (lists_++ > 0) {
+    relists_.fetch_add(1);
+    if (observer_.on_relist) observer_.on_relist();
+  }
+  if (on_change_) {
+    for (const std::string& key : vanished) on_change_(key, std::nullopt);
+    for (const nlohmann::json& object : objects) on_change_(KeyOf(object), object);
+  }
+  return true;
+}
+
+Watcher::WatchOutcome Watcher::WatchOnce() {
+  WatchOptions watch_options;
+  watch_options.namespace_name = options_.namespace_name;
+  watch_options.label_selector = options_.label_selector;
+  watch_options.resource_version = resource_version_;
+  watch_options.allow_bookmarks = true;
+  watch_options.timeout = options_.watch_timeout;
+  watch_options.idle_timeout = options_.idle_timeout;
+  KubeResult<std::unique_ptr<WatchStream>> opened = client_.Watch(options_.resource, watch_options);
+  if (!opened) {
+    if (opened.error().kind == KubeError::Kind::kGone) {
+      if (observer_.on_error) observer_.on_error(opened.error());
+      return WatchOutcome::kGone;
+    }
+    return Backoff(opened.error()) ? WatchOutcome::kFailed : WatchOutcome::kStopped;
+  }
+  std::unique_ptr<WatchStream> stream = std::move(*opened);
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_) return WatchOutcome::kStopped;
+    stream_ = stream.get();
+  }
+  struct Unregister {
+    Watcher* watcher;
+    ~Unregister() {
+      std::lock_guard lock(watcher->mu_);
+      watcher->stream_ = nullptr;
+    }
+  } unregister{this};
+
+  while (true) {
+    KubeResult<std::optional<WatchEvent>> next = stream->Next();
+    if (Stopped()) return WatchOutcome::kStopped;
+    if (!next) return Backoff(next.error()) ? WatchOutcome::kFailed : WatchOutcome::kStopped;
+    if (!next->has_value()) return WatchOutcome::kEnded;
+    const WatchEvent& event = **next;
+    switch (event.type) {
+      case WatchEvent::Type::kError: {
+        const KubeError error = ErrorOfStatus(event.object);
+        if (error.kind == KubeError::Kind::kGone) {
+          if (observer_.on_error) observer_.on_error(error);
+          return WatchOutcome::kGone;
+        }
+        return Backoff(error) ? WatchOutcome::kFailed : WatchOutcome::kStopped;
+      }
+      case WatchEvent::Type::kBookmark: {
+        std::string rv = ResourceVersionOf(event.object);
+        if (!rv.empty()) resource_version_ = std::move(rv);
+        store_.Apply(event);
+        failures_ = 0;
+        break;
+      }
+      case WatchEvent::Type::kAdded:
+      case WatchEvent::Type::kModified:
+      case WatchEvent::Type::kDeleted: {
+        std::string rv = ResourceVersionOf(event.object);
+        if (!rv.empty()) resource_version_ = std::move(rv);
+        const std::string key = store_.Apply(event);
+        failures_ = 0;
+        if (on_change_) {
+          if (event.type == WatchEvent::Type::kDeleted) {
+            on_change_(key, std::nullopt);
+          } else {
+            on_change_(key, event.object);
+          }
+        }
+        break;
+      }
+    }
+  }
+}
+
+bool Watcher::Backoff(const KubeError& error) {
+  if (observer_.on_error) observer_.on_error(error);
+  const int shift = std::min(failures_, 30);
+  ++failures_;
+  const double cap = std::min(static_cast<double>(options_.backoff_max.count()),
+                              static_cast<double>(options_.backoff_initial.count()) *
+                                  static_cast<double>(uint64_t{1} << shift));
+  std::uniform_real_distribution<double> jitter(0.0, std::max(0.0, cap));
+  const auto delay = std::chrono::duration<double, std::milli>(jitter(random_));
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, delay, [this] { return stopped_; });
+  return !stopped_;
+}
+
+bool Watcher::Stopped() const {
+  std::lock_guard lock(mu_);
+  return stopped_;
+}
+
+}  // namespace pricing::op

@@ -1,0 +1,98 @@
+#include "runtime/store.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "op/kube.h"
+
+namespace pricing::op {
+namespace {
+
+using nlohmann::json;
+
+json Object(const std::string& ns, const std::string& name, const std::string& rv,
+            int replicas = 1) {
+  json metadata = {{"name", name}, {"resourceVersion", rv}};
+  if (!ns.empty()) metadata["namespace"] = ns;
+  return json{{"metadata", metadata}, {"spec", {{"replicas", replicas}}}};
+}
+
+TEST(Store, KeyIsNamespaceSlashNameOrNameWhenClusterScoped) {
+  EXPECT_EQ(KeyOf(Object("prod", "api", "1")), "prod/api");
+  EXPECT_EQ(KeyOf(Object("", "prod", "1")), "prod");
+  EXPECT_EQ(KeyOf(json::object()), "");
+}
+
+TEST(Store, ReplaceReturnsTheKeysThatVanished) {
+  Store store;
+  EXPECT_TRUE(store.Replace({Object("prod", "a", "1"), Object("prod", "b", "2"),
+                             Object("dev", "c", "3")},
+                            "3")
+                  .empty());
+  EXPECT_EQ(store.ResourceVersion(), "3");
+  std::vector<std::string> vanished =
+      store.Replace({Object("prod", "b", "2"), Object("prod", "d", "9")}, "9");
+  EXPECT_EQ(vanished, (std::vector<std::string>{"dev/c", "prod/a"}));
+  EXPECT_EQ(store.Keys(), (std::vector<std::string>{"prod/b", "prod/d"}));
+  EXPECT_EQ(store.ResourceVersion(), "9");
+  EXPECT_EQ(store.Size(), 2u);
+}
+
+TEST(Store, AppliesWatchEvents) {
+  Store store;
+  store.Replace({Object("prod", "a", "1")}, "1");
+  EXPECT_EQ(store.Apply({WatchEvent::Type::kAdded, Object("prod", "b", "2")}), "prod/b");
+  EXPECT_EQ(store.Apply({WatchEvent::Type::kModified, Object("prod", "a", "3", 5)}), "prod/a");
+  EXPECT_EQ((*store.Get("prod/a"))["spec"]["replicas"], 5);
+  EXPECT_EQ(store.ResourceVersion(), "3");
+  EXPECT_EQ(store.Apply({WatchEvent::Type::kDeleted, Object("prod", "b", "4")}), "prod/b");
+  EXPECT_FALSE(store.Get("prod/b").has_value());
+  EXPECT_EQ(store.ResourceVersion(), "4");
+  EXPECT_EQ(store.List().size(), 1u);
+}
+
+TEST(Store, BookmarksAdvanceTheVersionAndErrorsChangeNothing) {
+  Store store;
+  store.Replace({Object("prod", "a", "1")}, "1");
+  EXPECT_EQ(store.Apply({WatchEvent::Type::kBookmark, json{{"metadata", {{"resourceVersion", "7"}}}}}),
+            "");
+  EXPECT_EQ(store.ResourceVersion(), "7");
+  EXPECT_EQ(store.Apply({WatchEvent::Type::kError, json{{"code", 410}}}), "");
+  EXPECT_EQ(store.ResourceVersion(), "7");
+  EXPECT_EQ(store.Keys(), std::vector<std::string>{"prod/a"});
+}
+
+TEST(Store, ListIsSortedByKey) {
+  Store store;
+  store.Replace({Object("prod", "b", "1"), Object("dev", "z", "2"), Object("prod", "a", "3")});
+  std::vector<json> objects = store.List();
+  ASSERT_EQ(objects.size(), 3u);
+  EXPECT_EQ(KeyOf(objects[0]), "dev/z");
+  EXPECT_EQ(KeyOf(objects[1]), "prod/a");
+  EXPECT_EQ(KeyOf(objects[2]), "prod/b");
+}
+
+TEST(Store, ConcurrentReadersSeeWholeObjects) {
+  Store store;
+  std::thread writer([&] {
+    for (int i = 0; i < 2000; ++i) {
+      store.Apply({WatchEvent::Type::kModified, Object("prod", "a", std::to_string(i), i)});
+    }
+  });
+  for (int i = 0; i < 2000; ++i) {
+    std::optional<json> a = store.Get("prod/a");
+    if (a) {
+      EXPECT_EQ((*a)["metadata"]["resourceVersion"],
+                std::to_string((*a)["spec"]["replicas"].get<int>()));
+    }
+  }
+  writer.join();
+  EXPECT_EQ(store.ResourceVersion(), "1999");
+}
+
+}  // namespace
+}  // namespace pricing::op
