@@ -1,0 +1,350 @@
+// RestKubeClient against a real API server (run.sh starts it, installs crds/
+// and exports KUBECONFIG): every KubeClient call, its error kinds, watches,
+// and both kinds of credentials. Each test works in a namespace of its own.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "adapters/kube_client.h"
+#include "adapters/kubeconfig.h"
+#include "op/yaml.h"
+
+namespace pricing::op {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+const Resource kConfigMaps{"", "v1", "configmaps", "ConfigMap", true};
+constexpr const char* kManager = "pricing-operator-test";
+
+std::string Kubeconfig() {
+  const char* path = std::getenv("KUBECONFIG");
+  return path == nullptr ? "" : path;
+}
+
+std::unique_ptr<RestKubeClient> ClientOf(const std::string& kubeconfig) {
+  const Result<ClusterConfig> config = LoadKubeconfig(kubeconfig);
+  EXPECT_TRUE(config.has_value()) << (config ? "" : ToString(config.error()));
+  if (!config) return nullptr;
+  RestClientOptions options;
+  options.qps = 100;
+  options.burst = 100;
+  auto client = RestKubeClient::FromConfig(*config, options);
+  EXPECT_TRUE(client.has_value()) << (client ? "" : ToString(client.error()));
+  return client ? std::move(*client) : nullptr;
+}
+
+json ConfigMap(const std::string& ns, const std::string& name, const std::string& value,
+               json labels = json::object()) {
+  return {{"apiVersion", "v1"},
+          {"kind", "ConfigMap"},
+          {"metadata", {{"name", name}, {"namespace", ns}, {"labels", labels}}},
+          {"data", {{"key", value}}}};
+}
+
+json MinimalPricingEngine(const std::string& ns) {
+  std::ifstream in(std::string(PRICING_REPO_DIR) + "/examples/pricingengine-minimal.yaml");
+  std::ostringstream text;
+  text << in.rdbuf();
+  Result<json> object = ParseYaml(text.str());
+  EXPECT_TRUE(object.has_value()) << (object ? "" : object.error().message);
+  json pe = object.value_or(json::object());
+  pe["metadata"]["namespace"] = ns;
+  return pe;
+}
+
+std::string Rv(const json& object) {
+  return object.at("metadata").at("resourceVersion").get<std::string>();
+}
+
+class KubeClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(Kubeconfig().empty()) << "KUBECONFIG is not set; run through run.sh";
+    client_ = ClientOf(Kubeconfig());
+    ASSERT_NE(client_, nullptr);
+    static std::atomic<int> counter{0};
+    ns_ = "kc-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
+    const KubeResult<json> created =
+        client_->Create(kNamespaces, {{"metadata", {{"name", ns_}}}});
+    ASSERT_TRUE(created.has_value()) << created.error().message;
+  }
+
+  void TearDown() override {
+    if (client_) (void)client_->Delete(kNamespaces, "", ns_);
+  }
+
+  std::unique_ptr<RestKubeClient> client_;
+  std::string ns_;
+};
+
+TEST_F(KubeClientTest, ApplyThenGetReturnsTheObject) {
+  const KubeResult<json> applied = client_->Apply(kConfigMaps, ConfigMap(ns_, "a", "1"), kManager);
+  ASSERT_TRUE(applied.has_value()) << applied.error().message;
+  const KubeResult<json> got = client_->Get(kConfigMaps, ns_, "a");
+  ASSERT_TRUE(got.has_value()) << got.error().message;
+  EXPECT_EQ((*got)["data"]["key"], "1");
+  EXPECT_EQ((*got)["kind"], "ConfigMap");
+  EXPECT_EQ((*got)["apiVersion"], "v1");
+  EXPECT_EQ(Rv(*got), Rv(*applied));
+}
+
+TEST_F(KubeClientTest, ApplyTwiceIsIdempotent) {
+  const KubeResult<json> first = client_->Apply(kConfigMaps, ConfigMap(ns_, "a", "1"), kManager);
+  ASSERT_TRUE(first.has_value()) << first.error().message;
+  const KubeResult<json> second = client_->Apply(kConfigMaps, ConfigMap(ns_, "a", "1"), kManager);
+  ASSERT_TRUE(second.has_value()) << second.error().message;
+  EXPECT_EQ(Rv(*first), Rv(*second));
+  const KubeResult<json> changed = client_->Apply(kConfigMaps, ConfigMap(ns_, "a", "2"), kManager);
+  ASSERT_TRUE(changed.has_value()) << changed.error().message;
+  EXPECT_NE(Rv(*first), Rv(*changed));
+}
+
+TEST_F(KubeClientTest, ClientCertificateCredentialsWork) {
+  const fs::path cert_config = fs::path(Kubeconfig()).parent_path() / "kubeconfig-cert";
+  std::unique_ptr<RestKubeClient> client = ClientOf(cert_config.string());
+  ASSERT_NE(client, nullptr);
+  const KubeResult<json> applied = client->Apply(kConfigMaps, ConfigMap(ns_, "c", "x"), kManager);
+  ASSERT_TRUE(applied.has_value()) << applied.error().message;
+  const KubeResult<json> ns = client->Get(kNamespaces, "", ns_);
+  ASSERT_TRUE(ns.has_value()) << ns.error().message;
+  EXPECT_EQ((*ns)["kind"], "Namespace");
+}
+
+TEST_F(KubeClientTest, PricingEngineAndItsStatusSubresource) {
+  const json pe = MinimalPricingEngine(ns_);
+  const KubeResult<json> applied = client_->Apply(kPricingEngines, pe, kManager);
+  ASSERT_TRUE(applied.has_value()) << applied.error().message;
+  EXPECT_EQ((*applied)["spec"]["components"][0]["name"], "api");
+
+  const json status = {{"apiVersion", pe["apiVersion"]},
+                       {"kind", "PricingEngine"},
+                       {"metadata", {{"name", "minimal"}, {"namespace", ns_}}},
+                       {"status", {{"observedGeneration", 1}, {"marketDay", "Regular"}}}};
+  const KubeResult<json> with_status = client_->Apply(kPricingEngines, status, kManager, "status");
+  ASSERT_TRUE(with_status.has_value()) << with_status.error().message;
+
+  const KubeResult<json> got = client_->Get(kPricingEngines, ns_, "minimal");
+  ASSERT_TRUE(got.has_value()) << got.error().message;
+  EXPECT_EQ((*got)["status"]["observedGeneration"], 1);
+  EXPECT_EQ((*got)["status"]["marketDay"], "Regular");
+  EXPECT_EQ((*got)["spec"], (*applied)["spec"]);
+  EXPECT_EQ((*got)["metadata"]["generation"], (*applied)["metadata"]["generation"]);
+}
+
+TEST_F(KubeClientTest, InvalidPricingEngineIsInvalidWithTheServersMessage) {
+  json pe = MinimalPricingEngine(ns_);
+  pe["spec"]["components"][0]["replicas"]["min"] = 0;
+  const KubeResult<json> applied = client_->Apply(kPricingEngines, pe, kManager);
+  ASSERT_FALSE(applied.has_value());
+  EXPECT_EQ(applied.error().kind, KubeError::Kind::kInvalid) << applied.error().message;
+  EXPECT_EQ(applied.error().http_status, 422);
+  EXPECT_EQ(applied.error().reason, "Invalid");
+  EXPECT_NE(applied.error().message.find("replicas.min"), std::string::npos)
+      << applied.error().message;
+}
+
+TEST_F(KubeClientTest, MissingObjectIsNotFound) {
+  const KubeResult<json> got = client_->Get(kConfigMaps, ns_, "absent");
+  ASSERT_FALSE(got.has_value());
+  EXPECT_EQ(got.error().kind, KubeError::Kind::kNotFound);
+  EXPECT_EQ(got.error().http_status, 404);
+  EXPECT_EQ(got.error().reason, "NotFound");
+  const KubeResult<void> deleted = client_->Delete(kConfigMaps, ns_, "absent");
+  ASSERT_FALSE(deleted.has_value());
+  EXPECT_EQ(deleted.error().kind, KubeError::Kind::kNotFound);
+}
+
+TEST_F(KubeClientTest, StaleUpdateAndDuplicateCreateConflict) {
+  const KubeResult<json> created = client_->Create(kConfigMaps, ConfigMap(ns_, "a", "1"));
+  ASSERT_TRUE(created.has_value()) << created.error().message;
+  const KubeResult<json> again = client_->Create(kConfigMaps, ConfigMap(ns_, "a", "1"));
+  ASSERT_FALSE(again.has_value());
+  EXPECT_EQ(again.error().kind, KubeError::Kind::kConflict);
+  EXPECT_EQ(again.error().reason, "AlreadyExists");
+
+  json update = *created;
+  update["data"]["key"] = "2";
+  const KubeResult<json> updated = client_->Update(kConfigMaps, update);
+  ASSERT_TRUE(updated.has_value()) << updated.error().message;
+  update["data"]["key"] = "3";  // still carries the first resourceVersion
+  const KubeResult<json> stale = client_->Update(kConfigMaps, update);
+  ASSERT_FALSE(stale.has_value());
+  EXPECT_EQ(stale.error().kind, KubeError::Kind::kConflict);
+  EXPECT_EQ(stale.error().reason, "Conflict");
+}
+
+TEST_F(KubeClientTest, DeleteHonoursTheUidPrecondition) {
+  const KubeResult<json> created = client_->Create(kConfigMaps, ConfigMap(ns_, "a", "1"));
+  ASSERT_TRUE(created.has_value()) << created.error().message;
+  const KubeResult<void> wrong = client_->Delete(kConfigMaps, ns_, "a", {"Background", "not-the-uid"});
+  ASSERT_FALSE(wrong.has_value());
+  EXPECT_EQ(wrong.error().kind, KubeError::Kind::kConflict) << wrong.error().message;
+  const std::string uid = (*created)["metadata"]["uid"];
+  ASSERT_TRUE(client_->Delete(kConfigMaps, ns_, "a", {"Background", uid}).has_value());
+  EXPECT_EQ(client_->Get(kConfigMaps, ns_, "a").error().kind, KubeError::Kind::kNotFound);
+}
+
+TEST_F(KubeClientTest, ListFiltersByLabelAndFillsTypeMeta) {
+  for (const char* name : {"x1", "x2"}) {
+    ASSERT_TRUE(client_->Apply(kConfigMaps, ConfigMap(ns_, name, "v", {{"app", "x"}}), kManager));
+  }
+  ASSERT_TRUE(client_->Apply(kConfigMaps, ConfigMap(ns_, "y", "v", {{"app", "y"}}), kManager));
+  const KubeResult<ListResult> list = client_->List(kConfigMaps, {ns_, "app=x", ""});
+  ASSERT_TRUE(list.has_value()) << list.error().message;
+  ASSERT_EQ(list->items.size(), 2u);
+  EXPECT_FALSE(list->resource_version.empty());
+  for (const json& item : list->items) {
+    EXPECT_EQ(item["kind"], "ConfigMap");
+    EXPECT_EQ(item["apiVersion"], "v1");
+    EXPECT_EQ(item["metadata"]["labels"]["app"], "x");
+  }
+  const KubeResult<ListResult> none = client_->List(kConfigMaps, {ns_, "app in (z,w)", ""});
+  ASSERT_TRUE(none.has_value()) << none.error().message;
+  EXPECT_TRUE(none->items.empty());
+}
+
+TEST_F(KubeClientTest, WatchDeliversEventsInOrderAsTheyHappen) {
+  const KubeResult<ListResult> list = client_->List(kConfigMaps, {ns_, "", ""});
+  ASSERT_TRUE(list.has_value()) << list.error().message;
+  WatchOptions options;
+  options.namespace_name = ns_;
+  options.resource_version = list->resource_version;
+  options.timeout = 30s;
+  options.idle_timeout = 20s;
+  KubeResult<std::unique_ptr<WatchStream>> stream = client_->Watch(kConfigMaps, options);
+  ASSERT_TRUE(stream.has_value()) << stream.error().message;
+
+  std::atomic<int> written{0};
+  std::thread writer([&] {
+    std::unique_ptr<RestKubeClient> other = ClientOf(Kubeconfig());
+    (void)other->Create(kConfigMaps, ConfigMap(ns_, "w", "1"));
+    written = 1;
+    std::this_thread::sleep_for(300ms);
+    (void)other->Apply(kConfigMaps, ConfigMap(ns_, "w", "2"), kManager);
+    written = 2;
+    std::this_thread::sleep_for(300ms);
+    (void)other->Delete(kConfigMaps, ns_, "w");
+    written = 3;
+  });
+  const WatchEvent::Type expected[] = {WatchEvent::Type::kAdded, WatchEvent::Type::kModified,
+                                       WatchEvent::Type::kDeleted};
+  for (int i = 0; i < 3; ++i) {
+    KubeResult<std::optional<WatchEvent>> event;
+    do {
+      event = (*stream)->Next();
+      ASSERT_TRUE(event.has_value()) << event.error().message;
+      ASSERT_TRUE(event->has_value()) << "the watch ended early";
+    } while ((*event)->type == WatchEvent::Type::kBookmark);
+    EXPECT_EQ((*event)->type, expected[i]) << i;
+    EXPECT_EQ((*event)->object["metadata"]["name"], "w");
+    EXPECT_EQ((*event)->object["kind"], "ConfigMap");
+    // Delivered while the writer is still at (or just past) this step: streamed, not buffered.
+    EXPECT_LE(written.load(), i + 1) << "event " << i << " arrived only after later writes";
+    if (i == 1) {
+      EXPECT_EQ((*event)->object["data"]["key"], "2");
+    }
+  }
+  writer.join();
+  (*stream)->Cancel();
+}
+
+TEST_F(KubeClientTest, WatchEndsWhenTheServerTimeoutElapses) {
+  WatchOptions options;
+  options.namespace_name = ns_;
+  options.timeout = 1s;
+  options.idle_timeout = 10s;
+  KubeResult<std::unique_ptr<WatchStream>> stream = client_->Watch(kConfigMaps, options);
+  ASSERT_TRUE(stream.has_value()) << stream.error().message;
+  const auto start = std::chrono::steady_clock::now();
+  while (true) {
+    KubeResult<std::optional<WatchEvent>> event = (*stream)->Next();
+    ASSERT_TRUE(event.has_value()) << event.error().message;
+    if (!event->has_value()) break;
+    EXPECT_NE((*event)->type, WatchEvent::Type::kError);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+}
+
+TEST_F(KubeClientTest, CancelUnblocksNextPromptly) {
+  WatchOptions options;
+  options.namespace_name = ns_;
+  options.timeout = 60s;
+  options.allow_bookmarks = false;
+  KubeResult<std::unique_ptr<WatchStream>> stream = client_->Watch(kConfigMaps, options);
+  ASSERT_TRUE(stream.has_value()) << stream.error().message;
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(300ms);
+    (*stream)->Cancel();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  KubeResult<std::optional<WatchEvent>> event = (*stream)->Next();
+  const auto waited = std::chrono::steady_clock::now() - start;
+  canceller.join();
+  ASSERT_TRUE(event.has_value()) << event.error().message;
+  EXPECT_FALSE(event->has_value());
+  EXPECT_LT(waited, 1300ms);
+}
+
+TEST_F(KubeClientTest, CreatesAnEventsV1Event) {
+  const json event = {
+      {"metadata", {{"name", "pe.1"}, {"namespace", ns_}}},
+      {"eventTime", "2026-01-05T14:30:00.000000Z"},
+      {"reportingController", "pricing.borrowrate.io/operator"},
+      {"reportingInstance", "operator-0"},
+      {"action", "Reconcile"},
+      {"reason", "Scaled"},
+      {"type", "Normal"},
+      {"note", "api scaled to 3"},
+      {"regarding",
+       {{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"name", "pe"}, {"namespace", ns_}}}};
+  const KubeResult<json> created = client_->Create(kEvents, event);
+  ASSERT_TRUE(created.has_value()) << created.error().message;
+  EXPECT_EQ((*created)["kind"], "Event");
+  EXPECT_EQ((*created)["apiVersion"], "events.k8s.io/v1");
+  EXPECT_EQ((*created)["note"], "api scaled to 3");
+}
+
+TEST_F(KubeClientTest, BogusTokenIsForbidden) {
+  const Result<ClusterConfig> real = LoadKubeconfig(Kubeconfig());
+  ASSERT_TRUE(real.has_value());
+  ClusterConfig config = *real;
+  config.token = "bogus-token";
+  auto client = RestKubeClient::FromConfig(config);
+  ASSERT_TRUE(client.has_value());
+  const KubeResult<json> got = (*client)->Get(kNamespaces, "", ns_);
+  ASSERT_FALSE(got.has_value());
+  EXPECT_EQ(got.error().kind, KubeError::Kind::kForbidden);
+  EXPECT_EQ(got.error().http_status, 401);
+  EXPECT_TRUE(got.error().Retryable());
+}
+
+TEST_F(KubeClientTest, OnRequestSeesEveryRequestWithItsCode) {
+  const Result<ClusterConfig> config = LoadKubeconfig(Kubeconfig());
+  ASSERT_TRUE(config.has_value());
+  std::mutex mu;
+  std::vector<std::pair<std::string, int>> seen;
+  RestClientOptions options;
+  options.on_request = [&](std::string_view method, int code) {
+    std::lock_guard lock(mu);
+    seen.emplace_back(std::string(method), code);
+  };
+  auto client = RestKubeClient::FromConfig(*config, options);
+  ASSERT_TRUE(client.has_value());
+  (void)(*client)->Get(kConfigMaps, ns_, "absent");
+  (void)(*client)->Apply(kConfigMaps, ConfigMap(ns_, "m", "1"), kManager);
+  std::lock_guard lock(mu);
+  EXPECT_EQ(seen, (std::vector<std::pair<std::string, int>>{{"GET", 404}, {"PATCH", 201}}));
+}
+
+}  // namespace
+}  // namespace pricing::op
