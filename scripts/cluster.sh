@@ -7,6 +7,8 @@
 #                                   "export KUBECONFIG=DIR/kubeconfig"
 #   scripts/cluster.sh down [DIR]   stop exactly the processes `up` started, remove DIR
 #   scripts/cluster.sh env  [DIR]   print the export line of a running cluster
+#   scripts/cluster.sh restart DIR COMPONENT
+#                                   stop and start one component with the same flags
 #
 # DIR defaults to .cluster/ at the repository root. Logs go to DIR/logs. Several
 # clusters can run at once in different DIRs.
@@ -222,6 +224,38 @@ down() {
   rm -rf "$dir"
 }
 
+# restart NAME: stops one component (kube-apiserver, etcd or
+# kube-controller-manager) and starts it again with the same command line, for
+# tests of clients that must survive it. Returns when it is healthy again.
+restart() {
+  local name=$1 pidfile=$dir/pids/$1.pid pid
+  [ -f "$dir/state.env" ] || die "no cluster at $dir"
+  # shellcheck disable=SC1091
+  . "$dir/state.env"
+  alive "$pidfile" "$name" || die "$name is not running in $dir"
+  pid=$(cat "$pidfile")
+  local -a argv
+  mapfile -d '' argv <"/proc/$pid/cmdline"
+  kill -TERM "$pid"
+  local deadline=$((SECONDS + 30))
+  while alive "$pidfile" "$name"; do
+    [ $SECONDS -lt $deadline ] || { kill -KILL "$pid" 2>/dev/null; sleep 0.2; }
+    sleep 0.1
+  done
+  setsid "${argv[@]}" >>"$dir/logs/$name.log" 2>&1 </dev/null &
+  echo $! >"$pidfile"
+  case "$name" in
+    kube-apiserver)
+      wait_for kube-apiserver 90 curl -sf --cacert "$dir/pki/ca.crt" \
+        -H "Authorization: Bearer $admin_token" "https://127.0.0.1:$apiserver_port/readyz" ;;
+    etcd) wait_for etcd 30 curl -sf "http://127.0.0.1:$etcd_port/health" ;;
+    kube-controller-manager)
+      wait_for kube-controller-manager 60 curl -sfk "https://127.0.0.1:$kcm_port/healthz" ;;
+    *) die "unknown component $name" ;;
+  esac
+  log "$name restarted"
+}
+
 env_cmd() {
   [ -f "$dir/kubeconfig" ] || die "no cluster at $dir"
   echo "export KUBECONFIG=$(cd "$dir" && pwd)/kubeconfig"
@@ -231,5 +265,8 @@ case "$cmd" in
   up) up ;;
   down) down ;;
   env) env_cmd ;;
-  *) die "usage: $0 up|down|env [DIR]" ;;
+  restart)
+    [ $# -ge 3 ] || die "usage: $0 restart DIR kube-apiserver|etcd|kube-controller-manager"
+    dir=$(cd "$2" && pwd); restart "$3" ;;
+  *) die "usage: $0 up|down|env [DIR] | restart DIR COMPONENT" ;;
 esac

@@ -1,4 +1,5 @@
-// pricing-operator: the command line (see op/render.h for the commands).
+// pricing-operator: the command line (see op/render.h for render and explain,
+// run.h for the controller).
 // Everything here is I/O around the pure core: reading the file, the clock,
 // printing, and the exit status (0 ok, 1 bad input, 2 usage error).
 #include <cerrno>
@@ -11,6 +12,7 @@
 
 #include "op/error.h"
 #include "op/render.h"
+#include "run.h"
 
 namespace {
 
@@ -43,6 +45,9 @@ std::string ReadFile(const std::string& path, std::string& out) {
 int main(int argc, char** argv) {
   using pricing::op::Command;
   const std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args[0] == "run") {
+    return pricing::op::RunOperator(std::vector<std::string>(args.begin() + 1, args.end()));
+  }
   const pricing::op::Result<Command> command = pricing::op::ParseCommandLine(args);
   if (!command) {
     std::cerr << "pricing-operator: " << pricing::op::ToString(command.error()) << "\n";
@@ -50,6 +55,23 @@ int main(int argc, char** argv) {
   }
   if (command->kind == Command::Kind::kHelp) {
     std::cout << pricing::op::UsageText();
+    return std::cout.flush() ? 0 : 1;
+  }
+  if (command->kind == Command::Kind::kExplain) {
+    const pricing::op::ExplainOptions& options = command->explain;
+    std::string text;
+    if (const std::string error = ReadFile(options.file, text); !error.empty()) {
+      std::cerr << "pricing-operator: cannot read " << options.file << ": " << error << "\n";
+      return 1;
+    }
+    const pricing::op::TimePoint at = options.at.value_or(std::chrono::system_clock::now());
+    const pricing::op::Result<std::string> report =
+        pricing::op::Explain(text, at, options.vix, options.horizon);
+    if (!report) {
+      std::cerr << "pricing-operator: " << pricing::op::ToString(report.error()) << "\n";
+      return 1;
+    }
+    std::cout << *report;
     return std::cout.flush() ? 0 : 1;
   }
   const pricing::op::RenderOptions& options = command->render;

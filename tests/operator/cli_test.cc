@@ -2,6 +2,8 @@
 // CMake to the target's path) the way a user does, and checks exit status and
 // output.
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -123,10 +125,27 @@ TEST(RenderCli, AMissingFileExitsOne) {
   EXPECT_NE(r.err.find("No such file or directory"), std::string::npos) << r.err;
 }
 
+TEST(RunCli, ABadKubeconfigStopsWithOneLineNamingIt) {
+  const Outcome r = Operator("run --kubeconfig " + Testdata("no-such-kubeconfig"));
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("cannot load the cluster configuration"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("no-such-kubeconfig"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+TEST(RunCli, HelpListsTheFlags) {
+  const Outcome r = Operator("run --help");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("--leader-elect"), std::string::npos) << r.out;
+}
+
 TEST(RenderCli, UsageErrorsExitTwo) {
-  Outcome r = Operator("run");
+  Outcome r = Operator("serve");
   EXPECT_EQ(r.status, 2);
-  EXPECT_EQ(r.err, "pricing-operator: unknown command \"run\"; see pricing-operator --help\n");
+  EXPECT_EQ(r.err, "pricing-operator: unknown command \"serve\"; see pricing-operator --help\n");
+  r = Operator("run --workers 0");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--workers"), std::string::npos) << r.err;
   r = Operator("render --vix 20");
   EXPECT_EQ(r.status, 2);
   EXPECT_EQ(r.err, "pricing-operator: render: -f FILE is required\n");
@@ -134,10 +153,38 @@ TEST(RenderCli, UsageErrorsExitTwo) {
   EXPECT_EQ(r.status, 2);
 }
 
+TEST(ExplainCli, PrintsTheReport) {
+  const Outcome r = Operator("explain -f " + Testdata("pricingengine.yaml") +
+                             " --at 2026-12-04T20:55:00Z --vix 31 --horizon 1d");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(r.out.rfind("PricingEngine trading/pricing at 2026-12-04T20:55:00Z", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("phase Regular ends; phase PostMarket starts"), std::string::npos);
+}
+
+TEST(ExplainCli, BadInputExitsOneAndUsageTwo) {
+  Outcome r = Operator("explain -f " + Testdata("invalid-min-above-max.yaml"));
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err,
+            "pricing-operator: spec.components[0].replicas.min: min (5) is greater than max (3)\n");
+  r = Operator("explain -f " + Testdata("no-such-file.yaml"));
+  EXPECT_EQ(r.status, 1);
+  r = Operator("explain -f " + Testdata("pricingengine.yaml") + " --horizon 7w");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.err,
+            "pricing-operator: explain: --horizon \"7w\" is not a duration from 1s to 366d such "
+            "as 7d, 36h or 1d12h\n");
+  r = Operator("explain");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.err, "pricing-operator: explain: -f FILE is required\n");
+}
+
 TEST(RenderCli, HelpExitsZero) {
   const Outcome r = Operator("--help");
   EXPECT_EQ(r.status, 0);
   EXPECT_NE(r.out.find("pricing-operator render -f FILE"), std::string::npos);
+  EXPECT_NE(r.out.find("pricing-operator explain -f FILE"), std::string::npos);
   EXPECT_EQ(r.err, "");
 }
 

@@ -1,0 +1,209 @@
+#include "run.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "adapters/kube_client.h"
+#include "adapters/kubeconfig.h"
+#include "adapters/log.h"
+#include "adapters/operator_metrics.h"
+#include "adapters/ops_server.h"
+#include "adapters/volatility_reader.h"
+#include "op/clock.h"
+#include "op/run_options.h"
+#include "runtime/controller.h"
+#include "runtime/event_recorder.h"
+#include "runtime/leader_elector.h"
+
+namespace pricing::op {
+namespace {
+
+constexpr std::string_view kControllerName = "pricingengine";
+// The environment variable holding the `internal` API key the `engine`
+// volatility source sends (mount it from a Secret).
+constexpr const char* kEngineApiKeyVariable = "PRICING_OPERATOR_ENGINE_API_KEY";
+
+std::string ErrorText(const Error& error) { return ToString(error); }
+
+}  // namespace
+
+int RunOperator(const std::vector<std::string>& args) {
+  Result<RunOptions> parsed = ParseRunOptions(args);
+  if (!parsed) {
+    std::cerr << "pricing-operator: " << ToString(parsed.error()) << "\n";
+    return 2;
+  }
+  const RunOptions& options = *parsed;
+  if (options.help) {
+    std::cout << RunUsageText();
+    return 0;
+  }
+  LogLevel level = LogLevel::kInfo;
+  ParseLogLevel(options.log_level, &level);
+  SetLogLevel(level);
+
+  // Every thread started from here on inherits the mask; the main thread
+  // takes the signals with sigwait.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGUSR1);  // sent to ourselves when leadership is lost
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  Result<ClusterConfig> cluster = LoadClusterConfig(options.kubeconfig);
+  if (!cluster) {
+    Log(LogLevel::kError, "cannot load the cluster configuration",
+        {{"error", ErrorText(cluster.error())}});
+    return 1;
+  }
+  const std::string own_namespace = cluster->namespace_name;
+  const std::string server = cluster->server;
+
+  OperatorMetrics metrics;
+  RestClientOptions rest;
+  rest.qps = options.kube_api_qps;
+  rest.burst = options.kube_api_burst;
+  rest.on_request = [&metrics](std::string_view method, int code) {
+    metrics.RestRequest(method, code);
+  };
+  Result<std::unique_ptr<RestKubeClient>> client =
+      RestKubeClient::FromConfig(std::move(*cluster), rest);
+  if (!client) {
+    Log(LogLevel::kError, "cannot create the Kubernetes client",
+        {{"error", ErrorText(client.error())}});
+    return 1;
+  }
+
+  SystemClock clock;
+  const std::string identity =
+      options.identity.empty() ? DefaultLeaderIdentity() : options.identity;
+  EventRecorder events(**client, clock, identity);
+
+  VolatilityReaderOptions volatility_options;
+  if (const char* key = std::getenv(kEngineApiKeyVariable)) volatility_options.engine_api_key = key;
+  HttpVolatilityReader volatility(volatility_options);
+
+  ControllerOptions controller_options;
+  controller_options.namespace_name = options.namespace_name;
+  controller_options.workers = options.workers;
+  ControllerHooks hooks;
+  hooks.queue.on_add = [&metrics] { metrics.QueueAdd(kControllerName); };
+  hooks.queue.on_depth = [&metrics](size_t depth) { metrics.QueueDepth(kControllerName, depth); };
+  hooks.queue.on_queue_seconds = [&metrics](double s) { metrics.QueueWait(kControllerName, s); };
+  hooks.queue.on_work_seconds = [&metrics](double s) { metrics.QueueWork(kControllerName, s); };
+  hooks.queue.on_retry = [&metrics] { metrics.QueueRetry(kControllerName); };
+  hooks.watch_error = [](std::string_view resource, const KubeError& error) {
+    Log(error.kind == KubeError::Kind::kGone ? LogLevel::kInfo : LogLevel::kWarn,
+        "watch interrupted", {{"resource", resource}, {"error", error.message}});
+  };
+  hooks.reconciled = [&metrics](const std::string& key, std::string_view result, double seconds,
+                                const KubeError* error) {
+    metrics.RecordReconcile(kControllerName, result, seconds);
+    if (error != nullptr) {
+      metrics.RecordReconcileError(kControllerName);
+      Log(LogLevel::kError, "reconcile failed; retrying with backoff",
+          {{"pricingengine", key}, {"error", error->message}});
+    } else {
+      Log(LogLevel::kDebug, "reconciled", {{"pricingengine", key}});
+    }
+  };
+  hooks.reconciler.child_applied = [&metrics](std::string_view kind) { metrics.ChildApplied(kind); };
+  hooks.reconciler.policy_transition = [&metrics](std::string_view kind) {
+    metrics.PolicyTransition(kind);
+  };
+  Controller controller(**client, clock, events, &volatility, controller_options, hooks);
+
+  std::atomic<bool> leading{!options.leader_elect};
+  OpsServer::Handlers handlers;
+  handlers.healthy = [] { return true; };
+  // A standby is ready (it has nothing to sync); the leader once its caches are.
+  handlers.ready = [&] { return !leading.load() || controller.Synced(); };
+  handlers.metrics = [&metrics] { return metrics.Text(); };
+  std::vector<std::unique_ptr<OpsServer>> servers;
+  for (const std::string& address : {options.health_addr, options.metrics_addr}) {
+    if (address == "0" || address.empty()) continue;
+    if (!servers.empty() && address == options.health_addr) continue;  // same address: one server
+    auto s = std::make_unique<OpsServer>(address, handlers);
+    Result<int> port = s->Start();
+    if (!port) {
+      Log(LogLevel::kError, "cannot serve", {{"address", address}, {"error", ErrorText(port.error())}});
+      return 1;
+    }
+    Log(LogLevel::kInfo, "serving", {{"address", address}, {"port", std::to_string(*port)}});
+    servers.push_back(std::move(s));
+  }
+
+  Log(LogLevel::kInfo, "starting",
+      {{"server", server},
+       {"namespace", options.namespace_name.empty() ? "(all)" : options.namespace_name},
+       {"identity", identity},
+       {"leaderElection", options.leader_elect ? "true" : "false"},
+       {"workers", std::to_string(options.workers)}});
+
+  std::atomic<bool> lost{false};
+  std::unique_ptr<LeaderElector> elector;
+  std::thread elector_thread;
+  if (options.leader_elect) {
+    LeaderElectionConfig config;
+    config.namespace_name = options.leader_election_namespace.empty()
+                                ? own_namespace
+                                : options.leader_election_namespace;
+    config.lease_name = options.leader_election_id;
+    config.identity = identity;
+    config.lease_duration = options.lease_duration;
+    config.renew_deadline = options.renew_deadline;
+    config.retry_period = options.retry_period;
+    if (Result<void> valid = ValidateLeaderElectionConfig(config); !valid) {
+      Log(LogLevel::kError, "bad leader election settings", {{"error", ErrorText(valid.error())}});
+      return 2;
+    }
+    metrics.SetLeader(options.leader_election_id, false);
+    const std::string lease = config.namespace_name + "/" + config.lease_name;
+    elector = std::make_unique<LeaderElector>(
+        **client, clock, config,
+        [&, lease] {
+          Log(LogLevel::kInfo, "became the leader; starting the controller", {{"lease", lease}});
+          leading.store(true);
+          controller.Start();
+        },
+        [&, lease] {
+          Log(LogLevel::kError, "lost the lease; stopping", {{"lease", lease}});
+          lost.store(true);
+          kill(getpid(), SIGUSR1);
+        },
+        [&metrics, id = options.leader_election_id](bool leader) { metrics.SetLeader(id, leader); });
+    Log(LogLevel::kInfo, "waiting for the lease", {{"lease", lease}});
+    elector_thread = std::thread([&elector] { elector->Run(); });
+  } else {
+    controller.Start();
+  }
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  Log(LogLevel::kInfo, "shutting down",
+      {{"signal", signal_number == SIGUSR1 ? "leadership lost" : strsignal(signal_number)}});
+  // Stop writing before the Lease is released, so that the next leader never
+  // overlaps with this one.
+  controller.Stop();
+  if (elector) {
+    elector->Stop();
+    elector_thread.join();
+  }
+  for (std::unique_ptr<OpsServer>& s : servers) s->Stop();
+  Log(LogLevel::kInfo, "stopped");
+  return lost.load() ? 1 : 0;
+}
+
+}  // namespace pricing::op

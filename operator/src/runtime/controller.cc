@@ -1,0 +1,160 @@
+#include "runtime/controller.h"
+
+#include <chrono>
+#include <string>
+#include <utility>
+
+#include "op/children.h"
+
+namespace pricing::op {
+
+using nlohmann::json;
+
+std::string OwnerKeyOf(const json& child) {
+  if (!child.is_object() || !child.contains("metadata")) return "";
+  const json& meta = child["metadata"];
+  if (!meta.is_object() || !meta.contains("ownerReferences") ||
+      !meta["ownerReferences"].is_array()) {
+    return "";
+  }
+  const std::string ns = meta.value("namespace", "");
+  for (const json& ref : meta["ownerReferences"]) {
+    if (!ref.is_object() || !ref.value("controller", false)) continue;
+    if (ref.value("kind", "") != kKind) continue;
+    const std::string api_version = ref.value("apiVersion", "");
+    if (api_version.rfind(kPricingEngines.group + "/", 0) != 0) continue;
+    const std::string name = ref.value("name", "");
+    if (name.empty() || ns.empty()) return "";
+    return ns + "/" + name;
+  }
+  return "";
+}
+
+Controller::Controller(KubeClient& client, const Clock& clock, EventRecorder& events,
+                       VolatilityReader* volatility, ControllerOptions options,
+                       ControllerHooks hooks)
+    : client_(client),
+      clock_(clock),
+      options_(std::move(options)),
+      hooks_(std::move(hooks)),
+      queue_(clock, options_.backoff, hooks_.queue),
+      reconciler_(client, clock,
+                  ReconcilerStores{&engines_, &deployments_, &services_, &hpas_, &pdbs_}, events,
+                  volatility, hooks_.reconciler) {
+  const auto watcher = [this](const Resource& resource, Store& store, std::string selector,
+                              Watcher::OnChange on_change) {
+    WatcherOptions wo;
+    wo.resource = resource;
+    wo.namespace_name = options_.namespace_name;
+    wo.label_selector = std::move(selector);
+    wo.watch_timeout = options_.watch_timeout;
+    wo.idle_timeout = options_.idle_timeout;
+    WatcherObserver observer;
+    if (hooks_.watch_error) {
+      observer.on_error = [this, plural = resource.plural](const KubeError& error) {
+        hooks_.watch_error(plural, error);
+      };
+    }
+    watchers_.push_back(std::make_unique<Watcher>(client_, store, std::move(wo),
+                                                  std::move(on_change), std::move(observer)));
+  };
+  watcher(kPricingEngines, engines_, "",
+          [this](const std::string& key, const std::optional<json>&) { OnEngine(key); });
+  for (auto [resource, store] :
+       {std::pair<const Resource*, Store*>{&kDeployments, &deployments_},
+        {&kServices, &services_},
+        {&kHorizontalPodAutoscalers, &hpas_},
+        {&kPodDisruptionBudgets, &pdbs_}}) {
+    // Keys of different kinds may coincide ("ns/desk-api" is a Deployment
+    // and a Service), so the owner map is keyed by plural too.
+    watcher(*resource, *store, std::string(kManagedBySelector),
+            [this, plural = resource->plural](const std::string& key,
+                                              const std::optional<json>& object) {
+              OnChild(object, plural + "/" + key);
+            });
+  }
+}
+
+Controller::~Controller() { Stop(); }
+
+void Controller::OnEngine(const std::string& key) {
+  reconciler_.Observed(kPricingEngines.plural + "/" + key);
+  queue_.Add(key);
+}
+
+void Controller::OnChild(const std::optional<json>& object, const std::string& key) {
+  // A deletion (or a child gone from a relist) comes without its object, so
+  // the owner of each cached child is remembered by key.
+  reconciler_.Observed(key);
+  std::string owner;
+  {
+    std::lock_guard lock(owners_mu_);
+    if (object) {
+      owner = OwnerKeyOf(*object);
+      if (owner.empty()) {
+        owners_.erase(key);
+      } else {
+        owners_.insert_or_assign(key, owner);
+      }
+    } else if (auto it = owners_.find(key); it != owners_.end()) {
+      owner = std::move(it->second);
+      owners_.erase(it);
+    }
+  }
+  if (!owner.empty()) queue_.Add(owner);
+}
+
+void Controller::Start() {
+  if (running_.exchange(true) || stopped_.load()) return;
+  for (const std::unique_ptr<Watcher>& w : watchers_) {
+    threads_.emplace_back([w = w.get()] { w->Run(); });
+  }
+  const int workers = options_.workers < 1 ? 1 : options_.workers;
+  for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { Work(); });
+}
+
+void Controller::Stop() {
+  if (stopped_.exchange(true)) return;
+  for (const std::unique_ptr<Watcher>& w : watchers_) w->Stop();
+  queue_.ShutDown();
+  for (std::thread& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+  running_.store(false);
+}
+
+bool Controller::Synced() const {
+  for (const std::unique_ptr<Watcher>& w : watchers_) {
+    if (!w->Synced()) return false;
+  }
+  return true;
+}
+
+void Controller::Work() {
+  // Wait for every cache to be listed once.
+  while (!Synced()) {
+    if (queue_.ShuttingDown()) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  while (std::optional<std::string> key = queue_.Get()) {
+    const auto started = std::chrono::steady_clock::now();
+    KubeResult<ReconcileOutcome> outcome = reconciler_.Reconcile(*key);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (outcome) {
+      queue_.Forget(*key);
+      if (outcome->requeue_after) queue_.AddAfter(*key, *outcome->requeue_after);
+      if (hooks_.reconciled) {
+        hooks_.reconciled(*key, outcome->requeue_after ? "requeue_after" : "success", seconds,
+                          nullptr);
+      }
+    } else {
+      queue_.AddRateLimited(*key);
+      if (hooks_.reconciled) hooks_.reconciled(*key, "error", seconds, &outcome.error());
+    }
+    queue_.Done(*key);
+  }
+}
+
+}  // namespace pricing::op

@@ -1,0 +1,119 @@
+// The PricingEngine controller (controller-runtime's Controller): five
+// watchers keep the caches of the PricingEngines and of the four child kinds;
+// every change is turned into the key of the PricingEngine it concerns (a
+// child's controlling owner reference names it) and put on the work queue;
+// N workers take keys, one worker per key at a time, and run the Reconciler.
+// A failed reconcile is retried with per-key exponential backoff; a
+// successful one is looked at again when the Reconciler asks (the next policy
+// transition, the next volatility poll, or the resync safety net).
+//
+// Workers start only after every cache has been listed once, so that the
+// first reconcile never mistakes a child that is merely not cached yet for a
+// missing one.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "op/clock.h"
+#include "op/kube.h"
+#include "runtime/event_recorder.h"
+#include "runtime/reconciler.h"
+#include "runtime/store.h"
+#include "runtime/watcher.h"
+#include "runtime/work_queue.h"
+
+namespace pricing::op {
+
+// The label every child carries; the child watchers select on it.
+inline constexpr std::string_view kManagedBySelector =
+    "app.kubernetes.io/managed-by=pricing-operator";
+
+// Returns the key ("namespace/name") of the PricingEngine that controls
+// `child` (its ownerReference with controller=true and kind PricingEngine), or
+// "" when none does.
+std::string OwnerKeyOf(const nlohmann::json& child);
+
+struct ControllerOptions {
+  std::string namespace_name;  // "" = every namespace
+  int workers = 2;
+  BackoffPolicy backoff;
+  std::chrono::seconds watch_timeout{300};
+  std::chrono::seconds idle_timeout{330};
+};
+
+// Hooks for logs and metrics; any may be empty.
+struct ControllerHooks {
+  WorkQueueObserver queue;
+  // A watcher's list or watch failed; `resource` is its plural.
+  std::function<void(std::string_view resource, const KubeError&)> watch_error;
+  // One reconcile ended: result is "success", "requeue_after" or "error";
+  // `error` is set for "error".
+  std::function<void(const std::string& key, std::string_view result, double seconds,
+                     const KubeError* error)>
+      reconciled;
+  ReconcilerHooks reconciler;
+};
+
+class Controller {
+ public:
+  // `client`, `clock`, `events` and `volatility` (may be null) must outlive
+  // the controller.
+  Controller(KubeClient& client, const Clock& clock, EventRecorder& events,
+             VolatilityReader* volatility, ControllerOptions options, ControllerHooks hooks = {});
+  // Stops the controller.
+  ~Controller();
+  Controller(const Controller&) = delete;
+  Controller& operator=(const Controller&) = delete;
+
+  // Starts the watcher and worker threads and returns. Call at most once.
+  void Start();
+
+  // Stops the watchers, shuts the queue down and joins every thread; a
+  // reconcile in progress finishes first. Idempotent.
+  void Stop();
+
+  // Returns whether every cache has been listed once.
+  bool Synced() const;
+
+  // Returns whether Start has been called and Stop has not.
+  bool Running() const { return running_.load(); }
+
+  WorkQueue& queue() { return queue_; }
+
+ private:
+  void Work();
+  void OnEngine(const std::string& key);
+  // `key` is "plural/namespace/name".
+  void OnChild(const std::optional<nlohmann::json>& object, const std::string& key);
+
+  KubeClient& client_;
+  const Clock& clock_;
+  const ControllerOptions options_;
+  const ControllerHooks hooks_;
+
+  Store engines_;
+  Store deployments_;
+  Store services_;
+  Store hpas_;
+  Store pdbs_;
+  WorkQueue queue_;
+  Reconciler reconciler_;
+  std::vector<std::unique_ptr<Watcher>> watchers_;
+  std::mutex owners_mu_;
+  std::unordered_map<std::string, std::string> owners_;  // child "plural/ns/name" -> owner key
+  std::vector<std::thread> threads_;
+  std::atomic<bool> running_{false};
+  std::atomic<bool> stopped_{false};
+};
+
+}  // namespace pricing::op

@@ -1,0 +1,354 @@
+#include "runtime/reconciler.h"
+
+#include <algorithm>
+#include <functional>
+#include <mutex>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "op/children.h"
+#include "op/desired.h"
+
+namespace pricing::op {
+
+namespace {
+
+using nlohmann::json;
+
+std::string JoinNames(const json& names) {
+  std::string out;
+  if (!names.is_array()) return out;
+  for (const json& n : names) {
+    if (!n.is_string()) continue;
+    if (!out.empty()) out += ", ";
+    out += n.get<std::string>();
+  }
+  return out;
+}
+
+std::string StringAt(const json& object, const json::json_pointer& pointer) {
+  if (!object.contains(pointer)) return "";
+  const json& v = object.at(pointer);
+  return v.is_string() ? v.get<std::string>() : "";
+}
+
+// Returns true when `child` names `uid` as its controlling owner.
+bool ControlledBy(const json& child, const std::string& uid) {
+  const json* meta = child.contains("metadata") ? &child["metadata"] : nullptr;
+  if (meta == nullptr || !meta->contains("ownerReferences")) return false;
+  for (const json& ref : (*meta)["ownerReferences"]) {
+    if (ref.value("uid", "") == uid && ref.value("controller", false)) return true;
+  }
+  return false;
+}
+
+
+// The regime state the last status recorded; none since `now` when there is none.
+RegimeState PreviousRegime(const json& status, TimePoint now) {
+  RegimeState state{"", now};
+  if (!status.is_object() || !status.contains("volatility")) return state;
+  const json& v = status["volatility"];
+  if (!v.is_object()) return state;
+  if (v.contains("regime") && v["regime"].is_string()) state.name = v["regime"].get<std::string>();
+  if (v.contains("regimeSince") && v["regimeSince"].is_string()) {
+    if (std::optional<TimePoint> t = ParseRfc3339(v["regimeSince"].get<std::string>())) {
+      state.since = *t;
+    }
+  }
+  return state;
+}
+
+int32_t IntAt(const json& object, const char* pointer) {
+  const json::json_pointer p(pointer);
+  if (!object.contains(p) || !object.at(p).is_number_integer()) return 0;
+  return object.at(p).get<int32_t>();
+}
+
+}  // namespace
+
+Reconciler::Reconciler(KubeClient& client, const Clock& clock, ReconcilerStores stores,
+                       EventRecorder& events, VolatilityReader* volatility,
+                       ReconcilerHooks hooks)
+    : client_(client),
+      clock_(clock),
+      stores_(stores),
+      events_(events),
+      volatility_(volatility),
+      hooks_(std::move(hooks)) {}
+
+const Store& Reconciler::StoreOf(const Resource& resource) const {
+  if (resource == kDeployments) return *stores_.deployments;
+  if (resource == kServices) return *stores_.services;
+  if (resource == kHorizontalPodAutoscalers) return *stores_.horizontal_pod_autoscalers;
+  return *stores_.pod_disruption_budgets;
+}
+
+KubeResult<ReconcileOutcome> Reconciler::Reconcile(const std::string& key) {
+  const std::optional<json> found = stores_.engines->Get(key);
+  if (!found) return ReconcileOutcome{};  // deleted: the garbage collector removes the children
+  const json& object = *found;
+  if (object.contains("metadata") && object["metadata"].contains("deletionTimestamp")) {
+    return ReconcileOutcome{};
+  }
+  const TimePoint now = clock_.Now();
+  const std::string engine_rv = ResourceVersionOf(object);
+  json previous = object.value("status", json::object());
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = status_written_.find(key); it != status_written_.end()) {
+      if (it->second.first == engine_rv) {
+        previous = it->second.second;  // our last write, not in the cache yet
+      } else {
+        status_written_.erase(it);
+      }
+    }
+  }
+  const json status_ref = {{"apiVersion", kApiVersion},
+                           {"kind", kKind},
+                           {"metadata",
+                            {{"name", object["metadata"].value("name", "")},
+                             {"namespace", object["metadata"].value("namespace", "")}}}};
+
+  Result<PricingEngine> parsed = ParsePricingEngine(object);
+  if (!parsed) {
+    const int64_t generation = object["metadata"].value("generation", int64_t{0});
+    const json before = FindCondition(previous, kConditionSpecValid);
+    const std::string message = ToString(parsed.error());
+    if (before.is_null() || before.value("status", "") != "False" ||
+        before.value("message", "") != message) {
+      events_.Record(object, "Warning", "InvalidSpec", "Validate", message);
+    }
+    const json status = InvalidSpecStatus(previous, generation, parsed.error(), now);
+    if (status != previous) {
+      json body = status_ref;
+      body["status"] = status;
+      KubeResult<json> r = client_.Apply(kPricingEngines, body, kFieldManager, "status");
+      if (!r) {
+        if (r.error().Retryable()) return std::unexpected(r.error());
+      } else {
+        RememberStatus(key, engine_rv, status);
+      }
+    }
+    return ReconcileOutcome{};
+  }
+  const PricingEngine& pe = *parsed;
+
+  std::optional<VolatilityObservation> volatility;
+  std::optional<RegimeState> regime;
+  PolicyInputs policy;
+  if (pe.spec.volatility) {
+    if (pe.spec.volatility->source.kind == VolatilitySource::Kind::kValue) {
+      volatility = VolatilityObservation{pe.spec.volatility->source.value, "value", now, true,
+                                         "a fixed value from the spec"};
+    } else if (volatility_ != nullptr) {
+      volatility = volatility_->Read(pe, now);
+    } else {
+      volatility = VolatilityObservation{std::nullopt, "", std::nullopt, false,
+                                         "no reader for this source in this process"};
+    }
+    const std::optional<double> reading =
+        volatility->healthy ? volatility->value : std::optional<double>();
+    regime = StepRegime(*pe.spec.volatility, PreviousRegime(previous, now), reading, now);
+    policy.volatility = reading;
+    policy.regime = regime;
+    if (!reading) {
+      // Hold the last regime and say so; keep the last good reading on show.
+      const json& pv = previous.contains("volatility") ? previous["volatility"] : json();
+      if (pv.is_object()) {
+        if (!volatility->value && pv.contains("value") && pv["value"].is_number()) {
+          volatility->value = pv["value"].get<double>();
+        }
+        if (!volatility->observed_at && pv.contains("observedAt") &&
+            pv["observedAt"].is_string()) {
+          volatility->observed_at = ParseRfc3339(pv["observedAt"].get<std::string>());
+        }
+      }
+      volatility->message += std::string(volatility->message.empty() ? "" : "; ") +
+                             "holding regime " +
+                             (regime->name.empty() ? std::string("(none)") : regime->name) +
+                             " from the last good reading";
+    }
+  }
+  Result<Desired> desired = ComputeDesired(pe, now, policy);
+  if (!desired) {
+    // Only a spec ParsePricingEngine should have refused gets here.
+    events_.Record(object, "Warning", "InvalidSpec", "Validate", ToString(desired.error()));
+    return ReconcileOutcome{};
+  }
+
+  std::optional<std::string> apply_error;
+  std::optional<KubeError> retry_error;
+  if (!desired->paused) {
+    const bool spec_changed = previous.value("observedGeneration", int64_t{-1}) !=
+                              pe.metadata.generation;
+    std::set<std::string> wanted;  // "plural/name"
+    for (const json& child : desired->Objects()) {
+      const Resource* resource =
+          ResourceOfChild(child.value("apiVersion", ""), child.value("kind", ""));
+      if (resource == nullptr) continue;
+      const std::string name = child["metadata"].value("name", "");
+      wanted.insert(resource->plural + "/" + name);
+      const std::string child_key = pe.metadata.namespace_name + "/" + name;
+      const std::optional<json> current = StoreOf(*resource).Get(child_key);
+      const std::string current_rv = current ? ResourceVersionOf(*current) : "";
+      const std::string expectation_key = resource->plural + "/" + child_key;
+      const size_t fingerprint = std::hash<std::string>{}(child.dump());
+      if (AwaitingCache(expectation_key, current_rv, fingerprint)) continue;
+      if (!spec_changed && current && Contains(*current, child)) continue;
+      KubeResult<json> applied = client_.Apply(*resource, child, kFieldManager);
+      if (applied) ExpectApplied(expectation_key, current_rv, fingerprint);
+      if (!applied) {
+        if (!apply_error) {
+          apply_error = resource->kind + " " + name + ": " + applied.error().message;
+        }
+        if (applied.error().Retryable() && !retry_error) retry_error = applied.error();
+        continue;
+      }
+      if (hooks_.child_applied) hooks_.child_applied(resource->kind);
+    }
+    for (const Resource* resource : {&kDeployments, &kServices, &kHorizontalPodAutoscalers,
+                                     &kPodDisruptionBudgets}) {
+      for (const json& child : StoreOf(*resource).ListPrefix(pe.metadata.namespace_name + "/" +
+                                                             pe.metadata.name + "-")) {
+        const json& meta = child["metadata"];
+        if (meta.value("namespace", "") != pe.metadata.namespace_name) continue;
+        if (!ControlledBy(child, pe.metadata.uid)) continue;
+        const std::string name = meta.value("name", "");
+        if (wanted.contains(resource->plural + "/" + name)) continue;
+        DeleteOptions options;
+        options.precondition_uid = meta.value("uid", "");
+        KubeResult<void> deleted =
+            client_.Delete(*resource, pe.metadata.namespace_name, name, options);
+        if (!deleted && deleted.error().kind != KubeError::Kind::kNotFound) {
+          if (!apply_error) apply_error = "deleting " + resource->kind + " " + name + ": " +
+                                          deleted.error().message;
+          if (deleted.error().Retryable() && !retry_error) retry_error = deleted.error();
+        }
+      }
+    }
+  }
+
+  StatusInputs inputs;
+  inputs.pe = &pe;
+  inputs.desired = &*desired;
+  inputs.volatility = volatility;
+  inputs.apply_error = apply_error;
+  inputs.regime = regime;
+  inputs.market_phase = desired->market_phase;
+  inputs.market_day = desired->market_day;
+  inputs.next_transitions = desired->next_transitions;
+  inputs.now = now;
+  for (const ComponentDesired& c : desired->components) {
+    ComponentObservation o;
+    o.name = c.name;
+    const std::string name = pe.metadata.name + "-" + c.name;
+    if (std::optional<json> d = stores_.deployments->Get(pe.metadata.namespace_name + "/" + name)) {
+      o.exists = true;
+      o.replicas = IntAt(*d, "/status/replicas");
+      o.ready_replicas = IntAt(*d, "/status/readyReplicas");
+    }
+    inputs.observed.push_back(std::move(o));
+  }
+  const json status = BuildStatus(inputs, previous);
+  if (status != previous) {
+    json body = status_ref;
+    body["status"] = status;
+    KubeResult<json> written = client_.Apply(kPricingEngines, body, kFieldManager, "status");
+    if (!written) {
+      if (written.error().Retryable()) return std::unexpected(written.error());
+    } else {
+      RememberStatus(key, engine_rv, status);
+      if (previous.contains("observedGeneration")) RecordTransitions(object, previous, status);
+    }
+  }
+  if (retry_error) return std::unexpected(*retry_error);
+
+  ReconcileOutcome outcome;
+  std::chrono::nanoseconds wait = kResync;
+  if (desired->next_transition) {
+    wait = std::min<std::chrono::nanoseconds>(
+        wait, std::max<std::chrono::nanoseconds>(*desired->next_transition - now,
+                                                 std::chrono::nanoseconds{0}));
+  }
+  if (pe.spec.volatility && pe.spec.volatility->source.kind != VolatilitySource::Kind::kValue) {
+    wait = std::min<std::chrono::nanoseconds>(wait, pe.spec.volatility->poll_interval);
+  }
+  outcome.requeue_after = wait;
+  return outcome;
+}
+
+void Reconciler::Observed(const std::string& key) {
+  std::lock_guard lock(mu_);
+  if (applied_.erase(key) > 0) return;
+  const std::string prefix = kPricingEngines.plural + "/";
+  if (key.starts_with(prefix)) status_written_.erase(key.substr(prefix.size()));
+}
+
+void Reconciler::ObservedAll() {
+  std::lock_guard lock(mu_);
+  applied_.clear();
+  status_written_.clear();
+}
+
+bool Reconciler::AwaitingCache(const std::string& child, const std::string& cached_rv,
+                               size_t fingerprint) {
+  std::lock_guard lock(mu_);
+  auto it = applied_.find(child);
+  if (it == applied_.end()) return false;
+  if (it->second.first != cached_rv) {
+    applied_.erase(it);  // the cache has moved on since our apply
+    return false;
+  }
+  return it->second.second == fingerprint;
+}
+
+void Reconciler::ExpectApplied(const std::string& child, const std::string& cached_rv,
+                               size_t fingerprint) {
+  std::lock_guard lock(mu_);
+  applied_.insert_or_assign(child, std::make_pair(cached_rv, fingerprint));
+}
+
+void Reconciler::RememberStatus(const std::string& key, const std::string& cached_rv,
+                                const json& status) {
+  std::lock_guard lock(mu_);
+  status_written_.insert_or_assign(key, std::make_pair(cached_rv, status));
+}
+
+void Reconciler::RecordTransitions(const json& object, const json& before, const json& after) {
+  const auto transition = [&](std::string_view kind, const std::string& note) {
+    events_.Record(object, "Normal", "PolicyTransition", "Scale", note);
+    if (hooks_.policy_transition) hooks_.policy_transition(kind);
+  };
+  const std::string phase_before = before.value("marketPhase", "");
+  const std::string phase_after = after.value("marketPhase", "");
+  if (phase_before != phase_after) {
+    transition("phase", "market phase " + phase_before + " -> " + phase_after);
+  }
+  const json::json_pointer regime("/volatility/regime");
+  const std::string regime_before = StringAt(before, regime);
+  const std::string regime_after = StringAt(after, regime);
+  if (regime_before != regime_after) {
+    transition("regime", "volatility regime " +
+                             (regime_before.empty() ? std::string("(none)") : regime_before) +
+                             " -> " +
+                             (regime_after.empty() ? std::string("(none)") : regime_after));
+  }
+  const json events_before = before.value("activeEvents", json::array());
+  const json events_after = after.value("activeEvents", json::array());
+  if (events_before != events_after) {
+    transition("event", "active events [" + JoinNames(events_before) + "] -> [" +
+                            JoinNames(events_after) + "]");
+  }
+  const json::json_pointer active("/override/active");
+  const bool override_before = before.contains(active) && before.at(active).is_boolean() &&
+                               before.at(active).get<bool>();
+  const bool override_after = after.contains(active) && after.at(active).is_boolean() &&
+                              after.at(active).get<bool>();
+  if (override_before != override_after) {
+    transition("override", override_after ? "emergency override applied"
+                                          : "emergency override expired or removed");
+  }
+}
+
+}  // namespace pricing::op

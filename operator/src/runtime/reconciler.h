@@ -1,0 +1,123 @@
+// Reconcile(key, now) for PricingEngine (STYLE.md: level-based, reads the
+// current object from the store, never the event that woke it):
+//
+//   1. parse and validate the PricingEngine; an invalid spec gets
+//      SpecValid=False naming the field and one Warning Event, and is not
+//      retried (only a new spec can fix it);
+//   2. desired = ComputeDesired(spec, now, volatility), the function
+//      `pricing-operator render` prints;
+//   3. unless spec.paused, server-side apply each child whose stored copy does
+//      not already contain every desired field (or every child, once, after
+//      the spec changed, so fields the spec no longer asks for are dropped by
+//      the apply), and delete the children of components the spec no longer
+//      lists;
+//   4. write the status if it changed, and an Event for each policy
+//      transition (phase, regime, events, override);
+//   5. ask to be called again at the next policy transition.
+//
+// Children are read from the watch caches, so a steady state costs no API
+// call at all. The Deployment's spec.replicas is never written: the HPA owns it.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <utility>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "op/clock.h"
+#include "op/kube.h"
+#include "op/spec.h"
+#include "op/status.h"
+#include "runtime/event_recorder.h"
+#include "runtime/store.h"
+
+namespace pricing::op {
+
+// Reads the volatility index a PricingEngine's spec.volatility.source names.
+class VolatilityReader {
+ public:
+  virtual ~VolatilityReader() = default;
+  // Returns the latest reading for `pe` at `now`. REQUIRES: pe.spec.volatility.
+  virtual VolatilityObservation Read(const PricingEngine& pe, TimePoint now) = 0;
+};
+
+// Caches keyed "namespace/name" of the PricingEngines and of the four child
+// kinds, kept by watchers. REQUIRES: all non-null.
+struct ReconcilerStores {
+  const Store* engines = nullptr;
+  const Store* deployments = nullptr;
+  const Store* services = nullptr;
+  const Store* horizontal_pod_autoscalers = nullptr;
+  const Store* pod_disruption_budgets = nullptr;
+};
+
+struct ReconcilerHooks {
+  std::function<void(std::string_view kind)> child_applied;      // one per apply
+  std::function<void(std::string_view kind)> policy_transition;  // "phase", "regime", "event", "override"
+};
+
+struct ReconcileOutcome {
+  std::optional<std::chrono::nanoseconds> requeue_after;  // nullopt: wait for a change
+};
+
+class Reconciler {
+ public:
+  // A safety net: every PricingEngine is looked at again at least this often.
+  static constexpr std::chrono::minutes kResync{10};
+
+  // `volatility` may be null: sources other than `value` then read as unknown.
+  Reconciler(KubeClient& client, const Clock& clock, ReconcilerStores stores,
+             EventRecorder& events, VolatilityReader* volatility = nullptr,
+             ReconcilerHooks hooks = {});
+
+  // Reconciles the PricingEngine `key` ("namespace/name"). Returns when to look
+  // again, or the error of a call worth retrying (the caller backs off).
+  KubeResult<ReconcileOutcome> Reconcile(const std::string& key);
+
+  // Tells the reconciler that the caches have seen a change of the object
+  // `key` ("plural/namespace/name", e.g. "deployments/prod/desk-api" or
+  // "pricingengines/prod/desk"): what it wrote to that object before is now
+  // in the cache (or overtaken). The controller calls it for every watch event.
+  void Observed(const std::string& key);
+
+  // Same as Observed for every object: the caches hold every write made so far.
+  void ObservedAll();
+
+ private:
+  const Store& StoreOf(const Resource& resource) const;
+
+  // The watch caches lag behind our own writes. So that a reconcile woken
+  // before the cache has seen our last write neither repeats it nor reads a
+  // stale status, each write is remembered with the resourceVersion the cache
+  // held when it was made; the memory is dropped once the cache moves on or a
+  // watch event for the object arrives (Observed).
+  //
+  // Returns true when `child` ("plural/ns/name") was applied with this
+  // `fingerprint` while the cache held `cached_rv`, and still does.
+  bool AwaitingCache(const std::string& child, const std::string& cached_rv, size_t fingerprint);
+  void ExpectApplied(const std::string& child, const std::string& cached_rv, size_t fingerprint);
+  void RememberStatus(const std::string& key, const std::string& cached_rv,
+                      const nlohmann::json& status);
+  void RecordTransitions(const nlohmann::json& object, const nlohmann::json& before,
+                         const nlohmann::json& after);
+
+  KubeClient& client_;
+  const Clock& clock_;
+  ReconcilerStores stores_;
+  EventRecorder& events_;
+  VolatilityReader* volatility_;
+  ReconcilerHooks hooks_;
+
+  std::mutex mu_;
+  // child "plural/ns/name" -> (cached resourceVersion at apply, fingerprint)
+  std::unordered_map<std::string, std::pair<std::string, size_t>> applied_;
+  // engine key -> (cached resourceVersion at write, status written)
+  std::unordered_map<std::string, std::pair<std::string, nlohmann::json>> status_written_;
+};
+
+}  // namespace pricing::op

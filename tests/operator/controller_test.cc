@@ -1,0 +1,202 @@
+#include "runtime/controller.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "fakes/op/fake_clock.h"
+#include "fakes/op/fake_kube_client.h"
+#include "op/yaml.h"
+#include "test_util.h"
+
+namespace pricing::op {
+namespace {
+
+using nlohmann::json;
+using testing::At;
+using testing::kDeskEngineYaml;
+using testing::YamlJson;
+
+
+// Waits up to 10 s of real time for `done`.
+bool Eventually(const std::function<bool()>& done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return done();
+}
+
+TEST(OwnerKeyOfTest, NamesTheControllingPricingEngine) {
+  json child = {{"metadata",
+                 {{"name", "desk-api"},
+                  {"namespace", "prod"},
+                  {"ownerReferences",
+                   {{{"apiVersion", "apps/v1"}, {"kind", "ReplicaSet"}, {"name", "x"},
+                     {"controller", false}},
+                    {{"apiVersion", "pricing.borrowrate.io/v1alpha1"},
+                     {"kind", "PricingEngine"},
+                     {"name", "desk"},
+                     {"uid", "u1"},
+                     {"controller", true}}}}}}};
+  EXPECT_EQ(OwnerKeyOf(child), "prod/desk");
+  child["metadata"]["ownerReferences"][1]["controller"] = false;
+  EXPECT_EQ(OwnerKeyOf(child), "");
+  child["metadata"]["ownerReferences"][1]["controller"] = true;
+  child["metadata"]["ownerReferences"][1]["apiVersion"] = "example.com/v1";
+  EXPECT_EQ(OwnerKeyOf(child), "");
+  EXPECT_EQ(OwnerKeyOf(json::object()), "");
+  EXPECT_EQ(OwnerKeyOf(json("text")), "");
+}
+
+class ControllerTest : public ::testing::Test {
+ protected:
+  ControllerTest()
+      : clock_(At("2026-11-30T15:00:00Z")),
+        client_(&clock_),
+        events_(client_, clock_, "test-operator") {}
+
+  ~ControllerTest() override {
+    if (controller_) controller_->Stop();
+  }
+
+  void Start(int workers = 2) {
+    ControllerOptions options;
+    options.workers = workers;
+    options.backoff.base = std::chrono::milliseconds(1);
+    options.backoff.max = std::chrono::milliseconds(50);
+    ControllerHooks hooks;
+    hooks.reconciled = [this](const std::string&, std::string_view result, double,
+                              const KubeError*) {
+      std::lock_guard lock(mu_);
+      ++(result == "error" ? errors_ : reconciles_);
+    };
+    controller_ = std::make_unique<Controller>(client_, clock_, events_, nullptr, options, hooks);
+    controller_->Start();
+  }
+
+  bool ChildrenExist() {
+    for (const Resource* r :
+         {&kDeployments, &kServices, &kHorizontalPodAutoscalers, &kPodDisruptionBudgets}) {
+      for (const char* name : {"desk-api", "desk-calculation"}) {
+        if (!client_.Object(*r, "prod", name)) return false;
+      }
+    }
+    return true;
+  }
+
+  bool StatusObserved() {
+    std::optional<json> pe = client_.Object(kPricingEngines, "prod", "desk");
+    return pe && pe->contains("status") &&
+           (*pe)["status"].value("observedGeneration", int64_t{-1}) ==
+               (*pe)["metadata"].value("generation", int64_t{0});
+  }
+
+  int Reconciles() {
+    std::lock_guard lock(mu_);
+    return reconciles_;
+  }
+
+  fakes::FakeClock clock_;
+  fakes::FakeKubeClient client_;
+  EventRecorder events_;
+  std::unique_ptr<Controller> controller_;
+  std::mutex mu_;
+  int reconciles_ = 0;
+  int errors_ = 0;
+};
+
+TEST_F(ControllerTest, CreatesTheChildrenOfAnExistingEngineAfterTheCachesSync) {
+  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  Start();
+  EXPECT_TRUE(Eventually([&] { return controller_->Synced(); }));
+  EXPECT_TRUE(Eventually([&] { return ChildrenExist(); }));
+  EXPECT_TRUE(Eventually([&] { return StatusObserved(); }));
+}
+
+TEST_F(ControllerTest, ReachesASteadyStateThatWritesNothing) {
+  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  Start();
+  ASSERT_TRUE(Eventually([&] { return ChildrenExist() && StatusObserved(); }));
+  // Let the echoes of our own writes come back through the watches.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const size_t writes = client_.Writes().size();
+  // 8 children and one status write; nothing was written twice.
+  EXPECT_EQ(writes, 9u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(client_.Writes().size(), writes);
+}
+
+TEST_F(ControllerTest, AnEngineCreatedLaterIsReconciled) {
+  Start();
+  ASSERT_TRUE(Eventually([&] { return controller_->Synced(); }));
+  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  EXPECT_TRUE(Eventually([&] { return ChildrenExist() && StatusObserved(); }));
+}
+
+TEST_F(ControllerTest, ADeletedChildIsRecreatedThroughItsOwner) {
+  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  Start();
+  ASSERT_TRUE(Eventually([&] { return ChildrenExist() && StatusObserved(); }));
+  ASSERT_TRUE(client_.Delete(kServices, "prod", "desk-calculation").has_value());
+  EXPECT_TRUE(Eventually([&] { return client_.Object(kServices, "prod", "desk-calculation").has_value(); }));
+}
+
+TEST_F(ControllerTest, AHandEditedChildIsPutBack) {
+  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  Start();
+  ASSERT_TRUE(Eventually([&] { return ChildrenExist() && StatusObserved(); }));
+  json hpa = *client_.Object(kHorizontalPodAutoscalers, "prod", "desk-api");
+  hpa["spec"]["minReplicas"] = 1;
+  client_.Seed(kHorizontalPodAutoscalers, hpa);
+  EXPECT_TRUE(Eventually([&] {
+    return client_.Object(kHorizontalPodAutoscalers, "prod", "desk-api")->at("spec").value(
+               "minReplicas", 0) == 2;
+  }));
+}
+
+TEST_F(ControllerTest, RecoversFromAnApiServerOutageAndExpiredWatches) {
+  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  Start();
+  ASSERT_TRUE(Eventually([&] { return ChildrenExist() && StatusObserved(); }));
+  client_.SetDown(true);
+  client_.BreakWatches();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  client_.Compact();
+  client_.SetDown(false);
+  json pe = *client_.Object(kPricingEngines, "prod", "desk");
+  pe["spec"]["components"][0]["replicas"]["max"] = 9;
+  pe["metadata"]["generation"] = pe["metadata"].value("generation", int64_t{1}) + 1;
+  client_.Seed(kPricingEngines, pe);
+  EXPECT_TRUE(Eventually([&] {
+    return client_.Object(kHorizontalPodAutoscalers, "prod", "desk-api")->at("spec").value(
+               "maxReplicas", 0) == 9;
+  }));
+}
+
+TEST_F(ControllerTest, FailedWritesAreRetriedWithBackoff) {
+  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  client_.FailNext(3, "Apply");
+  Start();
+  EXPECT_TRUE(Eventually([&] { return ChildrenExist() && StatusObserved(); }));
+  std::lock_guard lock(mu_);
+  EXPECT_GE(errors_, 1);
+}
+
+TEST_F(ControllerTest, StopReturnsPromptlyAndIsIdempotent) {
+  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  Start();
+  ASSERT_TRUE(Eventually([&] { return ChildrenExist(); }));
+  const auto started = std::chrono::steady_clock::now();
+  controller_->Stop();
+  controller_->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+  EXPECT_FALSE(controller_->Running());
+}
+
+}  // namespace
+}  // namespace pricing::op

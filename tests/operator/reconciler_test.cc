@@ -1,0 +1,314 @@
+#include "runtime/reconciler.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "fakes/op/fake_clock.h"
+#include "fakes/op/fake_kube_client.h"
+#include "op/children.h"
+#include "op/status.h"
+#include "op/yaml.h"
+#include "test_util.h"
+
+namespace pricing::op {
+namespace {
+
+using nlohmann::json;
+using testing::At;
+using testing::kDeskEngineYaml;
+using testing::YamlJson;
+
+
+// A reconciler over the fake API server, with stores the test refreshes from
+// the fake (as the watchers would) before each reconcile.
+class ReconcilerTest : public ::testing::Test {
+ protected:
+  ReconcilerTest()
+      : clock_(At("2026-11-30T15:00:00Z")),
+        client_(&clock_),
+        events_(client_, clock_, "test-operator"),
+        reconciler_(client_, clock_,
+                    ReconcilerStores{&engines_, &deployments_, &services_, &hpas_, &pdbs_}, events_,
+                    nullptr,
+                    ReconcilerHooks{[this](std::string_view kind) { applied_.emplace_back(kind); },
+                                    [this](std::string_view kind) {
+                                      transitions_.emplace_back(kind);
+                                    }}) {}
+
+  void Sync() {
+    engines_.Replace(client_.Objects(kPricingEngines));
+    deployments_.Replace(client_.Objects(kDeployments));
+    services_.Replace(client_.Objects(kServices));
+    hpas_.Replace(client_.Objects(kHorizontalPodAutoscalers));
+    pdbs_.Replace(client_.Objects(kPodDisruptionBudgets));
+    reconciler_.ObservedAll();
+  }
+
+  KubeResult<ReconcileOutcome> Reconcile() {
+    Sync();
+    KubeResult<ReconcileOutcome> r = reconciler_.Reconcile("prod/desk");
+    Sync();
+    return r;
+  }
+
+  json Engine() { return *client_.Object(kPricingEngines, "prod", "desk"); }
+  json Hpa(const std::string& name) { return *client_.Object(kHorizontalPodAutoscalers, "prod", name); }
+
+  std::vector<fakes::KubeWrite> WritesTo(const std::string& resource) {
+    std::vector<fakes::KubeWrite> out;
+    for (const fakes::KubeWrite& w : client_.Writes()) {
+      if (w.resource == resource) out.push_back(w);
+    }
+    return out;
+  }
+
+  std::vector<json> EventsWithReason(const std::string& reason) {
+    std::vector<json> out;
+    for (const json& e : client_.Objects(kEvents)) {
+      if (e.value("reason", "") == reason) out.push_back(e);
+    }
+    return out;
+  }
+
+  fakes::FakeClock clock_;
+  fakes::FakeKubeClient client_;
+  Store engines_, deployments_, services_, hpas_, pdbs_;
+  EventRecorder events_;
+  Reconciler reconciler_;
+  std::vector<std::string> applied_;
+  std::vector<std::string> transitions_;
+};
+
+TEST_F(ReconcilerTest, CreatesEveryChildOwnedByTheEngineAndWritesStatus) {
+  const json cr = client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  const KubeResult<ReconcileOutcome> r = Reconcile();
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  for (const std::string name : {"desk-api", "desk-calculation"}) {
+    for (const Resource* res : {&kDeployments, &kServices, &kHorizontalPodAutoscalers,
+                                &kPodDisruptionBudgets}) {
+      const std::optional<json> child = client_.Object(*res, "prod", name);
+      ASSERT_TRUE(child.has_value()) << res->kind << " " << name;
+      const json& owner = (*child)["metadata"]["ownerReferences"][0];
+      EXPECT_EQ(owner["uid"], cr["metadata"]["uid"]);
+      EXPECT_EQ(owner["controller"], true);
+      EXPECT_EQ((*child)["metadata"]["labels"]["app.kubernetes.io/managed-by"], "pricing-operator");
+    }
+  }
+  EXPECT_FALSE(client_.Object(kDeployments, "prod", "desk-api")->at("spec").contains("replicas"));
+  EXPECT_EQ(Hpa("desk-calculation")["spec"]["minReplicas"], 3);
+  EXPECT_EQ(Hpa("desk-calculation")["spec"]["maxReplicas"], 20);
+  EXPECT_EQ(applied_.size(), 8u);
+  for (const fakes::KubeWrite& w : client_.Writes()) {
+    if (w.method == "Apply" && w.resource != "pricingengines") {
+      EXPECT_EQ(w.subresource, "");
+    }
+  }
+  const json status = Engine()["status"];
+  EXPECT_EQ(status["observedGeneration"], 1);
+  EXPECT_EQ(FindCondition(status, kConditionSpecValid)["status"], "True");
+  EXPECT_EQ(FindCondition(status, kConditionReady)["status"], "False");
+  EXPECT_EQ(status["components"][1]["minReplicas"], 3);
+  ASSERT_TRUE(r->requeue_after.has_value());
+  EXPECT_LE(*r->requeue_after, Reconciler::kResync);
+}
+
+TEST_F(ReconcilerTest, SteadyStateWritesNothing) {
+  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  ASSERT_TRUE(Reconcile().has_value());
+  client_.ClearWrites();
+  ASSERT_TRUE(Reconcile().has_value());
+  ASSERT_TRUE(Reconcile().has_value());
+  EXPECT_TRUE(client_.Writes().empty());
+}
+
+TEST_F(ReconcilerTest, AReconcileBeforeTheCachesCatchUpDoesNotRepeatItsWrites) {
+  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  Sync();
+  ASSERT_TRUE(reconciler_.Reconcile("prod/desk").has_value());
+  const size_t writes = client_.Writes().size();
+  EXPECT_EQ(writes, 9u);  // 8 children and the status
+  // The watch caches have not seen those writes yet.
+  ASSERT_TRUE(reconciler_.Reconcile("prod/desk").has_value());
+  EXPECT_EQ(client_.Writes().size(), writes);
+  // A watch event for one child says the cache has it (or something newer):
+  // still nothing to write, since the cache shows what was applied.
+  Sync();
+  ASSERT_TRUE(reconciler_.Reconcile("prod/desk").has_value());
+  EXPECT_EQ(client_.Writes().size(), writes);
+}
+
+TEST_F(ReconcilerTest, PutsBackAChildEditedByHand) {
+  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  ASSERT_TRUE(Reconcile().has_value());
+  json hpa = Hpa("desk-api");
+  hpa["spec"]["minReplicas"] = 1;
+  client_.Seed(kHorizontalPodAutoscalers, hpa);
+  client_.ClearWrites();
+  ASSERT_TRUE(Reconcile().has_value());
+  EXPECT_EQ(Hpa("desk-api")["spec"]["minReplicas"], 2);
+  ASSERT_EQ(WritesTo("horizontalpodautoscalers").size(), 1u);
+  EXPECT_TRUE(WritesTo("deployments").empty());
+}
+
+TEST_F(ReconcilerTest, RecreatesADeletedChild) {
+  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  ASSERT_TRUE(Reconcile().has_value());
+  ASSERT_TRUE(client_.Delete(kServices, "prod", "desk-calculation").has_value());
+  ASSERT_TRUE(Reconcile().has_value());
+  EXPECT_TRUE(client_.Object(kServices, "prod", "desk-calculation").has_value());
+}
+
+TEST_F(ReconcilerTest, LeavesTheHpasReplicaCountAlone) {
+  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  ASSERT_TRUE(Reconcile().has_value());
+  json deployment = *client_.Object(kDeployments, "prod", "desk-calculation");
+  deployment["spec"]["replicas"] = 11;  // what the HPA controller writes
+  client_.Seed(kDeployments, deployment);
+  client_.ClearWrites();
+  ASSERT_TRUE(Reconcile().has_value());
+  EXPECT_TRUE(WritesTo("deployments").empty());
+  EXPECT_EQ(client_.Object(kDeployments, "prod", "desk-calculation")->at("spec")["replicas"], 11);
+}
+
+TEST_F(ReconcilerTest, ASpecChangeReachesTheChildren) {
+  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  ASSERT_TRUE(Reconcile().has_value());
+  json cr = Engine();
+  cr["spec"]["image"] = "registry.example.com/pricing-engine:1.1.0";
+  cr["spec"]["components"][1]["replicas"]["max"] = 25;
+  client_.Seed(kPricingEngines, cr);
+  ASSERT_TRUE(Reconcile().has_value());
+  EXPECT_EQ(client_.Object(kDeployments, "prod", "desk-api")
+                ->at("spec")["template"]["spec"]["containers"][0]["image"],
+            "registry.example.com/pricing-engine:1.1.0");
+  EXPECT_EQ(Hpa("desk-calculation")["spec"]["maxReplicas"], 25);
+  EXPECT_EQ(Engine()["status"]["observedGeneration"], 2);
+}
+
+TEST_F(ReconcilerTest, DeletesTheChildrenOfARemovedComponent) {
+  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  ASSERT_TRUE(Reconcile().has_value());
+  json cr = Engine();
+  cr["spec"]["components"].erase(1);
+  client_.Seed(kPricingEngines, cr);
+  ASSERT_TRUE(Reconcile().has_value());
+  for (const Resource* res : {&kDeployments, &kServices, &kHorizontalPodAutoscalers,
+                              &kPodDisruptionBudgets}) {
+    EXPECT_FALSE(client_.Object(*res, "prod", "desk-calculation").has_value()) << res->kind;
+    EXPECT_TRUE(client_.Object(*res, "prod", "desk-api").has_value()) << res->kind;
+  }
+}
+
+TEST_F(ReconcilerTest, InvalidSpecGetsAConditionAndOneEventAndNoRetry) {
+  json cr = YamlJson(kDeskEngineYaml);
+  cr["spec"]["components"][0]["replicas"]["min"] = 9;  // above max 6: CEL would refuse it
+  client_.Seed(kPricingEngines, cr);
+  const KubeResult<ReconcileOutcome> r = Reconcile();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_FALSE(r->requeue_after.has_value());
+  const json valid = FindCondition(Engine()["status"], kConditionSpecValid);
+  EXPECT_EQ(valid["status"], "False");
+  EXPECT_EQ(valid["reason"], "InvalidSpec");
+  EXPECT_NE(valid["message"].get<std::string>().find("spec.components[0].replicas"),
+            std::string::npos)
+      << valid;
+  EXPECT_FALSE(client_.Object(kDeployments, "prod", "desk-api").has_value());
+  ASSERT_EQ(EventsWithReason("InvalidSpec").size(), 1u);
+  EXPECT_EQ(EventsWithReason("InvalidSpec")[0]["type"], "Warning");
+  EXPECT_EQ(EventsWithReason("InvalidSpec")[0]["note"], valid["message"]);
+  client_.ClearWrites();
+  clock_.Advance(std::chrono::minutes(30));  // past the recorder's de-duplication window
+  ASSERT_TRUE(Reconcile().has_value());
+  EXPECT_TRUE(client_.Writes().empty());
+  EXPECT_EQ(EventsWithReason("InvalidSpec").size(), 1u);
+}
+
+TEST_F(ReconcilerTest, PausedKeepsStatusFreshButLeavesChildrenAlone) {
+  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  ASSERT_TRUE(Reconcile().has_value());
+  json cr = Engine();
+  cr["spec"]["paused"] = true;
+  cr["spec"]["components"][0]["replicas"]["max"] = 9;
+  client_.Seed(kPricingEngines, cr);
+  json hpa = Hpa("desk-api");
+  hpa["spec"]["minReplicas"] = 1;
+  client_.Seed(kHorizontalPodAutoscalers, hpa);
+  client_.ClearWrites();
+  ASSERT_TRUE(Reconcile().has_value());
+  EXPECT_EQ(Hpa("desk-api")["spec"]["minReplicas"], 1);
+  EXPECT_EQ(Hpa("desk-api")["spec"]["maxReplicas"], 6);
+  for (const fakes::KubeWrite& w : client_.Writes()) {
+    EXPECT_EQ(w.resource, "pricingengines");
+  }
+  const json status = Engine()["status"];
+  EXPECT_EQ(status["components"][0]["maxReplicas"], 9);
+  EXPECT_EQ(FindCondition(status, kConditionDegraded)["reason"], "Paused");
+}
+
+TEST_F(ReconcilerTest, OverrideAppliesUntilItsExpiryAndRequeuesExactlyThen) {
+  json cr = YamlJson(kDeskEngineYaml);
+  cr["spec"]["override"] = {{"replicas", {{"calculation", 30}}},
+                            {"expires", "2026-11-30T15:01:30Z"},
+                            {"reason", "INC-1234"}};
+  client_.Seed(kPricingEngines, cr);
+  KubeResult<ReconcileOutcome> r = Reconcile();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(Hpa("desk-calculation")["spec"]["minReplicas"], 30);
+  EXPECT_EQ(Hpa("desk-calculation")["spec"]["maxReplicas"], 30);
+  EXPECT_EQ(Engine()["status"]["override"]["active"], true);
+  ASSERT_TRUE(r->requeue_after.has_value());
+  EXPECT_EQ(*r->requeue_after, std::chrono::seconds(90));
+
+  clock_.Advance(std::chrono::seconds(90));
+  r = Reconcile();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(Hpa("desk-calculation")["spec"]["minReplicas"], 3);
+  EXPECT_EQ(Hpa("desk-calculation")["spec"]["maxReplicas"], 20);
+  EXPECT_EQ(Engine()["status"]["override"]["active"], false);
+  EXPECT_EQ(transitions_, std::vector<std::string>{"override"});
+  const std::vector<json> events = EventsWithReason("PolicyTransition");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["note"], "emergency override expired or removed");
+  EXPECT_EQ(events[0]["regarding"]["name"], "desk");
+}
+
+TEST_F(ReconcilerTest, ATransientApplyFailureIsRetriedAndShownAsDegraded) {
+  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  client_.FailNext(1, "Apply");
+  const KubeResult<ReconcileOutcome> r = Reconcile();
+  ASSERT_FALSE(r.has_value());
+  EXPECT_TRUE(r.error().Retryable());
+  const json status = Engine()["status"];
+  EXPECT_EQ(FindCondition(status, kConditionDegraded)["reason"], "ApplyFailed");
+  EXPECT_EQ(status["observedGeneration"], 0);
+  // The retry applies everything and clears the condition.
+  ASSERT_TRUE(Reconcile().has_value());
+  EXPECT_EQ(Engine()["status"]["observedGeneration"], 1);
+  EXPECT_EQ(FindCondition(Engine()["status"], kConditionDegraded)["reason"], "BelowMinReplicas");
+  EXPECT_TRUE(client_.Object(kDeployments, "prod", "desk-api").has_value());
+}
+
+TEST_F(ReconcilerTest, ADeletedEngineNeedsNothing) {
+  const KubeResult<ReconcileOutcome> r = Reconcile();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_FALSE(r->requeue_after.has_value());
+  EXPECT_TRUE(client_.Writes().empty());
+}
+
+TEST_F(ReconcilerTest, AFailedStatusWriteIsRetried) {
+  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  ASSERT_TRUE(Reconcile().has_value());
+  json deployment = *client_.Object(kDeployments, "prod", "desk-api");
+  deployment["status"] = {{"replicas", 2}, {"readyReplicas", 2}};
+  client_.Seed(kDeployments, deployment);
+  client_.FailNext(1, "Apply");
+  const KubeResult<ReconcileOutcome> r = Reconcile();
+  ASSERT_FALSE(r.has_value());
+  ASSERT_TRUE(Reconcile().has_value());
+  EXPECT_EQ(Engine()["status"]["components"][0]["readyReplicas"], 2);
+}
+
+}  // namespace
+}  // namespace pricing::op
