@@ -74,7 +74,9 @@ class ReconcilerTest : public ::testing::Test {
 
   fakes::FakeClock clock_;
   fakes::FakeKubeClient client_;
-  Store engines_, deployments_, services_, hpas_, pdbs_;
+  Store engines_;
+  Store deployments_{ChildProjection()}, services_{ChildProjection()}, hpas_{ChildProjection()},
+      pdbs_{ChildProjection()};
   EventRecorder events_;
   Reconciler reconciler_;
   std::vector<std::string> applied_;

@@ -94,5 +94,30 @@ TEST(Store, ConcurrentReadersSeeWholeObjects) {
   EXPECT_EQ(store.ResourceVersion(), "1999");
 }
 
+TEST(Store, KeepsOnlyTheProjectionOfEachObject) {
+  Store store([](const json& object) {
+    return json{{"metadata", object["metadata"]}, {"replicas", object["spec"]["replicas"]}};
+  });
+  store.Replace({Object("prod", "a", "1", 4)}, "1");
+  store.Apply({WatchEvent::Type::kAdded, Object("prod", "b", "2", 7)});
+  EXPECT_EQ(*store.Get("prod/a"), json::parse(R"({"metadata": {"name": "a", "namespace": "prod",
+      "resourceVersion": "1"}, "replicas": 4})"));
+  EXPECT_EQ((*store.Get("prod/b"))["replicas"], 7);
+  EXPECT_FALSE(store.Get("prod/b")->contains("spec"));
+}
+
+TEST(Store, TheDefaultProjectionDropsManagedFieldsAndTheLastAppliedAnnotation) {
+  json object = Object("prod", "a", "1");
+  object["metadata"]["managedFields"] = json::array({{{"manager", "kubectl"}}});
+  object["metadata"]["annotations"] = {
+      {"kubectl.kubernetes.io/last-applied-configuration", "{}"}, {"keep", "me"}};
+  Store store;
+  store.Replace({object}, "1");
+  const json stored = *store.Get("prod/a");
+  EXPECT_FALSE(stored["metadata"].contains("managedFields"));
+  EXPECT_EQ(stored["metadata"]["annotations"], json({{"keep", "me"}}));
+  EXPECT_EQ(stored["spec"], object["spec"]);
+}
+
 }  // namespace
 }  // namespace pricing::op

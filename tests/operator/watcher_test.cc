@@ -145,7 +145,8 @@ class WatcherTest : public ::testing::Test {
 
   // Returns whether the store holds exactly what the fake server holds.
   bool StoreMatchesServer() const {
-    std::vector<json> server = kube_.Objects(kDeployments);
+    std::vector<json> server;
+    for (const json& object : kube_.Objects(kDeployments)) server.push_back(SlimObject(object));
     return store_.List() == server;
   }
 

@@ -102,10 +102,11 @@ class Controller {
   const ControllerHooks hooks_;
 
   Store engines_;
-  Store deployments_;
-  Store services_;
-  Store hpas_;
-  Store pdbs_;
+  // Children are cached as ChildCacheRecords (see op/managed_fields.h).
+  Store deployments_{ChildProjection()};
+  Store services_{ChildProjection()};
+  Store hpas_{ChildProjection()};
+  Store pdbs_{ChildProjection()};
   WorkQueue queue_;
   Reconciler reconciler_;
   std::vector<std::unique_ptr<Watcher>> watchers_;

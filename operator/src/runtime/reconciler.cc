@@ -9,6 +9,7 @@
 
 #include "op/children.h"
 #include "op/desired.h"
+#include "op/managed_fields.h"
 
 namespace pricing::op {
 
@@ -180,8 +181,6 @@ KubeResult<ReconcileOutcome> Reconciler::Reconcile(const std::string& key) {
   std::optional<std::string> apply_error;
   std::optional<KubeError> retry_error;
   if (!desired->paused) {
-    const bool spec_changed = previous.value("observedGeneration", int64_t{-1}) !=
-                              pe.metadata.generation;
     std::set<std::string> wanted;  // "plural/name"
     for (const json& child : desired->Objects()) {
       const Resource* resource =
@@ -193,11 +192,14 @@ KubeResult<ReconcileOutcome> Reconciler::Reconcile(const std::string& key) {
       const std::optional<json> current = StoreOf(*resource).Get(child_key);
       const std::string current_rv = current ? ResourceVersionOf(*current) : "";
       const std::string expectation_key = resource->plural + "/" + child_key;
-      const size_t fingerprint = std::hash<std::string>{}(child.dump());
+      const uint64_t fingerprint = Fingerprint(AppliedContent(child));
       if (AwaitingCache(expectation_key, current_rv, fingerprint)) continue;
-      if (!spec_changed && current && Contains(*current, child)) continue;
+      if (current && InSync(expectation_key, *current, fingerprint)) continue;
       KubeResult<json> applied = client_.Apply(*resource, child, kFieldManager);
-      if (applied) ExpectApplied(expectation_key, current_rv, fingerprint);
+      if (applied) {
+        ExpectApplied(expectation_key, current_rv, fingerprint);
+        LearnApplied(expectation_key, fingerprint, *applied);
+      }
       if (!applied) {
         if (!apply_error) {
           apply_error = resource->kind + " " + name + ": " + applied.error().message;
@@ -291,8 +293,31 @@ void Reconciler::ObservedAll() {
   status_written_.clear();
 }
 
+Store::Projection ChildProjection() {
+  return [](const json& child) { return ChildCacheRecord(child, kFieldManager); };
+}
+
+bool Reconciler::InSync(const std::string& child, const json& record, uint64_t wanted) {
+  const std::optional<uint64_t> cached = CachedAppliedFingerprint(record);
+  if (!cached) return false;
+  if (*cached == wanted) return true;
+  std::lock_guard lock(mu_);
+  auto it = read_back_.find(child);
+  return it != read_back_.end() && it->second == std::make_pair(wanted, *cached);
+}
+
+void Reconciler::LearnApplied(const std::string& child, uint64_t wanted, const json& live) {
+  const std::optional<uint64_t> read_back = AppliedFingerprint(live, kFieldManager);
+  std::lock_guard lock(mu_);
+  if (read_back && *read_back != wanted) {
+    read_back_.insert_or_assign(child, std::make_pair(wanted, *read_back));
+  } else {
+    read_back_.erase(child);
+  }
+}
+
 bool Reconciler::AwaitingCache(const std::string& child, const std::string& cached_rv,
-                               size_t fingerprint) {
+                               uint64_t fingerprint) {
   std::lock_guard lock(mu_);
   auto it = applied_.find(child);
   if (it == applied_.end()) return false;
@@ -304,7 +329,7 @@ bool Reconciler::AwaitingCache(const std::string& child, const std::string& cach
 }
 
 void Reconciler::ExpectApplied(const std::string& child, const std::string& cached_rv,
-                               size_t fingerprint) {
+                               uint64_t fingerprint) {
   std::lock_guard lock(mu_);
   applied_.insert_or_assign(child, std::make_pair(cached_rv, fingerprint));
 }

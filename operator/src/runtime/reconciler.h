@@ -6,11 +6,11 @@
 //      retried (only a new spec can fix it);
 //   2. desired = ComputeDesired(spec, now, volatility), the function
 //      `pricing-operator render` prints;
-//   3. unless spec.paused, server-side apply each child whose stored copy does
-//      not already contain every desired field (or every child, once, after
-//      the spec changed, so fields the spec no longer asks for are dropped by
-//      the apply), and delete the children of components the spec no longer
-//      lists;
+//   3. unless spec.paused, server-side apply each child whose cached
+//      fingerprint of the fields the operator owns differs from the desired
+//      child's (a field added, changed, dropped from the spec, or taken over
+//      by someone else), and delete the children of components the spec no
+//      longer lists;
 //   4. write the status if it changed, and an Event for each policy
 //      transition (phase, regime, events, override);
 //   5. ask to be called again at the next policy transition.
@@ -20,6 +20,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -55,6 +56,10 @@ struct ReconcilerStores {
   const Store* horizontal_pod_autoscalers = nullptr;
   const Store* pod_disruption_budgets = nullptr;
 };
+
+// The projection the child caches use: ChildCacheRecord for field manager
+// pricing-operator (op/managed_fields.h).
+Store::Projection ChildProjection();
 
 struct ReconcilerHooks {
   std::function<void(std::string_view kind)> child_applied;      // one per apply
@@ -99,8 +104,16 @@ class Reconciler {
   //
   // Returns true when `child` ("plural/ns/name") was applied with this
   // `fingerprint` while the cache held `cached_rv`, and still does.
-  bool AwaitingCache(const std::string& child, const std::string& cached_rv, size_t fingerprint);
-  void ExpectApplied(const std::string& child, const std::string& cached_rv, size_t fingerprint);
+  bool AwaitingCache(const std::string& child, const std::string& cached_rv, uint64_t fingerprint);
+  void ExpectApplied(const std::string& child, const std::string& cached_rv, uint64_t fingerprint);
+
+  // True when the child's cached record shows what `wanted` (the fingerprint
+  // of the desired child's AppliedContent) would apply: the fingerprints are
+  // equal, or our last apply of `wanted` read back as the cached fingerprint
+  // (the API server normalised a value, e.g. a quantity "1000m" to "1").
+  bool InSync(const std::string& child, const nlohmann::json& record, uint64_t wanted);
+  // Remembers how an apply of `wanted` read back, when it differs.
+  void LearnApplied(const std::string& child, uint64_t wanted, const nlohmann::json& live);
   void RememberStatus(const std::string& key, const std::string& cached_rv,
                       const nlohmann::json& status);
   void RecordTransitions(const nlohmann::json& object, const nlohmann::json& before,
@@ -115,7 +128,10 @@ class Reconciler {
 
   std::mutex mu_;
   // child "plural/ns/name" -> (cached resourceVersion at apply, fingerprint)
-  std::unordered_map<std::string, std::pair<std::string, size_t>> applied_;
+  std::unordered_map<std::string, std::pair<std::string, uint64_t>> applied_;
+  // child "plural/ns/name" -> (desired fingerprint, its read-back fingerprint),
+  // only for the children whose two differ
+  std::unordered_map<std::string, std::pair<uint64_t, uint64_t>> read_back_;
   // engine key -> (cached resourceVersion at write, status written)
   std::unordered_map<std::string, std::pair<std::string, nlohmann::json>> status_written_;
 };

@@ -7,12 +7,9 @@
 #include <vector>
 
 namespace pricing::op {
-namespace {
 
-
-// Drops what the reconciler never reads and what makes cached objects large:
-// metadata.managedFields and kubectl's last-applied annotation.
-nlohmann::json Slim(nlohmann::json object) {
+nlohmann::json SlimObject(const nlohmann::json& original) {
+  nlohmann::json object = original;
   if (!object.is_object()) return object;
   auto metadata = object.find("metadata");
   if (metadata == object.end() || !metadata->is_object()) return object;
@@ -25,7 +22,13 @@ nlohmann::json Slim(nlohmann::json object) {
   return object;
 }
 
-}  // namespace
+Store::Store() : projection_(SlimObject) {}
+
+Store::Store(Projection projection) : projection_(std::move(projection)) {}
+
+std::vector<std::uint8_t> Store::Encode(const nlohmann::json& object) const {
+  return nlohmann::json::to_cbor(projection_(object));
+}
 
 std::string ResourceVersionOf(const nlohmann::json& object) {
   if (!object.is_object()) return "";
@@ -50,13 +53,10 @@ std::string KeyOf(const nlohmann::json& object) {
   return ns.empty() ? name : ns + "/" + name;
 }
 
-std::vector<std::string> Store::Replace(std::vector<nlohmann::json> objects,
+std::vector<std::string> Store::Replace(const std::vector<nlohmann::json>& objects,
                                         const std::string& resource_version) {
-  std::map<std::string, nlohmann::json> next;
-  for (nlohmann::json& object : objects) {
-    std::string key = KeyOf(object);
-    next.insert_or_assign(std::move(key), Slim(std::move(object)));
-  }
+  std::map<std::string, std::vector<std::uint8_t>> next;
+  for (const nlohmann::json& object : objects) next.insert_or_assign(KeyOf(object), Encode(object));
   std::vector<std::string> vanished;
   std::lock_guard lock(mu_);
   for (const auto& [key, object] : objects_) {
@@ -68,12 +68,16 @@ std::vector<std::string> Store::Replace(std::vector<nlohmann::json> objects,
 }
 
 std::string Store::Apply(const WatchEvent& event) {
+  std::vector<std::uint8_t> encoded;
+  if (event.type == WatchEvent::Type::kAdded || event.type == WatchEvent::Type::kModified) {
+    encoded = Encode(event.object);  // outside the lock: readers need not wait for it
+  }
   std::lock_guard lock(mu_);
   switch (event.type) {
     case WatchEvent::Type::kAdded:
     case WatchEvent::Type::kModified: {
       std::string key = KeyOf(event.object);
-      objects_.insert_or_assign(key, Slim(event.object));
+      objects_.insert_or_assign(key, std::move(encoded));
       resource_version_ = ResourceVersionOf(event.object);
       return key;
     }
@@ -98,14 +102,14 @@ std::optional<nlohmann::json> Store::Get(const std::string& key) const {
   std::lock_guard lock(mu_);
   auto it = objects_.find(key);
   if (it == objects_.end()) return std::nullopt;
-  return it->second;
+  return nlohmann::json::from_cbor(it->second);
 }
 
 std::vector<nlohmann::json> Store::List() const {
   std::lock_guard lock(mu_);
   std::vector<nlohmann::json> out;
   out.reserve(objects_.size());
-  for (const auto& [key, object] : objects_) out.push_back(object);
+  for (const auto& [key, object] : objects_) out.push_back(nlohmann::json::from_cbor(object));
   return out;
 }
 
@@ -114,7 +118,7 @@ std::vector<nlohmann::json> Store::ListPrefix(std::string_view prefix) const {
   std::vector<nlohmann::json> out;
   for (auto it = objects_.lower_bound(std::string(prefix));
        it != objects_.end() && it->first.starts_with(prefix); ++it) {
-    out.push_back(it->second);
+    out.push_back(nlohmann::json::from_cbor(it->second));
   }
   return out;
 }

@@ -1,5 +1,9 @@
 #include "runtime/watcher.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -84,9 +88,7 @@ bool Watcher::List() {
   }
   failures_ = 0;
   resource_version_ = list->resource_version;
-  const std::vector<nlohmann::json> objects = list->items;
-  const std::vector<std::string> vanished =
-      store_.Replace(std::move(list->items), list->resource_version);
+  const std::vector<std::string> vanished = store_.Replace(list->items, list->resource_version);
   synced_.store(true);
   if (lists_++ > 0) {
     relists_.fetch_add(1);
@@ -94,8 +96,15 @@ bool Watcher::List() {
   }
   if (on_change_) {
     for (const std::string& key : vanished) on_change_(key, std::nullopt);
-    for (const nlohmann::json& object : objects) on_change_(KeyOf(object), object);
+    for (const nlohmann::json& object : list->items) on_change_(KeyOf(object), object);
   }
+  list->items.clear();
+  list->items.shrink_to_fit();
+#ifdef __GLIBC__
+  // A large list leaves freed heap behind; hand it back to the system so the
+  // resident size reflects the cache, not the biggest list ever parsed.
+  ::malloc_trim(0);
+#endif
   return true;
 }
 

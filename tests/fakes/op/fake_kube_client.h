@@ -16,8 +16,9 @@
 //
 // Method names: "Get", "List", "Watch", "Create", "Update", "Apply", "Delete".
 //
-// Approximations: apply never removes a field by omission (there is no field
-// ownership), a null in an applied object removes that key; deletion is
+// Approximations: apply records the applied fields under the field manager in
+// managedFields (every list atomic) but never removes a field by omission, and
+// other writers never take ownership away; a null in an applied object removes that key; deletion is
 // immediate (no finalizers, no garbage collection); the watch timeout and idle
 // timeout are not simulated (use CloseWatches / BreakWatches).
 //
@@ -43,6 +44,7 @@
 
 #include "op/clock.h"
 #include "op/kube.h"
+#include "op/managed_fields.h"
 #include "op/time_text.h"
 
 namespace pricing::op::fakes {
@@ -225,13 +227,18 @@ class FakeKubeClient : public KubeClient {
     if (applied.contains("metadata") && applied["metadata"].is_object()) {
       for (const char* field : kServerMetadata) applied["metadata"].erase(field);
     }
+    const nlohmann::json fields = FieldSetOf(AppliedContent(applied));
     if (stored == nullptr) {
       nlohmann::json created = InsertLocked(resource, ns, std::move(applied));
+      nlohmann::json* inserted = FindLocked(resource, ns, name);
+      SetAppliedFields(*inserted, field_manager, fields);
+      server_->log.back().event.object = *inserted;
       write.succeeded = write.changed = true;
-      return created;
+      return *inserted;
     }
     nlohmann::json next = *stored;
     DeepMerge(next, applied);
+    SetAppliedFields(next, field_manager, fields);
     write.changed = ReplaceLocked(resource, *stored, std::move(next), /*spec_may_change=*/true);
     write.succeeded = true;
     return *stored;
@@ -624,6 +631,36 @@ class FakeKubeClient : public KubeClient {
         target[k] = v;
       }
     }
+  }
+
+  // The fieldsV1 set of an applied object: "f:" per member, every list atomic.
+  static nlohmann::json FieldSetOf(const nlohmann::json& value) {
+    nlohmann::json out = nlohmann::json::object();
+    if (!value.is_object()) return out;
+    for (auto it = value.begin(); it != value.end(); ++it) {
+      out["f:" + it.key()] = FieldSetOf(it.value());
+    }
+    return out;
+  }
+
+  // Records `fields` as `manager`'s Apply entry in `object`'s managedFields.
+  static void SetAppliedFields(nlohmann::json& object, std::string_view manager,
+                               const nlohmann::json& fields) {
+    nlohmann::json& managed = object["metadata"]["managedFields"];
+    if (!managed.is_array()) managed = nlohmann::json::array();
+    nlohmann::json entry = {{"manager", std::string(manager)},
+                            {"operation", "Apply"},
+                            {"apiVersion", object.value("apiVersion", "")},
+                            {"fieldsType", "FieldsV1"},
+                            {"fieldsV1", fields}};
+    for (nlohmann::json& e : managed) {
+      if (e.value("manager", "") == manager && e.value("operation", "") == "Apply" &&
+          e.value("subresource", "").empty()) {
+        e = std::move(entry);
+        return;
+      }
+    }
+    managed.push_back(std::move(entry));
   }
 
   // Copies the server-managed metadata of `stored` into `next`.

@@ -14,6 +14,9 @@
 
 #include "adapters/kube_client.h"
 #include "adapters/kubeconfig.h"
+#include "op/desired.h"
+#include "op/managed_fields.h"
+#include "op/spec.h"
 #include "op/yaml.h"
 
 namespace pricing::op {
@@ -51,8 +54,8 @@ json ConfigMap(const std::string& ns, const std::string& name, const std::string
           {"data", {{"key", value}}}};
 }
 
-json MinimalPricingEngine(const std::string& ns) {
-  std::ifstream in(std::string(PRICING_REPO_DIR) + "/examples/pricingengine-minimal.yaml");
+json ExampleObject(const std::string& file, const std::string& ns) {
+  std::ifstream in(std::string(PRICING_REPO_DIR) + "/examples/" + file);
   std::ostringstream text;
   text << in.rdbuf();
   Result<json> object = ParseYaml(text.str());
@@ -60,6 +63,10 @@ json MinimalPricingEngine(const std::string& ns) {
   json pe = object.value_or(json::object());
   pe["metadata"]["namespace"] = ns;
   return pe;
+}
+
+json MinimalPricingEngine(const std::string& ns) {
+  return ExampleObject("pricingengine-minimal.yaml", ns);
 }
 
 std::string Rv(const json& object) {
@@ -344,6 +351,71 @@ TEST_F(KubeClientTest, OnRequestSeesEveryRequestWithItsCode) {
   (void)(*client)->Apply(kConfigMaps, ConfigMap(ns_, "m", "1"), kManager);
   std::lock_guard lock(mu);
   EXPECT_EQ(seen, (std::vector<std::pair<std::string, int>>{{"GET", 404}, {"PATCH", 201}}));
+}
+
+// The operator caches a child as the fingerprint of the fields it owns, read
+// back through managedFields. For every child of the full production example
+// (five components: probes, resources, pod metrics, behaviours, percentage
+// PDBs), what the API server records of the apply must read back as exactly
+// what was applied, or the operator would need one extra apply per child to
+// learn the server's normal form.
+TEST_F(KubeClientTest, EveryAppliedChildReadsBackAsItsFingerprint) {
+  json object = ExampleObject("pricingengine-seed-production.yaml", ns_);
+  object["metadata"]["uid"] = "00000000-0000-4000-8000-000000000001";
+  object["metadata"]["generation"] = 1;
+  const Result<PricingEngine> pe = ParsePricingEngine(object);
+  ASSERT_TRUE(pe.has_value()) << ToString(pe.error());
+  const Result<Desired> desired =
+      ComputeDesired(*pe, std::chrono::system_clock::now(), std::optional<double>());
+  ASSERT_TRUE(desired.has_value()) << ToString(desired.error());
+  int checked = 0;
+  for (const json& child : desired->Objects()) {
+    const Resource* resource =
+        ResourceOfChild(child.value("apiVersion", ""), child.value("kind", ""));
+    ASSERT_NE(resource, nullptr) << child.dump();
+    const std::string what = child["kind"].get<std::string>() + " " +
+                             child["metadata"]["name"].get<std::string>();
+    const KubeResult<json> applied = client_->Apply(*resource, child, kManager);
+    ASSERT_TRUE(applied.has_value()) << what << ": " << applied.error().message;
+    const std::optional<json> fields = AppliedFieldsOf(*applied, kManager);
+    ASSERT_TRUE(fields.has_value()) << what;
+    EXPECT_EQ(ProjectOntoFields(*applied, *fields), AppliedContent(child)) << what;
+    EXPECT_EQ(AppliedFingerprint(*applied, kManager), Fingerprint(AppliedContent(child))) << what;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 20);
+}
+
+// kubectl patch (an Update by another manager) takes a field the operator
+// owned: it leaves the operator's set, so the read-back no longer matches.
+TEST_F(KubeClientTest, AFieldTakenOverByAnotherWriterChangesTheFingerprint) {
+  json object = ExampleObject("pricingengine-minimal.yaml", ns_);
+  object["metadata"]["uid"] = "00000000-0000-4000-8000-000000000002";
+  const Result<PricingEngine> pe = ParsePricingEngine(object);
+  ASSERT_TRUE(pe.has_value()) << ToString(pe.error());
+  const Result<Desired> desired =
+      ComputeDesired(*pe, std::chrono::system_clock::now(), std::optional<double>());
+  ASSERT_TRUE(desired.has_value());
+  for (const json& child : desired->Objects()) {
+    if (child["kind"] != "HorizontalPodAutoscaler") continue;
+    const KubeResult<json> applied = client_->Apply(kHorizontalPodAutoscalers, child, kManager);
+    ASSERT_TRUE(applied.has_value()) << applied.error().message;
+    // The HPA controller writes the object's status meanwhile: retry on conflict.
+    KubeResult<json> updated = std::unexpected(KubeError{});
+    for (int attempt = 0; attempt < 10 && !updated; ++attempt) {
+      KubeResult<json> current = client_->Get(kHorizontalPodAutoscalers, ns_,
+                                              child["metadata"]["name"].get<std::string>());
+      ASSERT_TRUE(current.has_value()) << current.error().message;
+      json edited = *current;
+      edited["spec"]["minReplicas"] = child["spec"]["minReplicas"].get<int>() + 1;
+      updated = client_->Update(kHorizontalPodAutoscalers, edited);
+      if (!updated && updated.error().kind != KubeError::Kind::kConflict) break;
+    }
+    ASSERT_TRUE(updated.has_value()) << updated.error().message;
+    EXPECT_NE(AppliedFingerprint(*updated, kManager), Fingerprint(AppliedContent(child)));
+    return;
+  }
+  FAIL() << "the minimal example has no HPA";
 }
 
 }  // namespace
