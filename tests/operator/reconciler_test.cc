@@ -9,6 +9,7 @@
 #include "fakes/op/fake_kube_client.h"
 #include "op/children.h"
 #include "op/status.h"
+#include "op/time_text.h"
 #include "op/yaml.h"
 #include "test_util.h"
 
@@ -189,6 +190,45 @@ TEST_F(ReconcilerTest, ASpecChangeReachesTheChildren) {
   EXPECT_EQ(Engine()["status"]["observedGeneration"], 2);
 }
 
+// No more writes than changes: one bound of one component moves, one HPA is applied.
+TEST_F(ReconcilerTest, AnEditAppliesOnlyTheChildItChanges) {
+  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  ASSERT_TRUE(Reconcile().has_value());
+  const size_t before = client_.Writes().size();
+  json cr = Engine();
+  cr["spec"]["components"][1]["replicas"]["max"] = 25;
+  client_.Seed(kPricingEngines, cr);
+  ASSERT_TRUE(Reconcile().has_value());
+  std::vector<std::string> written;
+  const std::vector<fakes::KubeWrite> writes = client_.Writes();
+  for (size_t i = before; i < writes.size(); ++i) {
+    const fakes::KubeWrite& w = writes[i];
+    written.push_back(w.resource + "/" + w.name + (w.subresource.empty() ? "" : "/status"));
+  }
+  EXPECT_EQ(written, (std::vector<std::string>{"horizontalpodautoscalers/desk-calculation",
+                                               "pricingengines/desk/status"}));
+}
+
+// A field the spec no longer asks for is still among the operator's fields,
+// so the child is applied again (and the apply drops it).
+TEST_F(ReconcilerTest, AFieldDroppedFromTheSpecIsAppliedAway) {
+  json cr = YamlJson(kDeskEngineYaml);
+  cr["spec"]["components"][1]["autoscaling"] = {
+      {"podsMetrics", json::array({{{"name", "calculations_per_second"}, {"averageValue", "700"}}})}};
+  client_.Seed(kPricingEngines, cr);
+  ASSERT_TRUE(Reconcile().has_value());
+  ASSERT_EQ(Hpa("desk-calculation")["spec"]["metrics"].size(), 2u);
+  cr = Engine();
+  cr["spec"]["components"][1].erase("autoscaling");
+  client_.Seed(kPricingEngines, cr);
+  const size_t before = WritesTo("horizontalpodautoscalers").size();
+  ASSERT_TRUE(Reconcile().has_value());
+  const std::vector<fakes::KubeWrite> hpa_writes = WritesTo("horizontalpodautoscalers");
+  ASSERT_EQ(hpa_writes.size(), before + 1);
+  EXPECT_EQ(hpa_writes.back().name, "desk-calculation");
+  EXPECT_EQ(hpa_writes.back().body["spec"]["metrics"].size(), 1u);
+}
+
 TEST_F(ReconcilerTest, DeletesTheChildrenOfARemovedComponent) {
   client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
   ASSERT_TRUE(Reconcile().has_value());
@@ -310,6 +350,90 @@ TEST_F(ReconcilerTest, AFailedStatusWriteIsRetried) {
   ASSERT_FALSE(r.has_value());
   ASSERT_TRUE(Reconcile().has_value());
   EXPECT_EQ(Engine()["status"]["components"][0]["readyReplicas"], 2);
+}
+
+// The desk engine with market phases on the NYSE calendar (no lead time, so
+// each floor changes exactly at its boundary).
+json PhasedDeskEngine() {
+  json cr = YamlJson(kDeskEngineYaml);
+  cr["spec"]["marketHours"] = YamlJson(R"(
+timeZone: America/New_York
+calendar: NYSE
+phases:
+- {name: PreMarket, start: "08:00", end: open, minReplicas: {calculation: 6}}
+- {name: Regular, start: open, end: close, minReplicas: {api: 4, calculation: 10}}
+- {name: PostMarket, start: close, end: "18:00", minReplicas: {calculation: 5}}
+)");
+  return cr;
+}
+
+struct Visit {
+  std::string at;     // RFC 3339, UTC
+  std::string phase;  // status.marketPhase after the reconcile
+  int calculation_min = 0;
+};
+
+// Friday 2026-12-04 16:05 New York (EST, UTC-5) to Monday 08:00: the operator
+// wakes only when a reconcile asks to be requeued, and each wake-up changes
+// the floors exactly at the boundary, in order.
+TEST_F(ReconcilerTest, FridayCloseToMondayPreMarketByRequeuesAlone) {
+  client_.Seed(kPricingEngines, PhasedDeskEngine());
+  clock_.Set(At("2026-12-04T21:05:00Z"));
+  std::vector<Visit> visits;
+  int wakeups = 0;
+  while (clock_.Now() <= At("2026-12-07T13:00:00Z")) {
+    const KubeResult<ReconcileOutcome> r = Reconcile();
+    ASSERT_TRUE(r.has_value()) << r.error().message;
+    const std::string phase = Engine()["status"].value("marketPhase", "");
+    const int floor = Hpa("desk-calculation")["spec"]["minReplicas"].get<int>();
+    if (visits.empty() || visits.back().phase != phase) {
+      visits.push_back({FormatRfc3339(clock_.Now()), phase, floor});
+    }
+    ASSERT_TRUE(r->requeue_after.has_value());
+    ASSERT_GT(*r->requeue_after, std::chrono::nanoseconds{0});
+    clock_.Advance(*r->requeue_after);
+    ASSERT_LT(++wakeups, 1000);
+  }
+  ASSERT_EQ(visits.size(), 3u);
+  EXPECT_EQ(visits[0].at, "2026-12-04T21:05:00Z");
+  EXPECT_EQ(visits[0].phase, "PostMarket");
+  EXPECT_EQ(visits[0].calculation_min, 5);
+  EXPECT_EQ(visits[1].at, "2026-12-04T23:00:00Z");  // Friday 18:00 EST
+  EXPECT_EQ(visits[1].phase, "Closed");
+  EXPECT_EQ(visits[1].calculation_min, 3);
+  EXPECT_EQ(visits[2].at, "2026-12-07T13:00:00Z");  // Monday 08:00 EST
+  EXPECT_EQ(visits[2].phase, "PreMarket");
+  EXPECT_EQ(visits[2].calculation_min, 6);
+  // Two transitions, each announced once.
+  EXPECT_EQ(transitions_, (std::vector<std::string>{"phase", "phase"}));
+  const std::vector<json> events = EventsWithReason("PolicyTransition");
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0]["note"], "market phase PostMarket -> Closed");
+  EXPECT_EQ(events[1]["note"], "market phase Closed -> PreMarket");
+}
+
+// The operator was down from Friday 16:05 until Monday 09:45: its first
+// reconcile applies the phase in force now (level-based), announces one
+// transition, and does not replay the weekend.
+TEST_F(ReconcilerTest, AThreeDayOutageResumesAtTheCurrentPhaseWithNothingSkipped) {
+  client_.Seed(kPricingEngines, PhasedDeskEngine());
+  clock_.Set(At("2026-12-04T21:05:00Z"));
+  ASSERT_TRUE(Reconcile().has_value());
+  EXPECT_EQ(Engine()["status"]["marketPhase"], "PostMarket");
+
+  clock_.Set(At("2026-12-07T14:45:00Z"));  // Monday 09:45 EST, Regular session
+  const KubeResult<ReconcileOutcome> r = Reconcile();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(Engine()["status"]["marketPhase"], "Regular");
+  EXPECT_EQ(Engine()["status"]["marketDay"], "Regular");
+  EXPECT_EQ(Hpa("desk-calculation")["spec"]["minReplicas"], 10);
+  EXPECT_EQ(Hpa("desk-api")["spec"]["minReplicas"], 4);
+  ASSERT_TRUE(r->requeue_after.has_value());
+  EXPECT_EQ(*r->requeue_after, std::chrono::minutes(10));  // the resync; the close is at 16:00
+  // One transition for the state that is true now, not a replay of the weekend.
+  const std::vector<json> events = EventsWithReason("PolicyTransition");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["note"], "market phase PostMarket -> Regular");
 }
 
 }  // namespace
