@@ -15,6 +15,8 @@ packages=(
   postgresql postgresql-client redis-server redis-tools nginx-light
   # test and benchmark tooling
   wrk procps psmisc iproute2 jq python3 python3-yaml python3-pytest util-linux bc openssl
+  # runs the operator at a chosen wall-clock time in tests/cluster/policy_test.sh
+  faketime
 )
 
 missing=()

@@ -15,26 +15,8 @@ operator=$1
 work=${2:-$(mktemp -d)}
 . "$here/lib.sh"
 
-rm -rf "$work"; mkdir -p "$work"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-  "$repo/scripts/cluster.sh" down "$work/cluster" >/dev/null 2>&1
-}
-trap cleanup EXIT
-
-if ! "$repo/scripts/cluster.sh" up "$work/cluster" >"$work/up.out"; then
-  fail "cluster comes up"; tail -n 30 "$work"/cluster/logs/*.log; summary; exit 1
-fi
-eval "$(tail -n 1 "$work/up.out")"
-export PATH=$(. "$work/cluster/state.env"; echo "$bin"):$PATH
-k() { kubectl --request-timeout=20s "$@"; }
+operator_cluster_up
 quiet() { "$@" >/dev/null 2>&1; }
-jp() { k get "$1" -n "${ns:-default}" -o jsonpath="$2" 2>/dev/null; }
-
-k apply --server-side -f "$repo/crds/" >/dev/null
-k wait --for condition=established --timeout=60s crd/pricingengines.pricing.borrowrate.io >/dev/null
 
 # start_operator NAME ARGS...: runs the operator in the background, logs to
 # $work/NAME.log, its PID in $work/NAME.pid.
