@@ -24,8 +24,11 @@ operator=$1
 work=${2:-$(mktemp -d)}
 . "$here/lib.sh"
 
-if ! command -v faketime >/dev/null; then
-  fail "faketime is installed (scripts/install-deps.sh)"; summary; exit 1
+# libfaketime is preloaded directly (not through the `faketime` wrapper, which
+# forks) so that the PID the test stops is the operator's own.
+libfaketime=$(ls /usr/lib/*/faketime/libfaketime.so.1 2>/dev/null | head -n 1)
+if [ -z "$libfaketime" ]; then
+  fail "libfaketime is installed (package faketime, scripts/install-deps.sh)"; summary; exit 1
 fi
 operator_cluster_up
 # is OBJECT JSONPATH VALUE: the field has the value now (re-read on every call,
@@ -49,7 +52,7 @@ EOF
 echo "operator clock: real + ${offset}s; phase boundary at $boundary"
 
 m=$(port); h=$(port)
-FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f "+${offset}" \
+LD_PRELOAD=$libfaketime FAKETIME="+${offset}" FAKETIME_DONT_FAKE_MONOTONIC=1 \
   "$operator" run --kubeconfig "$KUBECONFIG" --metrics-addr "127.0.0.1:$m" \
   --health-addr "127.0.0.1:$h" >"$work/operator.log" 2>&1 &
 pids+=($!)
