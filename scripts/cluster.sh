@@ -169,7 +169,7 @@ STATE
     --service-account-issuer "https://kubernetes.default.svc" \
     --service-account-key-file "$dir/pki/sa.pub" \
     --service-account-signing-key-file "$dir/pki/sa.key" \
-    --service-cluster-ip-range 10.0.0.0/24 \
+    --service-cluster-ip-range 10.0.0.0/16 \
     --endpoint-reconciler-type none \
     --allow-privileged=true \
     --enable-priority-and-fairness=false \
