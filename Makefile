@@ -4,7 +4,7 @@ ASAN_DIR  ?= build-asan
 JOBS      ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build build-asan control-plane run test test-unit test-integration test-cluster bench clean
+.PHONY: all deps build build-asan control-plane run test test-unit test-integration test-cluster bench bench-operator clean
 
 all: build
 
@@ -45,6 +45,11 @@ test-cluster: build control-plane
 
 bench: build
 	scripts/bench.sh
+
+# 1000 PricingEngines on the real control plane: time to reconcile, RSS,
+# writes, CR edit -> HPA latency; ratio to one client applying the same objects.
+bench-operator: build control-plane
+	scripts/bench-operator.sh
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR)

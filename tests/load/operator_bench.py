@@ -1,0 +1,284 @@
+#!/usr/bin/env python3
+"""pricing-operator at scale against a real control plane (run by
+scripts/bench-operator.sh, which starts the control plane and the operator).
+
+Measures, for N PricingEngines of 3 components each (12 children each):
+  - the time from the first create until every resource is reconciled
+    (status.observedGeneration == metadata.generation and every child exists),
+  - the reference: one client server-side-applying the same children, in
+    the same run, on the same API server; the ratio operator / reference,
+  - the operator's RSS afterwards (and its peak),
+  - the writes it made per PricingEngine, and in a quiet period afterwards,
+  - CR edit -> HPA updated latency, p50 and p99 over E sequential edits.
+"""
+import argparse
+import http.client
+import json
+import os
+import re
+import signal
+import ssl
+import statistics
+import subprocess
+import threading
+import time
+import urllib.parse
+
+COMPONENTS = [("api", "gateway", 2, 6), ("calculation", "calculation", 3, 20), ("data", "data", 2, 4)]
+KINDS = {
+    "deployments": "/apis/apps/v1",
+    "services": "/api/v1",
+    "horizontalpodautoscalers": "/apis/autoscaling/v2",
+    "poddisruptionbudgets": "/apis/policy/v1",
+}
+PLURAL = {
+    "Deployment": "deployments",
+    "Service": "services",
+    "HorizontalPodAutoscaler": "horizontalpodautoscalers",
+    "PodDisruptionBudget": "poddisruptionbudgets",
+}
+PE_PATH = "/apis/pricing.borrowrate.io/v1alpha1"
+
+
+class Api:
+    """A keep-alive HTTPS client for the local API server (admin token)."""
+
+    def __init__(self, port, token, ca):
+        self.port, self.token = port, token
+        self.ctx = ssl.create_default_context(cafile=ca)
+        self.conn = None
+
+    def request(self, method, path, body=None, content_type="application/json"):
+        for attempt in range(3):
+            if self.conn is None:
+                self.conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=60)
+            headers = {"Authorization": "Bearer " + self.token, "Accept": "application/json"}
+            data = None
+            if body is not None:
+                data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+                headers["Content-Type"] = content_type
+            try:
+                self.conn.request(method, path, body=data, headers=headers)
+                resp = self.conn.getresponse()
+                text = resp.read()
+                return resp.status, (json.loads(text) if text else None)
+            except (http.client.HTTPException, OSError):
+                self.conn.close()
+                self.conn = None
+                if attempt == 2:
+                    raise
+        raise RuntimeError("unreachable")
+
+    def ok(self, method, path, body=None, content_type="application/json"):
+        status, doc = self.request(method, path, body, content_type)
+        if status >= 300:
+            raise RuntimeError(f"{method} {path}: {status} {doc}")
+        return doc
+
+
+def engine(name, namespace):
+    return {
+        "apiVersion": "pricing.borrowrate.io/v1alpha1",
+        "kind": "PricingEngine",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "image": "registry.example.com/pricing-engine:1.0.0",
+            "components": [
+                {"name": c, "role": r, "replicas": {"min": lo, "max": hi}} for c, r, lo, hi in COMPONENTS
+            ],
+        },
+    }
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, int(round(p / 100.0 * len(ordered) + 0.5)) - 1))]
+
+
+def rss_kib(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def scrape(metrics_url):
+    """(write requests, child applies) from the operator's /metrics."""
+    host, port = urllib.parse.urlparse(metrics_url).netloc.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode()
+    writes = applies = 0.0
+    for line in text.splitlines():
+        if line.startswith("rest_client_requests_total{"):
+            m = re.search(r'method="([A-Z]+)"', line)
+            if m and m.group(1) in ("POST", "PUT", "PATCH", "DELETE"):
+                writes += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("pricing_operator_children_applied_total"):
+            applies += float(line.rsplit(" ", 1)[1])
+    return writes, applies
+
+
+def reconciled(api, namespace, n):
+    """Number of PricingEngines whose status caught up with their spec."""
+    doc = api.ok("GET", f"{PE_PATH}/namespaces/{namespace}/pricingengines")
+    done = 0
+    for item in doc["items"]:
+        status = item.get("status") or {}
+        if status.get("observedGeneration") == item["metadata"]["generation"]:
+            done += 1
+    return done
+
+
+def count(api, kind, namespace):
+    doc = api.ok("GET", f"{KINDS[kind]}/namespaces/{namespace}/{kind}?limit=100000")
+    return len(doc["items"])
+
+
+class HpaWatch(threading.Thread):
+    """Watches the HPAs of a namespace; records when each maxReplicas value is first seen."""
+
+    def __init__(self, port, token, ca, namespace, resource_version):
+        super().__init__(daemon=True)
+        self.port, self.token, self.ca = port, token, ca
+        self.namespace, self.rv = namespace, resource_version
+        self.cond = threading.Condition()
+        self.seen = {}  # (name, maxReplicas) -> monotonic time
+
+    def run(self):
+        ctx = ssl.create_default_context(cafile=self.ca)
+        while True:
+            conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=ctx, timeout=300)
+            conn.request(
+                "GET",
+                f"{KINDS['horizontalpodautoscalers']}/namespaces/{self.namespace}/horizontalpodautoscalers"
+                f"?watch=1&allowWatchBookmarks=true&resourceVersion={self.rv}",
+                headers={"Authorization": "Bearer " + self.token},
+            )
+            resp = conn.getresponse()
+            while True:
+                line = resp.readline()
+                if not line:
+                    break
+                event = json.loads(line)
+                obj = event["object"]
+                self.rv = obj["metadata"].get("resourceVersion", self.rv)
+                if event["type"] in ("ADDED", "MODIFIED"):
+                    key = (obj["metadata"]["name"], obj["spec"]["maxReplicas"])
+                    with self.cond:
+                        self.seen.setdefault(key, time.monotonic())
+                        self.cond.notify_all()
+
+    def wait_for(self, name, max_replicas, timeout):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while (name, max_replicas) not in self.seen:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cond.wait(left)
+            return self.seen[(name, max_replicas)]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cluster", required=True, help="scripts/cluster.sh directory")
+    ap.add_argument("--operator", required=True, help="pricing-operator binary (for render)")
+    ap.add_argument("--operator-pid", type=int, required=True)
+    ap.add_argument("--metrics", required=True, help="http://host:port of the operator's metrics")
+    ap.add_argument("--engines", type=int, default=1000)
+    ap.add_argument("--edits", type=int, default=200)
+    ap.add_argument("--quiet-seconds", type=int, default=20)
+    args = ap.parse_args()
+
+    state = dict(line.strip().split("=", 1) for line in open(os.path.join(args.cluster, "state.env")) if "=" in line)
+    port, token, ca = int(state["apiserver_port"]), state["admin_token"], os.path.join(args.cluster, "pki/ca.crt")
+    api = Api(port, token, ca)
+    n, ns, ref_ns = args.engines, "bench", "reference"
+    names = [f"pe-{i:04d}" for i in range(n)]
+    children_per_engine = 4 * len(COMPONENTS)
+    for namespace in (ns, ref_ns):
+        api.ok("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+
+    # --- The operator: N PricingEngines created, time until all reconciled ---
+    writes_before, applies_before = scrape(args.metrics)
+    t0 = time.monotonic()
+    for name in names:
+        api.ok("POST", f"{PE_PATH}/namespaces/{ns}/pricingengines", engine(name, ns))
+    created = time.monotonic() - t0
+    while reconciled(api, ns, n) < n:
+        time.sleep(0.5)
+    while any(count(api, kind, ns) < n * len(COMPONENTS) for kind in KINDS):
+        time.sleep(0.5)
+    operator_seconds = time.monotonic() - t0
+    writes_after, applies_after = scrape(args.metrics)
+    rss, hwm = rss_kib(args.operator_pid, "VmRSS"), rss_kib(args.operator_pid, "VmHWM")
+
+    time.sleep(args.quiet_seconds)
+    writes_quiet = scrape(args.metrics)[0] - writes_after
+    applies_quiet_end = scrape(args.metrics)[1]
+
+    # --- CR edit -> HPA updated ---
+    hpas = api.ok("GET", f"{KINDS['horizontalpodautoscalers']}/namespaces/{ns}/horizontalpodautoscalers?limit=1")
+    watch = HpaWatch(port, token, ca, ns, hpas["metadata"]["resourceVersion"])
+    watch.start()
+    latencies, missed = [], 0
+    for i in range(args.edits):
+        name = names[(i * 7919) % n]
+        new_max = 7 + i  # unique per edit, so a value is never "seen" before its edit
+        patch = [{"op": "replace", "path": "/spec/components/0/replicas/max", "value": new_max}]
+        sent = time.monotonic()
+        api.ok("PATCH", f"{PE_PATH}/namespaces/{ns}/pricingengines/{name}", patch, "application/json-patch+json")
+        seen = watch.wait_for(f"{name}-api", new_max, 30)
+        if seen is None:
+            missed += 1
+        else:
+            latencies.append((seen - sent) * 1000)
+
+    applies_edits = scrape(args.metrics)[1] - applies_quiet_end
+
+    # --- The reference: one client applying the same children ---
+    os.kill(args.operator_pid, signal.SIGTERM)
+    rendered = subprocess.run(
+        [args.operator, "render", "-f", "-", "-o", "json"],
+        input=json.dumps(engine("pe-0000", ref_ns)), capture_output=True, text=True, check=True,
+    ).stdout
+    template = json.loads(rendered)
+    template = template["items"] if isinstance(template, dict) and "items" in template else template
+    assert len(template) == children_per_engine, f"render gave {len(template)} objects"
+    for obj in template:
+        obj["metadata"].pop("ownerReferences", None)
+        obj["metadata"].setdefault("labels", {})["app.kubernetes.io/managed-by"] = "bench-reference"
+    text = json.dumps(template)
+    t1 = time.monotonic()
+    for name in names:
+        for obj in json.loads(text.replace("pe-0000", name)):
+            kind = PLURAL[obj["kind"]]
+            path = (f"{KINDS[kind]}/namespaces/{ref_ns}/{kind}/{obj['metadata']['name']}"
+                    "?fieldManager=bench-reference&force=true")
+            api.ok("PATCH", path, obj, "application/apply-patch+yaml")
+    reference_seconds = time.monotonic() - t1
+
+    print(f"PricingEngines: {n} x {len(COMPONENTS)} components ({n * children_per_engine} children)")
+    print(f"created in {created:.1f} s; all reconciled {operator_seconds:.1f} s after the first create")
+    print(f"reference (one client applying the same {n * children_per_engine} children): {reference_seconds:.1f} s")
+    print(f"ratio operator/reference: {operator_seconds / reference_seconds:.2f}")
+    print(f"operator RSS after: {rss / 1024:.1f} MiB (peak {hwm / 1024:.1f} MiB)")
+    print(f"child applies: {(applies_after - applies_before) / n:.2f} per PricingEngine "
+          f"({children_per_engine} children each); all writes incl. status and Events: "
+          f"{(writes_after - writes_before) / n:.2f} per PricingEngine")
+    print(f"writes in the {args.quiet_seconds} s after (status of Deployments the HPA scaled): "
+          f"{writes_quiet:.0f}")
+    print(f"child applies for {args.edits} CR edits (one HPA each): {applies_edits:.0f}")
+    if latencies:
+        print(f"CR edit -> HPA updated over {len(latencies)} edits: p50 {statistics.median(latencies):.0f} ms, "
+              f"p99 {percentile(latencies, 99):.0f} ms" + (f" ({missed} not seen within 30 s)" if missed else ""))
+    else:
+        print(f"CR edit -> HPA updated: none of {args.edits} edits seen within 30 s")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
