@@ -32,7 +32,8 @@ run: build
 # plane), and the unit tests again under ASan+UBSan.
 test: build build-asan control-plane
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j 2
-	ctest --test-dir $(ASAN_DIR) --output-on-failure -L unit
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+	  ctest --test-dir $(ASAN_DIR) --output-on-failure -L unit
 
 test-unit: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -L unit
