@@ -450,6 +450,31 @@ TEST_F(PgTest, AuditBatchLargerThanOneStatement) {
   EXPECT_TRUE(InsertAuditBatch(*pool_, {}).has_value());
 }
 
+TEST_F(PgTest, AuditBatchKeepsControlCharactersAndBackslashesVerbatim) {
+  // Request ids come from the client's X-Request-Id header: any byte that
+  // could end a COPY field or row early must arrive as itself.
+  AuditRecord r = SampleAuditRecord(TestUuid());
+  r.request_id = "a\tb\nc\rd\\e\\N";
+  ASSERT_TRUE(InsertAuditBatch(*pool_, {r}).has_value());
+  EXPECT_EQ(
+      Column("SELECT request_id FROM audit_log WHERE calculation_id = $1", {r.calculation_id}),
+      std::vector<std::string>{r.request_id});
+}
+
+TEST_F(PgTest, AuditBatchMixingStoredAndNewRecordsAddsOnlyTheNew) {
+  std::vector<AuditRecord> first;
+  for (int i = 0; i < 700; ++i) first.push_back(SampleAuditRecord(TestUuid()));
+  ASSERT_TRUE(InsertAuditBatch(*pool_, first).has_value());
+  // A re-send after a crash: the tail of the delivered batch, then new ones,
+  // twice over (the staging path is taken on a reused session too).
+  for (int round = 0; round < 2; ++round) {
+    std::vector<AuditRecord> resend(first.end() - 100, first.end());
+    for (int i = 0; i < 50; ++i) resend.push_back(SampleAuditRecord(TestUuid()));
+    ASSERT_TRUE(InsertAuditBatch(*pool_, resend).has_value());
+  }
+  EXPECT_EQ(Column("SELECT count(*) FROM audit_log"), std::vector<std::string>{"800"});
+}
+
 TEST_F(PgTest, AuditBatchWithRefusedValuesIsTerminalAndAtomic) {
   std::vector<AuditRecord> batch = {SampleAuditRecord(TestUuid()), SampleAuditRecord("not-a-uuid")};
   auto r = InsertAuditBatch(*pool_, batch);

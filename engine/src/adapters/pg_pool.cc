@@ -1,5 +1,6 @@
 #include "adapters/pg_pool.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace pricing::engine {
@@ -111,6 +112,39 @@ Result<void> PgConnection::ExecScript(const std::string& sql) {
   auto result = Check("script", PQexec(conn_->pg, sql.c_str()));
   if (!result) return std::unexpected(std::move(result.error()));
   return {};
+}
+
+Result<int64_t> PgConnection::CopyIn(const std::string& copy_sql, std::string_view rows,
+                                     std::string* sqlstate) {
+  if (sqlstate != nullptr) sqlstate->clear();
+  auto fail = [&](PGresult* raw) -> Result<int64_t> {
+    if (sqlstate != nullptr && raw != nullptr) {
+      if (const char* state = PQresultErrorField(raw, PG_DIAG_SQLSTATE)) *sqlstate = state;
+    }
+    Error e = Failure("copy", raw);
+    PQclear(raw);
+    // Drain whatever else the server sends for this statement.
+    while (PGresult* more = PQgetResult(conn_->pg)) PQclear(more);
+    return std::unexpected(std::move(e));
+  };
+  PGresult* start = PQexec(conn_->pg, copy_sql.c_str());
+  if (start == nullptr || PQresultStatus(start) != PGRES_COPY_IN) return fail(start);
+  PQclear(start);
+  // libpq buffers the data; hand it over in slices of at most 1 MiB.
+  constexpr size_t kSlice = 1 << 20;
+  for (size_t at = 0; at < rows.size(); at += kSlice) {
+    const size_t n = std::min(kSlice, rows.size() - at);
+    if (PQputCopyData(conn_->pg, rows.data() + at, static_cast<int>(n)) != 1) {
+      (void)PQputCopyEnd(conn_->pg, "client failed to send data");
+      return fail(PQgetResult(conn_->pg));
+    }
+  }
+  if (PQputCopyEnd(conn_->pg, nullptr) != 1) return fail(PQgetResult(conn_->pg));
+  PGresult* end = PQgetResult(conn_->pg);
+  if (end == nullptr || PQresultStatus(end) != PGRES_COMMAND_OK) return fail(end);
+  PgResult done(end);
+  while (PGresult* more = PQgetResult(conn_->pg)) PQclear(more);
+  return done.affected_rows();
 }
 
 Result<void> PgConnection::Transaction(const std::function<Result<void>()>& body) {

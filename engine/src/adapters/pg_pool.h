@@ -99,6 +99,11 @@ class PgConnection {
                                 const PgParams& params = {});
   // Runs a script of one or more parameterless statements (migrations only).
   Result<void> ExecScript(const std::string& sql);
+  // Runs `copy_sql` (a `COPY ... FROM STDIN` statement) and streams `rows`,
+  // COPY text format, to it. Returns the number of rows copied. On failure,
+  // `*sqlstate` (when given) receives the server's SQLSTATE, or "" if none.
+  Result<int64_t> CopyIn(const std::string& copy_sql, std::string_view rows,
+                         std::string* sqlstate = nullptr);
   // Runs `body` between BEGIN and COMMIT; rolls back when it fails.
   Result<void> Transaction(const std::function<Result<void>()>& body);
 

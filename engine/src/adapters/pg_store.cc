@@ -218,55 +218,65 @@ constexpr char kAuditColumns[] =
     "borrow_rate, borrow_rate_used, base_rate, base_rate_source, volatility, volatility_source, "
     "event_risk, event_risk_source, borrow_cost, markup, transaction_fees, total_fee, day_count, "
     "created_at";
-// The SQL type of each column above, for the parameter casts.
-constexpr const char* kAuditTypes[] = {
-    "uuid",    "text",    "text",    "text",    "text",    "numeric", "integer",
-    "numeric", "numeric", "numeric", "text",    "numeric", "text",    "integer",
-    "text",    "numeric", "numeric", "numeric", "numeric", "integer", "timestamptz"};
-constexpr int kAuditColumnCount = sizeof(kAuditTypes) / sizeof(kAuditTypes[0]);
-// Rows per INSERT: well below the protocol's 65535 parameters per statement.
-constexpr size_t kAuditRowsPerStatement = 500;
 
-void AppendAuditParams(const AuditRecord& r, PgParams* params) {
-  params->insert(params->end(), {r.calculation_id,
-                                 r.request_id,
-                                 r.request.client_id,
-                                 OptionalText(r.api_key_client),
-                                 r.request.ticker,
-                                 r.request.position_value.ToString(),
-                                 std::to_string(r.request.loan_days),
-                                 r.quote.rate.ToString(),
-                                 r.quote.borrow_rate_used.ToString(),
-                                 r.inputs.base_rate.value.ToString(),
-                                 std::string(SourceName(r.inputs.base_rate.source)),
-                                 r.inputs.volatility.value.ToString(),
-                                 std::string(SourceName(r.inputs.volatility.source)),
-                                 std::to_string(r.inputs.event_risk.value),
-                                 std::string(SourceName(r.inputs.event_risk.source)),
-                                 r.quote.borrow_cost.ToString(2),
-                                 r.quote.markup.ToString(2),
-                                 r.quote.transaction_fees.ToString(2),
-                                 r.quote.total_fee.ToString(2),
-                                 std::to_string(r.quote.day_count),
-                                 TimestampText(r.at)});
-}
-
-std::string AuditInsertSql(size_t rows) {
-  std::string sql = "INSERT INTO audit_log (";
-  sql += kAuditColumns;
-  sql += ") VALUES ";
-  int n = 0;
-  for (size_t row = 0; row < rows; ++row) {
-    sql += row == 0 ? "(" : ", (";
-    for (int col = 0; col < kAuditColumnCount; ++col) {
-      if (col > 0) sql += ", ";
-      sql += "$" + std::to_string(++n) + "::" + kAuditTypes[col];
+// Appends `value` as one COPY text-format field: backslash, tab, newline and
+// carriage return escaped, so no value can end its field or row early.
+void AppendCopyField(std::string_view value, std::string* out) {
+  for (char c : value) {
+    switch (c) {
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      default:
+        out->push_back(c);
     }
-    sql += ")";
   }
-  sql += " ON CONFLICT (calculation_id) DO NOTHING";
-  return sql;
 }
+
+// Appends `r` as one COPY text-format row of kAuditColumns.
+void AppendAuditRow(const AuditRecord& r, std::string* out) {
+  const auto field = [out](std::string_view v) {
+    AppendCopyField(v, out);
+    out->push_back('\t');
+  };
+  field(r.calculation_id);
+  field(r.request_id);
+  field(r.request.client_id);
+  if (r.api_key_client.empty()) {
+    out->append("\\N\t");
+  } else {
+    field(r.api_key_client);
+  }
+  field(r.request.ticker);
+  field(r.request.position_value.ToString());
+  field(std::to_string(r.request.loan_days));
+  field(r.quote.rate.ToString());
+  field(r.quote.borrow_rate_used.ToString());
+  field(r.inputs.base_rate.value.ToString());
+  field(SourceName(r.inputs.base_rate.source));
+  field(r.inputs.volatility.value.ToString());
+  field(SourceName(r.inputs.volatility.source));
+  field(std::to_string(r.inputs.event_risk.value));
+  field(SourceName(r.inputs.event_risk.source));
+  field(r.quote.borrow_cost.ToString(2));
+  field(r.quote.markup.ToString(2));
+  field(r.quote.transaction_fees.ToString(2));
+  field(r.quote.total_fee.ToString(2));
+  field(std::to_string(r.quote.day_count));
+  AppendCopyField(TimestampText(r.at), out);
+  out->push_back('\n');
+}
+
+constexpr char kUniqueViolation[] = "23505";
 
 // Reference rows ------------------------------------------------------------------
 
@@ -397,16 +407,37 @@ Result<SeedStats> SeedReferenceData(PgPool& pool, const ReferenceData& data) {
 
 Result<void> InsertAuditBatch(PgPool& pool, const std::vector<AuditRecord>& records) {
   if (records.empty()) return {};
+  std::string rows;
+  rows.reserve(records.size() * 320);
+  for (const AuditRecord& r : records) AppendAuditRow(r, &rows);
+  static const std::string kCopyDirect =
+      std::string("COPY audit_log (") + kAuditColumns + ") FROM STDIN";
+  static const std::string kCopyStage =
+      std::string("COPY audit_stage (") + kAuditColumns + ") FROM STDIN";
+  static const std::string kMergeStage =
+      std::string("INSERT INTO audit_log (") + kAuditColumns + ") SELECT " + kAuditColumns +
+      " FROM audit_stage ON CONFLICT (calculation_id) DO NOTHING";
   return pool.Run([&](PgConnection& c) -> Result<void> {
+    // A batch is new records but for the rare re-send after a crash, so it
+    // is copied straight into audit_log in one transaction ...
+    std::string sqlstate;
+    auto direct = c.Transaction([&]() -> Result<void> {
+      auto n = c.CopyIn(kCopyDirect, rows, &sqlstate);
+      if (!n) return WithContext("audit copy", n.error());
+      return {};
+    });
+    if (direct || sqlstate != kUniqueViolation || c.broken()) return direct;
+    // ... and a batch holding records already stored goes through a staging
+    // table (per session, emptied at each commit) that skips them.
+    auto stage = c.ExecScript(
+        "CREATE TEMP TABLE IF NOT EXISTS audit_stage "
+        "(LIKE audit_log INCLUDING DEFAULTS) ON COMMIT DELETE ROWS");
+    if (!stage) return WithContext("audit staging table", stage.error());
     return c.Transaction([&]() -> Result<void> {
-      for (size_t begin = 0; begin < records.size(); begin += kAuditRowsPerStatement) {
-        const size_t end = std::min(records.size(), begin + kAuditRowsPerStatement);
-        PgParams params;
-        params.reserve((end - begin) * kAuditColumnCount);
-        for (size_t i = begin; i < end; ++i) AppendAuditParams(records[i], &params);
-        auto r = c.Exec(AuditInsertSql(end - begin), params);
-        if (!r) return WithContext("audit insert", r.error());
-      }
+      auto n = c.CopyIn(kCopyStage, rows);
+      if (!n) return WithContext("audit copy", n.error());
+      auto merged = c.Exec(kMergeStage);
+      if (!merged) return WithContext("audit insert", merged.error());
       return {};
     });
   });

@@ -44,9 +44,11 @@ struct SeedStats {
 // ticker. REQUIRES: RunMigrations succeeded.
 Result<SeedStats> SeedReferenceData(PgPool& pool, const ReferenceData& data);
 
-// Inserts `records` into audit_log in one transaction, in multi-row INSERTs,
-// skipping calculation_ids already present (ON CONFLICT DO NOTHING), so a
-// re-sent batch is harmless. kInvalidParameter when the database refuses a
+// Inserts `records` into audit_log in one transaction, streamed with COPY
+// (the values travel as data, never as SQL text), skipping calculation_ids
+// already present, so a re-sent batch is harmless: a batch that collides
+// with stored rows is copied again into a session's staging table and merged
+// with ON CONFLICT DO NOTHING. kInvalidParameter when the database refuses a
 // record's values (e.g. a calculation_id that is not a UUID): terminal for the
 // audit spool; kServiceUnavailable otherwise: retried.
 Result<void> InsertAuditBatch(PgPool& pool, const std::vector<AuditRecord>& records);
