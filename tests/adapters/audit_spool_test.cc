@@ -162,6 +162,80 @@ TEST(AuditRecordJson, RoundTripsEveryFieldExactly) {
   EXPECT_EQ(text.find('\n'), std::string::npos);
 }
 
+TEST(AuditRecordJson, ReadsEveryStringItWritesAndEveryEquivalentSpelling) {
+  // Request ids are client text: quotes, backslashes, control characters and
+  // non-ASCII bytes must come back exactly, whichever reader takes them.
+  for (const std::string& rid : std::vector<std::string>{
+           "plain", "q\"uote", "back\\slash", "slash/es", "tab\tnl\ncr\r", std::string("nul\0x", 5),
+           "\x01\x1f", "caf\xc3\xa9 \xe2\x82\xac", "\\\"\\\""}) {
+    AuditRecord r = MakeAuditRecord("6f1c2a9e-0000-4000-8000-000000000001", 3);
+    r.request_id = rid;
+    const std::string text = SerializeAuditRecord(r);
+    auto back = ParseAuditRecord(text);
+    ASSERT_TRUE(back) << back.error().message << "\n" << text;
+    EXPECT_EQ(DiffAuditRecords(r, *back), "") << text;
+  }
+  // Whitespace and another member order are still the same record.
+  const AuditRecord r = MakeAuditRecord("6f1c2a9e-0000-4000-8000-000000000002", 5);
+  std::string spaced = SerializeAuditRecord(r);
+  spaced.insert(1, " \n ");
+  auto back = ParseAuditRecord(spaced);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(DiffAuditRecords(r, *back), "");
+  std::string reordered = SerializeAuditRecord(r);
+  const std::string v = "\"v\":1,";
+  reordered.erase(reordered.find(v), v.size());
+  reordered.insert(reordered.size() - 1, ",\"v\":1");
+  back = ParseAuditRecord(reordered);
+  ASSERT_TRUE(back) << back.error().message << "\n" << reordered;
+  EXPECT_EQ(DiffAuditRecords(r, *back), "");
+  // A record of another version is refused by both readers.
+  std::string v2 = SerializeAuditRecord(r);
+  v2.replace(v2.find("\"v\":1"), 5, "\"v\":2");
+  EXPECT_FALSE(ParseAuditRecord(v2));
+}
+
+// Frames of a segment as an earlier version wrote them: the CRC comes from a
+// bit-at-a-time CRC-32 (zlib's), independent of the spool's table-driven one.
+uint32_t BitwiseCrc32(std::string_view data) {
+  uint32_t c = 0xFFFFFFFFu;
+  for (unsigned char b : data) {
+    c ^= b;
+    for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+  }
+  return c ^ 0xFFFFFFFFu;
+}
+
+TEST(AuditSpool, RecoversASegmentWrittenFrameByFrameWithZlibCrcs) {
+  ASSERT_EQ(BitwiseCrc32("123456789"), 0xCBF43926u);  // the CRC-32 check value
+  ScratchDir dir;
+  std::string file("PRSPOOL1", 8);
+  auto put32 = [&file](uint32_t v) {
+    for (int i = 0; i < 4; ++i) file.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+  };
+  for (int i = 0; i < 40; ++i) {
+    // Payloads of every length modulo 8 exercise the CRC's tail loop.
+    AuditRecord r = MakeAuditRecord(Id(i), i);
+    r.request_id += std::string(static_cast<size_t>(i % 8), 'x');
+    const std::string payload = SerializeAuditRecord(r);
+    put32(static_cast<uint32_t>(payload.size()));
+    put32(BitwiseCrc32(payload));
+    file += payload;
+  }
+  std::filesystem::create_directories(dir.path());
+  {
+    std::ofstream out(dir.path() + "/segment-00000000000000000001.spool", std::ios::binary);
+    out << file;
+  }
+  FakeSink sink;
+  auto spool = AuditSpool::Open(Options(dir.path()), sink.Fn());
+  ASSERT_TRUE(spool) << spool.error().message;
+  EXPECT_EQ((*spool)->stats().recovered_records, 40);
+  EXPECT_EQ((*spool)->stats().truncated_bytes, 0);
+  ASSERT_TRUE((*spool)->WaitUntilDrained(10s));
+  EXPECT_EQ(sink.counts().size(), 40u);
+}
+
 TEST(AuditRecordJson, RejectsMalformedRecords) {
   EXPECT_FALSE(ParseAuditRecord("not json"));
   EXPECT_FALSE(ParseAuditRecord("{}"));

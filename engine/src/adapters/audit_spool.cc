@@ -9,11 +9,13 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <charconv>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <utility>
@@ -36,21 +38,34 @@ constexpr std::string_view kSegmentPrefix = "segment-";
 constexpr std::string_view kSegmentSuffix = ".spool";
 constexpr std::string_view kCursorMagic = "PRCURSOR1";
 
-// CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), as zlib's crc32().
-constexpr std::array<uint32_t, 256> MakeCrcTable() {
-  std::array<uint32_t, 256> table{};
+// CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), as zlib's crc32(),
+// eight bytes a step ("slicing-by-8": table k maps a byte k positions back).
+using CrcTables = std::array<std::array<uint32_t, 256>, 8>;
+constexpr CrcTables MakeCrcTables() {
+  CrcTables t{};
   for (uint32_t i = 0; i < 256; ++i) {
     uint32_t c = i;
     for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    table[i] = c;
+    t[0][i] = c;
   }
-  return table;
+  for (uint32_t i = 0; i < 256; ++i) {
+    for (size_t k = 1; k < 8; ++k) t[k][i] = (t[k - 1][i] >> 8) ^ t[0][t[k - 1][i] & 0xFF];
+  }
+  return t;
 }
-constexpr std::array<uint32_t, 256> kCrcTable = MakeCrcTable();
+constexpr CrcTables kCrc = MakeCrcTables();
 
 uint32_t Crc32(std::string_view data) {
   uint32_t c = 0xFFFFFFFFu;
-  for (unsigned char b : data) c = kCrcTable[(c ^ b) & 0xFF] ^ (c >> 8);
+  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+  size_t n = data.size();
+  for (; n >= 8; p += 8, n -= 8) {
+    const uint32_t lo =
+        c ^ (uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24);
+    c = kCrc[7][lo & 0xFF] ^ kCrc[6][(lo >> 8) & 0xFF] ^ kCrc[5][(lo >> 16) & 0xFF] ^
+        kCrc[4][lo >> 24] ^ kCrc[3][p[4]] ^ kCrc[2][p[5]] ^ kCrc[1][p[6]] ^ kCrc[0][p[7]];
+  }
+  for (; n > 0; ++p, --n) c = kCrc[0][(c ^ *p) & 0xFF] ^ (c >> 8);
   return c ^ 0xFFFFFFFFu;
 }
 
@@ -176,6 +191,119 @@ std::string_view CalculationIdOf(std::string_view line) {
   return line.substr(begin, end - begin);
 }
 
+// Reads the exact text SerializeAuditRecord() writes, front to back: every
+// drained record takes this path, so it allocates only the record's own
+// strings. Returns nullopt on any other spelling (whitespace, another member
+// order, an escape it does not decode), which ParseAuditRecord then hands to
+// the general JSON parser.
+class AuditTextReader {
+ public:
+  explicit AuditTextReader(std::string_view text) : s_(text) {}
+
+  std::optional<AuditRecord> Read() {
+    AuditRecord r;
+    int64_t version = 0, at_ns = 0, loan_days = 0, day_count = 0, event_risk = 0;
+    std::string at_text;
+    // clang-format off
+    const bool ok =
+        Lit(R"({"v":)") && Int(&version) && version == 1 &&
+        Lit(R"(,"calculation_id":)") && Str(&r.calculation_id) &&
+        Lit(R"(,"request_id":)") && Str(&r.request_id) &&
+        Lit(R"(,"api_key_client":)") && Str(&r.api_key_client) &&
+        Lit(R"(,"at":)") && Str(&at_text) &&
+        Lit(R"(,"at_unix_ns":)") && Int(&at_ns) &&
+        Lit(R"(,"request":{"ticker":)") && Str(&r.request.ticker) &&
+        Lit(R"(,"position_value":)") && Dec(&r.request.position_value) &&
+        Lit(R"(,"loan_days":)") && Int(&loan_days) &&
+        Lit(R"(,"client_id":)") && Str(&r.request.client_id) &&
+        Lit(R"(},"quote":{"rate":)") && Dec(&r.quote.rate) &&
+        Lit(R"(,"borrow_rate_used":)") && Dec(&r.quote.borrow_rate_used) &&
+        Lit(R"(,"borrow_cost":)") && Dec(&r.quote.borrow_cost) &&
+        Lit(R"(,"markup":)") && Dec(&r.quote.markup) &&
+        Lit(R"(,"transaction_fees":)") && Dec(&r.quote.transaction_fees) &&
+        Lit(R"(,"total_fee":)") && Dec(&r.quote.total_fee) &&
+        Lit(R"(,"day_count":)") && Int(&day_count) &&
+        Lit(R"(},"inputs":{"base_rate":{"value":)") && Dec(&r.inputs.base_rate.value) &&
+        Lit(R"(,"source":)") && Src(&r.inputs.base_rate.source) &&
+        Lit(R"(},"volatility":{"value":)") && Dec(&r.inputs.volatility.value) &&
+        Lit(R"(,"source":)") && Src(&r.inputs.volatility.source) &&
+        Lit(R"(},"event_risk":{"value":)") && Int(&event_risk) &&
+        Lit(R"(,"source":)") && Src(&r.inputs.event_risk.source) &&
+        Lit("}}}") && pos_ == s_.size();
+    // clang-format on
+    if (!ok || !Fits<int>(loan_days) || !Fits<int>(day_count) || !Fits<int>(event_risk)) {
+      return std::nullopt;
+    }
+    r.request.loan_days = static_cast<int>(loan_days);
+    r.quote.day_count = static_cast<int>(day_count);
+    r.inputs.event_risk.value = static_cast<int>(event_risk);
+    r.at = std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::nanoseconds(at_ns)));
+    return r;
+  }
+
+ private:
+  template <typename T>
+  static bool Fits(int64_t v) {
+    return v >= std::numeric_limits<T>::min() && v <= std::numeric_limits<T>::max();
+  }
+
+  bool Lit(std::string_view lit) {
+    if (s_.substr(pos_, lit.size()) != lit) return false;
+    pos_ += lit.size();
+    return true;
+  }
+
+  bool Int(int64_t* out) {
+    const char* begin = s_.data() + pos_;
+    auto [end, ec] = std::from_chars(begin, s_.data() + s_.size(), *out);
+    if (ec != std::errc() || end == begin) return false;
+    pos_ += static_cast<size_t>(end - begin);
+    return true;
+  }
+
+  // A JSON string whose only escapes are \" \\ and \/ (anything else, e.g.
+  // control characters or \u escapes, is left to the general parser).
+  bool Str(std::string* out) {
+    if (pos_ >= s_.size() || s_[pos_] != '"') return false;
+    ++pos_;
+    out->clear();
+    while (pos_ < s_.size()) {
+      const size_t stop = s_.find_first_of("\"\\", pos_);
+      if (stop == std::string_view::npos) return false;
+      out->append(s_.substr(pos_, stop - pos_));
+      pos_ = stop + 1;
+      if (s_[stop] == '"') return true;
+      if (pos_ >= s_.size()) return false;
+      const char e = s_[pos_++];
+      if (e != '"' && e != '\\' && e != '/') return false;
+      out->push_back(e);
+    }
+    return false;
+  }
+
+  bool Dec(Decimal* out) {
+    if (!Str(&scratch_)) return false;
+    auto d = Decimal::Parse(scratch_);
+    if (!d) return false;
+    *out = *d;
+    return true;
+  }
+
+  bool Src(Source* out) {
+    if (!Str(&scratch_)) return false;
+    auto src = ParseSource(scratch_);
+    if (!src) return false;
+    *out = *src;
+    return true;
+  }
+
+  std::string_view s_;
+  size_t pos_ = 0;
+  std::string scratch_;
+};
+
 }  // namespace
 
 std::string SerializeAuditRecord(const AuditRecord& r) {
@@ -219,6 +347,7 @@ std::string SerializeAuditRecord(const AuditRecord& r) {
 }
 
 Result<AuditRecord> ParseAuditRecord(std::string_view text) {
+  if (auto fast = AuditTextReader(text).Read()) return std::move(*fast);
   try {
     const Json j = Json::parse(text);
     if (j.at("v").get<int>() != 1) throw std::runtime_error("unknown version");
