@@ -225,6 +225,43 @@ def test_keep_alive_serves_many_requests_on_one_connection(engine):
     conn.close()
 
 
+def _raw_exchange(port, request, responses=1, until_close=False):
+    """Sends raw request bytes; returns (bytes, closed): what arrived until
+    `responses` heads have arrived (or, with until_close, until the peer
+    closes), and whether the peer closed."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(request)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return data, True
+            data += chunk
+            heads = data.split(b"\r\n\r\n")
+            if not until_close and len(heads) > responses and all(b"Content-Length" in h for h in heads[:responses]):
+                return data, False
+
+
+def test_head_answers_headers_only_and_http10_keep_alive_is_kept(engine):
+    head = b"HEAD /health/live HTTP/1.1\r\nHost: x\r\n\r\n"
+    get10 = b"GET /health/live HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+    data, _ = _raw_exchange(engine.port, head + get10, responses=2)
+    first, rest = data.split(b"\r\n\r\n", 1)
+    assert first.startswith(b"HTTP/1.1 200 OK"), data
+    assert b"Content-Length: 15" in first
+    # The HEAD answer has no body: the next bytes are the second response.
+    assert rest.startswith(b"HTTP/1.0 200 OK"), data
+    assert b"Connection: keep-alive" in rest
+    assert rest.endswith(b'{"status":"ok"}')
+
+
+def test_connection_close_is_honoured(engine):
+    data, closed = _raw_exchange(engine.port, b"GET /health/live HTTP/1.1\r\nConnection: close\r\n\r\n",
+                                 until_close=True)
+    assert b"Connection: close" in data and closed
+    assert data.endswith(b'{"status":"ok"}')
+
+
 def test_malformed_http_gets_a_json_400(engine):
     with socket.create_connection(("127.0.0.1", engine.port), timeout=5) as s:
         s.sendall(b"NONSENSE\r\n\r\n")

@@ -2,9 +2,12 @@
 
 #include <sys/socket.h>
 
+#include <array>
 #include <atomic>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/strand.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cctype>
@@ -43,14 +46,33 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
+// Appends `value` to a response head, dropping CR and LF so that no value
+// can end its header line early.
+void AppendHeaderValue(std::string* out, std::string_view value) {
+  for (char c : value) {
+    if (c != '\r' && c != '\n') out->push_back(c);
+  }
+}
+
+// One event loop runs all of a connection's handlers, so a connection needs
+// no strand: its stream uses the loop's executor directly.
+using Executor = asio::io_context::executor_type;
+using Socket = asio::basic_stream_socket<tcp, Executor>;
+using Acceptor = asio::basic_socket_acceptor<tcp, Executor>;
+using Stream = beast::basic_stream<tcp, Executor>;
+
 // One client connection: read a request, hand it to the handler, write the
 // response the handler delivers (possibly from another thread), repeat while
 // keep-alive holds.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, const HttpServerOptions& options, const HttpHandler& handler,
+  Session(Socket&& socket, const HttpServerOptions& options, const HttpHandler& handler,
           const ErrorBodyFn& error_body)
-      : stream_(std::move(socket)), options_(options), handler_(handler), error_body_(error_body) {}
+      : stream_(std::move(socket)), options_(options), handler_(handler), error_body_(error_body) {
+    beast::error_code ec;
+    auto ep = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = ep.address().to_string();
+  }
 
   void Start() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(true); });
@@ -65,8 +87,9 @@ class Session : public std::enable_shared_from_this<Session> {
     // are buffered the whole request must arrive within the read timeout.
     stream_.expires_after(first || buffer_.size() > 0 ? options_.read_timeout
                                                       : options_.idle_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
@@ -75,21 +98,25 @@ class Session : public std::enable_shared_from_this<Session> {
       return Close();
     }
     if (ec == beast::error::timeout) {
-      if (parser_->got_some()) return WriteServerError(408, "REQUEST_TIMEOUT", "request not received in time");
+      if (parser_->got_some())
+        return WriteServerError(408, "REQUEST_TIMEOUT", "request not received in time");
       return Close();
     }
     if (ec == http::error::body_limit) {
-      return WriteServerError(413, "PAYLOAD_TOO_LARGE",
-                              "request body exceeds " + std::to_string(options_.body_limit) + " bytes");
+      return WriteServerError(
+          413, "PAYLOAD_TOO_LARGE",
+          "request body exceeds " + std::to_string(options_.body_limit) + " bytes");
     }
     if (ec == http::error::header_limit) {
       return WriteServerError(431, "INVALID_PARAMETER", "request headers too large");
     }
-    if (ec) return WriteServerError(400, "INVALID_PARAMETER", "malformed HTTP request: " + ec.message());
+    if (ec)
+      return WriteServerError(400, "INVALID_PARAMETER", "malformed HTTP request: " + ec.message());
 
     auto msg = parser_->release();
     keep_alive_ = msg.keep_alive();
     version_ = msg.version();
+    head_only_ = msg.method() == http::verb::head;
     HttpRequest req;
     req.method = std::string(msg.method_string());
     req.target = std::string(msg.target());
@@ -102,13 +129,11 @@ class Session : public std::enable_shared_from_this<Session> {
       req.headers.emplace_back(Lower(Sv(field.name_string())), std::string(Sv(field.value())));
     }
     req.body = std::move(msg.body());
-    beast::error_code ignored;
-    auto ep = stream_.socket().remote_endpoint(ignored);
-    if (!ignored) req.remote = ep.address().to_string();
+    req.remote = remote_;
 
     stream_.expires_never();
     // The responder may run on any thread; it hops back onto this connection's
-    // executor before touching the stream.
+    // event loop before touching the stream.
     auto once = std::make_shared<std::atomic<bool>>(false);
     Responder respond = [self = shared_from_this(), once](HttpResponse res) {
       if (once->exchange(true)) return;
@@ -126,17 +151,35 @@ class Session : public std::enable_shared_from_this<Session> {
     Write(std::move(res));
   }
 
+  // Serializes the status line and headers itself (one string, no per-field
+  // allocations) and writes them with the body in one gathered write.
   void Write(HttpResponse res) {
-    auto out = std::make_shared<http::response<http::string_body>>(
-        static_cast<http::status>(res.status), version_ ? version_ : 11);
-    out->set(http::field::server, "pricing-engine");
-    out->set(http::field::content_type, res.content_type);
-    for (auto& [k, v] : res.headers) out->set(k, v);
-    out->body() = std::move(res.body);
-    out->keep_alive(keep_alive_);
-    out->prepare_payload();
+    out_head_.clear();
+    out_body_ = std::move(res.body);
+    const unsigned version = version_ ? version_ : 11;
+    out_head_.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+    out_head_.append(std::to_string(res.status)).push_back(' ');
+    const auto reason = http::obsolete_reason(static_cast<http::status>(res.status));
+    out_head_.append(reason.data(), reason.size())
+        .append("\r\nServer: pricing-engine\r\nContent-Type: ");
+    AppendHeaderValue(&out_head_, res.content_type);
+    out_head_.append("\r\nContent-Length: ").append(std::to_string(out_body_.size()));
+    if (!keep_alive_) {
+      out_head_.append("\r\nConnection: close");
+    } else if (version == 10) {
+      out_head_.append("\r\nConnection: keep-alive");
+    }
+    for (const auto& [k, v] : res.headers) {
+      out_head_.append("\r\n");
+      AppendHeaderValue(&out_head_, k);
+      out_head_.append(": ");
+      AppendHeaderValue(&out_head_, v);
+    }
+    out_head_.append("\r\n\r\n");
+    std::array<asio::const_buffer, 2> buffers{
+        asio::buffer(out_head_), asio::buffer(out_body_.data(), head_only_ ? 0 : out_body_.size())};
     stream_.expires_after(options_.read_timeout);
-    http::async_write(stream_, *out, [self = shared_from_this(), out](beast::error_code ec, size_t) {
+    asio::async_write(stream_, buffers, [self = shared_from_this()](beast::error_code ec, size_t) {
       if (ec) return self->Close();
       if (!self->keep_alive_) return self->Close();
       self->Read(false);
@@ -149,13 +192,17 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.socket().close(ec);
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   const HttpServerOptions& options_;
   const HttpHandler& handler_;
   const ErrorBodyFn& error_body_;
+  std::string remote_;
+  std::string out_head_;  // the response being written: head ...
+  std::string out_body_;  // ... and body
   bool keep_alive_ = true;
+  bool head_only_ = false;
   unsigned version_ = 11;
 };
 
@@ -163,7 +210,7 @@ class Session : public std::enable_shared_from_this<Session> {
 // the loops' acceptors (SO_REUSEPORT).
 struct Loop {
   asio::io_context ioc{1};
-  std::optional<tcp::acceptor> acceptor;
+  std::optional<Acceptor> acceptor;
   std::thread thread;
 };
 
@@ -179,8 +226,7 @@ struct HttpServer::Impl {
   bool started = false;
 
   void Accept(Loop& loop) {
-    loop.acceptor->async_accept(asio::make_strand(loop.ioc), [this, &loop](beast::error_code ec,
-                                                                           tcp::socket socket) {
+    loop.acceptor->async_accept([this, &loop](beast::error_code ec, Socket socket) {
       if (ec == asio::error::operation_aborted) return;
       if (!ec) {
         socket.set_option(tcp::no_delay(true), ec);
@@ -201,28 +247,31 @@ HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler, ErrorBody
 HttpServer::~HttpServer() { Stop(); }
 
 std::string HttpServer::Start() {
-  int n = impl_->options.threads > 0 ? impl_->options.threads
-                                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int n = impl_->options.threads > 0
+              ? impl_->options.threads
+              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   beast::error_code ec;
   auto address = asio::ip::make_address(impl_->options.host, ec);
   if (ec) return "listen address '" + impl_->options.host + "' is not an IP address";
   uint16_t port = impl_->options.port;
   for (int i = 0; i < n; ++i) {
     auto loop = std::make_unique<Loop>();
-    loop->acceptor.emplace(loop->ioc);
+    loop->acceptor.emplace(loop->ioc.get_executor());
     tcp::endpoint ep(address, port);
     loop->acceptor->open(ep.protocol(), ec);
     if (!ec) loop->acceptor->set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) {
       int one = 1;
-      if (::setsockopt(loop->acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+      if (::setsockopt(loop->acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one,
+                       sizeof one) != 0) {
         return "cannot set SO_REUSEPORT on the listening socket";
       }
     }
     if (!ec) loop->acceptor->bind(ep, ec);
     if (!ec) loop->acceptor->listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
-      return "cannot listen on " + impl_->options.host + ":" + std::to_string(port) + ": " + ec.message();
+      return "cannot listen on " + impl_->options.host + ":" + std::to_string(port) + ": " +
+             ec.message();
     }
     if (port == 0) port = loop->acceptor->local_endpoint().port();
     impl_->loops.push_back(std::move(loop));
@@ -262,8 +311,7 @@ std::string UrlDecode(std::string_view s) {
     char c = s[i];
     if (c == '+') {
       out.push_back(' ');
-    } else if (c == '%' && i + 2 < s.size() &&
-               HexValue(s[i + 1]) >= 0 && HexValue(s[i + 2]) >= 0) {
+    } else if (c == '%' && i + 2 < s.size() && HexValue(s[i + 1]) >= 0 && HexValue(s[i + 2]) >= 0) {
       out.push_back(static_cast<char>(HexValue(s[i + 1]) * 16 + HexValue(s[i + 2])));
       i += 2;
     } else {
