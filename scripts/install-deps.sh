@@ -17,6 +17,8 @@ packages=(
   wrk procps psmisc iproute2 jq python3 python3-yaml python3-pytest util-linux bc openssl
   # runs the operator at a chosen wall-clock time in tests/cluster/policy_test.sh
   faketime
+  # promtool: tests/cluster/manifests_test.sh parses the alert rules and queries
+  prometheus
 )
 
 missing=()

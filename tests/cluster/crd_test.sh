@@ -48,19 +48,19 @@ check "re-applying the CRD is a no-op" \
 explains_precedence() { kubectl explain pe.spec | tr -s ' \n' ' ' | grep -q 'largest min of the active layers'; }
 check "kubectl explain shows the precedence rule on spec" eventually 30 explains_precedence
 
-# Valid resources: the examples, and the full §3.1 example with --validate=strict so a
-# field the schema lacks fails instead of being silently pruned.
-check "examples/pricingengine-minimal.yaml is accepted" \
-  quiet k apply -f "$repo/examples/pricingengine-minimal.yaml"
-valid="full minimal source-default source-prometheus source-url source-value"
-seed=$repo/examples/pricingengine-seed-production.yaml
-if [ -f "$seed" ]; then
-  check "examples/pricingengine-seed-production.yaml is accepted" \
-    quiet k apply --validate=strict -f "$seed"
-  valid="$valid $(k get -f "$seed" -o jsonpath='{.metadata.name}')"
-else
-  echo "skip: $seed does not exist yet"
-fi
+# Valid resources: every example (examples/*.yaml, new ones included), and the
+# full §3.1 example, with --validate=strict so a field the schema lacks fails
+# instead of being silently pruned.
+shopt -s nullglob
+examples=("$repo"/examples/*.yaml)
+check "examples/ holds the minimal, seed-production and all-in-one examples" \
+  test -f "$repo/examples/pricingengine-minimal.yaml" -a -f "$repo/examples/pricingengine-seed-production.yaml" \
+    -a -f "$repo/examples/pricingengine-all-in-one.yaml"
+valid="full source-default source-prometheus source-url source-value"
+for f in "${examples[@]}"; do
+  check "examples/$(basename "$f") is accepted" quiet k apply --validate=strict -f "$f"
+  valid="$valid $(k get -f "$f" -o jsonpath='{.metadata.name}')"
+done
 check "DESIGN.md §3.1's example with every field is accepted with no unknown field" \
   quiet k apply --validate=strict -f "$data/full.yaml"
 check "each volatility source kind is accepted" \
@@ -89,7 +89,6 @@ check "kubectl get pe lists NAME PHASE REGIME READY AGE" \
 check "kubectl get pricingengines works by plural" quiet k get pricingengines minimal
 
 # Invalid resources: each is rejected, with every "# expect:" text in the message.
-shopt -s nullglob
 invalid=("$repo"/examples/invalid/*.yaml)
 check "examples/invalid/ holds invalid samples" test "${#invalid[@]}" -ge 9
 for f in "${invalid[@]}"; do
