@@ -6,6 +6,8 @@
 # garbage-collects everything; invalid CRs are refused by the API server or
 # reported as SpecValid=False with an Event; two operators with leader
 # election, one of them killed with -9; the API server restarted mid-watch.
+# Every operator runs under the pricing-operator ServiceAccount's token with
+# exactly the RBAC of manifests/base, so each of these proves that RBAC enough.
 #
 #   bash tests/cluster/operator_test.sh PRICING_OPERATOR_BINARY [WORKDIR]
 set -uo pipefail
@@ -18,11 +20,55 @@ work=${2:-$(mktemp -d)}
 operator_cluster_up
 quiet() { "$@" >/dev/null 2>&1; }
 
-# start_operator NAME ARGS...: runs the operator in the background, logs to
-# $work/NAME.log, its PID in $work/NAME.pid.
+# --- The operator's identity: manifests/base's ServiceAccount and RBAC ----------
+# Only the RBAC objects (and their namespace) of the install, not its
+# Deployment: the operator runs here as a process with the ServiceAccount's
+# token. The test's own `k` stays admin.
+kubectl kustomize "$repo/manifests/base" >"$work/base.yaml"
+python3 - "$work/base.yaml" >"$work/rbac.yaml" <<'PY'
+import sys, yaml
+kinds = {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+print(yaml.safe_dump_all([d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d["kind"] in kinds]))
+PY
+check "manifests/base's Namespace, ServiceAccount and RBAC apply" \
+  quiet k apply --server-side -f "$work/rbac.yaml"
+sa_kubeconfig=$work/pricing-operator.kubeconfig
+make_sa_kubeconfig() {
+  local token server ca
+  token=$(k create token pricing-operator -n pricing-system --duration=2h) || return 1
+  server=$(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}')
+  ca=$(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.certificate-authority}')
+  # The context's namespace is the ServiceAccount's, as in a pod.
+  kubectl config --kubeconfig "$sa_kubeconfig" set-cluster test --server "$server" \
+      --certificate-authority "$ca" --embed-certs=true >/dev/null &&
+    kubectl config --kubeconfig "$sa_kubeconfig" set-credentials pricing-operator --token "$token" >/dev/null &&
+    kubectl config --kubeconfig "$sa_kubeconfig" set-context test --cluster test \
+      --user pricing-operator --namespace pricing-system >/dev/null &&
+    kubectl config --kubeconfig "$sa_kubeconfig" use-context test >/dev/null
+}
+check "a token of ServiceAccount pricing-system/pricing-operator and its kubeconfig" make_sa_kubeconfig
+# can_i ANSWER VERB RESOURCE [ARGS...]: the ServiceAccount's answer to `auth can-i`.
+can_i() {
+  local want=$1; shift
+  [ "$(kubectl --kubeconfig "$sa_kubeconfig" auth can-i "$@" 2>/dev/null)" = "$want" ]
+}
+check "the token authenticates as the ServiceAccount" \
+  eval "kubectl --kubeconfig '$sa_kubeconfig' auth whoami -o jsonpath='{.status.userInfo.username}' | grep -qx system:serviceaccount:pricing-system:pricing-operator"
+check "the ServiceAccount may server-side apply Deployments in any namespace" can_i yes patch deployments.apps -A
+check "the ServiceAccount may not create Secrets" can_i no create secrets -A
+check "the ServiceAccount may not read Secrets" can_i no get secrets -n pricing-system
+check "the ServiceAccount may not change a PricingEngine's spec" can_i no update pricingengines.pricing.borrowrate.io -A
+check "the ServiceAccount may not create Pods" can_i no create pods -A
+check "the ServiceAccount may renew its Lease only in pricing-system" \
+  eval "can_i yes update leases.coordination.k8s.io/pricing-operator -n pricing-system &&
+        can_i no update leases.coordination.k8s.io/pricing-operator -n default &&
+        can_i no update leases.coordination.k8s.io/other -n pricing-system"
+
+# start_operator NAME ARGS...: runs the operator in the background as the
+# ServiceAccount, logs to $work/NAME.log, its PID in $work/NAME.pid.
 start_operator() {
   local name=$1; shift
-  "$operator" run --kubeconfig "$KUBECONFIG" "$@" >"$work/$name.log" 2>&1 &
+  "$operator" run --kubeconfig "$sa_kubeconfig" "$@" >"$work/$name.log" 2>&1 &
   local pid=$!
   pids+=("$pid"); echo "$pid" >"$work/$name.pid"
 }
@@ -146,6 +192,15 @@ after_restart() { [ "$(jp hpa/minimal-calculation '{.spec.maxReplicas}')" = 7 ];
 check "after an API server restart, a CR edit still reaches the HPA" eventually 60 after_restart
 check "the operator did not restart" kill -0 "$op1_pid"
 
+# A component removed from the spec: the operator deletes its children (the
+# owner still exists, so the garbage collector would not).
+k patch -n $ns pe/minimal --type=json -p '[{"op":"remove","path":"/spec/components/1"}]' >/dev/null
+component_gone() {
+  for c in deployment service hpa pdb; do k get -n $ns "$c/minimal-calculation" >/dev/null 2>&1 && return 1; done
+  k get -n $ns deployment/minimal-api >/dev/null 2>&1
+}
+check "removing a component from the spec deletes its children and keeps the others" eventually 30 component_gone
+
 # Deleting the CR garbage-collects every child.
 k delete -n $ns pe/minimal >/dev/null
 gone() { for c in $children; do k get -n $ns "$c" >/dev/null 2>&1 && return 1; done; return 0; }
@@ -156,12 +211,16 @@ check "SIGTERM stops the operator with exit status 0" test "$rc" = 0
 grep -q '"msg":"stopped"' "$work/op1.log" || fail "the operator logs its stop as JSON"
 
 # --- Two operators with leader election -----------------------------------------
+# The Lease is in pricing-system, where the leader-election Role allows it: op-a
+# names the namespace, op-b takes the default (its context's namespace, as a
+# pod takes its own), so sharing one Lease also proves that default.
 ns=default
-lease_args=(--leader-elect --leader-election-namespace default --lease-duration 6s
-            --renew-deadline 4s --retry-period 1s --metrics-addr 0)
-start_operator la --identity op-a --health-addr "127.0.0.1:$(port)" "${lease_args[@]}"
-check "the first operator takes the Lease" \
-  eventually 30 bash -c "[ \"\$(kubectl get lease pricing-operator -o jsonpath='{.spec.holderIdentity}')\" = op-a ]"
+lease_args=(--leader-elect --lease-duration 6s --renew-deadline 4s --retry-period 1s --metrics-addr 0)
+holder() { kubectl get lease pricing-operator -n pricing-system -o jsonpath='{.spec.holderIdentity}'; }
+start_operator la --identity op-a --leader-election-namespace pricing-system \
+  --health-addr "127.0.0.1:$(port)" "${lease_args[@]}"
+check "the first operator takes the Lease in pricing-system" \
+  eventually 30 eval '[ "$(holder)" = op-a ]'
 start_operator lb --identity op-b --health-addr "127.0.0.1:$(port)" "${lease_args[@]}"
 k apply -f "$repo/examples/pricingengine-minimal.yaml" >/dev/null
 check "the leader creates the children" eventually 30 bash -c "kubectl get hpa/minimal-api >/dev/null 2>&1"
@@ -174,14 +233,14 @@ check "only one operator leads" only_leader_writes
 kill -KILL "$(cat "$work/la.pid")"
 killed_at=$(date +%s.%N)
 check "after kill -9 of the leader, the other takes the Lease within the lease duration (+ retry)" \
-  eventually 12 bash -c "[ \"\$(kubectl get lease pricing-operator -o jsonpath='{.spec.holderIdentity}')\" = op-b ]"
+  eventually 12 eval '[ "$(holder)" = op-b ]'
 took=$(python3 -c "import time; print(f'{time.time()-$killed_at:.1f}')")
 echo "INFO: takeover after ${took}s (lease duration 6s)"
 k patch pe/minimal --type=json -p '[{"op":"replace","path":"/spec/components/0/replicas/max","value":8}]' >/dev/null
 new_leader_works() { [ "$(jp hpa/minimal-api '{.spec.maxReplicas}')" = 8 ]; }
 check "the new leader reconciles" eventually 20 new_leader_works
 lb=$(cat "$work/lb.pid"); kill -TERM "$lb"; wait "$lb"
-released() { [ -z "$(kubectl get lease pricing-operator -o jsonpath='{.spec.holderIdentity}')" ]; }
+released() { [ -z "$(holder)" ]; }
 check "a leader stopped by SIGTERM releases the Lease" released
 
 summary
