@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -152,6 +153,60 @@ TEST(Desired, DeploymentRunsTheEngineHardened) {
   const json& gw = Find(d, "api-gateway").deployment["spec"]["template"]["spec"]["containers"][0];
   EXPECT_EQ(gw["args"], json::array({"--role", "gateway"}));
   EXPECT_EQ(gw["resources"], json::parse(R"({"requests": {"cpu": "250m", "memory": "256Mi"}})"));
+}
+
+// The engine's split roles find each other through the components'
+// Services; spec.env and spec.envFrom reach every container after the
+// operator's own variables.
+TEST(Desired, SplitRolesAreWiredToTheServicesOfTheRolesTheyCall) {
+  const PricingEngine pe = MustParseYaml(R"(
+metadata: {name: desk, namespace: prod}
+spec:
+  image: registry.example.com/pricing-engine:1.0.0
+  env:
+  - {name: PRICING_LENDER_API_URL, value: "http://lender.example:8080"}
+  - name: PRICING_INTERNAL_TOKEN
+    valueFrom: {secretKeyRef: {name: engine-internal, key: token}}
+  envFrom:
+  - secretRef: {name: engine-connections}
+  components:
+  - {name: api, role: gateway, replicas: {min: 1, max: 2}}
+  - {name: calc, role: calculation, replicas: {min: 1, max: 2}}
+  - {name: db, role: data, replicas: {min: 1, max: 2}}
+  - {name: warm, role: cache, replicas: {min: 1, max: 2}}
+  - {name: trail, role: audit, replicas: {min: 1, max: 2}}
+)");
+  const Desired d = MustCompute(pe, At(kQuiet));
+  auto env_of = [&](const std::string& component) {
+    std::map<std::string, std::string> out;
+    const json& c = Find(d, component).deployment["spec"]["template"]["spec"]["containers"][0];
+    for (const json& var : c["env"]) {
+      out[var["name"]] = var.contains("value") ? var["value"].get<std::string>() : "(from)";
+    }
+    EXPECT_EQ(c["envFrom"], json::parse(R"([{"secretRef": {"name": "engine-connections"}}])"));
+    return out;
+  };
+  using Env = std::map<std::string, std::string>;
+  const Env common = {{"PRICING_AUDIT_DIR", "/var/lib/pricing"},
+                      {"PRICING_LENDER_API_URL", "http://lender.example:8080"},
+                      {"PRICING_INTERNAL_TOKEN", "(from)"}};
+  auto with = [&](Env extra) {
+    extra.insert(common.begin(), common.end());
+    return extra;
+  };
+  EXPECT_EQ(env_of("api"), with({{"PRICING_ROLE", "gateway"},
+                                 {"PRICING_CALCULATION_URL", "http://desk-calc:8080"}}));
+  EXPECT_EQ(env_of("calc"), with({{"PRICING_ROLE", "calculation"},
+                                  {"PRICING_DATA_URL", "http://desk-db:8080"},
+                                  {"PRICING_AUDIT_URL", "http://desk-trail:8080"}}));
+  EXPECT_EQ(env_of("db"), with({{"PRICING_ROLE", "data"}}));
+  EXPECT_EQ(env_of("warm"),
+            with({{"PRICING_ROLE", "cache"}, {"PRICING_DATA_URL", "http://desk-db:8080"}}));
+  EXPECT_EQ(env_of("trail"), with({{"PRICING_ROLE", "audit"}}));
+  // The operator's variables come first, the spec's after them, in order.
+  const json& env = Find(d, "api").deployment["spec"]["template"]["spec"]["containers"][0]["env"];
+  EXPECT_EQ(env[0]["name"], "PRICING_ROLE");
+  EXPECT_EQ(env[env.size() - 1]["name"], "PRICING_INTERNAL_TOKEN");
 }
 
 TEST(Desired, ServiceExposesHttpToTheComponentsPods) {

@@ -214,9 +214,25 @@ struct ObjectMeta {
   int64_t generation = 0;
 };
 
+// The engine's roles (`pricing-engine --role`); "all" runs every part in one
+// process.
+inline constexpr std::string_view kRoles[] = {"all",  "gateway", "calculation",
+                                              "data", "cache",   "audit"};
+
+// Environment variables the operator sets on every engine container itself
+// (the role and its audit spool) or derives from the components (the
+// addresses of the roles a split role calls); spec.env may not set them.
+inline constexpr std::string_view kOperatorEnv[] = {"PRICING_ROLE", "PRICING_AUDIT_DIR",
+                                                    "PRICING_CALCULATION_URL", "PRICING_DATA_URL",
+                                                    "PRICING_AUDIT_URL"};
+
 struct PricingEngineSpec {
   std::string image;
   bool paused = false;
+  // Passed through to every engine container: Kubernetes EnvVar and
+  // EnvFromSource objects (e.g. PRICING_DATABASE_URL from a Secret).
+  std::vector<nlohmann::json> env;
+  std::vector<nlohmann::json> env_from;
   std::vector<Component> components;  // at least one; names unique
   MarketHours market_hours;
   std::optional<Volatility> volatility;

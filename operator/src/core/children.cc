@@ -40,15 +40,44 @@ json AntiAffinityTerm(const json& selector, std::string_view topology_key, int w
   };
 }
 
+// The in-cluster address of the first component with `role`, or empty.
+std::string RoleUrl(const PricingEngine& pe, std::string_view role) {
+  for (const Component& c : pe.spec.components) {
+    if (c.role == role)
+      return "http://" + ChildName(pe.metadata, c) + ":" + std::to_string(kHttpPort);
+  }
+  return {};
+}
+
+// The role, the audit spool, the addresses of the roles this one calls
+// (gateway -> calculation; calculation -> data and audit; cache -> data), then
+// spec.env.
+json EngineEnv(const PricingEngine& pe, const Component& component) {
+  json env = json::array({
+      {{"name", "PRICING_ROLE"}, {"value", component.role}},
+      {{"name", "PRICING_AUDIT_DIR"}, {"value", kAuditDir}},
+  });
+  auto link = [&](std::string_view name, std::string_view role) {
+    if (std::string url = RoleUrl(pe, role); !url.empty()) {
+      env.push_back({{"name", name}, {"value", std::move(url)}});
+    }
+  };
+  if (component.role == "gateway") link("PRICING_CALCULATION_URL", "calculation");
+  if (component.role == "calculation") {
+    link("PRICING_DATA_URL", "data");
+    link("PRICING_AUDIT_URL", "audit");
+  }
+  if (component.role == "cache") link("PRICING_DATA_URL", "data");
+  for (const json& var : pe.spec.env) env.push_back(var);
+  return env;
+}
+
 json EngineContainer(const PricingEngine& pe, const Component& component) {
   json container = {
       {"name", "engine"},
       {"image", pe.spec.image},
       {"args", json::array({"--role", component.role})},
-      {"env", json::array({
-                  {{"name", "PRICING_ROLE"}, {"value", component.role}},
-                  {{"name", "PRICING_AUDIT_DIR"}, {"value", kAuditDir}},
-              })},
+      {"env", EngineEnv(pe, component)},
       {"ports",
        json::array({{{"name", "http"}, {"containerPort", kHttpPort}, {"protocol", "TCP"}}})},
       {"readinessProbe", HttpProbe("/health/ready", 5, 3)},
@@ -66,6 +95,7 @@ json EngineContainer(const PricingEngine& pe, const Component& component) {
        }},
       {"volumeMounts", json::array({{{"name", kAuditVolume}, {"mountPath", kAuditDir}}})},
   };
+  if (!pe.spec.env_from.empty()) container["envFrom"] = pe.spec.env_from;
   json resources = json::object();
   if (!component.resources.requests.empty()) {
     resources["requests"] = ResourceList(component.resources.requests);

@@ -80,14 +80,17 @@ bool IsEventName(std::string_view s) {
                      [](char c) { return IsAlnum(c) || c == '-' || c == '_' || c == '.'; });
 }
 
-// ^[a-z0-9]([-a-z0-9_]*[a-z0-9])?$
-bool IsRoleName(std::string_view s) {
-  if (s.empty() || !(IsLower(s.front()) || IsDigit(s.front())) ||
-      !(IsLower(s.back()) || IsDigit(s.back()))) {
-    return false;
+// A DNS-1123 subdomain: dot-separated DNS-1123 labels (a Secret's or
+// ConfigMap's name), without the length limit.
+bool IsDns1123Subdomain(std::string_view s) {
+  if (s.empty()) return false;
+  size_t start = 0;
+  for (;;) {
+    const size_t dot = s.find('.', start);
+    if (!IsDns1123Label(s.substr(start, dot - start))) return false;
+    if (dot == std::string_view::npos) return true;
+    start = dot + 1;
   }
-  return std::all_of(s.begin(), s.end(),
-                     [](char c) { return IsLower(c) || IsDigit(c) || c == '-' || c == '_'; });
 }
 
 // ^[a-zA-Z_:][a-zA-Z0-9_:]*$ (a Prometheus metric name).
@@ -408,9 +411,9 @@ Result<Component> ReadComponent(const json& value, const std::string& path) {
   c.name = std::move(name);
   if (const json* role = Member(value, "role")) {
     OP_ASSIGN_OR_RETURN(r, ReadString(*role, Field(path, "role"), 63));
-    if (!IsRoleName(r)) {
+    if (std::find(std::begin(kRoles), std::end(kRoles), r) == std::end(kRoles)) {
       return Fail(Field(path, "role"),
-                  Quoted(r) + " is not a role name (lower case letters, digits, '-' and '_')");
+                  Quoted(r) + " is not one of all, gateway, calculation, data, cache, audit");
     }
     c.role = std::move(r);
   }
@@ -816,12 +819,107 @@ Result<ObjectMeta> ReadMetadata(const json* value) {
   return m;
 }
 
+// ^[A-Za-z_][A-Za-z0-9_]*$
+bool IsEnvName(std::string_view s) {
+  if (s.empty() || IsDigit(s[0])) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return IsAlnum(c) || c == '_'; });
+}
+
+// Reads the name of a ConfigMap or Secret reference at `path`.
+Status CheckObjectRef(const json& ref, const std::string& path) {
+  if (!ref.is_object()) return Fail(path, "must be an object");
+  OP_RETURN_IF_ERROR(CheckKeys(ref, path, {"name", "key", "optional"}));
+  OP_ASSIGN_OR_RETURN(name, RequiredString(ref, path, "name", 253));
+  if (!IsDns1123Subdomain(name))
+    return Fail(Field(path, "name"), Quoted(name) + " is not an object name");
+  if (const json* optional = Member(ref, "optional"); optional && !optional->is_boolean()) {
+    return Fail(Field(path, "optional"), "must be true or false");
+  }
+  return {};
+}
+
+// spec.env: Kubernetes EnvVar objects, {name, value} or {name, valueFrom:
+// {secretKeyRef|configMapKeyRef: {name, key}}}; names unique and not set by
+// the operator itself.
+Result<std::vector<json>> ReadEnv(const json& list, const std::string& path) {
+  OP_RETURN_IF_ERROR(CheckList(list, path, 64));
+  std::vector<json> out;
+  std::set<std::string> names;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string item = Index(path, i);
+    const json& var = list[i];
+    if (!var.is_object()) return Fail(item, "must be an object");
+    OP_RETURN_IF_ERROR(CheckKeys(var, item, {"name", "value", "valueFrom"}));
+    OP_ASSIGN_OR_RETURN(name, RequiredString(var, item, "name", 128));
+    if (!IsEnvName(name)) {
+      return Fail(Field(item, "name"),
+                  Quoted(name) + " is not an environment variable name (letters, digits, '_')");
+    }
+    if (std::find(std::begin(kOperatorEnv), std::end(kOperatorEnv), name) !=
+        std::end(kOperatorEnv)) {
+      return Fail(Field(item, "name"), Quoted(name) + " is set by the operator");
+    }
+    if (!names.insert(name).second) return Fail(Field(item, "name"), "duplicate " + Quoted(name));
+    const json* v = Member(var, "value");
+    const json* from = Member(var, "valueFrom");
+    if ((v == nullptr) == (from == nullptr)) {
+      return Fail(item, "needs exactly one of value and valueFrom");
+    }
+    if (v != nullptr && !v->is_string()) return Fail(Field(item, "value"), "must be a string");
+    if (from != nullptr) {
+      const std::string from_path = Field(item, "valueFrom");
+      if (!from->is_object() || from->size() != 1) {
+        return Fail(from_path, "needs exactly one of secretKeyRef and configMapKeyRef");
+      }
+      OP_RETURN_IF_ERROR(CheckKeys(*from, from_path, {"secretKeyRef", "configMapKeyRef"}));
+      const auto& [kind, ref] = *from->items().begin();
+      const std::string ref_path = Field(from_path, kind);
+      OP_RETURN_IF_ERROR(CheckObjectRef(ref, ref_path));
+      OP_ASSIGN_OR_RETURN(key, RequiredString(ref, ref_path, "key", 253));
+      (void)key;
+    }
+    out.push_back(var);
+  }
+  return out;
+}
+
+// spec.envFrom: Kubernetes EnvFromSource objects, {secretRef|configMapRef:
+// {name}, prefix?}.
+Result<std::vector<json>> ReadEnvFrom(const json& list, const std::string& path) {
+  OP_RETURN_IF_ERROR(CheckList(list, path, 16));
+  std::vector<json> out;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string item = Index(path, i);
+    const json& source = list[i];
+    if (!source.is_object()) return Fail(item, "must be an object");
+    OP_RETURN_IF_ERROR(CheckKeys(source, item, {"secretRef", "configMapRef", "prefix"}));
+    const json* secret = Member(source, "secretRef");
+    const json* config = Member(source, "configMapRef");
+    if ((secret == nullptr) == (config == nullptr)) {
+      return Fail(item, "needs exactly one of secretRef and configMapRef");
+    }
+    const std::string ref_path = Field(item, secret ? "secretRef" : "configMapRef");
+    OP_RETURN_IF_ERROR(CheckObjectRef(secret ? *secret : *config, ref_path));
+    if (Member(secret ? *secret : *config, "key")) {
+      return Fail(Field(ref_path, "key"), "is not a field of an envFrom reference");
+    }
+    if (const json* prefix = Member(source, "prefix")) {
+      OP_ASSIGN_OR_RETURN(p, ReadString(*prefix, Field(item, "prefix"), 64));
+      if (!p.empty() && !IsEnvName(p)) {
+        return Fail(Field(item, "prefix"), Quoted(p) + " is not an environment variable prefix");
+      }
+    }
+    out.push_back(source);
+  }
+  return out;
+}
+
 Result<PricingEngineSpec> ReadSpec(const json* value, const ObjectMeta& metadata) {
   const std::string path = "spec";
   if (value == nullptr) return Fail(path, "is required");
-  OP_RETURN_IF_ERROR(CheckKeys(
-      *value, path,
-      {"image", "paused", "components", "marketHours", "volatility", "events", "override"}));
+  OP_RETURN_IF_ERROR(CheckKeys(*value, path,
+                               {"image", "paused", "env", "envFrom", "components", "marketHours",
+                                "volatility", "events", "override"}));
   PricingEngineSpec spec;
   OP_ASSIGN_OR_RETURN(image, RequiredString(*value, path, "image", 512));
   if (HasWhitespace(image)) return Fail("spec.image", "must not contain whitespace");
@@ -829,6 +927,14 @@ Result<PricingEngineSpec> ReadSpec(const json* value, const ObjectMeta& metadata
   if (const json* paused = Member(*value, "paused")) {
     if (!paused->is_boolean()) return Fail("spec.paused", "must be true or false");
     spec.paused = paused->get<bool>();
+  }
+  if (const json* env = Member(*value, "env")) {
+    OP_ASSIGN_OR_RETURN(vars, ReadEnv(*env, "spec.env"));
+    spec.env = std::move(vars);
+  }
+  if (const json* env_from = Member(*value, "envFrom")) {
+    OP_ASSIGN_OR_RETURN(sources, ReadEnvFrom(*env_from, "spec.envFrom"));
+    spec.env_from = std::move(sources);
   }
   const json* components = Member(*value, "components");
   if (components == nullptr) return Fail("spec.components", "is required");
