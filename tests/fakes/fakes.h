@@ -3,6 +3,7 @@
 // target's include directories and #include "fakes/fakes.h".
 #pragma once
 
+#include "fakes/fake_activity_log.h"
 #include "fakes/fake_audit_sink.h"
 #include "fakes/fake_cache.h"
 #include "fakes/fake_clock.h"

@@ -23,6 +23,15 @@
 //   audit_sync           PRICING_AUDIT_SYNC            --audit-sync          fsync (or write)
 //   threads              PRICING_THREADS               --threads             0 (one per core)
 //   body_limit           PRICING_BODY_LIMIT            --body-limit          65536
+//   calculation_url      PRICING_CALCULATION_URL       --calculation-url     (none)
+//   data_url             PRICING_DATA_URL              --data-url            (none)
+//   audit_url            PRICING_AUDIT_URL             --audit-url           (none)
+//   internal_token       PRICING_INTERNAL_TOKEN        --internal-token      (none)
+//   upstream_timeout     PRICING_UPSTREAM_TIMEOUT      --upstream-timeout    5s
+//   internal_timeout     PRICING_INTERNAL_TIMEOUT      --internal-timeout    2s
+//   cache_refresh_interval PRICING_CACHE_REFRESH_INTERVAL --cache-refresh-interval 5s
+//   active_window        PRICING_ACTIVE_WINDOW         --active-window       10m
+//   active_record_interval PRICING_ACTIVE_RECORD_INTERVAL --active-record-interval 30s
 //
 // Flags are `--name value` or `--name=value`; `--config FILE` names the YAML
 // file (a flat mapping of the file keys above); `-h`/`--help` sets show_help;
@@ -72,6 +81,24 @@ struct EngineConfig {
   bool audit_fsync = true;
   int threads = 0;                              // 0..256; 0 = one per core
   size_t body_limit = 64 * 1024;                // bytes, 1 KiB .. 16 MiB
+  // Split roles (see ValidateRoleConfig). Base URLs of the other roles,
+  // http://host:port, no trailing '/'; empty: unset.
+  std::string calculation_url;  // gateway -> calculation
+  std::string data_url;         // gateway, calculation, cache -> data
+  std::string audit_url;        // calculation -> audit
+  // The secret every internal call carries (X-Internal-Token); 16..256
+  // printable ASCII characters, no spaces; empty: unset.
+  std::string internal_token;
+  std::chrono::milliseconds upstream_timeout{5000};  // gateway -> calculation, 1 ms .. 60 s
+  std::chrono::milliseconds internal_timeout{2000};  // calls to data and audit, 1 ms .. 60 s
+  // Cache role: how often it looks for entries to refresh (1 s .. 1 h), and
+  // how recently a ticker or client must have been priced to be kept warm
+  // (1 min .. 24 h).
+  std::chrono::seconds cache_refresh_interval{5};
+  std::chrono::seconds active_window{600};
+  // Calculation role: a ticker or client is recorded as active at most once
+  // per this interval per process (1 s .. 1 h).
+  std::chrono::seconds active_record_interval{30};
   std::string config_file;                      // the --config file read, if any
   bool show_help = false;
   std::vector<std::string> positional;
@@ -92,6 +119,14 @@ using FileReader = std::function<Result<std::string>(const std::string& path)>;
 // and `field` set to the file key ("listen").
 Result<EngineConfig> LoadConfig(const std::vector<std::string>& args, const EnvLookup& env,
                                 const FileReader& read_file);
+
+// Returns ok when `config` has what its role needs, else kInvalidParameter with
+// one line naming the first missing key, e.g.
+//   role gateway needs calculation_url (PRICING_CALCULATION_URL or --calculation-url)
+// and `field` set to that file key. Every role but `all` needs internal_token;
+// gateway needs calculation_url and data_url; calculation needs data_url and
+// audit_url; cache needs data_url and redis_url; audit needs database_url.
+Result<void> ValidateRoleConfig(const EngineConfig& config);
 
 // Returns the usage text: every flag with its environment variable and default.
 std::string_view ConfigHelp();

@@ -94,4 +94,33 @@ class AuditSink {
   virtual int64_t Pending() const = 0;
 };
 
+// Names in recent use, shared by every engine process (Redis sorted sets of
+// name -> last time seen): the calculation role records the tickers and
+// clients it prices, the cache role keeps their entries warm.
+class ActivityLog {
+ public:
+  virtual ~ActivityLog() = default;
+  // Records every name of `names` in `set` as seen at `at`.
+  virtual Result<void> Record(const std::string& set, const std::vector<std::string>& names,
+                              std::chrono::system_clock::time_point at) = 0;
+  // Returns the names of `set` last seen at or after `since` (in no
+  // particular order), and forgets the older ones.
+  virtual Result<std::vector<std::string>> Since(const std::string& set,
+                                                 std::chrono::system_clock::time_point since) = 0;
+};
+
+// What the cache role needs beyond Cache to refresh entries ahead of expiry,
+// shared by every cache-role process.
+class CacheExpiry {
+ public:
+  virtual ~CacheExpiry() = default;
+  // Returns, for each key in order, the time left before it expires; nullopt
+  // for a key that is absent (or never expires).
+  virtual Result<std::vector<std::optional<std::chrono::milliseconds>>> TimeLeft(
+      const std::vector<std::string>& keys) = 0;
+  // Returns true when this caller now holds `claim` for `ttl` (nobody held
+  // it), false when another caller holds it.
+  virtual Result<bool> Claim(const std::string& claim, std::chrono::milliseconds ttl) = 0;
+};
+
 }  // namespace pricing::engine

@@ -84,6 +84,14 @@ struct ServiceDeps {
   std::function<std::vector<std::pair<std::string, bool>>()> dependency_status;
   // Prometheus text for GET /metrics. Optional.
   std::function<std::string()> metrics_text;
+  // Gateway: when set, an API request that passes admission (route, method,
+  // media type, API key, rate limit) is handed to `forward` with its key and
+  // X-RateLimit-* headers instead of being answered here. `forward` calls its
+  // last argument exactly once, possibly later and from another thread.
+  std::function<void(const ApiRequest&, const ApiKey&,
+                     std::vector<std::pair<std::string, std::string>> rate_headers,
+                     std::function<void(ApiResponse)>)>
+      forward;
 };
 
 struct ServiceOptions {
@@ -91,6 +99,10 @@ struct ServiceOptions {
   CacheTtls ttls;
   std::string openapi_yaml;  // served at /api/v1/openapi.yaml
   std::string role = "all";
+  // Calculation role: when set, API requests were admitted by the gateway and
+  // must carry this token and the principal it verified (ForwardedPrincipal,
+  // internal_api.h); X-API-Key and rate limits are not consulted here.
+  std::string internal_token;
 };
 
 class PricingService {

@@ -102,6 +102,21 @@ std::optional<std::string> HttpUrl(std::string_view v, std::string* out) {
   return std::nullopt;
 }
 
+// As HttpUrl, for the internal calls between roles, which speak plain HTTP
+// (inside the cluster network) and need a host and port: http://host[:port].
+std::optional<std::string> HttpOnlyUrl(std::string_view v, std::string* out) {
+  if (!v.empty()) {
+    std::string_view rest = v.substr(0, 7) == "http://" ? v.substr(7) : std::string_view();
+    while (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+    if (rest.empty() || HasSpace(v) || rest.find('/') != std::string_view::npos) {
+      return Quoted(v) + " is not an http://host:port URL";
+    }
+    v = v.substr(0, 7 + rest.size());
+  }
+  *out = v;
+  return std::nullopt;
+}
+
 std::optional<std::string> SetLenderUrl(std::string_view v, EngineConfig* c) {
   return HttpUrl(v, &c->lender_api_url);
 }
@@ -122,9 +137,12 @@ std::optional<std::string> SetAuditDir(std::string_view v, EngineConfig* c) {
   return std::nullopt;
 }
 
-// "1s", "1.5s", "250ms": 1 ms .. 60 s in whole milliseconds.
-std::optional<std::string> SetApiTimeout(std::string_view v, EngineConfig* c) {
-  const std::string bad = Quoted(v) + " is not a duration from 1ms to 60s such as 1s or 250ms";
+// Returns the milliseconds of "250ms", "1.5s" or (when `minutes` is true)
+// "10m", or nullopt when the text is not such a duration or is outside
+// lo .. hi.
+std::optional<std::chrono::milliseconds> ParseDuration(std::string_view v, bool minutes,
+                                                       std::chrono::milliseconds lo,
+                                                       std::chrono::milliseconds hi) {
   std::string_view number = v;
   Decimal per_unit_ms;
   if (v.ends_with("ms")) {
@@ -133,14 +151,83 @@ std::optional<std::string> SetApiTimeout(std::string_view v, EngineConfig* c) {
   } else if (v.ends_with("s")) {
     number.remove_suffix(1);
     per_unit_ms = Decimal::FromInt(1000);
+  } else if (minutes && v.ends_with("m")) {
+    number.remove_suffix(1);
+    per_unit_ms = Decimal::FromInt(60000);
   } else {
-    return bad;
+    return std::nullopt;
   }
   const std::optional<Decimal> amount = Decimal::Parse(number);
-  if (!amount || *amount > Decimal::FromInt(60000)) return bad;
+  if (!amount || *amount > Decimal::FromInt(hi.count())) return std::nullopt;
   const std::optional<int64_t> ms = (*amount * per_unit_ms).ToInt64();
-  if (!ms || *ms < 1 || *ms > 60000) return bad;
-  c->api_timeout = std::chrono::milliseconds(*ms);
+  if (!ms || *ms < lo.count() || *ms > hi.count()) return std::nullopt;
+  return std::chrono::milliseconds(*ms);
+}
+
+// "1s", "1.5s", "250ms": 1 ms .. 60 s in whole milliseconds.
+std::optional<std::string> SetTimeout(std::string_view v, std::chrono::milliseconds* out) {
+  const auto d = ParseDuration(v, false, std::chrono::milliseconds(1), std::chrono::seconds(60));
+  if (!d) return Quoted(v) + " is not a duration from 1ms to 60s such as 1s or 250ms";
+  *out = *d;
+  return std::nullopt;
+}
+
+std::optional<std::string> SetApiTimeout(std::string_view v, EngineConfig* c) {
+  return SetTimeout(v, &c->api_timeout);
+}
+std::optional<std::string> SetUpstreamTimeout(std::string_view v, EngineConfig* c) {
+  return SetTimeout(v, &c->upstream_timeout);
+}
+std::optional<std::string> SetInternalTimeout(std::string_view v, EngineConfig* c) {
+  return SetTimeout(v, &c->internal_timeout);
+}
+
+// Whole seconds from `lo` to `hi`, written as "30s", "10m" or "1500ms".
+std::optional<std::string> SetSeconds(std::string_view v, std::chrono::seconds lo,
+                                      std::chrono::seconds hi, std::string_view range,
+                                      std::chrono::seconds* out) {
+  const auto d = ParseDuration(v, true, lo, hi);
+  if (!d || d->count() % 1000 != 0) {
+    return Quoted(v) + " is not a whole number of seconds from " + std::string(range) +
+           " such as 30s or 10m";
+  }
+  *out = std::chrono::duration_cast<std::chrono::seconds>(*d);
+  return std::nullopt;
+}
+
+std::optional<std::string> SetCacheRefreshInterval(std::string_view v, EngineConfig* c) {
+  return SetSeconds(v, std::chrono::seconds(1), std::chrono::hours(1), "1s to 1h",
+                    &c->cache_refresh_interval);
+}
+std::optional<std::string> SetActiveWindow(std::string_view v, EngineConfig* c) {
+  return SetSeconds(v, std::chrono::minutes(1), std::chrono::hours(24), "1m to 24h",
+                    &c->active_window);
+}
+std::optional<std::string> SetActiveRecordInterval(std::string_view v, EngineConfig* c) {
+  return SetSeconds(v, std::chrono::seconds(1), std::chrono::hours(1), "1s to 1h",
+                    &c->active_record_interval);
+}
+
+std::optional<std::string> SetCalculationUrl(std::string_view v, EngineConfig* c) {
+  return HttpOnlyUrl(v, &c->calculation_url);
+}
+std::optional<std::string> SetDataUrl(std::string_view v, EngineConfig* c) {
+  return HttpOnlyUrl(v, &c->data_url);
+}
+std::optional<std::string> SetAuditUrl(std::string_view v, EngineConfig* c) {
+  return HttpOnlyUrl(v, &c->audit_url);
+}
+
+// The token is a secret: problems are reported without echoing it.
+std::optional<std::string> SetInternalToken(std::string_view v, EngineConfig* c) {
+  if (!v.empty()) {
+    bool printable = v.size() >= 16 && v.size() <= 256;
+    for (char ch : v) printable = printable && ch > ' ' && ch < 0x7f;
+    if (!printable) {
+      return "must be 16 to 256 printable ASCII characters without spaces (value not shown)";
+    }
+  }
+  c->internal_token = v;
   return std::nullopt;
 }
 
@@ -189,7 +276,7 @@ std::optional<std::string> SetBodyLimit(std::string_view v, EngineConfig* c) {
   return std::nullopt;
 }
 
-constexpr std::array<Key, 16> kKeys = {{
+constexpr std::array<Key, 25> kKeys = {{
     {"listen", "PRICING_LISTEN", "listen", SetListen},
     {"role", "PRICING_ROLE", "role", SetRole},
     {"database_url", "PRICING_DATABASE_URL", "database-url", SetDatabaseUrl},
@@ -206,6 +293,17 @@ constexpr std::array<Key, 16> kKeys = {{
     {"audit_sync", "PRICING_AUDIT_SYNC", "audit-sync", SetAuditSync},
     {"threads", "PRICING_THREADS", "threads", SetThreads},
     {"body_limit", "PRICING_BODY_LIMIT", "body-limit", SetBodyLimit},
+    {"calculation_url", "PRICING_CALCULATION_URL", "calculation-url", SetCalculationUrl},
+    {"data_url", "PRICING_DATA_URL", "data-url", SetDataUrl},
+    {"audit_url", "PRICING_AUDIT_URL", "audit-url", SetAuditUrl},
+    {"internal_token", "PRICING_INTERNAL_TOKEN", "internal-token", SetInternalToken},
+    {"upstream_timeout", "PRICING_UPSTREAM_TIMEOUT", "upstream-timeout", SetUpstreamTimeout},
+    {"internal_timeout", "PRICING_INTERNAL_TIMEOUT", "internal-timeout", SetInternalTimeout},
+    {"cache_refresh_interval", "PRICING_CACHE_REFRESH_INTERVAL", "cache-refresh-interval",
+     SetCacheRefreshInterval},
+    {"active_window", "PRICING_ACTIVE_WINDOW", "active-window", SetActiveWindow},
+    {"active_record_interval", "PRICING_ACTIVE_RECORD_INTERVAL", "active-record-interval",
+     SetActiveRecordInterval},
 }};
 
 const Key* FindByFlag(std::string_view flag) {
@@ -382,6 +480,39 @@ Result<EngineConfig> LoadConfig(const std::vector<std::string>& args, const EnvL
   return config;
 }
 
+Result<void> ValidateRoleConfig(const EngineConfig& config) {
+  if (config.role == Role::kAll) return {};
+  auto needs = [&](std::string_view file_key) -> Result<void> {
+    const Key* key = FindByFileKey(file_key);
+    return Fail(ErrorCode::kInvalidParameter,
+                "role " + std::string(RoleName(config.role)) + " needs " + std::string(file_key) +
+                    " (" + std::string(key->env) + " or --" + std::string(key->flag) + ")",
+                std::string(file_key));
+  };
+  if (config.internal_token.empty()) return needs("internal_token");
+  switch (config.role) {
+    case Role::kGateway:
+      if (config.calculation_url.empty()) return needs("calculation_url");
+      if (config.data_url.empty()) return needs("data_url");
+      break;
+    case Role::kCalculation:
+      if (config.data_url.empty()) return needs("data_url");
+      if (config.audit_url.empty()) return needs("audit_url");
+      break;
+    case Role::kCache:
+      if (config.data_url.empty()) return needs("data_url");
+      if (config.redis_url.empty()) return needs("redis_url");
+      break;
+    case Role::kAudit:
+      if (config.database_url.empty()) return needs("database_url");
+      break;
+    case Role::kData:
+    case Role::kAll:
+      break;
+  }
+  return {};
+}
+
 std::string_view ConfigHelp() {
   return R"(usage: pricing-engine [flags] [command [args]]
 
@@ -407,6 +538,30 @@ the --config file (a YAML mapping of the file keys below), then the flag.
                               (fsync: survives power loss; write: survives kill -9)
   --threads N                 PRICING_THREADS               threads              0 (one per core)
   --body-limit BYTES          PRICING_BODY_LIMIT            body_limit           65536
+
+Split roles (each role but all needs internal_token):
+  --calculation-url URL       PRICING_CALCULATION_URL       calculation_url      none
+                              (gateway: the calculation role, http://host:port)
+  --data-url URL              PRICING_DATA_URL              data_url             none
+                              (gateway, calculation, cache: the data role)
+  --audit-url URL             PRICING_AUDIT_URL             audit_url            none
+                              (calculation: the audit role)
+  --internal-token SECRET     PRICING_INTERNAL_TOKEN        internal_token       none
+                              (shared by all roles; 16..256 printable characters)
+  --upstream-timeout DURATION PRICING_UPSTREAM_TIMEOUT      upstream_timeout     5s
+                              (gateway -> calculation, 1ms..60s)
+  --internal-timeout DURATION PRICING_INTERNAL_TIMEOUT      internal_timeout     2s
+                              (calls to data and audit, 1ms..60s)
+  --cache-refresh-interval D  PRICING_CACHE_REFRESH_INTERVAL cache_refresh_interval 5s
+                              (cache: how often to look for entries to refresh, 1s..1h)
+  --active-window DURATION    PRICING_ACTIVE_WINDOW         active_window        10m
+                              (cache: keep what was priced this recently warm, 1m..24h)
+  --active-record-interval D  PRICING_ACTIVE_RECORD_INTERVAL active_record_interval 30s
+                              (calculation: record a ticker active at most this often)
+  gateway needs calculation_url and data_url; calculation needs data_url and
+  audit_url; cache needs data_url and redis_url; audit needs database_url;
+  data serves database_url (or --data) and the external API URLs.
+
   --config FILE.yaml          read settings from FILE.yaml
   -h, --help                  print this text
 )";

@@ -4,8 +4,10 @@
 #include <cctype>
 #include <charconv>
 
+#include "engine/internal_api.h"
 #include "engine/json_text.h"
 #include "engine/pricing.h"
+#include "engine/shared_cache.h"
 #include "engine/validation.h"
 
 namespace pricing::engine {
@@ -42,6 +44,8 @@ ApiResponse Json(int status, std::string body, Headers headers = {}) {
   r.headers = std::move(headers);
   return r;
 }
+
+}  // namespace
 
 // Cache text of the reference rows kept in the shared cache. Decimals travel as
 // their exact text; "-" marks a row that does not exist (negative caching).
@@ -140,6 +144,8 @@ std::optional<std::optional<VolatilityRow>> DecodeVolatility(std::string_view te
   }
   return std::optional<VolatilityRow>(std::move(row));
 }
+
+namespace {
 
 bool IsJsonContentType(std::string_view ct) {
   size_t semi = ct.find(';');
@@ -270,6 +276,14 @@ ApiResponse PricingService::Ready() {
 
 std::optional<ApiKey> PricingService::Admit(Ctx& ctx, const ApiRequest& request,
                                             ApiResponse& out, Headers& rate_headers) {
+  if (!options_.internal_token.empty()) {
+    auto principal = ForwardedPrincipal(request, options_.internal_token);
+    if (!principal) {
+      out = ErrorResponse(principal.error());
+      return std::nullopt;
+    }
+    return *principal;
+  }
   std::string_view key = request.Header("x-api-key");
   if (key.empty()) {
     out = ErrorResponse(Error{ErrorCode::kUnauthorized, "missing X-API-Key header", "X-API-Key"});
@@ -534,6 +548,10 @@ bool PricingService::CalculateLocate(Ctx& ctx, const ApiRequest& request, Done& 
     done(std::move(out));
     return true;
   }
+  if (deps_.forward) {
+    deps_.forward(request, *key, std::move(rate_headers), std::move(done));
+    return true;
+  }
   auto fail = [&](const Error& e) {
     auto r = ErrorResponse(e);
     r.headers.insert(r.headers.end(), rate_headers.begin(), rate_headers.end());
@@ -632,6 +650,10 @@ bool PricingService::GetRate(Ctx& ctx, const ApiRequest& request, std::string_vi
     done(std::move(out));
     return true;
   }
+  if (deps_.forward) {
+    deps_.forward(request, *key, std::move(rate_headers), std::move(done));
+    return true;
+  }
   auto fail = [&](const Error& e) {
     auto r = ErrorResponse(e);
     r.headers.insert(r.headers.end(), rate_headers.begin(), rate_headers.end());
@@ -678,6 +700,10 @@ bool PricingService::RatesByStatus(Ctx& ctx, const ApiRequest& request, std::str
     done(std::move(out));
     return true;
   }
+  if (deps_.forward) {
+    deps_.forward(request, *key, std::move(rate_headers), std::move(done));
+    return true;
+  }
   auto fail = [&](const Error& e) {
     auto r = ErrorResponse(e);
     r.headers.insert(r.headers.end(), rate_headers.begin(), rate_headers.end());
@@ -717,6 +743,10 @@ bool PricingService::MarketVolatility(Ctx& ctx, const ApiRequest& request, Done&
   auto key = Admit(ctx, request, out, rate_headers);
   if (!key) {
     done(std::move(out));
+    return true;
+  }
+  if (deps_.forward) {
+    deps_.forward(request, *key, std::move(rate_headers), std::move(done));
     return true;
   }
   Result<Decimal> vix = deps_.market->MarketVix();
