@@ -134,5 +134,21 @@ TEST(Metrics, KeepsCountingPastTheLockFreeTableCapacity) {
   EXPECT_TRUE(Contains(text, "cache_misses_total{cache=\"cache999\"} 2")) << text.size();
 }
 
+TEST(Metrics, CountsCacheOperationsByOpUnderTheFixedName) {
+  Metrics m;
+  std::string text = m.Serialize();
+  for (const char* op : {"get", "set", "refresh"}) {
+    EXPECT_TRUE(Contains(text, std::string("cache_operations_total{op=\"") + op + "\"} 0"))
+        << op << " missing from\n" << text;
+  }
+  m.RecordCacheOperation("get", 12);
+  m.RecordCacheOperation("set");
+  m.RecordCacheOperation("refresh", 3);
+  text = m.Serialize();
+  EXPECT_TRUE(Contains(text, "cache_operations_total{op=\"get\"} 12")) << text;
+  EXPECT_TRUE(Contains(text, "cache_operations_total{op=\"set\"} 1")) << text;
+  EXPECT_TRUE(Contains(text, "cache_operations_total{op=\"refresh\"} 3")) << text;
+}
+
 }  // namespace
 }  // namespace pricing::engine

@@ -115,7 +115,8 @@ Metrics::Metrics()
       cache_hit_series_(std::make_unique<LabelTable<1, prometheus::Counter*>>()),
       cache_miss_series_(std::make_unique<LabelTable<1, prometheus::Counter*>>()),
       external_api_series_(std::make_unique<LabelTable<2, prometheus::Counter*>>()),
-      fallback_series_(std::make_unique<LabelTable<1, prometheus::Counter*>>()) {
+      fallback_series_(std::make_unique<LabelTable<1, prometheus::Counter*>>()),
+      cache_operation_series_(std::make_unique<LabelTable<1, prometheus::Counter*>>()) {
   auto& r = *registry_;
   http_requests_ = &prometheus::BuildCounter()
                         .Name("http_requests_total")
@@ -156,6 +157,11 @@ Metrics::Metrics()
                        .Help("Requests refused by the per-key rate limit.")
                        .Register(r)
                        .Add({});
+  cache_operations_ =
+      &prometheus::BuildCounter()
+           .Name("cache_operations_total")
+           .Help("Shared-cache operations of the cache role, by op (get, set, refresh).")
+           .Register(r);
   audit_pending_ = &prometheus::BuildGauge()
                         .Name("audit_records_pending")
                         .Help("Audit records accepted but not yet in the audit store of record.")
@@ -183,6 +189,11 @@ Metrics::Metrics()
   for (std::string_view input : {"base_rate", "volatility", "event_risk"}) {
     fallback_series_->Get(
         {input}, [this](const auto& key) { return &fallback_->Add(ToLabels<1>({"input"}, key)); });
+  }
+  for (std::string_view op : {"get", "set", "refresh"}) {
+    cache_operation_series_->Get({op}, [this](const auto& key) {
+      return &cache_operations_->Add(ToLabels<1>({"op"}, key));
+    });
   }
 }
 
@@ -241,6 +252,13 @@ void Metrics::RecordFallback(std::string_view input) {
 }
 
 void Metrics::RecordRateLimitExceeded() { rate_limited_->Increment(); }
+
+void Metrics::RecordCacheOperation(std::string_view op, int64_t n) {
+  cache_operation_series_
+      ->Get({op},
+            [this](const auto& key) { return &cache_operations_->Add(ToLabels<1>({"op"}, key)); })
+      ->Increment(static_cast<double>(n));
+}
 
 void Metrics::SetAuditPendingSource(std::function<int64_t()> source) {
   std::lock_guard lock(sources_mu_);

@@ -51,6 +51,10 @@ class Metrics {
   void RecordFallback(std::string_view input);
   // rate_limit_exceeded_total += 1.
   void RecordRateLimitExceeded();
+  // cache_operations_total{op} += n; op is "get" | "set" | "refresh" (the
+  // cache role's reads and writes of the shared cache, and entries it
+  // refreshed ahead of expiry). The name is fixed: autoscaling rules use it.
+  void RecordCacheOperation(std::string_view op, int64_t n = 1);
 
   // Sources of the gauges refreshed at each Serialize(): audit_records_pending,
   // db_pool_connections_in_use, db_pool_connections_max. An unset source
@@ -88,6 +92,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* external_api_;
   prometheus::Family<prometheus::Counter>* fallback_;
   prometheus::Counter* rate_limited_;
+  prometheus::Family<prometheus::Counter>* cache_operations_;
   prometheus::Gauge* audit_pending_;
   prometheus::Gauge* db_in_use_;
   prometheus::Gauge* db_max_;
@@ -98,6 +103,7 @@ class Metrics {
   std::unique_ptr<LabelTable<1, prometheus::Counter*>> cache_miss_series_;
   std::unique_ptr<LabelTable<2, prometheus::Counter*>> external_api_series_;
   std::unique_ptr<LabelTable<1, prometheus::Counter*>> fallback_series_;
+  std::unique_ptr<LabelTable<1, prometheus::Counter*>> cache_operation_series_;
 
   std::mutex sources_mu_;
   std::function<int64_t()> audit_pending_source_;
