@@ -108,3 +108,61 @@ pending=$(curl -s "http://127.0.0.1:$engine_port/metrics" | awk '/^audit_records
 echo "audit records pending at the end: ${pending:-?}"
 echo "ratio engine/nginx: $ratio128"
 echo "engine p99 ms at 128 connections: $p99_128"
+
+# --- Role split: gateway -> calculation -> data / audit (+ cache) -----------
+# The same request script against the five split roles as separate processes
+# (Redis database 1, so they share no cache with the `all` engine above) and,
+# in the same run, against the `all` engine again. Ends with
+#   ratio split/all: X.XX
+split_token=$(python3 -c 'import secrets; print(secrets.token_hex(24))')
+split_redis=${PRICING_REDIS_URL%/*}/1
+declare -A split_port
+for role in data audit calculation cache gateway; do split_port[$role]=$(free_port); done
+split_start() {
+  local role=$1; shift
+  env PRICING_ROLE="$role" PRICING_LISTEN="127.0.0.1:${split_port[$role]}" \
+    PRICING_INTERNAL_TOKEN="$split_token" "$@" "$engine" serve >"$work/split-$role.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:${split_port[$role]}/health/live" >/dev/null && return 0
+    sleep 0.1
+  done
+  echo "bench: the $role role did not start (see $work/split-$role.log)" >&2
+  exit 1
+}
+split_lender=http://127.0.0.1:$lender_port
+split_start data PRICING_LENDER_API_URL="$split_lender" PRICING_MARKET_API_URL="$split_lender" \
+  PRICING_EVENTS_API_URL="$split_lender"
+split_start audit
+split_start calculation PRICING_DATABASE_URL= PRICING_REDIS_URL="$split_redis" \
+  PRICING_DATA_URL="http://127.0.0.1:${split_port[data]}" \
+  PRICING_AUDIT_URL="http://127.0.0.1:${split_port[audit]}" PRICING_AUDIT_DIR="$work/split-audit"
+split_start cache PRICING_DATABASE_URL= PRICING_REDIS_URL="$split_redis" \
+  PRICING_DATA_URL="http://127.0.0.1:${split_port[data]}"
+split_start gateway PRICING_DATABASE_URL= PRICING_REDIS_URL="$split_redis" \
+  PRICING_DATA_URL="http://127.0.0.1:${split_port[data]}" \
+  PRICING_CALCULATION_URL="http://127.0.0.1:${split_port[calculation]}"
+split_url="http://127.0.0.1:${split_port[gateway]}/api/v1/calculate-locate"
+all_url="http://127.0.0.1:$engine_port/api/v1/calculate-locate"
+wrk -t1 -c4 -d2s -s "$repo/tests/load/locate.lua" "$split_url" >/dev/null
+
+# split_run NAME URL: prints "rps p99_ms non2xx" at 128 connections.
+split_run() {
+  local out="$work/wrk-split-$1.txt"
+  wrk -t"$threads" -c128 -d"$duration" --latency -s "$repo/tests/load/locate.lua" "$2" >"$out" 2>&1
+  python3 - "$out" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+n, unit = re.match(r"([\d.]+)(\w+)", re.search(r"^\s+99%\s+(\S+)", text, re.M).group(1)).groups()
+p99 = float(n) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
+bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+print(rps, p99, int(bad.group(1)) if bad else 0)
+PY
+}
+read -r a_rps a_p99 a_bad < <(split_run all "$all_url")
+read -r s_rps s_p99 s_bad < <(split_run gateway "$split_url")
+echo
+echo "role split at 128 connections  all_rps  split_rps  all_p99_ms  split_p99_ms  split_non2xx"
+printf '%29s  %7.0f  %9.0f  %10.2f  %12.2f  %12s\n' "" "$a_rps" "$s_rps" "$a_p99" "$s_p99" "$s_bad"
+echo "ratio split/all: $(python3 -c "print(f'{$s_rps/$a_rps:.2f}')")"

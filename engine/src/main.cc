@@ -4,15 +4,22 @@
 //   pricing-engine migrate [flags]   apply the database migrations and exit
 //   pricing-engine seed FILE [flags] upsert a reference-data YAML file and exit
 //
+// `serve` runs one role (--role): `all` does everything in one process; the
+// split roles are gateway (auth, rate limits, forwarding to calculation),
+// calculation (pricing over the data role, Redis and the audit role), data
+// (PostgreSQL and the external APIs behind an internal API), cache (keeps
+// Redis warm for active tickers) and audit (audit batches into PostgreSQL).
+//
 // Configuration: flags > --config FILE.yaml > PRICING_* environment > defaults
 // (`pricing-engine --help`). A bad value stops the process with one line.
+// clang-format off
 #include <utility>  // first: Boost.Asio headers pulled in by cpprestsdk need std::exchange
+// clang-format on
 
 #include <pplx/threadpool.h>
 #include <signal.h>
 
-#include <utility>
-
+#include <atomic>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
@@ -27,26 +34,35 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "adapters/audit_spool.h"
+#include "adapters/embedded_files.h"
+#include "adapters/http_client.h"
 #include "adapters/http_server.h"
 #include "adapters/log.h"
 #include "adapters/market_http.h"
 #include "adapters/memory_store.h"
 #include "adapters/metrics.h"
-#include "adapters/pg_store.h"
 #include "adapters/pg_pool.h"
+#include "adapters/pg_store.h"
+#include "adapters/redis_activity.h"
 #include "adapters/redis_pool.h"
 #include "adapters/redis_store.h"
+#include "adapters/role_clients.h"
 #include "adapters/sql_migrations.h"
-#include "adapters/embedded_files.h"
+#include "engine/activity.h"
+#include "engine/cache_warmer.h"
 #include "engine/config.h"
+#include "engine/internal_api.h"
 #include "engine/json_text.h"
 #include "engine/reference_data.h"
 #include "engine/service.h"
 
 namespace pricing::engine {
 namespace {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
 
 class SystemClock : public Clock {
  public:
@@ -70,6 +86,16 @@ class MetricsObserver : public ServiceObserver {
   Metrics& m_;
 };
 
+// The gateway prices nothing: its service forwards every admitted request, so
+// its audit sink is never reached.
+class NoAuditSink : public AuditSink {
+ public:
+  void Append(AuditRecord, std::function<void(Result<void>)> done) override {
+    done(Fail(ErrorCode::kServiceUnavailable, "this role keeps no audit trail"));
+  }
+  int64_t Pending() const override { return 0; }
+};
+
 Result<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Fail(ErrorCode::kInvalidParameter, path + ": cannot be read");
@@ -85,19 +111,24 @@ Result<std::string> ReadFile(const std::string& path) {
 
 // The route template of a path, for metric labels (bounded cardinality).
 std::string_view RouteOf(std::string_view path) {
-  static constexpr std::string_view kFixed[] = {
-      "/api/v1/calculate-locate", "/api/v1/market/volatility", "/api/v1/openapi.yaml",
-      "/health/live",             "/health/ready",             "/metrics"};
+  static constexpr std::string_view kFixed[] = {"/api/v1/calculate-locate",
+                                                "/api/v1/market/volatility",
+                                                "/api/v1/openapi.yaml",
+                                                "/health/live",
+                                                "/health/ready",
+                                                "/metrics"};
   for (std::string_view r : kFixed) {
     if (path == r) return r;
   }
   if (path.starts_with("/api/v1/rates/status/")) return "/api/v1/rates/status/{status}";
   if (path.starts_with("/api/v1/rates/")) return "/api/v1/rates/{ticker}";
+  if (std::string_view internal = InternalRouteOf(path); !internal.empty()) return internal;
   return "other";
 }
 
 int Migrate(const EngineConfig& cfg) {
-  if (cfg.database_url.empty()) Die("migrate needs a database URL (PRICING_DATABASE_URL or --database-url)");
+  if (cfg.database_url.empty())
+    Die("migrate needs a database URL (PRICING_DATABASE_URL or --database-url)");
   auto pool = PgPool::Create(PgPoolOptions{cfg.database_url});
   if (!pool) Die("database: " + pool.error().message);
   auto applied = RunMigrations(**pool);
@@ -108,7 +139,8 @@ int Migrate(const EngineConfig& cfg) {
 
 int Seed(const EngineConfig& cfg) {
   if (cfg.positional.size() < 2) Die("usage: pricing-engine seed FILE");
-  if (cfg.database_url.empty()) Die("seed needs a database URL (PRICING_DATABASE_URL or --database-url)");
+  if (cfg.database_url.empty())
+    Die("seed needs a database URL (PRICING_DATABASE_URL or --database-url)");
   const std::string& file = cfg.positional[1];
   auto text = ReadFile(file);
   if (!text) Die(text.error().message);
@@ -132,55 +164,88 @@ std::mutex g_stop_mu;
 std::condition_variable g_stop_cv;
 bool g_stop = false;
 
-int Serve(const EngineConfig& cfg) {
-  Metrics metrics;
-  SystemClock clock;
+void WaitForStop() {
+  std::unique_lock lock(g_stop_mu);
+  g_stop_cv.wait(lock, [] { return g_stop; });
+}
 
-  // Reference store: PostgreSQL, or the embedded in-memory store.
+// Sleeps `d` or until the process is told to stop. Returns false on stop.
+bool SleepUnlessStopped(std::chrono::milliseconds d) {
+  std::unique_lock lock(g_stop_mu);
+  return !g_stop_cv.wait_for(lock, d, [] { return g_stop; });
+}
+
+int EventLoops(const EngineConfig& cfg) {
+  return cfg.threads > 0 ? cfg.threads
+                         : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+// PostgreSQL (with migrations) when a database URL is set, else the embedded
+// in-memory store from --data.
+struct StoreParts {
   std::unique_ptr<PgPool> pg;
   std::unique_ptr<ReferenceStore> store;
-  if (!cfg.database_url.empty()) {
-    auto pool = PgPool::Create(PgPoolOptions{cfg.database_url});
-    if (!pool) Die("database: " + pool.error().message);
-    pg = std::move(*pool);
-    if (auto m = RunMigrations(*pg); !m) {
-      // The database may be down at start; the engine still serves from cache
-      // once it has data, and migrations run again on the next start.
-      Log(LogLevel::kWarn, "migrations not applied at start", {{"error", m.error().message}});
-    }
-    store = std::make_unique<PgReferenceStore>(*pg);
-    PgPool* raw = pg.get();
-    metrics.SetDbPoolSources([raw] { return static_cast<int64_t>(raw->InUse()); },
-                             [raw] { return static_cast<int64_t>(raw->MaxSize()); });
-  } else {
-    if (cfg.data_file.empty()) {
-      Die("no database URL and no --data FILE: the embedded store needs reference data");
-    }
-    auto text = ReadFile(cfg.data_file);
-    if (!text) Die(text.error().message);
-    auto data = ParseReferenceData(*text, cfg.data_file);
-    if (!data) Die(data.error().message);
-    store = std::make_unique<MemoryReferenceStore>(*data);
-    Log(LogLevel::kInfo, "embedded mode: no database URL; serving reference data from memory",
-        {{"data", cfg.data_file}});
-  }
+};
 
-  // Redis: shared cache and rate limits; without it, in-process only.
-  std::unique_ptr<RedisPool> redis;
+std::unique_ptr<PgPool> OpenPostgres(const EngineConfig& cfg, Metrics& metrics) {
+  auto pool = PgPool::Create(PgPoolOptions{cfg.database_url});
+  if (!pool) Die("database: " + pool.error().message);
+  std::unique_ptr<PgPool> pg = std::move(*pool);
+  if (auto m = RunMigrations(*pg); !m) {
+    // The database may be down at start; the engine still serves from cache
+    // once it has data, and migrations run again on the next start.
+    Log(LogLevel::kWarn, "migrations not applied at start", {{"error", m.error().message}});
+  }
+  PgPool* raw = pg.get();
+  metrics.SetDbPoolSources([raw] { return static_cast<int64_t>(raw->InUse()); },
+                           [raw] { return static_cast<int64_t>(raw->MaxSize()); });
+  return pg;
+}
+
+StoreParts OpenStore(const EngineConfig& cfg, Metrics& metrics) {
+  StoreParts out;
+  if (!cfg.database_url.empty()) {
+    out.pg = OpenPostgres(cfg, metrics);
+    out.store = std::make_unique<PgReferenceStore>(*out.pg);
+    return out;
+  }
+  if (cfg.data_file.empty()) {
+    Die("no database URL and no --data FILE: the embedded store needs reference data");
+  }
+  auto text = ReadFile(cfg.data_file);
+  if (!text) Die(text.error().message);
+  auto data = ParseReferenceData(*text, cfg.data_file);
+  if (!data) Die(data.error().message);
+  out.store = std::make_unique<MemoryReferenceStore>(*data);
+  Log(LogLevel::kInfo, "embedded mode: no database URL; serving reference data from memory",
+      {{"data", cfg.data_file}});
+  return out;
+}
+
+// Redis: shared cache and rate limits; without it, in-process only.
+struct RedisParts {
+  std::unique_ptr<RedisPool> pool;
   std::unique_ptr<Cache> cache;
   std::unique_ptr<RateLimiter> limiter;
-  if (!cfg.redis_url.empty()) {
-    auto pool = RedisPool::Create(RedisPoolOptions{cfg.redis_url});
-    if (!pool) Die("redis: " + pool.error().message);
-    redis = std::move(*pool);
-    cache = std::make_unique<RedisCache>(*redis);
-    limiter = std::make_unique<RedisRateLimiter>(*redis);
-  } else {
-    limiter = std::make_unique<LocalRateLimiter>();
-    Log(LogLevel::kInfo, "no Redis URL: cache and rate limits are per process");
-  }
+};
 
-  // External market APIs.
+RedisParts OpenRedis(const EngineConfig& cfg) {
+  RedisParts out;
+  if (cfg.redis_url.empty()) {
+    out.limiter = std::make_unique<LocalRateLimiter>();
+    Log(LogLevel::kInfo, "no Redis URL: cache and rate limits are per process");
+    return out;
+  }
+  auto pool = RedisPool::Create(RedisPoolOptions{cfg.redis_url});
+  if (!pool) Die("redis: " + pool.error().message);
+  out.pool = std::move(*pool);
+  out.cache = std::make_unique<RedisCache>(*out.pool);
+  out.limiter = std::make_unique<RedisRateLimiter>(*out.pool);
+  return out;
+}
+
+// The external market APIs (all absent when their URLs are empty).
+std::unique_ptr<HttpMarketData> OpenMarket(const EngineConfig& cfg, Metrics& metrics) {
   HttpMarketDataOptions mopts;
   mopts.lender_url = cfg.lender_api_url;
   mopts.market_url = cfg.market_api_url;
@@ -192,22 +257,254 @@ int Serve(const EngineConfig& cfg) {
   };
   observers.on_breaker = [](MarketApi api, BreakerState from, BreakerState to) {
     Log(LogLevel::kWarn, "circuit breaker changed state",
-        {{"api", MarketApiName(api)}, {"from", BreakerStateName(from)}, {"to", BreakerStateName(to)}});
+        {{"api", MarketApiName(api)},
+         {"from", BreakerStateName(from)},
+         {"to", BreakerStateName(to)}});
   };
   auto market = HttpMarketData::Create(mopts, observers);
   if (!market) Die("market data: " + market.error().message);
+  return std::move(*market);
+}
+
+std::string AuditDir(const EngineConfig& cfg) {
+  std::string dir = cfg.audit_dir.empty() ? std::string("audit-spool") : cfg.audit_dir;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) Die("audit directory " + dir + ": " + ec.message());
+  return dir;
+}
+
+std::unique_ptr<AuditSpool> OpenSpool(const EngineConfig& cfg, const std::string& audit_dir,
+                                      AuditBatchSink sink, Metrics& metrics) {
+  AuditSpoolOptions aopts;
+  aopts.directory = audit_dir + "/spool";
+  aopts.fsync = cfg.audit_fsync;
+  aopts.log = [](std::string_view m) { Log(LogLevel::kWarn, m, {{"component", "audit"}}); };
+  auto spool = AuditSpool::Open(aopts, std::move(sink));
+  if (!spool) Die("audit spool: " + spool.error().message);
+  AuditSpool* raw = spool->get();
+  metrics.SetAuditPendingSource([raw] { return raw->Pending(); });
+  return std::move(*spool);
+}
+
+// A client of another role. `loops` event loops, `timeout` per call.
+std::unique_ptr<HttpClient> OpenRoleClient(const std::string& url, std::string name, int loops,
+                                           std::chrono::milliseconds timeout) {
+  HttpClientOptions o;
+  o.base_url = url;
+  o.name = std::move(name);
+  o.threads = loops;
+  o.timeout = timeout;
+  auto client = HttpClient::Create(std::move(o));
+  if (!client) Die(client.error().message);
+  return std::move(*client);
+}
+
+std::string ServerErrorBody(int status, std::string_view code, std::string_view message) {
+  (void)status;
+  std::string out;
+  JsonWriter w(&out);
+  w.BeginObject().Key("status").String("error").Key("error").BeginObject();
+  w.Key("code").String(code).Key("message").String(message);
+  if (code == "PAYLOAD_TOO_LARGE") w.Key("field").String("body");
+  w.EndObject().EndObject();
+  return out;
+}
+
+std::shared_ptr<ApiRequest> ToApiRequest(HttpRequest&& http) {
+  auto req = std::make_shared<ApiRequest>();
+  req->method = std::move(http.method);
+  req->path = std::move(http.path);
+  req->query = std::move(http.query);
+  req->headers = std::move(http.headers);
+  req->body = std::move(http.body);
+  std::string_view rid = req->Header("x-request-id");
+  req->request_id = rid.empty() || rid.size() > 128 ? NewUuid() : std::string(rid);
+  return req;
+}
+
+// Returns the function that answers `req`: it records the request's metrics,
+// logs server errors and hands the response to the HTTP server.
+std::function<void(ApiResponse)> Responding(Metrics& metrics, std::shared_ptr<ApiRequest> req,
+                                            Responder respond) {
+  auto started = std::chrono::steady_clock::now();
+  return [&metrics, req = std::move(req), started, respond = std::move(respond)](ApiResponse r) {
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    metrics.RecordHttpRequest(req->method, RouteOf(req->path), r.status, secs);
+    if (r.status >= 500) {
+      Log(LogLevel::kError, "request failed",
+          {{"method", req->method},
+           {"path", req->path},
+           {"status", std::to_string(r.status)},
+           {"request_id", req->request_id},
+           {"body", r.body}});
+    }
+    HttpResponse out;
+    out.status = r.status;
+    out.body = std::move(r.body);
+    out.content_type = std::move(r.content_type);
+    out.headers = std::move(r.headers);
+    out.headers.emplace_back("X-Request-Id", req->request_id);
+    respond(std::move(out));
+  };
+}
+
+// The HTTP handler of a PricingService: answered on the event loop when the
+// service can, else on `blocking`.
+HttpHandler ServiceHandler(PricingService& service, Metrics& metrics,
+                           boost::asio::thread_pool& blocking) {
+  return [&service, &metrics, &blocking](HttpRequest&& http, Responder respond) {
+    auto req = ToApiRequest(std::move(http));
+    auto done = Responding(metrics, req, std::move(respond));
+    if (service.Handle(*req, done, /*may_block=*/false)) return;
+    boost::asio::post(blocking, [&service, req, done = std::move(done)]() mutable {
+      service.Handle(*req, std::move(done), /*may_block=*/true);
+    });
+  };
+}
+
+// The readiness body of a role without a PricingService, in the service's
+// format: {"checks":{name:"ok"|"unavailable",...},"status":...,"role":...}.
+// Ready when every required check is ok.
+struct Check {
+  std::string name;
+  bool ok = false;
+  bool required = true;
+};
+
+ApiResponse ReadyResponse(const std::vector<Check>& checks, std::string_view role) {
+  std::string body;
+  JsonWriter w(&body);
+  bool ready = true;
+  w.BeginObject().Key("checks").BeginObject();
+  for (const Check& c : checks) {
+    w.Key(c.name).String(c.ok ? "ok" : "unavailable");
+    ready = ready && (c.ok || !c.required);
+  }
+  w.EndObject().Key("status").String(ready ? "ready" : "not_ready").Key("role").String(role);
+  w.EndObject();
+  ApiResponse r;
+  r.status = ready ? 200 : 503;
+  r.body = std::move(body);
+  return r;
+}
+
+// The HTTP handler of the data, cache and audit roles: probes and metrics,
+// and the role's internal routes (`owns`/`handle`, run on `blocking`).
+struct RoleRoutes {
+  std::function<std::vector<Check>()> checks;  // readiness; may block
+  std::function<bool(std::string_view path)> owns;
+  std::function<ApiResponse(const ApiRequest&)> handle;  // may block
+};
+
+HttpHandler RoleHandler(RoleRoutes routes, std::string role, Metrics& metrics,
+                        boost::asio::thread_pool& blocking) {
+  auto shared = std::make_shared<RoleRoutes>(std::move(routes));
+  return [shared, role = std::move(role), &metrics, &blocking](HttpRequest&& http,
+                                                               Responder respond) {
+    auto req = ToApiRequest(std::move(http));
+    auto done = Responding(metrics, req, std::move(respond));
+    const std::string& path = req->path;
+    const bool probe = path == "/health/live" || path == "/health/ready" || path == "/metrics";
+    if (probe && req->method != "GET" && req->method != "HEAD") {
+      auto r = PricingService::ErrorResponse(
+          Error{ErrorCode::kMethodNotAllowed, req->method + " is not allowed on " + path, ""});
+      r.headers.emplace_back("Allow", "GET");
+      return done(std::move(r));
+    }
+    if (path == "/health/live") {
+      ApiResponse r;
+      r.body = R"({"status":"ok"})";
+      return done(std::move(r));
+    }
+    if (path == "/metrics") {
+      ApiResponse r;
+      r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      r.body = metrics.Serialize();
+      return done(std::move(r));
+    }
+    if (path == "/health/ready") {
+      boost::asio::post(blocking, [shared, role, done = std::move(done)] {
+        done(ReadyResponse(shared->checks(), role));
+      });
+      return;
+    }
+    if (shared->owns && shared->owns(path)) {
+      boost::asio::post(blocking,
+                        [shared, req, done = std::move(done)] { done(shared->handle(*req)); });
+      return;
+    }
+    done(PricingService::ErrorResponse(Error{ErrorCode::kNotFound, "no route for " + path, ""}));
+  };
+}
+
+// Runs `handler` on an HTTP server until the process is told to stop;
+// `serving` logs the start with the bound host:port. Returns the stopped
+// server: responses still in flight (an audit commit, an upstream call) may
+// be delivered to it until the caller has closed what produces them, so it
+// must outlive those.
+std::unique_ptr<HttpServer> RunServer(
+    const EngineConfig& cfg, HttpHandler handler, size_t body_limit,
+    const std::function<void(const std::string& listen)>& serving) {
+  HttpServerOptions hopts;
+  hopts.host = cfg.listen_host;
+  hopts.port = cfg.listen_port;
+  hopts.threads = cfg.threads;
+  hopts.body_limit = body_limit;
+  auto server = std::make_unique<HttpServer>(hopts, std::move(handler), ServerErrorBody);
+  if (std::string err = server->Start(); !err.empty()) Die(err);
+  serving(cfg.listen_host + ":" + std::to_string(server->port()));
+  WaitForStop();
+  Log(LogLevel::kInfo, "shutting down");
+  server->Stop();
+  return server;
+}
+
+std::vector<std::pair<std::string, bool>> RedisStatus(RedisPool* redis) {
+  std::vector<std::pair<std::string, bool>> out;
+  if (redis) out.emplace_back("redis", redis->Ping().has_value());
+  return out;
+}
+
+ServiceDeps BaseDeps(ReferenceStore* store, Cache* cache, RateLimiter* limiter, MarketData* market,
+                     AuditSink* audit, const Clock* clock, ServiceObserver* observer,
+                     Metrics& metrics) {
+  ServiceDeps deps;
+  deps.store = store;
+  deps.cache = cache;
+  deps.limiter = limiter;
+  deps.market = market;
+  deps.audit = audit;
+  deps.clock = clock;
+  deps.observer = observer;
+  deps.hash_key = [](std::string_view key) { return Sha256Hex(key); };
+  deps.new_uuid = [] { return NewUuid(); };
+  deps.metrics_text = [&metrics] { return metrics.Serialize(); };
+  return deps;
+}
+
+ServiceOptions BaseOptions(const EngineConfig& cfg) {
+  ServiceOptions sopts;
+  sopts.params = cfg.params;
+  sopts.openapi_yaml = std::string(EmbeddedOpenApi());
+  sopts.role = std::string(RoleName(cfg.role));
+  return sopts;
+}
+
+// --role all: everything in one process.
+int ServeAll(const EngineConfig& cfg) {
+  Metrics metrics;
+  SystemClock clock;
+  StoreParts store = OpenStore(cfg, metrics);
+  RedisParts redis = OpenRedis(cfg);
+  auto market = OpenMarket(cfg, metrics);
 
   // Audit: local spool, drained to PostgreSQL (or to a local JSONL file).
-  std::string audit_dir = cfg.audit_dir.empty() ? std::string("audit-spool") : cfg.audit_dir;
-  {
-    std::error_code ec;
-    std::filesystem::create_directories(audit_dir, ec);
-    if (ec) Die("audit directory " + audit_dir + ": " + ec.message());
-  }
+  const std::string audit_dir = AuditDir(cfg);
   std::unique_ptr<FileAuditStore> file_audit;
   AuditBatchSink sink;
-  if (pg) {
-    PgPool* raw = pg.get();
+  if (store.pg) {
+    PgPool* raw = store.pg.get();
     sink = [raw](const std::vector<AuditRecord>& batch) { return InsertAuditBatch(*raw, batch); };
   } else {
     auto f = FileAuditStore::Open(audit_dir + "/audit-log.jsonl");
@@ -218,106 +515,331 @@ int Serve(const EngineConfig& cfg) {
     Log(LogLevel::kInfo, "embedded mode: audit records go to a local file",
         {{"file", audit_dir + "/audit-log.jsonl"}});
   }
-  AuditSpoolOptions aopts;
-  aopts.directory = audit_dir + "/spool";
-  aopts.fsync = cfg.audit_fsync;
-  aopts.log = [](std::string_view m) { Log(LogLevel::kWarn, m, {{"component", "audit"}}); };
-  auto spool = AuditSpool::Open(aopts, sink);
-  if (!spool) Die("audit spool: " + spool.error().message);
-  AuditSpool* audit = spool->get();
-  metrics.SetAuditPendingSource([audit] { return audit->Pending(); });
+  auto spool = OpenSpool(cfg, audit_dir, std::move(sink), metrics);
 
   MetricsObserver observer(metrics);
-  ServiceDeps deps;
-  deps.store = store.get();
-  deps.cache = cache.get();
-  deps.limiter = limiter.get();
-  deps.market = market->get();
-  deps.audit = audit;
-  deps.clock = &clock;
-  deps.observer = &observer;
-  deps.hash_key = [](std::string_view key) { return Sha256Hex(key); };
-  deps.new_uuid = [] { return NewUuid(); };
-  deps.metrics_text = [&metrics] { return metrics.Serialize(); };
-  RedisPool* redis_raw = redis.get();
-  deps.dependency_status = [redis_raw] {
-    std::vector<std::pair<std::string, bool>> out;
-    if (redis_raw) out.emplace_back("redis", redis_raw->Ping().has_value());
-    return out;
-  };
-  ServiceOptions sopts;
-  sopts.params = cfg.params;
-  sopts.openapi_yaml = std::string(EmbeddedOpenApi());
-  sopts.role = std::string(RoleName(cfg.role));
-  PricingService service(deps, sopts);
+  ServiceDeps deps = BaseDeps(store.store.get(), redis.cache.get(), redis.limiter.get(),
+                              market.get(), spool.get(), &clock, &observer, metrics);
+  RedisPool* redis_raw = redis.pool.get();
+  deps.dependency_status = [redis_raw] { return RedisStatus(redis_raw); };
+  PricingService service(deps, BaseOptions(cfg));
 
   // Requests that would block run here, never on an event loop.
   boost::asio::thread_pool blocking(16);
+  auto server = RunServer(cfg, ServiceHandler(service, metrics, blocking), cfg.body_limit,
+                          [&](const std::string& listen) {
+                            Log(LogLevel::kInfo, "serving",
+                                {{"listen", listen},
+                                 {"role", RoleName(cfg.role)},
+                                 {"store", store.pg ? "postgresql" : "memory"},
+                                 {"cache", redis.pool ? "redis" : "process"}});
+                          });
+  blocking.join();
+  spool->Close(std::chrono::seconds(5));
+  Log(LogLevel::kInfo, "stopped", {{"audit_pending", std::to_string(spool->Pending())}});
+  return 0;
+}
 
-  HttpServerOptions hopts;
-  hopts.host = cfg.listen_host;
-  hopts.port = cfg.listen_port;
-  hopts.threads = cfg.threads;
-  hopts.body_limit = cfg.body_limit;
-  auto error_body = [](int status, std::string_view code, std::string_view message) {
-    (void)status;
-    std::string out;
-    JsonWriter w(&out);
-    w.BeginObject().Key("status").String("error").Key("error").BeginObject();
-    w.Key("code").String(code).Key("message").String(message);
-    if (code == "PAYLOAD_TOO_LARGE") w.Key("field").String("body");
-    w.EndObject().EndObject();
+// Logs a failure at most once per `every`, so an outage of a dependency does
+// not flood the log.
+class ThrottledLog {
+ public:
+  explicit ThrottledLog(std::chrono::seconds every) : every_(every) {}
+  void Warn(std::string_view msg, std::initializer_list<LogField> fields) {
+    const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+    int64_t last = last_.load(std::memory_order_relaxed);
+    const int64_t every = std::chrono::steady_clock::duration(every_).count();
+    if (last != 0 && now - last < every) return;
+    if (!last_.compare_exchange_strong(last, now)) return;
+    Log(LogLevel::kWarn, msg, fields);
+  }
+
+ private:
+  const std::chrono::seconds every_;
+  std::atomic<int64_t> last_{0};
+};
+
+// --role gateway: authenticates and rate-limits, then forwards to calculation.
+int ServeGateway(const EngineConfig& cfg) {
+  Metrics metrics;
+  SystemClock clock;
+  const int loops = EventLoops(cfg);
+  auto data = OpenRoleClient(cfg.data_url, "data", 1, cfg.internal_timeout);
+  // One client loop per server loop: measured faster than a single loop.
+  auto calculation =
+      OpenRoleClient(cfg.calculation_url, "calculation", loops, cfg.upstream_timeout);
+  RemoteReferenceStore store(*data, cfg.internal_token);
+  RedisParts redis = OpenRedis(cfg);
+  HttpMarketDataOptions no_apis;
+  auto market = HttpMarketData::Create(no_apis);
+  if (!market) Die("market data: " + market.error().message);
+  NoAuditSink no_audit;
+  MetricsObserver observer(metrics);
+  // Keys are cached in-process only, so the gateway needs no shared cache.
+  ServiceDeps deps = BaseDeps(&store, nullptr, redis.limiter.get(), market->get(), &no_audit,
+                              &clock, &observer, metrics);
+  RedisPool* redis_raw = redis.pool.get();
+  HttpClient* calc = calculation.get();
+  const std::string token = cfg.internal_token;
+  deps.dependency_status = [redis_raw, calc, token] {
+    auto out = RedisStatus(redis_raw);
+    // Reported, not required: while calculation is away the gateway stays in
+    // service and answers 503 itself, rather than vanishing from the Service.
+    out.emplace_back("calculation", ProbeRole(*calc, "/health/live", token).has_value());
     return out;
   };
-  auto handler = [&](HttpRequest&& http, Responder respond) {
-    auto started = std::chrono::steady_clock::now();
-    auto req = std::make_shared<ApiRequest>();
-    req->method = std::move(http.method);
-    req->path = std::move(http.path);
-    req->query = std::move(http.query);
-    req->headers = std::move(http.headers);
-    req->body = std::move(http.body);
-    std::string_view rid = req->Header("x-request-id");
-    req->request_id = rid.empty() || rid.size() > 128 ? NewUuid() : std::string(rid);
-    auto done = [&metrics, req, started, respond = std::move(respond)](ApiResponse r) {
-      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-      metrics.RecordHttpRequest(req->method, RouteOf(req->path), r.status, secs);
-      if (r.status >= 500) {
-        Log(LogLevel::kError, "request failed",
-            {{"method", req->method}, {"path", req->path}, {"status", std::to_string(r.status)},
-             {"request_id", req->request_id}, {"body", r.body}});
+  auto upstream_log = std::make_shared<ThrottledLog>(std::chrono::seconds(5));
+  deps.forward = [calc, token, upstream_log](const ApiRequest& req, const ApiKey& key,
+                                             Headers rate_headers,
+                                             std::function<void(ApiResponse)> done) {
+    HttpClientRequest up;
+    up.method = req.method;
+    up.target = TargetWithQuery(req.path, req.query);
+    up.headers = ForwardHeaders(req, key, token);
+    up.body = req.body;
+    calc->Send(std::move(up), [rate_headers = std::move(rate_headers), done = std::move(done),
+                               upstream_log](Result<HttpClientResponse> r) mutable {
+      ApiResponse out;
+      if (!r || r->status == 401) {
+        // 401 from calculation means it refused the gateway's token (a
+        // misconfiguration), not the client's key.
+        const std::string detail = r ? "calculation refused the internal token" : r.error().message;
+        upstream_log->Warn("calculation unavailable", {{"error", detail}});
+        out = PricingService::ErrorResponse(
+            Error{ErrorCode::kServiceUnavailable,
+                  "the calculation service is unavailable; retry later", ""});
+      } else {
+        out.status = r->status;
+        out.body = std::move(r->body);
+        if (std::string_view ct = r->Header("content-type"); !ct.empty()) out.content_type = ct;
+        for (auto& [name, value] : r->headers) {
+          if (IsForwardedResponseHeader(name)) out.headers.emplace_back(name, std::move(value));
+        }
       }
-      HttpResponse out;
-      out.status = r.status;
-      out.body = std::move(r.body);
-      out.content_type = std::move(r.content_type);
-      out.headers = std::move(r.headers);
-      out.headers.emplace_back("X-Request-Id", req->request_id);
-      respond(std::move(out));
-    };
-    if (service.Handle(*req, done, /*may_block=*/false)) return;
-    boost::asio::post(blocking, [&service, req, done = std::move(done)]() mutable {
-      service.Handle(*req, std::move(done), /*may_block=*/true);
+      out.headers.insert(out.headers.end(), std::make_move_iterator(rate_headers.begin()),
+                         std::make_move_iterator(rate_headers.end()));
+      done(std::move(out));
     });
   };
-  HttpServer server(hopts, handler, error_body);
-  if (std::string err = server.Start(); !err.empty()) Die(err);
-  Log(LogLevel::kInfo, "serving",
-      {{"listen", cfg.listen_host + ":" + std::to_string(server.port())},
-       {"role", RoleName(cfg.role)},
-       {"store", pg ? "postgresql" : "memory"},
-       {"cache", redis ? "redis" : "process"}});
+  PricingService service(deps, BaseOptions(cfg));
 
-  {
-    std::unique_lock lock(g_stop_mu);
-    g_stop_cv.wait(lock, [] { return g_stop; });
-  }
-  Log(LogLevel::kInfo, "shutting down");
-  server.Stop();
+  boost::asio::thread_pool blocking(16);
+  auto server = RunServer(cfg, ServiceHandler(service, metrics, blocking), cfg.body_limit,
+                          [&](const std::string& listen) {
+                            Log(LogLevel::kInfo, "serving",
+                                {{"listen", listen},
+                                 {"role", RoleName(cfg.role)},
+                                 {"calculation", cfg.calculation_url},
+                                 {"data", cfg.data_url},
+                                 {"rate_limits", redis.pool ? "redis" : "process"}});
+                          });
   blocking.join();
-  audit->Close(std::chrono::seconds(5));
-  Log(LogLevel::kInfo, "stopped", {{"audit_pending", std::to_string(audit->Pending())}});
+  calculation->Close();
+  data->Close();
+  Log(LogLevel::kInfo, "stopped");
   return 0;
+}
+
+// --role calculation: prices over the data role, Redis and the audit role.
+int ServeCalculation(const EngineConfig& cfg) {
+  Metrics metrics;
+  SystemClock clock;
+  auto data = OpenRoleClient(cfg.data_url, "data", 1, cfg.internal_timeout);
+  auto audit_client = OpenRoleClient(cfg.audit_url, "audit", 1, cfg.internal_timeout);
+  RemoteReferenceStore store(*data, cfg.internal_token);
+  RemoteMarketData market(*data, cfg.internal_token);
+  RedisParts redis = OpenRedis(cfg);
+
+  // Audit: local spool (durable before a price is answered), drained to the
+  // audit role.
+  const std::string audit_dir = AuditDir(cfg);
+  auto spool =
+      OpenSpool(cfg, audit_dir, RemoteAuditSink(*audit_client, cfg.internal_token), metrics);
+
+  // Active tickers and clients, for the cache role.
+  ActivityTracker tracker(cfg.active_record_interval);
+  ActivityRecordingSink recording(spool.get(), &tracker);
+  std::unique_ptr<RedisActivityLog> activity;
+  std::thread flusher;
+  if (redis.pool) {
+    activity = std::make_unique<RedisActivityLog>(*redis.pool);
+    flusher = std::thread([&tracker, &clock, log = activity.get()] {
+      ThrottledLog failures(std::chrono::seconds(60));
+      while (SleepUnlessStopped(std::chrono::seconds(1))) {
+        if (auto ok = tracker.Flush(*log, clock.Now()); !ok) {
+          failures.Warn("active tickers not recorded", {{"error", ok.error().message}});
+        }
+      }
+    });
+  }
+
+  MetricsObserver observer(metrics);
+  AuditSink* sink = activity ? static_cast<AuditSink*>(&recording) : spool.get();
+  ServiceDeps deps = BaseDeps(&store, redis.cache.get(), redis.limiter.get(), &market, sink, &clock,
+                              &observer, metrics);
+  RedisPool* redis_raw = redis.pool.get();
+  HttpClient* audit_raw = audit_client.get();
+  const std::string token = cfg.internal_token;
+  deps.dependency_status = [redis_raw, audit_raw, token] {
+    auto out = RedisStatus(redis_raw);
+    // Reported, not required: the spool holds records while audit is away.
+    out.emplace_back("audit", ProbeRole(*audit_raw, "/health/ready", token).has_value());
+    return out;
+  };
+  ServiceOptions sopts = BaseOptions(cfg);
+  sopts.internal_token = cfg.internal_token;
+  PricingService service(deps, sopts);
+
+  boost::asio::thread_pool blocking(16);
+  auto server = RunServer(cfg, ServiceHandler(service, metrics, blocking), cfg.body_limit,
+                          [&](const std::string& listen) {
+                            Log(LogLevel::kInfo, "serving",
+                                {{"listen", listen},
+                                 {"role", RoleName(cfg.role)},
+                                 {"data", cfg.data_url},
+                                 {"audit", cfg.audit_url},
+                                 {"cache", redis.pool ? "redis" : "process"}});
+                          });
+  blocking.join();
+  if (flusher.joinable()) flusher.join();
+  if (activity) (void)tracker.Flush(*activity, clock.Now());
+  spool->Close(std::chrono::seconds(5));
+  Log(LogLevel::kInfo, "stopped", {{"audit_pending", std::to_string(spool->Pending())}});
+  audit_client->Close();
+  data->Close();
+  return 0;
+}
+
+// --role data: PostgreSQL and the external APIs behind the internal API.
+int ServeData(const EngineConfig& cfg) {
+  Metrics metrics;
+  StoreParts store = OpenStore(cfg, metrics);
+  auto market = OpenMarket(cfg, metrics);
+  auto api = std::make_shared<DataApi>(store.store.get(), market.get(), cfg.internal_token);
+  ReferenceStore* raw = store.store.get();
+  RoleRoutes routes;
+  routes.checks = [raw] {
+    return std::vector<Check>{{"reference_store", raw->Ping().has_value()}};
+  };
+  routes.owns = [](std::string_view path) { return DataApi::Owns(path); };
+  routes.handle = [api](const ApiRequest& req) { return api->Handle(req); };
+  boost::asio::thread_pool blocking(16);
+  auto server = RunServer(cfg, RoleHandler(std::move(routes), "data", metrics, blocking),
+                          cfg.body_limit, [&](const std::string& listen) {
+                            Log(LogLevel::kInfo, "serving",
+                                {{"listen", listen},
+                                 {"role", RoleName(cfg.role)},
+                                 {"store", store.pg ? "postgresql" : "memory"}});
+                          });
+  blocking.join();
+  Log(LogLevel::kInfo, "stopped");
+  return 0;
+}
+
+// --role cache: keeps the shared cache's entries of active tickers warm.
+int ServeCache(const EngineConfig& cfg) {
+  Metrics metrics;
+  SystemClock clock;
+  auto data = OpenRoleClient(cfg.data_url, "data", 1, cfg.internal_timeout);
+  RemoteReferenceStore store(*data, cfg.internal_token);
+  RemoteMarketData market(*data, cfg.internal_token);
+  RedisParts redis = OpenRedis(cfg);
+  RedisActivityLog activity(*redis.pool);
+  RedisCacheExpiry expiry(*redis.pool);
+
+  CacheWarmer::Deps wdeps;
+  wdeps.activity = &activity;
+  wdeps.expiry = &expiry;
+  wdeps.cache = redis.cache.get();
+  wdeps.store = &store;
+  wdeps.market = &market;
+  wdeps.count = [&metrics](std::string_view op, int64_t n) { metrics.RecordCacheOperation(op, n); };
+  CacheWarmerOptions wopts;
+  wopts.interval = cfg.cache_refresh_interval;
+  wopts.window = cfg.active_window;
+  CacheWarmer warmer(wdeps, wopts);
+  std::thread worker([&warmer, &clock, interval = cfg.cache_refresh_interval] {
+    ThrottledLog failures(std::chrono::seconds(60));
+    do {
+      auto report = warmer.RunOnce(clock.Now());
+      if (!report) {
+        failures.Warn("cache not refreshed", {{"error", report.error().message}});
+      } else if (report->failed > 0) {
+        failures.Warn("cache entries not refreshed",
+                      {{"failed", std::to_string(report->failed)},
+                       {"refreshed", std::to_string(report->refreshed)}});
+      }
+    } while (SleepUnlessStopped(interval));
+  });
+
+  RedisPool* redis_raw = redis.pool.get();
+  RoleRoutes routes;
+  routes.checks = [redis_raw, &store] {
+    return std::vector<Check>{{"redis", redis_raw->Ping().has_value()},
+                              {"reference_store", store.Ping().has_value()}};
+  };
+  boost::asio::thread_pool blocking(4);
+  auto server = RunServer(cfg, RoleHandler(std::move(routes), "cache", metrics, blocking),
+                          cfg.body_limit, [&](const std::string& listen) {
+                            Log(LogLevel::kInfo, "serving",
+                                {{"listen", listen},
+                                 {"role", RoleName(cfg.role)},
+                                 {"data", cfg.data_url},
+                                 {"interval_s", std::to_string(cfg.cache_refresh_interval.count())},
+                                 {"window_s", std::to_string(cfg.active_window.count())}});
+                          });
+  blocking.join();
+  worker.join();
+  data->Close();
+  Log(LogLevel::kInfo, "stopped");
+  return 0;
+}
+
+// --role audit: audit batches into PostgreSQL.
+int ServeAudit(const EngineConfig& cfg) {
+  Metrics metrics;
+  auto pg = OpenPostgres(cfg, metrics);
+  auto store = std::make_shared<PgReferenceStore>(*pg);
+  PgPool* raw = pg.get();
+  auto api = std::make_shared<AuditApi>(
+      [](std::string_view line) { return ParseAuditRecord(line); },
+      [raw](const std::vector<AuditRecord>& batch) { return InsertAuditBatch(*raw, batch); },
+      cfg.internal_token);
+  RoleRoutes routes;
+  routes.checks = [store] { return std::vector<Check>{{"postgresql", store->Ping().has_value()}}; };
+  routes.owns = [](std::string_view path) { return path == kAuditBatchPath; };
+  routes.handle = [api](const ApiRequest& req) { return api->Handle(req); };
+  // Batches of the spool (hundreds of records) exceed the client API's limit.
+  constexpr size_t kBatchLimit = 32u << 20;
+  boost::asio::thread_pool blocking(8);
+  auto server =
+      RunServer(cfg, RoleHandler(std::move(routes), "audit", metrics, blocking),
+                std::max(cfg.body_limit, kBatchLimit), [&](const std::string& listen) {
+                  Log(LogLevel::kInfo, "serving",
+                      {{"listen", listen}, {"role", RoleName(cfg.role)}, {"store", "postgresql"}});
+                });
+  blocking.join();
+  Log(LogLevel::kInfo, "stopped");
+  return 0;
+}
+
+int Serve(const EngineConfig& cfg) {
+  if (auto ok = ValidateRoleConfig(cfg); !ok) Die(ok.error().message);
+  switch (cfg.role) {
+    case Role::kAll:
+      return ServeAll(cfg);
+    case Role::kGateway:
+      return ServeGateway(cfg);
+    case Role::kCalculation:
+      return ServeCalculation(cfg);
+    case Role::kData:
+      return ServeData(cfg);
+    case Role::kCache:
+      return ServeCache(cfg);
+    case Role::kAudit:
+      return ServeAudit(cfg);
+  }
+  return ServeAll(cfg);
 }
 
 }  // namespace
@@ -327,8 +849,7 @@ int main(int argc, char** argv) {
   using namespace pricing::engine;
   // cpprestsdk's shared pool defaults to 40 threads; on small machines a pool
   // the size of the core count is faster and has far lower tail latency.
-  crossplat::threadpool::initialize_with_threads(
-      std::max(2u, std::thread::hardware_concurrency()));
+  crossplat::threadpool::initialize_with_threads(std::max(2u, std::thread::hardware_concurrency()));
 
   // Signals are handled by one thread waiting on them; others never see them.
   sigset_t set;
