@@ -195,7 +195,8 @@ spec:
     return extra;
   };
   EXPECT_EQ(env_of("api"), with({{"PRICING_ROLE", "gateway"},
-                                 {"PRICING_CALCULATION_URL", "http://desk-calc:8080"}}));
+                                 {"PRICING_CALCULATION_URL", "http://desk-calc:8080"},
+                                 {"PRICING_DATA_URL", "http://desk-db:8080"}}));
   EXPECT_EQ(env_of("calc"), with({{"PRICING_ROLE", "calculation"},
                                   {"PRICING_DATA_URL", "http://desk-db:8080"},
                                   {"PRICING_AUDIT_URL", "http://desk-trail:8080"}}));

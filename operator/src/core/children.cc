@@ -50,8 +50,8 @@ std::string RoleUrl(const PricingEngine& pe, std::string_view role) {
 }
 
 // The role, the audit spool, the addresses of the roles this one calls
-// (gateway -> calculation; calculation -> data and audit; cache -> data), then
-// spec.env.
+// (gateway -> calculation and data, for API keys; calculation -> data and
+// audit; cache -> data), then spec.env.
 json EngineEnv(const PricingEngine& pe, const Component& component) {
   json env = json::array({
       {{"name", "PRICING_ROLE"}, {"value", component.role}},
@@ -62,7 +62,10 @@ json EngineEnv(const PricingEngine& pe, const Component& component) {
       env.push_back({{"name", name}, {"value", std::move(url)}});
     }
   };
-  if (component.role == "gateway") link("PRICING_CALCULATION_URL", "calculation");
+  if (component.role == "gateway") {
+    link("PRICING_CALCULATION_URL", "calculation");
+    link("PRICING_DATA_URL", "data");
+  }
   if (component.role == "calculation") {
     link("PRICING_DATA_URL", "data");
     link("PRICING_AUDIT_URL", "audit");
