@@ -872,8 +872,9 @@ Result<std::vector<json>> ReadEnv(const json& list, const std::string& path) {
         return Fail(from_path, "needs exactly one of secretKeyRef and configMapKeyRef");
       }
       OP_RETURN_IF_ERROR(CheckKeys(*from, from_path, {"secretKeyRef", "configMapKeyRef"}));
-      const auto& [kind, ref] = *from->items().begin();
-      const std::string ref_path = Field(from_path, kind);
+      const auto first = from->begin();
+      const json& ref = first.value();
+      const std::string ref_path = Field(from_path, first.key());
       OP_RETURN_IF_ERROR(CheckObjectRef(ref, ref_path));
       OP_ASSIGN_OR_RETURN(key, RequiredString(ref, ref_path, "key", 253));
       (void)key;
