@@ -100,9 +100,11 @@ bool Watcher::List() {
   }
   list->items.clear();
   list->items.shrink_to_fit();
-#ifdef __GLIBC__
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
   // A large list leaves freed heap behind; hand it back to the system so the
   // resident size reflects the cache, not the biggest list ever parsed.
+  // (Under AddressSanitizer glibc's heap is not the one in use: trimming it
+  // walks arenas that were never set up.)
   ::malloc_trim(0);
 #endif
   return true;
