@@ -25,7 +25,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$repo/scripts/cluster.sh" up "$work/cluster" >"$work/up.out"
+CLUSTER_HPA_SYNC_PERIOD=15s "$repo/scripts/cluster.sh" up "$work/cluster" >"$work/up.out"
 eval "$(tail -n 1 "$work/up.out")"
 export PATH=$(. "$work/cluster/state.env"; echo "$bin"):$PATH
 kubectl apply --server-side -f "$repo/crds/" >/dev/null

@@ -9,7 +9,10 @@ Measures, for N PricingEngines of 3 components each (12 children each):
     the same run, on the same API server; the ratio operator / reference,
   - the operator's RSS afterwards (and its peak),
   - the writes it made per PricingEngine, and in a quiet period afterwards,
-  - CR edit -> HPA updated latency, p50 and p99 over E sequential edits.
+  - CR edit -> HPA updated latency, p50 and p99 over E sequential edits, split
+    into the API server's share and the operator's; once right after the
+    reconcile, while kube-controller-manager still creates the Pods of every
+    Deployment, and again after it settled.
 """
 import argparse
 import http.client
@@ -136,49 +139,109 @@ def count(api, kind, namespace):
     return len(doc["items"])
 
 
-class HpaWatch(threading.Thread):
-    """Watches the HPAs of a namespace; records when each maxReplicas value is first seen."""
+class Watch(threading.Thread):
+    """Watches one resource in a namespace; records when each key(object) is first seen."""
 
-    def __init__(self, port, token, ca, namespace, resource_version):
+    def __init__(self, port, token, ca, path, resource_version, key):
         super().__init__(daemon=True)
         self.port, self.token, self.ca = port, token, ca
-        self.namespace, self.rv = namespace, resource_version
+        self.path, self.rv, self.key = path, resource_version, key
         self.cond = threading.Condition()
-        self.seen = {}  # (name, maxReplicas) -> monotonic time
+        self.seen = {}  # key(object) -> monotonic time
+        self.stopped = False
+        self.conn = None
+
+    def stop(self):
+        self.stopped = True
+        if self.conn is not None:
+            self.conn.close()
 
     def run(self):
+        try:
+            self.watch()
+        except (OSError, http.client.HTTPException, ValueError, AttributeError):  # closed by stop()
+            if not self.stopped:
+                raise
+
+    def watch(self):
         ctx = ssl.create_default_context(cafile=self.ca)
-        while True:
-            conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=ctx, timeout=300)
-            conn.request(
-                "GET",
-                f"{KINDS['horizontalpodautoscalers']}/namespaces/{self.namespace}/horizontalpodautoscalers"
-                f"?watch=1&allowWatchBookmarks=true&resourceVersion={self.rv}",
-                headers={"Authorization": "Bearer " + self.token},
-            )
+        while not self.stopped:
+            conn = self.conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=ctx, timeout=300)
+            conn.request("GET", f"{self.path}?watch=1&allowWatchBookmarks=true&resourceVersion={self.rv}",
+                         headers={"Authorization": "Bearer " + self.token})
             resp = conn.getresponse()
             while True:
                 line = resp.readline()
                 if not line:
                     break
+                now = time.monotonic()
                 event = json.loads(line)
                 obj = event["object"]
                 self.rv = obj["metadata"].get("resourceVersion", self.rv)
                 if event["type"] in ("ADDED", "MODIFIED"):
-                    key = (obj["metadata"]["name"], obj["spec"]["maxReplicas"])
                     with self.cond:
-                        self.seen.setdefault(key, time.monotonic())
+                        self.seen.setdefault(self.key(obj), now)
                         self.cond.notify_all()
 
-    def wait_for(self, name, max_replicas, timeout):
+    def wait_for(self, key, timeout):
         deadline = time.monotonic() + timeout
         with self.cond:
-            while (name, max_replicas) not in self.seen:
+            while key not in self.seen:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return None
                 self.cond.wait(left)
-            return self.seen[(name, max_replicas)]
+            return self.seen[key]
+
+
+def settled(api, namespace):
+    """Whether every Deployment's Pods exist and its status caught up (nothing left for the controllers)."""
+    doc = api.ok("GET", f"{KINDS['deployments']}/namespaces/{namespace}/deployments?limit=100000")
+    for d in doc["items"]:
+        status = d.get("status") or {}
+        if status.get("observedGeneration") != d["metadata"]["generation"]:
+            return False
+        if status.get("replicas", 0) != d["spec"].get("replicas", 1):
+            return False
+    return True
+
+
+def edit_latencies(api, port, token, ca, ns, names, edits, offset):
+    """Edits `edits` PricingEngines one after another (component 0's max replicas) and
+    times each edit until its HPA shows the new value. Two watches split the time:
+    the PricingEngine's own change reaching a watcher (the API server and etcd, as the
+    operator sees it), and from there to the HPA's change (the operator's share)."""
+    hpa_path = f"{KINDS['horizontalpodautoscalers']}/namespaces/{ns}/horizontalpodautoscalers"
+    pe_path = f"{PE_PATH}/namespaces/{ns}/pricingengines"
+    hpas = api.ok("GET", hpa_path + "?limit=1")
+    hpa_watch = Watch(port, token, ca, hpa_path, hpas["metadata"]["resourceVersion"],
+                      lambda o: (o["metadata"]["name"], o["spec"]["maxReplicas"]))
+    pes = api.ok("GET", pe_path + "?limit=1")
+    pe_watch = Watch(port, token, ca, pe_path, pes["metadata"]["resourceVersion"],
+                     lambda o: (o["metadata"]["name"], o["spec"]["components"][0]["replicas"]["max"]))
+    hpa_watch.start()
+    pe_watch.start()
+    time.sleep(1)
+    result = {"total": [], "to_watch": [], "after_watch": [], "round_trip": [], "missed": 0}
+    for i in range(offset, offset + edits):
+        name = names[(i * 7919) % len(names)]
+        new_max = 7 + i  # unique per edit, so a value is never "seen" before its edit
+        patch = [{"op": "replace", "path": "/spec/components/0/replicas/max", "value": new_max}]
+        sent = time.monotonic()
+        api.ok("PATCH", f"{pe_path}/{name}", patch, "application/json-patch+json")
+        result["round_trip"].append((time.monotonic() - sent) * 1000)
+        seen = hpa_watch.wait_for((f"{name}-api", new_max), 30)
+        if seen is None:
+            result["missed"] += 1
+            continue
+        result["total"].append((seen - sent) * 1000)
+        pe_seen = pe_watch.wait_for((name, new_max), 1)
+        if pe_seen is not None:
+            result["to_watch"].append((pe_seen - sent) * 1000)
+            result["after_watch"].append((seen - pe_seen) * 1000)
+    hpa_watch.stop()
+    pe_watch.stop()
+    return result
 
 
 def main():
@@ -190,6 +253,7 @@ def main():
     ap.add_argument("--engines", type=int, default=1000)
     ap.add_argument("--edits", type=int, default=200)
     ap.add_argument("--quiet-seconds", type=int, default=20)
+    ap.add_argument("--skip-reference", action="store_true", help="stop after the edits (quicker runs)")
     args = ap.parse_args()
 
     state = dict(line.strip().split("=", 1) for line in open(os.path.join(args.cluster, "state.env")) if "=" in line)
@@ -213,35 +277,42 @@ def main():
         time.sleep(0.5)
     operator_seconds = time.monotonic() - t0
     writes_after, applies_after = scrape(args.metrics)
-    rss, hwm = rss_kib(args.operator_pid, "VmRSS"), rss_kib(args.operator_pid, "VmHWM")
+    rss = {field: rss_kib(args.operator_pid, field) for field in ("VmRSS", "VmHWM", "RssAnon", "RssFile")}
 
     time.sleep(args.quiet_seconds)
     writes_quiet = scrape(args.metrics)[0] - writes_after
     applies_quiet_end = scrape(args.metrics)[1]
 
-    # --- CR edit -> HPA updated ---
-    hpas = api.ok("GET", f"{KINDS['horizontalpodautoscalers']}/namespaces/{ns}/horizontalpodautoscalers?limit=1")
-    watch = HpaWatch(port, token, ca, ns, hpas["metadata"]["resourceVersion"])
-    watch.start()
-    latencies, missed = [], 0
-    for i in range(args.edits):
-        name = names[(i * 7919) % n]
-        new_max = 7 + i  # unique per edit, so a value is never "seen" before its edit
-        patch = [{"op": "replace", "path": "/spec/components/0/replicas/max", "value": new_max}]
-        sent = time.monotonic()
-        api.ok("PATCH", f"{PE_PATH}/namespaces/{ns}/pricingengines/{name}", patch, "application/json-patch+json")
-        seen = watch.wait_for(f"{name}-api", new_max, 30)
-        if seen is None:
-            missed += 1
-        else:
-            latencies.append((seen - sent) * 1000)
-
-    applies_edits = scrape(args.metrics)[1] - applies_quiet_end
+    # --- CR edit -> HPA updated: while the control plane is still busy
+    # creating the Pods of 3000 Deployments, and again once it has settled ---
+    busy = edit_latencies(api, port, token, ca, ns, names, args.edits, 0)
+    settle_start = time.monotonic()
+    while not settled(api, ns):
+        if time.monotonic() - settle_start > 900:
+            raise RuntimeError("the control plane did not settle within 15 minutes")
+        time.sleep(2)
+    settle_seconds = time.monotonic() - settle_start
+    quiet = edit_latencies(api, port, token, ca, ns, names, args.edits, args.edits)
+    figures = {
+        "n": n, "children": children_per_engine, "created": created, "operator_seconds": operator_seconds,
+        "rss": rss, "rss_end": rss_kib(args.operator_pid, "VmRSS"),
+        "applies": applies_after - applies_before, "writes": writes_after - writes_before,
+        "writes_quiet": writes_quiet, "applies_edits": scrape(args.metrics)[1] - applies_quiet_end,
+        "busy": busy, "settle_seconds": settle_seconds, "quiet": quiet, "reference_seconds": None,
+    }
 
     # --- The reference: one client applying the same children ---
     os.kill(args.operator_pid, signal.SIGTERM)
+    if not args.skip_reference:
+        figures["reference_seconds"] = reference(api, args.operator, names, ref_ns, children_per_engine)
+    report(args, figures)
+    return 0 if busy["total"] and quiet["total"] else 1
+
+
+def reference(api, operator, names, ref_ns, children_per_engine):
+    """Seconds for one client to server-side apply the children `operator render` gives for every name."""
     rendered = subprocess.run(
-        [args.operator, "render", "-f", "-", "-o", "json"],
+        [operator, "render", "-f", "-", "-o", "json"],
         input=json.dumps(engine("pe-0000", ref_ns)), capture_output=True, text=True, check=True,
     ).stdout
     template = json.loads(rendered)
@@ -258,26 +329,46 @@ def main():
             path = (f"{KINDS[kind]}/namespaces/{ref_ns}/{kind}/{obj['metadata']['name']}"
                     "?fieldManager=bench-reference&force=true")
             api.ok("PATCH", path, obj, "application/apply-patch+yaml")
-    reference_seconds = time.monotonic() - t1
+    return time.monotonic() - t1
 
-    print(f"PricingEngines: {n} x {len(COMPONENTS)} components ({n * children_per_engine} children)")
-    print(f"created in {created:.1f} s; all reconciled {operator_seconds:.1f} s after the first create")
-    print(f"reference (one client applying the same {n * children_per_engine} children): {reference_seconds:.1f} s")
-    print(f"ratio operator/reference: {operator_seconds / reference_seconds:.2f}")
-    print(f"operator RSS after: {rss / 1024:.1f} MiB (peak {hwm / 1024:.1f} MiB)")
-    print(f"child applies: {(applies_after - applies_before) / n:.2f} per PricingEngine "
-          f"({children_per_engine} children each); all writes incl. status and Events: "
-          f"{(writes_after - writes_before) / n:.2f} per PricingEngine")
+
+def quantiles(values):
+    return f"p50 {statistics.median(values):.0f} ms, p99 {percentile(values, 99):.0f} ms"
+
+
+def report_edits(label, edits, result):
+    if not result["total"]:
+        print(f"{label}: none of {edits} edits seen within 30 s")
+        return
+    print(f"{label}:")
+    print(f"  the edit's own PATCH round trip (API server + etcd): {quantiles(result['round_trip'])}")
+    if result["to_watch"]:
+        print(f"  CR edit -> seen on a PricingEngine watch: {quantiles(result['to_watch'])}")
+        print(f"  seen on the watch -> HPA updated (the operator's share): {quantiles(result['after_watch'])}")
+    missed = result["missed"]
+    print(f"  CR edit -> HPA updated over {len(result['total'])} edits: {quantiles(result['total'])}"
+          + (f" ({missed} not seen within 30 s)" if missed else ""))
+
+
+def report(args, f):
+    n, rss = f["n"], f["rss"]
+    print(f"PricingEngines: {n} x {len(COMPONENTS)} components ({n * f['children']} children)")
+    print(f"created in {f['created']:.1f} s; all reconciled {f['operator_seconds']:.1f} s after the first create")
+    if f["reference_seconds"] is not None:
+        print(f"reference (one client applying the same {n * f['children']} children): "
+              f"{f['reference_seconds']:.1f} s")
+        print(f"ratio operator/reference: {f['operator_seconds'] / f['reference_seconds']:.2f}")
+    print(f"operator RSS after: {rss['VmRSS'] / 1024:.1f} MiB (heap and stacks {rss['RssAnon'] / 1024:.1f}, "
+          f"mapped binary and libraries {rss['RssFile'] / 1024:.1f}; peak {rss['VmHWM'] / 1024:.1f} MiB); "
+          f"at the end {f['rss_end'] / 1024:.1f} MiB")
+    print(f"child applies: {f['applies'] / n:.2f} per PricingEngine ({f['children']} children each); "
+          f"all writes incl. status and Events: {f['writes'] / n:.2f} per PricingEngine")
     print(f"writes in the {args.quiet_seconds} s after (status of Deployments the HPA scaled): "
-          f"{writes_quiet:.0f}")
-    print(f"child applies for {args.edits} CR edits (one HPA each): {applies_edits:.0f}")
-    if latencies:
-        print(f"CR edit -> HPA updated over {len(latencies)} edits: p50 {statistics.median(latencies):.0f} ms, "
-              f"p99 {percentile(latencies, 99):.0f} ms" + (f" ({missed} not seen within 30 s)" if missed else ""))
-    else:
-        print(f"CR edit -> HPA updated: none of {args.edits} edits seen within 30 s")
-        return 1
-    return 0
+          f"{f['writes_quiet']:.0f}")
+    print(f"child applies for {2 * args.edits} CR edits (one HPA each): {f['applies_edits']:.0f}")
+    report_edits("edits while the control plane still creates Pods", args.edits, f["busy"])
+    print(f"control plane settled (every Deployment's Pods created) {f['settle_seconds']:.0f} s later")
+    report_edits("edits on the settled control plane", args.edits, f["quiet"])
 
 
 if __name__ == "__main__":
