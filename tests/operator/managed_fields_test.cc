@@ -138,6 +138,15 @@ TEST(ManagedFields, ChildCacheRecordIsSmallAndKeepsWhatTheReconcilerReads) {
   EXPECT_FALSE(record.contains("spec"));
   EXPECT_LT(json::to_cbor(record).size(), json::to_cbor(kLiveDeployment).size() / 3);
 
+  // Of the owner references, only the controller's, and only what identifies it.
+  json shared = kLiveDeployment;
+  shared["metadata"]["ownerReferences"][0]["blockOwnerDeletion"] = true;
+  shared["metadata"]["ownerReferences"].push_back(
+      json{{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"name", "other"}, {"uid", "cm-1"}});
+  EXPECT_EQ(ChildCacheRecord(shared, "pricing-operator")["metadata"]["ownerReferences"],
+            json::parse(R"([{"apiVersion": "pricing.borrowrate.io/v1alpha1", "kind": "PricingEngine",
+                             "name": "desk", "uid": "pe-1", "controller": true}])"));
+
   json unowned = kLiveDeployment;
   unowned["metadata"].erase("managedFields");
   EXPECT_FALSE(CachedAppliedFingerprint(ChildCacheRecord(unowned, "pricing-operator")).has_value());

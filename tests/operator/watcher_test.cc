@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -46,9 +47,10 @@ json Service(const std::string& name) {
 // Records on_change calls; can hold the watcher inside on_change.
 class Changes {
  public:
-  void Record(const std::string& key, const std::optional<json>& object) {
+  void Record(const std::string& key, const json& object, bool deleted) {
     std::unique_lock lock(mu_);
-    changes_.emplace_back(key, object);
+    changes_.emplace_back(key, deleted ? std::nullopt : std::optional<json>(object));
+    if (deleted) last_states_.insert_or_assign(key, object);
     while (hold_) {
       held_ = true;
       cv_.notify_all();
@@ -94,10 +96,19 @@ class Changes {
     return false;
   }
 
+  // Returns the last state reported with `key`'s deletion.
+  std::optional<json> LastState(const std::string& key) const {
+    std::lock_guard lock(mu_);
+    auto it = last_states_.find(key);
+    if (it == last_states_.end()) return std::nullopt;
+    return it->second;
+  }
+
  private:
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::pair<std::string, std::optional<json>>> changes_;
+  std::map<std::string, json> last_states_;
   bool hold_ = false;
   bool held_ = false;
 };
@@ -122,8 +133,8 @@ class WatcherTest : public ::testing::Test {
     };
     watcher_ = std::make_unique<Watcher>(
         kube_, store_, std::move(options),
-        [this](const std::string& key, const std::optional<json>& object) {
-          changes_.Record(key, object);
+        [this](const std::string& key, const json& object, bool deleted) {
+          changes_.Record(key, object, deleted);
         },
         observer);
     thread_ = std::thread([this] { watcher_->Run(); });
@@ -187,6 +198,9 @@ TEST_F(WatcherTest, LiveEventsReachTheStoreAndTheCallback) {
   EXPECT_TRUE(StoreMatchesServer());
   EXPECT_EQ((*store_.Get("prod/a"))["spec"]["replicas"], 7);
   EXPECT_TRUE(changes_.Deleted("prod/b"));
+  const std::optional<json> last = changes_.LastState("prod/b");  // the DELETED event's object
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ((*last)["metadata"]["name"], "b");
   EXPECT_EQ(store_.ResourceVersion(), kube_.ResourceVersion());
   EXPECT_EQ(kube_.Calls("List"), 1);
 }
@@ -210,6 +224,11 @@ TEST_F(WatcherTest, RelistsAfterTheWatchExpiresAndReportsDeletionsInTheGap) {
   EXPECT_EQ(store_.Keys(), (std::vector<std::string>{"prod/a", "prod/c", "prod/x"}));
   EXPECT_TRUE(StoreMatchesServer());
   EXPECT_TRUE(changes_.Deleted("prod/b"));
+  // Gone in the gap, so no DELETED event: its last state is what the store held.
+  const std::optional<json> last = changes_.LastState("prod/b");
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ((*last)["metadata"]["name"], "b");
+  EXPECT_EQ((*last)["spec"]["replicas"], 1);
   EXPECT_EQ(store_.ResourceVersion(), kube_.ResourceVersion());
   EXPECT_EQ(kube_.Calls("List"), 2);
   ASSERT_FALSE(Errors().empty());

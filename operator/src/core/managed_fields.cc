@@ -151,7 +151,12 @@ json ChildCacheRecord(const json& child, std::string_view manager) {
     if (auto refs = m->find("ownerReferences"); refs != m->end() && refs->is_array()) {
       json kept = json::array();
       for (const json& ref : *refs) {
-        if (ref.is_object() && ref.value("controller", false)) kept.push_back(ref);
+        if (!ref.is_object() || !ref.value("controller", false)) continue;
+        json owner = json::object();
+        for (const char* field : {"apiVersion", "kind", "name", "uid", "controller"}) {
+          if (auto f = ref.find(field); f != ref.end()) owner[field] = *f;
+        }
+        kept.push_back(std::move(owner));
       }
       if (!kept.empty()) metadata["ownerReferences"] = std::move(kept);
     }

@@ -59,7 +59,7 @@ Controller::Controller(KubeClient& client, const Clock& clock, EventRecorder& ev
                                                   std::move(on_change), std::move(observer)));
   };
   watcher(kPricingEngines, engines_, "",
-          [this](const std::string& key, const std::optional<json>&) { OnEngine(key); });
+          [this](const std::string& key, const json&, bool) { OnEngine(key); });
   for (auto [resource, store] :
        {std::pair<const Resource*, Store*>{&kDeployments, &deployments_},
         {&kServices, &services_},
@@ -68,10 +68,8 @@ Controller::Controller(KubeClient& client, const Clock& clock, EventRecorder& ev
     // Keys of different kinds may coincide ("ns/desk-api" is a Deployment
     // and a Service), so the owner map is keyed by plural too.
     watcher(*resource, *store, std::string(kManagedBySelector),
-            [this, plural = resource->plural](const std::string& key,
-                                              const std::optional<json>& object) {
-              OnChild(object, plural + "/" + key);
-            });
+            [this, plural = resource->plural](const std::string& key, const json& object,
+                                              bool) { OnChild(object, plural + "/" + key); });
   }
 }
 
@@ -82,25 +80,10 @@ void Controller::OnEngine(const std::string& key) {
   queue_.Add(key);
 }
 
-void Controller::OnChild(const std::optional<json>& object, const std::string& key) {
-  // A deletion (or a child gone from a relist) comes without its object, so
-  // the owner of each cached child is remembered by key.
+void Controller::OnChild(const json& object, const std::string& key) {
+  // A deleted child comes with its last state, so its owner is known then too.
   reconciler_.Observed(key);
-  std::string owner;
-  {
-    std::lock_guard lock(owners_mu_);
-    if (object) {
-      owner = OwnerKeyOf(*object);
-      if (owner.empty()) {
-        owners_.erase(key);
-      } else {
-        owners_.insert_or_assign(key, owner);
-      }
-    } else if (auto it = owners_.find(key); it != owners_.end()) {
-      owner = std::move(it->second);
-      owners_.erase(it);
-    }
-  }
+  const std::string owner = OwnerKeyOf(object);
   if (!owner.empty()) queue_.Add(owner);
 }
 

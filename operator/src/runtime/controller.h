@@ -21,7 +21,6 @@
 #include <string>
 #include <string_view>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include "op/clock.h"
@@ -94,7 +93,7 @@ class Controller {
   void Work();
   void OnEngine(const std::string& key);
   // `key` is "plural/namespace/name".
-  void OnChild(const std::optional<nlohmann::json>& object, const std::string& key);
+  void OnChild(const nlohmann::json& object, const std::string& key);
 
   KubeClient& client_;
   const Clock& clock_;
@@ -110,8 +109,6 @@ class Controller {
   WorkQueue queue_;
   Reconciler reconciler_;
   std::vector<std::unique_ptr<Watcher>> watchers_;
-  std::mutex owners_mu_;
-  std::unordered_map<std::string, std::string> owners_;  // child "plural/ns/name" -> owner key
   std::vector<std::thread> threads_;
   std::atomic<bool> running_{false};
   std::atomic<bool> stopped_{false};

@@ -27,7 +27,11 @@ Store::Store() : projection_(SlimObject) {}
 Store::Store(Projection projection) : projection_(std::move(projection)) {}
 
 std::vector<std::uint8_t> Store::Encode(const nlohmann::json& object) const {
-  return nlohmann::json::to_cbor(projection_(object));
+  std::vector<std::uint8_t> encoded = nlohmann::json::to_cbor(projection_(object));
+  // to_cbor grows its buffer by doubling; a cache of thousands of records
+  // would otherwise hold about a third more than it stores.
+  encoded.shrink_to_fit();
+  return encoded;
 }
 
 std::string ResourceVersionOf(const nlohmann::json& object) {

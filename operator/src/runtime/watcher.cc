@@ -10,6 +10,7 @@
 #include <mutex>
 #include <random>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -88,15 +89,28 @@ bool Watcher::List() {
   }
   failures_ = 0;
   resource_version_ = list->resource_version;
-  const std::vector<std::string> vanished = store_.Replace(list->items, list->resource_version);
+  // What the store held of objects the list no longer has, for their callbacks.
+  std::vector<std::pair<std::string, nlohmann::json>> vanished;
+  if (on_change_ && store_.Size() > 0) {
+    std::unordered_set<std::string> listed;
+    listed.reserve(list->items.size());
+    for (const nlohmann::json& object : list->items) listed.insert(KeyOf(object));
+    for (const std::string& key : store_.Keys()) {
+      if (listed.contains(key)) continue;
+      if (std::optional<nlohmann::json> last = store_.Get(key)) {
+        vanished.emplace_back(key, std::move(*last));
+      }
+    }
+  }
+  store_.Replace(list->items, list->resource_version);
   synced_.store(true);
   if (lists_++ > 0) {
     relists_.fetch_add(1);
     if (observer_.on_relist) observer_.on_relist();
   }
   if (on_change_) {
-    for (const std::string& key : vanished) on_change_(key, std::nullopt);
-    for (const nlohmann::json& object : list->items) on_change_(KeyOf(object), object);
+    for (const auto& [key, last] : vanished) on_change_(key, last, true);
+    for (const nlohmann::json& object : list->items) on_change_(KeyOf(object), object, false);
   }
   list->items.clear();
   list->items.shrink_to_fit();
@@ -169,13 +183,7 @@ Watcher::WatchOutcome Watcher::WatchOnce() {
         if (!rv.empty()) resource_version_ = std::move(rv);
         const std::string key = store_.Apply(event);
         failures_ = 0;
-        if (on_change_) {
-          if (event.type == WatchEvent::Type::kDeleted) {
-            on_change_(key, std::nullopt);
-          } else {
-            on_change_(key, event.object);
-          }
-        }
+        if (on_change_) on_change_(key, event.object, event.type == WatchEvent::Type::kDeleted);
         break;
       }
     }

@@ -41,11 +41,13 @@ struct WatcherObserver {
 
 class Watcher {
  public:
-  using OnChange =
-      std::function<void(const std::string& key, const std::optional<nlohmann::json>& object)>;
+  using OnChange = std::function<void(const std::string& key, const nlohmann::json& object,
+                                      bool deleted)>;
 
-  // `on_change(key, object)` is called from Run's thread after the store
-  // changed for `key`; `object` is nullopt when the object was deleted.
+  // `on_change(key, object, deleted)` is called from Run's thread after the
+  // store changed for `key`. For a deletion `object` is its last state: the
+  // DELETED event's object, or, for an object gone from a relist, what the
+  // store held of it (its projection).
   // `client` and `store` must outlive the watcher.
   Watcher(KubeClient& client, Store& store, WatcherOptions options, OnChange on_change,
           WatcherObserver observer = {});
