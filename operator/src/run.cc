@@ -60,6 +60,10 @@ int RunOperator(const std::vector<std::string>& args) {
   // and freed memory fragments across them; the operator's threads are mostly
   // idle network waits, so two arenas keep its resident size close to its data.
   ::mallopt(M_ARENA_MAX, 2);
+  // A fixed threshold: response bodies and list pages of more than 128 KiB
+  // are mapped and unmapped, never left in the heap (glibc would otherwise
+  // raise the threshold after the first large free).
+  ::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 #endif
 
   // Every thread started from here on inherits the mask; the main thread

@@ -186,6 +186,27 @@ TEST_F(WatcherTest, InitialListPopulatesTheStoreAndReportsEveryObject) {
   EXPECT_EQ(watcher_->Relists(), 0u);
 }
 
+TEST_F(WatcherTest, ListsThroughTheStoresProjection) {
+  kube_.Seed(kDeployments, Deployment("a", 1));
+  Store slim([](const json& o) {
+    return json{{"metadata", {{"name", o["metadata"]["name"]}, {"namespace", "prod"}}}};
+  });
+  std::vector<json> reported;
+  Watcher watcher(kube_, slim, Options(), [&](const std::string&, const json& o, bool) {
+    reported.push_back(o);
+  });
+  std::thread run([&] { watcher.Run(); });
+  const bool synced = Eventually([&] { return watcher.Synced(); });
+  watcher.Stop();
+  run.join();
+  ASSERT_TRUE(synced);
+  // The fake applies a list's transform: without one the store would hold the
+  // whole Deployment (ReplaceProjected does not project again).
+  const json projected = {{"metadata", {{"name", "a"}, {"namespace", "prod"}}}};
+  EXPECT_EQ(slim.Get("prod/a"), projected);
+  EXPECT_EQ(reported, std::vector<json>{projected});
+}
+
 TEST_F(WatcherTest, LiveEventsReachTheStoreAndTheCallback) {
   kube_.Seed(kDeployments, Deployment("a", 1));
   kube_.Seed(kDeployments, Deployment("b", 1));

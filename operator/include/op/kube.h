@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <expected>
 #include <memory>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -73,6 +74,10 @@ struct ListOptions {
   std::string namespace_name;  // "" = all namespaces (or a cluster-scoped resource)
   std::string label_selector;  // "" = everything
   std::string field_selector;  // "" = everything
+  // When set, what the caller keeps of each item (client-go's informer
+  // transform): applied as each page is read, after apiVersion and kind are
+  // filled in, so a long list is never held whole as parsed objects.
+  std::function<nlohmann::json(const nlohmann::json&)> transform;
 };
 
 struct ListResult {

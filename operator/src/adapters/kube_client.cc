@@ -540,7 +540,12 @@ KubeResult<ListResult> RestKubeClient::List(const Resource& resource, const List
         result.items.reserve(result.items.size() + items.size());
         for (json& item : items) {
           FillTypeMeta(resource, item);
-          result.items.push_back(std::move(item));
+          if (options.transform) {
+            result.items.push_back(options.transform(item));
+            item = nullptr;  // the page's copy goes now, not with the page
+          } else {
+            result.items.push_back(std::move(item));
+          }
         }
       }
     } catch (const std::exception& e) {

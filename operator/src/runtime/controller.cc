@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "op/children.h"
+#include "runtime/free_memory.h"
 
 namespace pricing::op {
 
@@ -137,7 +138,22 @@ void Controller::Work() {
       if (hooks_.reconciled) hooks_.reconciled(*key, "error", seconds, &outcome.error());
     }
     queue_.Done(*key);
+    reconciles_.fetch_add(1);
+    const std::optional<TimePoint> next = queue_.NextReadyAt();
+    if (!next || *next > clock_.Now()) ReleaseAfterBurst();  // nothing ready: the burst is over
   }
+}
+
+void Controller::ReleaseAfterBurst() {
+  // Once the queue runs dry after 100 or more reconciles (a start, a relist,
+  // a policy boundary for every PricingEngine), at most every 10 s.
+  const int64_t done = reconciles_.load();
+  std::lock_guard lock(release_mu_);
+  const auto now = std::chrono::steady_clock::now();
+  if (done - reconciles_at_release_ < 100 || now - released_at_ < std::chrono::seconds(10)) return;
+  reconciles_at_release_ = done;
+  released_at_ = now;
+  ReleaseFreeMemory();
 }
 
 }  // namespace pricing::op

@@ -91,6 +91,9 @@ class Controller {
 
  private:
   void Work();
+  // Hands freed heap back to the system when the queue has just run dry after
+  // a burst of reconciles.
+  void ReleaseAfterBurst();
   void OnEngine(const std::string& key);
   // `key` is "plural/namespace/name".
   void OnChild(const nlohmann::json& object, const std::string& key);
@@ -110,6 +113,10 @@ class Controller {
   Reconciler reconciler_;
   std::vector<std::unique_ptr<Watcher>> watchers_;
   std::vector<std::thread> threads_;
+  std::atomic<int64_t> reconciles_{0};
+  std::mutex release_mu_;
+  int64_t reconciles_at_release_ = 0;                   // guarded by release_mu_
+  std::chrono::steady_clock::time_point released_at_;  // guarded by release_mu_
   std::atomic<bool> running_{false};
   std::atomic<bool> stopped_{false};
 };

@@ -27,7 +27,11 @@ Store::Store() : projection_(SlimObject) {}
 Store::Store(Projection projection) : projection_(std::move(projection)) {}
 
 std::vector<std::uint8_t> Store::Encode(const nlohmann::json& object) const {
-  std::vector<std::uint8_t> encoded = nlohmann::json::to_cbor(projection_(object));
+  return EncodeProjected(projection_(object));
+}
+
+std::vector<std::uint8_t> Store::EncodeProjected(const nlohmann::json& projected) {
+  std::vector<std::uint8_t> encoded = nlohmann::json::to_cbor(projected);
   // to_cbor grows its buffer by doubling; a cache of thousands of records
   // would otherwise hold about a third more than it stores.
   encoded.shrink_to_fit();
@@ -61,14 +65,28 @@ std::vector<std::string> Store::Replace(const std::vector<nlohmann::json>& objec
                                         const std::string& resource_version) {
   std::map<std::string, std::vector<std::uint8_t>> next;
   for (const nlohmann::json& object : objects) next.insert_or_assign(KeyOf(object), Encode(object));
+  return Swap(std::move(next), resource_version);
+}
+
+std::vector<std::string> Store::ReplaceProjected(const std::vector<nlohmann::json>& projected,
+                                                 const std::string& resource_version) {
+  std::map<std::string, std::vector<std::uint8_t>> next;
+  for (const nlohmann::json& object : projected) {
+    next.insert_or_assign(KeyOf(object), EncodeProjected(object));
+  }
+  return Swap(std::move(next), resource_version);
+}
+
+std::vector<std::string> Store::Swap(std::map<std::string, std::vector<std::uint8_t>> next,
+                                     const std::string& resource_version) {
   std::vector<std::string> vanished;
   std::lock_guard lock(mu_);
   for (const auto& [key, object] : objects_) {
     if (!next.contains(key)) vanished.push_back(key);
   }
-  objects_ = std::move(next);
+  objects_.swap(next);
   resource_version_ = resource_version;
-  return vanished;
+  return vanished;  // the old content goes with `next`, outside the lock
 }
 
 std::string Store::Apply(const WatchEvent& event) {

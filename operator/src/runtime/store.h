@@ -47,6 +47,14 @@ class Store {
   std::vector<std::string> Replace(const std::vector<nlohmann::json>& objects,
                                    const std::string& resource_version = "");
 
+  // Replace for objects already projected with Project (a list read with it
+  // as its transform).
+  std::vector<std::string> ReplaceProjected(const std::vector<nlohmann::json>& projected,
+                                            const std::string& resource_version = "");
+
+  // Returns what the store keeps of `object`.
+  nlohmann::json Project(const nlohmann::json& object) const { return projection_(object); }
+
   // Applies a watch event: ADDED / MODIFIED store the object, DELETED removes
   // it, BOOKMARK only advances the resourceVersion; ERROR is ignored. Returns
   // the key the event changed, or "" for a bookmark or error.
@@ -71,6 +79,9 @@ class Store {
 
  private:
   std::vector<std::uint8_t> Encode(const nlohmann::json& object) const;
+  static std::vector<std::uint8_t> EncodeProjected(const nlohmann::json& projected);
+  std::vector<std::string> Swap(std::map<std::string, std::vector<std::uint8_t>> next,
+                                const std::string& resource_version);
 
   Projection projection_;
   mutable std::mutex mu_;

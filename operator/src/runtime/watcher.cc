@@ -1,9 +1,5 @@
 #include "runtime/watcher.h"
 
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
-
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -13,6 +9,8 @@
 #include <unordered_set>
 #include <utility>
 #include <vector>
+
+#include "runtime/free_memory.h"
 
 namespace pricing::op {
 namespace {
@@ -82,6 +80,9 @@ bool Watcher::List() {
   ListOptions list_options;
   list_options.namespace_name = options_.namespace_name;
   list_options.label_selector = options_.label_selector;
+  // Each item is cut down to what the store keeps as its page arrives: a
+  // relist of thousands of Deployments never exists whole as parsed JSON.
+  list_options.transform = [this](const nlohmann::json& object) { return store_.Project(object); };
   KubeResult<ListResult> list = client_.List(options_.resource, list_options);
   if (!list) {
     Backoff(list.error());
@@ -102,7 +103,7 @@ bool Watcher::List() {
       }
     }
   }
-  store_.Replace(list->items, list->resource_version);
+  store_.ReplaceProjected(list->items, list->resource_version);
   synced_.store(true);
   if (lists_++ > 0) {
     relists_.fetch_add(1);
@@ -114,13 +115,7 @@ bool Watcher::List() {
   }
   list->items.clear();
   list->items.shrink_to_fit();
-#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
-  // A large list leaves freed heap behind; hand it back to the system so the
-  // resident size reflects the cache, not the biggest list ever parsed.
-  // (Under AddressSanitizer glibc's heap is not the one in use: trimming it
-  // walks arenas that were never set up.)
-  ::malloc_trim(0);
-#endif
+  ReleaseFreeMemory();  // what the pages parsed left behind
   return true;
 }
 

@@ -45,9 +45,10 @@ class Watcher {
                                       bool deleted)>;
 
   // `on_change(key, object, deleted)` is called from Run's thread after the
-  // store changed for `key`. For a deletion `object` is its last state: the
-  // DELETED event's object, or, for an object gone from a relist, what the
-  // store held of it (its projection).
+  // store changed for `key`. `object` is the watch event's object, or, for a
+  // list, what the store keeps of it (its projection: lists are read through
+  // it page by page). For a deletion it is the last state: the DELETED event's
+  // object, or, for an object gone from a relist, what the store held of it.
   // `client` and `store` must outlive the watcher.
   Watcher(KubeClient& client, Store& store, WatcherOptions options, OnChange on_change,
           WatcherObserver observer = {});
@@ -56,7 +57,7 @@ class Watcher {
   Watcher& operator=(const Watcher&) = delete;
 
   // Blocks until Stop(), keeping the store in sync:
-  //   list → store.Replace → on_change for every listed object and for every
+  //   list → store.ReplaceProjected → on_change for every listed object and for every
   //   key that vanished → watch from the list's resourceVersion.
   // Events are applied to the store and reported; bookmarks advance the
   // resourceVersion. A watch that ends normally is re-opened from the last

@@ -94,7 +94,7 @@ class FakeKubeClient : public KubeClient {
     if (it != server_->objects.end()) {
       for (const auto& [key, object] : it->second) {
         if (Matches(object, options.namespace_name, options.label_selector)) {
-          result.items.push_back(object);
+          result.items.push_back(options.transform ? options.transform(object) : object);
         }
       }
     }

@@ -129,7 +129,10 @@ TEST(RestKubeClient, ListPagesAndFillsTypeMeta) {
   RestClientOptions options;
   options.list_page_size = 1;
   auto client = ClientFor(peer, options);
-  const KubeResult<ListResult> list = client->List(kConfigMaps, {"ns", "app=x", ""});
+  ListOptions list_options;
+  list_options.namespace_name = "ns";
+  list_options.label_selector = "app=x";
+  const KubeResult<ListResult> list = client->List(kConfigMaps, list_options);
   ASSERT_TRUE(list.has_value()) << list.error().message;
   ASSERT_EQ(list->items.size(), 2u);
   EXPECT_EQ(list->resource_version, "7");

@@ -34,13 +34,21 @@ std::string Kubeconfig() {
   return path == nullptr ? "" : path;
 }
 
-std::unique_ptr<RestKubeClient> ClientOf(const std::string& kubeconfig) {
+ListOptions ListIn(const std::string& ns, const std::string& selector) {
+  ListOptions options;
+  options.namespace_name = ns;
+  options.label_selector = selector;
+  return options;
+}
+
+std::unique_ptr<RestKubeClient> ClientOf(const std::string& kubeconfig, int list_page_size = 500) {
   const Result<ClusterConfig> config = LoadKubeconfig(kubeconfig);
   EXPECT_TRUE(config.has_value()) << (config ? "" : ToString(config.error()));
   if (!config) return nullptr;
   RestClientOptions options;
   options.qps = 100;
   options.burst = 100;
+  options.list_page_size = list_page_size;
   auto client = RestKubeClient::FromConfig(*config, options);
   EXPECT_TRUE(client.has_value()) << (client ? "" : ToString(client.error()));
   return client ? std::move(*client) : nullptr;
@@ -206,7 +214,7 @@ TEST_F(KubeClientTest, ListFiltersByLabelAndFillsTypeMeta) {
     ASSERT_TRUE(client_->Apply(kConfigMaps, ConfigMap(ns_, name, "v", {{"app", "x"}}), kManager));
   }
   ASSERT_TRUE(client_->Apply(kConfigMaps, ConfigMap(ns_, "y", "v", {{"app", "y"}}), kManager));
-  const KubeResult<ListResult> list = client_->List(kConfigMaps, {ns_, "app=x", ""});
+  const KubeResult<ListResult> list = client_->List(kConfigMaps, ListIn(ns_, "app=x"));
   ASSERT_TRUE(list.has_value()) << list.error().message;
   ASSERT_EQ(list->items.size(), 2u);
   EXPECT_FALSE(list->resource_version.empty());
@@ -215,13 +223,37 @@ TEST_F(KubeClientTest, ListFiltersByLabelAndFillsTypeMeta) {
     EXPECT_EQ(item["apiVersion"], "v1");
     EXPECT_EQ(item["metadata"]["labels"]["app"], "x");
   }
-  const KubeResult<ListResult> none = client_->List(kConfigMaps, {ns_, "app in (z,w)", ""});
+  const KubeResult<ListResult> none = client_->List(kConfigMaps, ListIn(ns_, "app in (z,w)"));
   ASSERT_TRUE(none.has_value()) << none.error().message;
   EXPECT_TRUE(none->items.empty());
 }
 
+TEST_F(KubeClientTest, ListPagesThroughTheTransform) {
+  for (const char* name : {"p1", "p2", "p3"}) {
+    ASSERT_TRUE(client_->Apply(kConfigMaps, ConfigMap(ns_, name, "v", {{"app", "p"}}), kManager));
+  }
+  const std::unique_ptr<RestKubeClient> paged = ClientOf(Kubeconfig(), 1);  // a page per item
+  ASSERT_NE(paged, nullptr);
+  ListOptions options = ListIn(ns_, "app=p");
+  int seen = 0;
+  options.transform = [&](const json& item) {
+    ++seen;
+    EXPECT_EQ(item["kind"], "ConfigMap");  // type meta is filled in before the transform
+    EXPECT_TRUE(item["metadata"].contains("managedFields"));
+    return json{{"metadata", {{"name", item["metadata"]["name"]}}}};
+  };
+  const KubeResult<ListResult> list = paged->List(kConfigMaps, options);
+  ASSERT_TRUE(list.has_value()) << list.error().message;
+  EXPECT_EQ(seen, 3);
+  ASSERT_EQ(list->items.size(), 3u);
+  for (const json& item : list->items) {
+    EXPECT_EQ(item, json({{"metadata", {{"name", item["metadata"]["name"]}}}}));
+  }
+  EXPECT_FALSE(list->resource_version.empty());
+}
+
 TEST_F(KubeClientTest, WatchDeliversEventsInOrderAsTheyHappen) {
-  const KubeResult<ListResult> list = client_->List(kConfigMaps, {ns_, "", ""});
+  const KubeResult<ListResult> list = client_->List(kConfigMaps, ListIn(ns_, ""));
   ASSERT_TRUE(list.has_value()) << list.error().message;
   WatchOptions options;
   options.namespace_name = ns_;
