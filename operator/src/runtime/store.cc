@@ -65,28 +65,34 @@ std::vector<std::string> Store::Replace(const std::vector<nlohmann::json>& objec
                                         const std::string& resource_version) {
   std::map<std::string, std::vector<std::uint8_t>> next;
   for (const nlohmann::json& object : objects) next.insert_or_assign(KeyOf(object), Encode(object));
-  return Swap(std::move(next), resource_version);
+  std::vector<std::string> keys;
+  for (auto& [key, encoded] : Swap(std::move(next), resource_version)) keys.push_back(std::move(key));
+  return keys;
 }
 
-std::vector<std::string> Store::ReplaceProjected(const std::vector<nlohmann::json>& projected,
-                                                 const std::string& resource_version) {
+std::vector<std::pair<std::string, nlohmann::json>> Store::ReplaceProjected(
+    const std::vector<nlohmann::json>& projected, const std::string& resource_version) {
   std::map<std::string, std::vector<std::uint8_t>> next;
   for (const nlohmann::json& object : projected) {
     next.insert_or_assign(KeyOf(object), EncodeProjected(object));
   }
-  return Swap(std::move(next), resource_version);
+  std::vector<std::pair<std::string, nlohmann::json>> vanished;
+  for (auto& [key, encoded] : Swap(std::move(next), resource_version)) {
+    vanished.emplace_back(std::move(key), nlohmann::json::from_cbor(encoded));
+  }
+  return vanished;
 }
 
-std::vector<std::string> Store::Swap(std::map<std::string, std::vector<std::uint8_t>> next,
-                                     const std::string& resource_version) {
-  std::vector<std::string> vanished;
+std::vector<std::pair<std::string, std::vector<std::uint8_t>>> Store::Swap(
+    std::map<std::string, std::vector<std::uint8_t>> next, const std::string& resource_version) {
+  std::vector<std::pair<std::string, std::vector<std::uint8_t>>> vanished;
   std::lock_guard lock(mu_);
-  for (const auto& [key, object] : objects_) {
-    if (!next.contains(key)) vanished.push_back(key);
+  for (auto& [key, object] : objects_) {
+    if (!next.contains(key)) vanished.emplace_back(key, std::move(object));
   }
   objects_.swap(next);
   resource_version_ = resource_version;
-  return vanished;  // the old content goes with `next`, outside the lock
+  return vanished;  // the rest of the old content goes with `next`, outside the lock
 }
 
 std::string Store::Apply(const WatchEvent& event) {

@@ -48,9 +48,10 @@ class Store {
                                    const std::string& resource_version = "");
 
   // Replace for objects already projected with Project (a list read with it
-  // as its transform).
-  std::vector<std::string> ReplaceProjected(const std::vector<nlohmann::json>& projected,
-                                            const std::string& resource_version = "");
+  // as its transform). Returns each vanished key with what the store held of
+  // it, sorted by key.
+  std::vector<std::pair<std::string, nlohmann::json>> ReplaceProjected(
+      const std::vector<nlohmann::json>& projected, const std::string& resource_version = "");
 
   // Returns what the store keeps of `object`.
   nlohmann::json Project(const nlohmann::json& object) const { return projection_(object); }
@@ -80,8 +81,9 @@ class Store {
  private:
   std::vector<std::uint8_t> Encode(const nlohmann::json& object) const;
   static std::vector<std::uint8_t> EncodeProjected(const nlohmann::json& projected);
-  std::vector<std::string> Swap(std::map<std::string, std::vector<std::uint8_t>> next,
-                                const std::string& resource_version);
+  // Makes `next` the content; returns the vanished entries, encoded.
+  std::vector<std::pair<std::string, std::vector<std::uint8_t>>> Swap(
+      std::map<std::string, std::vector<std::uint8_t>> next, const std::string& resource_version);
 
   Projection projection_;
   mutable std::mutex mu_;

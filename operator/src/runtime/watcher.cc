@@ -6,7 +6,6 @@
 #include <mutex>
 #include <random>
 #include <string>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -90,20 +89,10 @@ bool Watcher::List() {
   }
   failures_ = 0;
   resource_version_ = list->resource_version;
-  // What the store held of objects the list no longer has, for their callbacks.
-  std::vector<std::pair<std::string, nlohmann::json>> vanished;
-  if (on_change_ && store_.Size() > 0) {
-    std::unordered_set<std::string> listed;
-    listed.reserve(list->items.size());
-    for (const nlohmann::json& object : list->items) listed.insert(KeyOf(object));
-    for (const std::string& key : store_.Keys()) {
-      if (listed.contains(key)) continue;
-      if (std::optional<nlohmann::json> last = store_.Get(key)) {
-        vanished.emplace_back(key, std::move(*last));
-      }
-    }
-  }
-  store_.ReplaceProjected(list->items, list->resource_version);
+  // Objects the list no longer has come back with what the store held of
+  // them, for their callbacks.
+  const std::vector<std::pair<std::string, nlohmann::json>> vanished =
+      store_.ReplaceProjected(list->items, list->resource_version);
   synced_.store(true);
   if (lists_++ > 0) {
     relists_.fetch_add(1);
