@@ -1,5 +1,6 @@
 #include "adapters/ops_server.h"
 
+#include <array>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -152,9 +153,29 @@ class OpsServer::Impl::Session : public std::enable_shared_from_this<Session> {
     stream_.expires_after(kRequestTimeout);
     http::async_write(stream_, response_,
                       [self = shared_from_this()](beast::error_code ec, size_t) {
-                        if (ec || !self->response_.keep_alive()) return self->Close();
+                        if (ec) return self->Close();
+                        if (!self->response_.keep_alive()) return self->LingeringClose();
                         self->Read();
                       });
+  }
+
+  // Closing a socket with unread input makes the kernel send a reset, which
+  // can destroy the reply before the peer reads it (a 413 to a client still
+  // sending its body). So: end our side, then discard what still arrives
+  // until the peer closes, for at most a second, then close.
+  void LingeringClose() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(std::chrono::seconds(1));
+    Drain();
+  }
+
+  void Drain() {
+    stream_.async_read_some(asio::buffer(drain_),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) return self->Close();
+                              self->Drain();
+                            });
   }
 
   void Close() {
@@ -168,6 +189,7 @@ class OpsServer::Impl::Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_{kHeaderLimit + kBodyLimit};
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> response_;
+  std::array<char, 4096> drain_{};
 };
 
 void OpsServer::Impl::Accept() {
