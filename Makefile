@@ -10,6 +10,7 @@ all: build
 
 deps:
 	@scripts/install-deps.sh
+	@scripts/static-deps/build.sh >/dev/null
 
 $(BUILD_DIR)/build.ninja: CMakeLists.txt | deps
 	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)

@@ -7,6 +7,8 @@ set -euo pipefail
 packages=(
   # toolchain
   build-essential cmake ninja-build pkg-config git ca-certificates curl clang-format
+  # scripts/static-deps/build.sh unpacks and patches Debian source packages
+  patch xz-utils
   # engine and operator libraries (see DESIGN.md §1)
   libcpprest-dev nlohmann-json3-dev libyaml-cpp-dev libpq-dev libhiredis-dev
   prometheus-cpp-dev libhowardhinnant-date-dev libboost-dev libboost-system-dev

@@ -135,9 +135,12 @@ check_image() {
   local -A direct=() needed=() lib_of=()
   local lib path pkg ldd_out unresolved=() unpackaged=()
   ldd_out=$(ldd "$binary")
-  owners $(awk '$2 == "=>" && $3 != "not" {print $3}' <<<"$ldd_out")
+  # ldd lists the dynamic loader by its path alone ("/lib64/ld-linux-x86-64.so.2 (0x...)"),
+  # which a binary names as NEEDED when it calls into the loader (a static libstdc++ does).
+  owners $(awk '$2 == "=>" && $3 != "not" {print $3} $1 ~ /^\// && $2 ~ /^\(0x/ {print $1}' <<<"$ldd_out")
   while read -r lib; do
-    path=$(awk -v l="$lib" '$1 == l && $2 == "=>" {print $3}' <<<"$ldd_out")
+    path=$(awk -v l="$lib" '$1 == l && $2 == "=>" {print $3}
+                           $1 ~ "/" l "$" && $2 ~ /^\(0x/ {print $1}' <<<"$ldd_out")
     [ "$path" = not ] && continue  # reported below
     if [ -z "$path" ]; then unresolved+=("$lib"); continue; fi
     if pkg=$(package_of "$path"); then direct[$pkg]=1; else unpackaged+=("$path"); fi
