@@ -76,8 +76,8 @@ class ReconcilerTest : public ::testing::Test {
   fakes::FakeClock clock_;
   fakes::FakeKubeClient client_;
   Store engines_;
-  Store deployments_{ChildProjection()}, services_{ChildProjection()}, hpas_{ChildProjection()},
-      pdbs_{ChildProjection()};
+  Store deployments_{ChildProjection(), ChildCodec()}, services_{ChildProjection(), ChildCodec()},
+      hpas_{ChildProjection(), ChildCodec()}, pdbs_{ChildProjection(), ChildCodec()};
   EventRecorder events_;
   Reconciler reconciler_;
   std::vector<std::string> applied_;

@@ -104,11 +104,12 @@ class Controller {
   const ControllerHooks hooks_;
 
   Store engines_;
-  // Children are cached as ChildCacheRecords (see op/managed_fields.h).
-  Store deployments_{ChildProjection()};
-  Store services_{ChildProjection()};
-  Store hpas_{ChildProjection()};
-  Store pdbs_{ChildProjection()};
+  // Children are cached as ChildCacheRecords (see op/managed_fields.h), in
+  // their binary form (op/child_record.h).
+  Store deployments_{ChildProjection(), ChildCodec()};
+  Store services_{ChildProjection(), ChildCodec()};
+  Store hpas_{ChildProjection(), ChildCodec()};
+  Store pdbs_{ChildProjection(), ChildCodec()};
   WorkQueue queue_;
   Reconciler reconciler_;
   std::vector<std::unique_ptr<Watcher>> watchers_;

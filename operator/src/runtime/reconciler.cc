@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "op/child_record.h"
 #include "op/children.h"
 #include "op/desired.h"
 #include "op/managed_fields.h"
@@ -295,6 +296,10 @@ void Reconciler::ObservedAll() {
 
 Store::Projection ChildProjection() {
   return [](const json& child) { return ChildCacheRecord(child, kFieldManager); };
+}
+
+Store::Codec ChildCodec() {
+  return Store::Codec{.encode = EncodeChildRecord, .decode = DecodeChildRecord};
 }
 
 bool Reconciler::InSync(const std::string& child, const json& record, uint64_t wanted) {

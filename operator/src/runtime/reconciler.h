@@ -61,6 +61,9 @@ struct ReconcilerStores {
 // pricing-operator (op/managed_fields.h).
 Store::Projection ChildProjection();
 
+// The codec the child caches hold those records in (op/child_record.h).
+Store::Codec ChildCodec();
+
 struct ReconcilerHooks {
   std::function<void(std::string_view kind)> child_applied;      // one per apply
   std::function<void(std::string_view kind)> policy_transition;  // "phase", "regime", "event", "override"

@@ -22,20 +22,31 @@ nlohmann::json SlimObject(const nlohmann::json& original) {
   return object;
 }
 
-Store::Store() : projection_(SlimObject) {}
+Store::Codec Store::CborCodec() {
+  return Codec{
+      .encode =
+          [](const nlohmann::json& object) {
+            std::vector<std::uint8_t> encoded = nlohmann::json::to_cbor(object);
+            // to_cbor grows its buffer by doubling; a cache of thousands of
+            // records would otherwise hold about a third more than it stores.
+            encoded.shrink_to_fit();
+            return encoded;
+          },
+      .decode = [](std::span<const std::uint8_t> bytes) { return nlohmann::json::from_cbor(bytes); },
+  };
+}
 
-Store::Store(Projection projection) : projection_(std::move(projection)) {}
+Store::Store() : Store(SlimObject) {}
+
+Store::Store(Projection projection, Codec codec)
+    : projection_(std::move(projection)), codec_(std::move(codec)) {}
 
 std::vector<std::uint8_t> Store::Encode(const nlohmann::json& object) const {
   return EncodeProjected(projection_(object));
 }
 
-std::vector<std::uint8_t> Store::EncodeProjected(const nlohmann::json& projected) {
-  std::vector<std::uint8_t> encoded = nlohmann::json::to_cbor(projected);
-  // to_cbor grows its buffer by doubling; a cache of thousands of records
-  // would otherwise hold about a third more than it stores.
-  encoded.shrink_to_fit();
-  return encoded;
+std::vector<std::uint8_t> Store::EncodeProjected(const nlohmann::json& projected) const {
+  return codec_.encode(projected);
 }
 
 std::string ResourceVersionOf(const nlohmann::json& object) {
@@ -78,7 +89,7 @@ std::vector<std::pair<std::string, nlohmann::json>> Store::ReplaceProjected(
   }
   std::vector<std::pair<std::string, nlohmann::json>> vanished;
   for (auto& [key, encoded] : Swap(std::move(next), resource_version)) {
-    vanished.emplace_back(std::move(key), nlohmann::json::from_cbor(encoded));
+    vanished.emplace_back(std::move(key), codec_.decode(encoded));
   }
   return vanished;
 }
@@ -130,14 +141,14 @@ std::optional<nlohmann::json> Store::Get(const std::string& key) const {
   std::lock_guard lock(mu_);
   auto it = objects_.find(key);
   if (it == objects_.end()) return std::nullopt;
-  return nlohmann::json::from_cbor(it->second);
+  return codec_.decode(it->second);
 }
 
 std::vector<nlohmann::json> Store::List() const {
   std::lock_guard lock(mu_);
   std::vector<nlohmann::json> out;
   out.reserve(objects_.size());
-  for (const auto& [key, object] : objects_) out.push_back(nlohmann::json::from_cbor(object));
+  for (const auto& [key, object] : objects_) out.push_back(codec_.decode(object));
   return out;
 }
 
@@ -146,7 +157,7 @@ std::vector<nlohmann::json> Store::ListPrefix(std::string_view prefix) const {
   std::vector<nlohmann::json> out;
   for (auto it = objects_.lower_bound(std::string(prefix));
        it != objects_.end() && it->first.starts_with(prefix); ++it) {
-    out.push_back(nlohmann::json::from_cbor(it->second));
+    out.push_back(codec_.decode(it->second));
   }
   return out;
 }

@@ -4,8 +4,8 @@
 // object from here instead of asking the API server. What is kept of each
 // object is its projection (by default: without metadata.managedFields and
 // kubectl's last-applied annotation, which the reconciler never reads), held
-// as CBOR, a fraction of the size of a parsed JSON tree; readers get a parsed
-// copy. Thread-safe.
+// encoded (by default as CBOR), a fraction of the size of a parsed JSON tree;
+// readers get a parsed copy. Thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +14,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,8 +39,16 @@ class Store {
   // resourceVersion).
   using Projection = std::function<nlohmann::json(const nlohmann::json&)>;
 
+  // How a projected object is held: encode gives its bytes, decode gives the
+  // object back. The default is CBOR.
+  struct Codec {
+    std::function<std::vector<std::uint8_t>(const nlohmann::json&)> encode;
+    std::function<nlohmann::json(std::span<const std::uint8_t>)> decode;
+  };
+  static Codec CborCodec();
+
   Store();
-  explicit Store(Projection projection);
+  explicit Store(Projection projection, Codec codec = CborCodec());
 
   // Makes `objects` the whole content (after a list) and returns the keys that
   // were stored before and are not in `objects`, sorted. The resourceVersion
@@ -80,12 +89,13 @@ class Store {
 
  private:
   std::vector<std::uint8_t> Encode(const nlohmann::json& object) const;
-  static std::vector<std::uint8_t> EncodeProjected(const nlohmann::json& projected);
+  std::vector<std::uint8_t> EncodeProjected(const nlohmann::json& projected) const;
   // Makes `next` the content; returns the vanished entries, encoded.
   std::vector<std::pair<std::string, std::vector<std::uint8_t>>> Swap(
       std::map<std::string, std::vector<std::uint8_t>> next, const std::string& resource_version);
 
   Projection projection_;
+  Codec codec_;
   mutable std::mutex mu_;
   std::map<std::string, std::vector<std::uint8_t>> objects_;
   std::string resource_version_;
