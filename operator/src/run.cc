@@ -22,6 +22,7 @@
 #include "adapters/log.h"
 #include "adapters/operator_metrics.h"
 #include "adapters/ops_server.h"
+#include "adapters/tls_trust.h"
 #include "adapters/volatility_reader.h"
 #include "op/clock.h"
 #include "op/run_options.h"
@@ -65,6 +66,9 @@ int RunOperator(const std::vector<std::string>& args) {
   // raise the threshold after the first large free).
   ::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 #endif
+  // Before any thread: the system CA bundle is loaded only where it is trusted
+  // (adapters/tls_trust.h).
+  DeferDefaultCaBundle();
 
   // Every thread started from here on inherits the mask; the main thread
   // takes the signals with sigwait.

@@ -15,6 +15,7 @@
 #include <system_error>
 #include <utility>
 
+#include "adapters/tls_trust.h"
 #include "adapters/token_bucket.h"
 
 namespace pricing::op {
@@ -125,6 +126,8 @@ std::optional<Error> ConfigureTls(boost::asio::ssl::context& context, const Clus
     if (!config.certificate_authority_pem.empty()) {
       SSL_CTX_set_cert_store(context.native_handle(), X509_STORE_new());
       context.add_certificate_authority(boost::asio::buffer(config.certificate_authority_pem));
+    } else if (!config.insecure_skip_tls_verify) {
+      TrustDefaultCaBundle(context);  // a cluster whose certificate a public CA signed
     }
   } catch (const std::exception& e) {
     return Error{"certificate_authority_pem", std::string("not a PEM certificate: ") + e.what()};

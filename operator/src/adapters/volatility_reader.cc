@@ -9,6 +9,7 @@
 #include <string>
 #include <utility>
 
+#include "adapters/tls_trust.h"
 #include "op/children.h"
 
 namespace pricing::op {
@@ -44,6 +45,8 @@ Result<std::string> HttpGet(const std::string& url, std::chrono::milliseconds ti
   try {
     web::http::client::http_client_config config;
     config.set_timeout(timeout);
+    config.set_ssl_context_callback(
+        [](boost::asio::ssl::context& context) { TrustDefaultCaBundle(context); });
     web::http::client::http_client client(web::uri(utility::conversions::to_string_t(url)),
                                           config);
     web::http::http_request request(web::http::methods::GET);
