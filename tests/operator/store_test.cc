@@ -119,5 +119,28 @@ TEST(Store, TheDefaultProjectionDropsManagedFieldsAndTheLastAppliedAnnotation) {
   EXPECT_EQ(stored["spec"], object["spec"]);
 }
 
+TEST(Store, AStagedListBecomesTheContentAsReplaceProjectedWouldMakeIt) {
+  Store store;
+  store.Replace({Object("prod", "a", "1"), Object("prod", "b", "2")}, "2");
+  const std::vector<json> projected = {store.Project(Object("prod", "b", "5", 3)),
+                                       store.Project(Object("dev", "c", "6"))};
+  const Store::Staged staged = store.Stage(projected);
+  ASSERT_EQ(staged.size(), 2u);
+  EXPECT_EQ(staged.Key(0), "prod/b");
+  EXPECT_EQ(staged.Key(1), "dev/c");
+  EXPECT_EQ(staged.Object(0), projected[0]);
+  EXPECT_EQ(staged.Object(1), projected[1]);
+  EXPECT_EQ(store.Keys(), (std::vector<std::string>{"prod/a", "prod/b"}))
+      << "staging changes nothing";
+
+  const auto vanished = store.ReplaceStaged(staged, "6");
+  ASSERT_EQ(vanished.size(), 1u);
+  EXPECT_EQ(vanished[0].first, "prod/a");
+  EXPECT_EQ(vanished[0].second, Object("prod", "a", "1"));
+  EXPECT_EQ(store.Keys(), (std::vector<std::string>{"dev/c", "prod/b"}));
+  EXPECT_EQ(store.Get("prod/b"), projected[0]);
+  EXPECT_EQ(store.ResourceVersion(), "6");
+}
+
 }  // namespace
 }  // namespace pricing::op

@@ -1,5 +1,6 @@
 #include "runtime/store.h"
 
+#include <cstddef>
 #include <map>
 #include <mutex>
 #include <string>
@@ -32,7 +33,8 @@ Store::Codec Store::CborCodec() {
             encoded.shrink_to_fit();
             return encoded;
           },
-      .decode = [](std::span<const std::uint8_t> bytes) { return nlohmann::json::from_cbor(bytes); },
+      .decode =
+          [](std::span<const std::uint8_t> bytes) { return nlohmann::json::from_cbor(bytes); },
   };
 }
 
@@ -83,9 +85,43 @@ std::vector<std::string> Store::Replace(const std::vector<nlohmann::json>& objec
 
 std::vector<std::pair<std::string, nlohmann::json>> Store::ReplaceProjected(
     const std::vector<nlohmann::json>& projected, const std::string& resource_version) {
-  std::map<std::string, std::vector<std::uint8_t>> next;
+  return ReplaceStaged(Stage(projected), resource_version);
+}
+
+std::string_view Store::Staged::Key(size_t i) const {
+  const Entry& e = entries_[i];
+  return {reinterpret_cast<const char*>(bytes_.data() + e.key_at), e.key_size};
+}
+
+nlohmann::json Store::Staged::Object(size_t i) const {
+  const Entry& e = entries_[i];
+  return codec_->decode(std::span(bytes_).subspan(e.record_at, e.record_size));
+}
+
+Store::Staged Store::Stage(const std::vector<nlohmann::json>& projected) const {
+  Staged staged;
+  staged.codec_ = &codec_;
+  staged.entries_.reserve(projected.size());
   for (const nlohmann::json& object : projected) {
-    next.insert_or_assign(KeyOf(object), EncodeProjected(object));
+    const std::string key = KeyOf(object);
+    const std::vector<std::uint8_t> record = EncodeProjected(object);
+    Staged::Entry e{staged.bytes_.size(), key.size(), staged.bytes_.size() + key.size(),
+                    record.size()};
+    staged.bytes_.insert(staged.bytes_.end(), key.begin(), key.end());
+    staged.bytes_.insert(staged.bytes_.end(), record.begin(), record.end());
+    staged.entries_.push_back(e);
+  }
+  return staged;
+}
+
+std::vector<std::pair<std::string, nlohmann::json>> Store::ReplaceStaged(
+    const Staged& staged, const std::string& resource_version) {
+  std::map<std::string, std::vector<std::uint8_t>> next;
+  for (size_t i = 0; i < staged.size(); ++i) {
+    const Staged::Entry& e = staged.entries_[i];
+    const auto begin = staged.bytes_.begin() + static_cast<std::ptrdiff_t>(e.record_at);
+    const auto end = begin + static_cast<std::ptrdiff_t>(e.record_size);
+    next.insert_or_assign(std::string(staged.Key(i)), std::vector<std::uint8_t>(begin, end));
   }
   std::vector<std::pair<std::string, nlohmann::json>> vanished;
   for (auto& [key, encoded] : Swap(std::move(next), resource_version)) {

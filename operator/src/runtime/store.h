@@ -62,6 +62,37 @@ class Store {
   std::vector<std::pair<std::string, nlohmann::json>> ReplaceProjected(
       const std::vector<nlohmann::json>& projected, const std::string& resource_version = "");
 
+  // A list's content, encoded into one buffer: what ReplaceStaged makes the
+  // store's content. Staging lets the caller free the list's parsed objects
+  // before the store allocates its records, so that thousands of small
+  // records are not left scattered between freed JSON nodes, where no whole
+  // page is free for the system to take back.
+  class Staged {
+   public:
+    size_t size() const { return entries_.size(); }
+    std::string_view Key(size_t i) const;
+    // The i-th object as the store will hold it.
+    nlohmann::json Object(size_t i) const;
+
+   private:
+    friend class Store;
+    struct Entry {
+      size_t key_at, key_size, record_at, record_size;
+    };
+    const Codec* codec_ = nullptr;
+    std::vector<std::uint8_t> bytes_;
+    std::vector<Entry> entries_;
+  };
+
+  // Encodes `projected` (objects already projected with Project) for
+  // ReplaceStaged. The result refers to this store's codec.
+  Staged Stage(const std::vector<nlohmann::json>& projected) const;
+
+  // Makes the staged objects the whole content; returns each vanished key
+  // with what the store held of it, sorted by key.
+  std::vector<std::pair<std::string, nlohmann::json>> ReplaceStaged(
+      const Staged& staged, const std::string& resource_version = "");
+
   // Returns what the store keeps of `object`.
   nlohmann::json Project(const nlohmann::json& object) const { return projection_(object); }
 

@@ -89,10 +89,16 @@ bool Watcher::List() {
   }
   failures_ = 0;
   resource_version_ = list->resource_version;
+  // The parsed items are freed, and their heap handed back, before the store
+  // allocates its records (Store::Staged).
+  const Store::Staged staged = store_.Stage(list->items);
+  list->items.clear();
+  list->items.shrink_to_fit();
+  ReleaseFreeMemory();  // what the pages parsed left behind
   // Objects the list no longer has come back with what the store held of
   // them, for their callbacks.
   const std::vector<std::pair<std::string, nlohmann::json>> vanished =
-      store_.ReplaceProjected(list->items, list->resource_version);
+      store_.ReplaceStaged(staged, list->resource_version);
   synced_.store(true);
   if (lists_++ > 0) {
     relists_.fetch_add(1);
@@ -100,11 +106,10 @@ bool Watcher::List() {
   }
   if (on_change_) {
     for (const auto& [key, last] : vanished) on_change_(key, last, true);
-    for (const nlohmann::json& object : list->items) on_change_(KeyOf(object), object, false);
+    for (size_t i = 0; i < staged.size(); ++i) {
+      on_change_(std::string(staged.Key(i)), staged.Object(i), false);
+    }
   }
-  list->items.clear();
-  list->items.shrink_to_fit();
-  ReleaseFreeMemory();  // what the pages parsed left behind
   return true;
 }
 

@@ -57,7 +57,7 @@ class Watcher {
   Watcher& operator=(const Watcher&) = delete;
 
   // Blocks until Stop(), keeping the store in sync:
-  //   list → store.ReplaceProjected → on_change for every listed object and for every
+  //   list → store.Stage, ReplaceStaged → on_change for every listed object and for every
   //   key that vanished → watch from the list's resourceVersion.
   // Events are applied to the store and reported; bookmarks advance the
   // resourceVersion. A watch that ends normally is re-opened from the last
