@@ -46,7 +46,7 @@ struct RestClientOptions {
   // Items per page of a List (limit/continue); 0 = one unpaged request.
   // Small pages bound what a list holds parsed at once (a Deployment parses
   // to tens of KB): with ListOptions::transform, a start over 1000
-  // PricingEngines peaks at about 51 MB with pages of 50, where keeping every
+  // PricingEngines peaks at about 45 MB with pages of 50, where keeping every
   // listed object whole until its list ended peaked at 205 MB.
   int list_page_size = 50;
 };
