@@ -119,7 +119,7 @@ TEST(Store, TheDefaultProjectionDropsManagedFieldsAndTheLastAppliedAnnotation) {
   EXPECT_EQ(stored["spec"], object["spec"]);
 }
 
-TEST(Store, AStagedListBecomesTheContentAsReplaceProjectedWouldMakeIt) {
+TEST(Store, AStagedListBecomesTheContentAndReportsWhatVanished) {
   Store store;
   store.Replace({Object("prod", "a", "1"), Object("prod", "b", "2")}, "2");
   const std::vector<json> projected = {store.Project(Object("prod", "b", "5", 3)),

@@ -201,7 +201,7 @@ TEST_F(WatcherTest, ListsThroughTheStoresProjection) {
   run.join();
   ASSERT_TRUE(synced);
   // The fake applies a list's transform: without one the store would hold the
-  // whole Deployment (ReplaceProjected does not project again).
+  // whole Deployment (Stage does not project again).
   const json projected = {{"metadata", {{"name", "a"}, {"namespace", "prod"}}}};
   EXPECT_EQ(slim.Get("prod/a"), projected);
   EXPECT_EQ(reported, std::vector<json>{projected});

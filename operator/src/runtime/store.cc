@@ -83,11 +83,6 @@ std::vector<std::string> Store::Replace(const std::vector<nlohmann::json>& objec
   return keys;
 }
 
-std::vector<std::pair<std::string, nlohmann::json>> Store::ReplaceProjected(
-    const std::vector<nlohmann::json>& projected, const std::string& resource_version) {
-  return ReplaceStaged(Stage(projected), resource_version);
-}
-
 std::string_view Store::Staged::Key(size_t i) const {
   const Entry& e = entries_[i];
   return {reinterpret_cast<const char*>(bytes_.data() + e.key_at), e.key_size};

@@ -56,12 +56,6 @@ class Store {
   std::vector<std::string> Replace(const std::vector<nlohmann::json>& objects,
                                    const std::string& resource_version = "");
 
-  // Replace for objects already projected with Project (a list read with it
-  // as its transform). Returns each vanished key with what the store held of
-  // it, sorted by key.
-  std::vector<std::pair<std::string, nlohmann::json>> ReplaceProjected(
-      const std::vector<nlohmann::json>& projected, const std::string& resource_version = "");
-
   // A list's content, encoded into one buffer: what ReplaceStaged makes the
   // store's content. Staging lets the caller free the list's parsed objects
   // before the store allocates its records, so that thousands of small
