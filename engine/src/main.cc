@@ -478,7 +478,7 @@ ServiceDeps BaseDeps(ReferenceStore* store, Cache* cache, RateLimiter* limiter, 
   deps.clock = clock;
   deps.observer = observer;
   deps.hash_key = [](std::string_view key) { return Sha256Hex(key); };
-  deps.new_uuid = [] { return NewUuid(); };
+  deps.new_uuid = [] { return NewTimeOrderedUuid(); };
   deps.metrics_text = [&metrics] { return metrics.Serialize(); };
   return deps;
 }

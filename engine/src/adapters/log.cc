@@ -57,30 +57,56 @@ void Log(LogLevel level, std::string_view msg, std::initializer_list<LogField> f
   }
 }
 
-std::string NewUuid() {
+namespace {
+
+std::mt19937_64& UuidRng() {
   thread_local std::mt19937_64 rng{[] {
     std::random_device rd;
     std::seed_seq seq{rd(), rd(), rd(), rd(), rd(), rd(), rd(), rd()};
     return std::mt19937_64(seq);
   }()};
-  uint64_t hi = rng();
-  uint64_t lo = rng();
-  hi = (hi & 0xFFFFFFFFFFFF0FFFULL) | 0x0000000000004000ULL;  // version 4
-  lo = (lo & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;  // RFC 4122 variant
-  std::array<unsigned char, 16> b{};
-  for (int i = 0; i < 8; ++i) {
-    b[i] = static_cast<unsigned char>(hi >> (56 - 8 * i));
-    b[8 + i] = static_cast<unsigned char>(lo >> (56 - 8 * i));
-  }
+  return rng;
+}
+
+// The canonical 8-4-4-4-12 text of the 128 bits hi:lo.
+std::string UuidText(uint64_t hi, uint64_t lo) {
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(36);
+  std::string out(36, '-');
+  size_t pos = 0;
   for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
-    out.push_back(kHex[b[i] >> 4]);
-    out.push_back(kHex[b[i] & 15]);
+    if (i == 4 || i == 6 || i == 8 || i == 10) ++pos;
+    const uint64_t word = i < 8 ? hi : lo;
+    const auto byte = static_cast<unsigned>((word >> (56 - 8 * (i % 8))) & 0xFF);
+    out[pos++] = kHex[byte >> 4];
+    out[pos++] = kHex[byte & 15];
   }
   return out;
+}
+
+constexpr uint64_t kVariantMask = 0x3FFFFFFFFFFFFFFFULL;  // keeps 62 random bits
+constexpr uint64_t kVariantBits = 0x8000000000000000ULL;  // RFC 9562 variant 10
+
+}  // namespace
+
+std::string NewUuid() {
+  uint64_t hi = UuidRng()();
+  uint64_t lo = UuidRng()();
+  hi = (hi & 0xFFFFFFFFFFFF0FFFULL) | 0x0000000000004000ULL;  // version 4
+  lo = (lo & kVariantMask) | kVariantBits;
+  return UuidText(hi, lo);
+}
+
+std::string TimeOrderedUuidAt(uint64_t unix_ms) {
+  const uint64_t rand_a = UuidRng()() & 0xFFF;
+  const uint64_t hi = ((unix_ms & 0xFFFFFFFFFFFFULL) << 16) | 0x7000 | rand_a;  // version 7
+  const uint64_t lo = (UuidRng()() & kVariantMask) | kVariantBits;
+  return UuidText(hi, lo);
+}
+
+std::string NewTimeOrderedUuid() {
+  const auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
+  return TimeOrderedUuidAt(static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch).count()));
 }
 
 }  // namespace pricing::engine

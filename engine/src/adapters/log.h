@@ -3,6 +3,7 @@
 // threads never interleave within a line.
 #pragma once
 
+#include <cstdint>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -18,5 +19,14 @@ void Log(LogLevel level, std::string_view msg, std::initializer_list<LogField> f
 
 // Returns a random (version 4) UUID in canonical text form.
 std::string NewUuid();
+
+// Returns a time-ordered (version 7, RFC 9562 §5.7) UUID in canonical text
+// form: 48 bits of Unix time in milliseconds, then 74 random bits. Used for
+// calculation ids, the primary key of audit_log: ids issued later sort later,
+// so inserts land on the index's newest pages instead of random ones.
+std::string NewTimeOrderedUuid();
+
+// As above at the given Unix time in milliseconds (for tests).
+std::string TimeOrderedUuidAt(uint64_t unix_ms);
 
 }  // namespace pricing::engine
