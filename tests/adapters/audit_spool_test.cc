@@ -489,6 +489,106 @@ TEST(AuditSpool, RollsSegmentsAndDeletesThemOnceDelivered) {
   EXPECT_EQ((*spool)->stats().segments, 1);
 }
 
+// A short backlog waits out drain_linger and then goes in one sink call; a
+// full batch goes at once; Close does not wait for the linger.
+// A spool draining to `sink` in batches of 10 with the given linger.
+std::unique_ptr<AuditSpool> OpenLingering(const std::string& dir, FakeSink& sink,
+                                          std::chrono::milliseconds linger) {
+  AuditSpoolOptions o = Options(dir);
+  o.batch_size = 10;
+  o.drain_linger = linger;
+  auto spool = AuditSpool::Open(o, sink.Fn());
+  return spool ? std::move(*spool) : nullptr;
+}
+
+TEST(AuditSpool, LingersForAFullBatchButNotLongerThanTheLinger) {
+  ScratchDir dir;
+  FakeSink sink;
+  auto spool = OpenLingering(dir.path(), sink, 3s);
+  ASSERT_TRUE(spool);
+  AppendAndWait(*spool, 0, 3);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(sink.calls(), 0);  // durable, but waiting for company
+  ASSERT_TRUE(spool->WaitUntilDrained(10s));
+  EXPECT_EQ(sink.calls(), 1);
+  EXPECT_EQ(sink.counts().size(), 3u);
+  spool->Close(0ms);
+}
+
+TEST(AuditSpool, SendsAFullBatchWithoutWaitingOutTheLinger) {
+  ScratchDir dir;
+  FakeSink sink;
+  auto spool = OpenLingering(dir.path(), sink, 60s);
+  ASSERT_TRUE(spool);
+  AppendAndWait(*spool, 0, 25);
+  // Two full batches go now; the last 5 wait for the linger.
+  for (int i = 0; i < 500 && sink.counts().size() < 20; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(sink.counts().size(), 20u);
+  EXPECT_EQ(sink.calls(), 2);
+  EXPECT_EQ(spool->Pending(), 5);
+  // Close delivers the rest without waiting out the minute.
+  spool->Close(10s);
+  EXPECT_EQ(sink.counts().size(), 25u);
+  EXPECT_EQ(spool->Pending(), 0);
+}
+
+// The active segment carries zeros past its records (fewer metadata commits);
+// Close cuts them off, and recovery after a crash drops them without calling
+// them a torn tail.
+TEST(AuditSpool, PreallocatesTheActiveSegmentAndCutsItBackOnClose) {
+  ScratchDir dir;
+  FakeSink down;
+  down.SetUp(false);
+  AuditSpoolOptions o = Options(dir.path());
+  o.preallocate_bytes = 256 * 1024;
+  auto spool = AuditSpool::Open(o, down.Fn());
+  ASSERT_TRUE(spool);
+  AppendAndWait(**spool, 0, 20);
+  auto segments = Segments(dir.path());
+  ASSERT_EQ(segments.size(), 1u);
+  const auto open_size = fs::file_size(segments[0]);
+  EXPECT_GT(open_size, 256u * 1024);
+  spool->reset();  // closes it
+  const auto closed_size = fs::file_size(segments[0]);
+  EXPECT_LT(closed_size, 20u * 1024);  // 20 records of a few hundred bytes
+  {
+    std::ifstream f(segments[0], std::ios::binary);
+    f.seekg(-1, std::ios::end);
+    EXPECT_NE(f.get(), 0);  // ends in a record (JSON), not in zeros
+  }
+  // A crash leaves the zeros in place.
+  fs::resize_file(segments[0], closed_size + 300 * 1024);
+  FakeSink sink;
+  auto reopened = AuditSpool::Open(Options(dir.path()), sink.Fn());
+  ASSERT_TRUE(reopened);
+  EXPECT_EQ((*reopened)->stats().recovered_records, 20);
+  EXPECT_EQ((*reopened)->stats().truncated_bytes, 0);
+  EXPECT_EQ(fs::file_size(segments[0]), closed_size);
+  ASSERT_TRUE((*reopened)->WaitUntilDrained(10s));
+  EXPECT_EQ(sink.counts().size(), 20u);
+}
+
+TEST(AuditSpool, RecoveryCallsZerosFollowedByJunkATornTail) {
+  ScratchDir dir;
+  FillSpoolWithSinkDown(dir.path(), 10);
+  auto segments = Segments(dir.path());
+  ASSERT_EQ(segments.size(), 1u);
+  const auto size = fs::file_size(segments[0]);
+  fs::resize_file(segments[0], size + 4096);
+  {
+    std::fstream f(segments[0], std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(0, std::ios::end);
+    f.write("junk", 4);
+  }
+  FakeSink sink;
+  auto spool = AuditSpool::Open(Options(dir.path()), sink.Fn());
+  ASSERT_TRUE(spool);
+  EXPECT_EQ((*spool)->stats().recovered_records, 10);
+  EXPECT_EQ((*spool)->stats().truncated_bytes, 4096 + 4);
+  ASSERT_TRUE((*spool)->WaitUntilDrained(10s));
+  EXPECT_EQ(sink.counts().size(), 10u);
+}
+
 TEST(AuditSpool, DeadLettersOnlyARecordTheSinkRefusesTerminally) {
   ScratchDir dir;
   FakeSink sink;

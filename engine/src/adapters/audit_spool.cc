@@ -116,6 +116,38 @@ ssize_t PreadAll(int fd, char* data, size_t size, uint64_t offset) {
   return static_cast<ssize_t>(done);
 }
 
+bool WriteAllAt(int fd, const char* data, size_t size, uint64_t offset) {
+  while (size > 0) {
+    const ssize_t n = ::pwrite(fd, data, size, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+    offset += static_cast<uint64_t>(n);
+  }
+  return true;
+}
+
+// True when the `size` bytes of `fd` from `offset` on are all zero (bytes
+// past the end of the file count as zero).
+bool ZeroFrom(int fd, uint64_t offset, uint64_t size) {
+  char buf[1 << 16];
+  while (size > 0) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(size, sizeof(buf)));
+    const ssize_t got = PreadAll(fd, buf, want, offset);
+    if (got < 0) return false;
+    if (got == 0) return true;
+    for (ssize_t i = 0; i < got; ++i) {
+      if (buf[i] != 0) return false;
+    }
+    offset += static_cast<uint64_t>(got);
+    size -= static_cast<uint64_t>(got);
+  }
+  return true;
+}
+
 int SyncData(int fd) {
   int rc;
   do {
@@ -530,6 +562,7 @@ Result<void> AuditSpool::Recover() {
         break;
       const uint32_t len = GetU32(header);
       const uint32_t crc = GetU32(header + 4);
+      if (len == 0) break;  // no record is empty: the preallocated end, or damage
       if (len > kMaxPayloadBytes || offset + kFrameHeaderBytes + len > size) break;
       buf.resize(len);
       if (PreadAll(fd, buf.data(), len, offset + kFrameHeaderBytes) != static_cast<ssize_t>(len))
@@ -543,6 +576,9 @@ Result<void> AuditSpool::Recover() {
       }
     }
     if (offset < size) {
+      // Zeros are the active segment's preallocation, left by a crash; anything
+      // else is a torn or damaged tail.
+      const bool preallocated = ZeroFrom(fd, offset, size - offset);
       if (::ftruncate(fd, static_cast<off_t>(offset)) != 0 ||
           (options_.fsync && SyncData(fd) != 0)) {
         const int err = errno;
@@ -550,9 +586,11 @@ Result<void> AuditSpool::Recover() {
         return Fail(ErrorCode::kServiceUnavailable,
                     ErrnoText("audit spool: truncate " + path, err));
       }
-      truncated_bytes_ += static_cast<int64_t>(size - offset);
-      Log("audit spool: " + path + ": dropped a torn tail of " + std::to_string(size - offset) +
-          " bytes after " + std::to_string(records) + " complete records");
+      if (!preallocated) {
+        truncated_bytes_ += static_cast<int64_t>(size - offset);
+        Log("audit spool: " + path + ": dropped a torn tail of " + std::to_string(size - offset) +
+            " bytes after " + std::to_string(records) + " complete records");
+      }
     }
     ::close(fd);
     if (cursor_valid && seq == cursor_seq) {
@@ -592,7 +630,7 @@ Result<void> AuditSpool::Recover() {
 
 Result<void> AuditSpool::OpenActiveSegment(uint64_t seq) {
   const std::string path = SegmentPath(seq);
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) {
     return Fail(ErrorCode::kServiceUnavailable, ErrnoText("audit spool: create " + path, errno));
   }
@@ -606,6 +644,7 @@ Result<void> AuditSpool::OpenActiveSegment(uint64_t seq) {
   active_fd_ = fd;
   active_seq_ = seq;
   active_size_ = kHeaderBytes;
+  active_allocated_ = kHeaderBytes;
   active_records_ = 0;
   {
     std::lock_guard lock(drain_mu_);
@@ -695,6 +734,7 @@ void AuditSpool::WriterLoop() {
     if (closing && batch.empty()) break;
   }
   // The active segment is final now; the drainer may delete it once delivered.
+  CloseActiveSegment();
   {
     std::lock_guard lock(drain_mu_);
     if (!segments_.empty() && segments_.back().seq == active_seq_) segments_.back().closed = true;
@@ -702,11 +742,21 @@ void AuditSpool::WriterLoop() {
   drain_cv_.notify_all();
 }
 
-void AuditSpool::RollLocked() {
-  if (active_fd_ >= 0) {
-    ::close(active_fd_);
-    active_fd_ = -1;
+void AuditSpool::CloseActiveSegment() {
+  if (active_fd_ < 0) return;
+  if (active_allocated_ > active_size_) {
+    if (::ftruncate(active_fd_, static_cast<off_t>(active_size_)) != 0 ||
+        (options_.fsync && SyncData(active_fd_) != 0)) {
+      // Harmless: recovery drops the zeros too.
+      Log(ErrnoText("audit spool: cut the preallocation of " + SegmentPath(active_seq_), errno));
+    }
   }
+  ::close(active_fd_);
+  active_fd_ = -1;
+}
+
+void AuditSpool::RollLocked() {
+  CloseActiveSegment();
   {
     std::lock_guard lock(drain_mu_);
     for (Segment& s : segments_) {
@@ -742,11 +792,26 @@ void AuditSpool::WriteBatch(std::vector<Queued>* batch) {
   }
   size_t bytes = 0;
   for (const Queued& q : *batch) bytes += q.frame.size();
+  const uint64_t end = active_size_ + bytes;
   std::string buf;
   buf.reserve(bytes);
   for (const Queued& q : *batch) buf += q.frame;
 
-  bool ok = WriteAll(active_fd_, buf.data(), buf.size());
+  bool ok = WriteAllAt(active_fd_, buf.data(), buf.size(), active_size_);
+  if (ok && end > active_allocated_) {
+    active_allocated_ = end;
+    // Extend the zeros past the records, made durable by the same fdatasync:
+    // one metadata commit per extension instead of one per batch. Best effort
+    // (a full disk or a file size limit leaves plain appends).
+    if (options_.preallocate_bytes > 0) {
+      const std::string zeros(options_.preallocate_bytes, '\0');
+      if (WriteAllAt(active_fd_, zeros.data(), zeros.size(), end)) {
+        active_allocated_ = end + zeros.size();
+      } else if (::ftruncate(active_fd_, static_cast<off_t>(end)) != 0) {
+        ok = false;
+      }
+    }
+  }
   if (ok && options_.fsync) ok = SyncData(active_fd_) == 0;
   if (!ok) {
     const std::string why = ErrnoText("audit spool: write " + SegmentPath(active_seq_), errno);
@@ -755,21 +820,29 @@ void AuditSpool::WriteBatch(std::vector<Queued>* batch) {
     // one's pages is unknown.
     if (::ftruncate(active_fd_, static_cast<off_t>(active_size_)) != 0) {
       Log(ErrnoText("audit spool: truncate after failed write", errno));
+    } else {
+      active_allocated_ = active_size_;
     }
     RollLocked();
     return fail_all(why);
   }
   commits_.fetch_add(1, std::memory_order_relaxed);
   if (active_records_ == 0) active_since_ = SteadyClock::now();
-  active_size_ += buf.size();
+  active_size_ = end;
   active_records_ += static_cast<int64_t>(batch->size());
+  bool wake_drainer = true;
   {
     std::lock_guard lock(drain_mu_);
     Segment& s = segments_.back();
     s.size = active_size_;
     s.records = active_records_;
+    // A lingering drainer needs no wake-up per commit, only once it has a
+    // full batch to send.
+    if (drainer_lingering_ && s.seq == cursor_seq_) {
+      wake_drainer = s.records - cursor_records_ >= static_cast<int64_t>(options_.batch_size);
+    }
   }
-  drain_cv_.notify_all();
+  if (wake_drainer) drain_cv_.notify_all();
   for (Queued& q : *batch) {
     if (!q.done) continue;
     try {
@@ -950,6 +1023,9 @@ void AuditSpool::DrainerLoop() {
 }
 
 void AuditSpool::DrainUntilStopped() {
+  // While a short backlog in the active segment waits for company: until when.
+  bool lingering = false;
+  SteadyClock::time_point linger_until{};
   for (;;) {
     uint64_t seq = 0;
     uint64_t offset = 0;
@@ -970,6 +1046,20 @@ void AuditSpool::DrainUntilStopped() {
           cursor_records_ = 0;
         }
         if (cursor_offset_ < s.size) {
+          const bool short_batch =
+              s.records - cursor_records_ < static_cast<int64_t>(options_.batch_size);
+          if (short_batch && !s.closed && !stop_draining_ && options_.drain_linger.count() > 0) {
+            const auto now = SteadyClock::now();
+            if (!lingering) linger_until = now + options_.drain_linger;
+            lingering = true;
+            if (now < linger_until) {
+              drainer_lingering_ = true;
+              drain_cv_.wait_until(lock, linger_until);
+              drainer_lingering_ = false;
+              continue;
+            }
+          }
+          lingering = false;
           seq = s.seq;
           offset = cursor_offset_;
           limit = s.size;

@@ -15,7 +15,8 @@
 // On disk (directory `options.directory`): `segment-<20-digit seq>.spool`
 // files, each an 8-byte magic followed by frames
 //   [u32 little-endian payload length][u32 CRC-32 of payload][payload]
-// where the payload is SerializeAuditRecord(); `cursor` (the first unacked
+// where the payload is SerializeAuditRecord() (never empty, so a zero length
+// marks the preallocated end of the active segment); `cursor` (the first unacked
 // frame, replaced atomically); `LOCK` (flock: one process per directory); and
 // `dead-letter.jsonl` (records the sink refused terminally, or that no longer
 // parse). A torn tail left by a crash fails the length/CRC check and is
@@ -63,7 +64,20 @@ struct AuditSpoolOptions {
   bool fsync = true;
   size_t max_segment_bytes = 64u << 20;               // roll the active segment past this size
   std::chrono::milliseconds max_segment_age{60'000};  // or when this old and non-empty
+  // The active segment is extended with zeros this much ahead of its records,
+  // so a group commit overwrites blocks the file system has already
+  // allocated and its fdatasync flushes data without a journal commit for the
+  // file's size. A closed segment is cut back to its records; after a crash,
+  // recovery drops the zeros. 0: plain appends.
+  size_t preallocate_bytes = 1u << 20;
   size_t batch_size = 500;                            // records per sink call
+  // While fewer than batch_size records wait in the active segment, the
+  // drainer waits this long (from when the first of them became durable)
+  // for more, so that a steady stream reaches the sink in full batches
+  // rather than one small transaction per group commit. Records are durable
+  // in the spool meanwhile; this only delays their copy in the sink. 0: send
+  // every commit at once.
+  std::chrono::milliseconds drain_linger{50};
   std::chrono::milliseconds retry_initial{100};       // sink backoff, doubling
   std::chrono::milliseconds retry_max{5'000};
   int terminal_attempts = 3;  // tries of a single record refused terminally
@@ -142,6 +156,8 @@ class AuditSpool : public AuditSink {
   void WriterLoop();
   void WriteBatch(std::vector<Queued>* batch);
   void RollLocked();
+  // Closes the active segment, cutting off its preallocated zeros.
+  void CloseActiveSegment();
   void DrainerLoop();
   void DrainUntilStopped();
   // Reads up to batch_size frames of `segment` in [offset, limit).
@@ -178,7 +194,8 @@ class AuditSpool : public AuditSink {
   // Owned by the writer thread (and by Open before it starts).
   int active_fd_ = -1;
   uint64_t active_seq_ = 0;
-  uint64_t active_size_ = 0;
+  uint64_t active_size_ = 0;       // header and durable frames
+  uint64_t active_allocated_ = 0;  // the file's size: frames, then zeros
   int64_t active_records_ = 0;
   std::chrono::steady_clock::time_point active_since_{};
 
@@ -192,6 +209,7 @@ class AuditSpool : public AuditSink {
   uint64_t cursor_seq_ = 0;
   uint64_t cursor_offset_ = 0;
   int64_t cursor_records_ = 0;  // records of cursor_seq_ before cursor_offset_
+  bool drainer_lingering_ = false;  // the drainer waits out drain_linger
   // Owned by the drainer thread: the last cursor written to disk.
   uint64_t persisted_seq_ = 0;
   uint64_t persisted_offset_ = 0;
