@@ -156,12 +156,12 @@ int SyncData(int fd) {
   return rc;
 }
 
-std::string FrameOf(std::string_view payload) {
-  std::string frame(kFrameHeaderBytes + payload.size(), '\0');
-  PutU32(frame.data(), static_cast<uint32_t>(payload.size()));
-  PutU32(frame.data() + 4, Crc32(payload));
-  std::memcpy(frame.data() + kFrameHeaderBytes, payload.data(), payload.size());
-  return frame;
+// The frame header of `payload`: its length and CRC-32.
+std::array<char, kFrameHeaderBytes> FrameHeaderOf(std::string_view payload) {
+  std::array<char, kFrameHeaderBytes> header{};
+  PutU32(header.data(), static_cast<uint32_t>(payload.size()));
+  PutU32(header.data() + 4, Crc32(payload));
+  return header;
 }
 
 std::optional<uint64_t> ParseSegmentName(std::string_view name) {
@@ -660,12 +660,15 @@ void AuditSpool::Append(AuditRecord record, std::function<void(Result<void>)> do
     if (done) done(Fail(ErrorCode::kServiceUnavailable, "audit record too large to spool"));
     return;
   }
-  std::string frame = FrameOf(payload);
+  const auto header = FrameHeaderOf(payload);
   {
     std::lock_guard lock(queue_mu_);
     if (!closing_) {
       pending_.fetch_add(1, std::memory_order_relaxed);
-      queue_.push_back(Queued{std::move(frame), std::move(done)});
+      // Straight into the next commit's buffer: no per-record frame to
+      // allocate here and free on the writer thread.
+      queue_frames_.append(header.data(), header.size()).append(payload);
+      queue_.push_back(std::move(done));
       if (queue_.size() == 1) queue_cv_.notify_one();
       return;
     }
@@ -712,8 +715,13 @@ void AuditSpool::Close(std::chrono::milliseconds drain_timeout) {
 }
 
 void AuditSpool::WriterLoop() {
+  // Swapped with the queue at each commit, so both buffers keep their capacity.
+  std::vector<Done> batch;
+  std::string frames;
   for (;;) {
-    std::vector<Queued> batch;
+    batch.clear();
+    frames.clear();
+    if (frames.capacity() > (8u << 20)) frames = std::string();  // after a burst
     bool closing = false;
     {
       std::unique_lock lock(queue_mu_);
@@ -724,9 +732,10 @@ void AuditSpool::WriterLoop() {
         queue_cv_.wait(lock, ready);
       }
       batch.swap(queue_);
+      frames.swap(queue_frames_);
       closing = closing_;
     }
-    if (!batch.empty()) WriteBatch(&batch);
+    if (!batch.empty()) WriteBatch(&batch, frames);
     if (active_records_ > 0 && (active_size_ >= options_.max_segment_bytes ||
                                 SteadyClock::now() - active_since_ >= options_.max_segment_age)) {
       RollLocked();
@@ -770,7 +779,7 @@ void AuditSpool::RollLocked() {
   }
 }
 
-void AuditSpool::WriteBatch(std::vector<Queued>* batch) {
+void AuditSpool::WriteBatch(std::vector<Done>* batch, const std::string& frames) {
   auto fail_all = [&](const std::string& why) {
     Log(why);
     {
@@ -778,10 +787,10 @@ void AuditSpool::WriteBatch(std::vector<Queued>* batch) {
       pending_.fetch_sub(static_cast<int64_t>(batch->size()));
     }
     drain_cv_.notify_all();
-    for (Queued& q : *batch) {
-      if (!q.done) continue;
+    for (Done& done : *batch) {
+      if (!done) continue;
       try {
-        q.done(Fail(ErrorCode::kServiceUnavailable, why));
+        done(Fail(ErrorCode::kServiceUnavailable, why));
       } catch (...) {
       }
     }
@@ -790,14 +799,8 @@ void AuditSpool::WriteBatch(std::vector<Queued>* batch) {
     RollLocked();
     if (active_fd_ < 0) return fail_all("audit spool: no writable segment");
   }
-  size_t bytes = 0;
-  for (const Queued& q : *batch) bytes += q.frame.size();
-  const uint64_t end = active_size_ + bytes;
-  std::string buf;
-  buf.reserve(bytes);
-  for (const Queued& q : *batch) buf += q.frame;
-
-  bool ok = WriteAllAt(active_fd_, buf.data(), buf.size(), active_size_);
+  const uint64_t end = active_size_ + frames.size();
+  bool ok = WriteAllAt(active_fd_, frames.data(), frames.size(), active_size_);
   if (ok && end > active_allocated_) {
     active_allocated_ = end;
     // Extend the zeros past the records, made durable by the same fdatasync:
@@ -843,10 +846,10 @@ void AuditSpool::WriteBatch(std::vector<Queued>* batch) {
     }
   }
   if (wake_drainer) drain_cv_.notify_all();
-  for (Queued& q : *batch) {
-    if (!q.done) continue;
+  for (Done& done : *batch) {
+    if (!done) continue;
     try {
-      q.done({});
+      done({});
     } catch (...) {
     }
   }

@@ -140,10 +140,7 @@ class AuditSpool : public AuditSink {
     int64_t records = 0;  // durable records
     bool closed = false;  // no more writes
   };
-  struct Queued {
-    std::string frame;
-    std::function<void(Result<void>)> done;
-  };
+  using Done = std::function<void(Result<void>)>;
   struct Frame {
     std::string payload;
     uint64_t end = 0;  // offset just past the frame
@@ -154,7 +151,9 @@ class AuditSpool : public AuditSink {
   Result<void> Recover();
   Result<void> OpenActiveSegment(uint64_t seq);
   void WriterLoop();
-  void WriteBatch(std::vector<Queued>* batch);
+  // Writes `frames` (the frames of the records whose callbacks are `batch`,
+  // in order) in one write and one fdatasync, then fires the callbacks.
+  void WriteBatch(std::vector<Done>* batch, const std::string& frames);
   void RollLocked();
   // Closes the active segment, cutting off its preallocated zeros.
   void CloseActiveSegment();
@@ -186,10 +185,11 @@ class AuditSpool : public AuditSink {
   int64_t recovered_records_ = 0;
   int64_t truncated_bytes_ = 0;
 
-  // Writer side. queue_ and closing_ are guarded by queue_mu_.
+  // Writer side. queue_, queue_frames_ and closing_ are guarded by queue_mu_.
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
-  std::vector<Queued> queue_;
+  std::vector<Done> queue_;  // one per queued record, in order
+  std::string queue_frames_;  // the queued records' frames, in the same order
   bool closing_ = false;
   // Owned by the writer thread (and by Open before it starts).
   int active_fd_ = -1;

@@ -630,9 +630,9 @@ bool PricingService::CalculateLocate(Ctx& ctx, const ApiRequest& request, Done& 
 
   auto response = Json(200, std::move(body), std::move(rate_headers));
   // The price is answered only once its audit record is durable.
-  deps_.audit->Append(std::move(record),
-                      [done = std::move(done), response = std::move(response)](Result<void> ok) {
-                        if (ok) return done(response);
+  deps_.audit->Append(std::move(record), [done = std::move(done), response = std::move(response)](
+                                             Result<void> ok) mutable {
+                        if (ok) return done(std::move(response));
                         done(ErrorResponse(Error{ErrorCode::kServiceUnavailable,
                                                  "audit trail unavailable: " + ok.error().message,
                                                  ""}));
