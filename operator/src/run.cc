@@ -147,7 +147,11 @@ int RunOperator(const std::vector<std::string>& args) {
   handlers.healthy = [] { return true; };
   // A standby is ready (it has nothing to sync); the leader once its caches are.
   handlers.ready = [&] { return !leading.load() || controller.Synced(); };
-  handlers.metrics = [&metrics] { return metrics.Text(); };
+  handlers.metrics = [&metrics, &controller] {
+    // A delay that ran out since the last add or hand-out counts from now.
+    metrics.QueueDepth(kControllerName, controller.queue().ReadyLen());
+    return metrics.Text();
+  };
   std::vector<std::unique_ptr<OpsServer>> servers;
   for (const std::string& address : {options.health_addr, options.metrics_addr}) {
     if (address == "0" || address.empty()) continue;

@@ -170,9 +170,34 @@ TEST(WorkQueue, ObserverSeesAddsDepthRetriesAndTimings) {
   queue.Done("prod/a");
   EXPECT_EQ(adds, 2);
   EXPECT_EQ(retries, 1);
-  EXPECT_EQ(depths, (std::vector<size_t>{1, 2, 1}));
+  // prod/b waits out its backoff, then is ready in place of prod/a: the
+  // ready count stays 1, reported once.
+  EXPECT_EQ(depths, (std::vector<size_t>{1}));
   EXPECT_EQ(queued, std::vector<double>{2.0});
   EXPECT_EQ(worked, std::vector<double>{3.0});
+}
+
+TEST(WorkQueue, DepthCountsReadyKeysNotDelayedOnes) {
+  FakeClock clock;
+  std::vector<size_t> depths;
+  WorkQueueObserver observer;
+  observer.on_depth = [&](size_t d) { depths.push_back(d); };
+  WorkQueue queue(clock, {}, observer);
+  queue.AddAfter("prod/expiry", seconds(60));  // e.g. an override's expiry
+  queue.AddAfter("prod/phase", seconds(30));
+  EXPECT_EQ(queue.Len(), 2u);
+  EXPECT_EQ(queue.ReadyLen(), 0u);
+  EXPECT_TRUE(depths.empty());
+  queue.Add("prod/edit");
+  EXPECT_EQ(queue.ReadyLen(), 1u);
+  ASSERT_EQ(queue.TryGet(), "prod/edit");
+  EXPECT_EQ(queue.ReadyLen(), 0u);
+  EXPECT_EQ(depths, (std::vector<size_t>{1, 0}));
+  clock.Advance(seconds(61));
+  EXPECT_EQ(queue.ReadyLen(), 2u);  // both delays ran out
+  ASSERT_EQ(queue.TryGet(), "prod/phase");
+  EXPECT_EQ(depths, (std::vector<size_t>{1, 0, 1}));  // seen at the hand-out
+  EXPECT_EQ(queue.Len(), 1u);
 }
 
 TEST(WorkQueue, GetBlocksUntilAKeyIsAdded) {

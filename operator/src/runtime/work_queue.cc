@@ -115,7 +115,7 @@ void WorkQueue::Done(const std::string& key) {
       if (!shut_down_) {
         waiting_[key] = ready_at;
         order_.emplace(ready_at, key);
-        notes.depth = waiting_.size();
+        NoteDepthLocked(clock_.Now(), notes);
         cv_.notify_all();
       }
     }
@@ -132,6 +132,24 @@ std::optional<TimePoint> WorkQueue::NextReadyAt() const {
 size_t WorkQueue::Len() const {
   std::lock_guard lock(mu_);
   return waiting_.size();
+}
+
+size_t WorkQueue::ReadyLen() const {
+  std::lock_guard lock(mu_);
+  return ReadyLocked(clock_.Now());
+}
+
+size_t WorkQueue::ReadyLocked(TimePoint now) const {
+  size_t n = 0;
+  for (auto it = order_.begin(); it != order_.end() && it->first <= now; ++it) ++n;
+  return n;
+}
+
+void WorkQueue::NoteDepthLocked(TimePoint now, Notes& notes) {
+  const size_t depth = ReadyLocked(now);
+  if (depth == reported_depth_) return;
+  reported_depth_ = depth;
+  notes.depth = depth;
 }
 
 void WorkQueue::Wake() {
@@ -164,7 +182,6 @@ void WorkQueue::AddLocked(const std::string& key, TimePoint ready_at, Notes& not
   auto [it, inserted] = waiting_.emplace(key, ready_at);
   if (inserted) {
     notes.added = true;
-    notes.depth = waiting_.size();
   } else if (ready_at < it->second) {
     order_.erase({it->second, key});
     it->second = ready_at;
@@ -172,6 +189,7 @@ void WorkQueue::AddLocked(const std::string& key, TimePoint ready_at, Notes& not
     return;
   }
   order_.emplace(ready_at, key);
+  NoteDepthLocked(clock_.Now(), notes);
   cv_.notify_all();
 }
 
@@ -182,7 +200,7 @@ std::optional<std::string> WorkQueue::TryGetLocked(TimePoint now, Notes& notes) 
   waiting_.erase(key);
   in_flight_.emplace(key, now);
   notes.queue_seconds = Seconds(ready_at, now);
-  notes.depth = waiting_.size();
+  NoteDepthLocked(now, notes);
   return key;
 }
 

@@ -37,7 +37,7 @@ std::chrono::nanoseconds BackoffDelay(const BackoffPolicy& policy, int failures)
 // lock held, from the thread that made the call.
 struct WorkQueueObserver {
   std::function<void()> on_add;                       // a key entered the queue
-  std::function<void(size_t depth)> on_depth;         // Len() changed
+  std::function<void(size_t depth)> on_depth;         // ReadyLen() changed
   std::function<void(double seconds)> on_queue_seconds;  // ready → handed to a worker
   std::function<void(double seconds)> on_work_seconds;   // handed to a worker → Done
   std::function<void()> on_retry;                     // AddRateLimited was called
@@ -88,6 +88,12 @@ class WorkQueue {
   // Returns the number of keys waiting or ready (not in flight).
   size_t Len() const;
 
+  // Returns the number of keys ready now: not in flight and not waiting out a
+  // delay (workqueue_depth, as client-go counts it: its delaying queue holds
+  // a key back until its time comes). Reported to on_depth when it changes at
+  // an add or a hand-out; a delay running out is seen at the next of those.
+  size_t ReadyLen() const;
+
   // Makes blocked Get calls read the clock again (after a fake clock moved).
   void Wake();
 
@@ -110,6 +116,9 @@ class WorkQueue {
   // REQUIRES: mu_ held.
   void AddLocked(const std::string& key, TimePoint ready_at, Notes& notes);
   std::optional<std::string> TryGetLocked(TimePoint now, Notes& notes);
+  size_t ReadyLocked(TimePoint now) const;
+  // Notes the ready count for on_depth if it changed since the last report.
+  void NoteDepthLocked(TimePoint now, Notes& notes);
   void Notify(const Notes& notes) const;
 
   const Clock& clock_;
@@ -123,6 +132,7 @@ class WorkQueue {
   std::map<std::string, TimePoint> in_flight_;       // key → when it was handed out
   std::map<std::string, TimePoint> held_;            // in flight and added again
   std::map<std::string, int> failures_;
+  size_t reported_depth_ = 0;  // the last ReadyLen() given to on_depth
   bool shut_down_ = false;
 };
 
