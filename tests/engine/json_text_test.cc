@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <random>
 #include <string>
 
 #include "test_util.h"
@@ -155,6 +156,126 @@ TEST(FlatJson, ToleratesDeepNestingWithoutRecursion) {
   const Result<FlatJsonObject> r = ParseFlatJsonObject(deep);
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->Find("a")->type, JsonType::kArray);
+}
+
+// ParseFlatJsonObject's own reader and the general parser must give the
+// same answer (members, or error code, field and message) for any text.
+void ExpectSameAsGeneral(const std::string& text) {
+  const Result<FlatJsonObject> got = ParseFlatJsonObject(text);
+  const Result<FlatJsonObject> want = ParseFlatJsonObjectGeneral(text);
+  ASSERT_EQ(got.has_value(), want.has_value()) << text;
+  if (!want) {
+    EXPECT_EQ(got.error().code, want.error().code) << text;
+    EXPECT_EQ(got.error().field, want.error().field) << text;
+    EXPECT_EQ(got.error().message, want.error().message) << text;
+    return;
+  }
+  ASSERT_EQ(got->members.size(), want->members.size()) << text;
+  for (size_t i = 0; i < want->members.size(); ++i) {
+    EXPECT_EQ(got->members[i].first, want->members[i].first) << text;
+    EXPECT_EQ(got->members[i].second.type, want->members[i].second.type) << text;
+    EXPECT_EQ(got->members[i].second.text, want->members[i].second.text) << text;
+  }
+}
+
+TEST(FlatJson, RequestReaderAgreesWithTheGeneralParserOnEdgeCases) {
+  std::string many = "{";
+  for (int i = 0; i < 40; ++i) many += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":" + "1";
+  many += "}";
+  const std::string long_number = "{\"a\":" + std::string(310, '9') + "}";
+  const std::string long_fraction = "{\"a\":0." + std::string(400, '1') + "}";
+  for (const std::string& text : std::initializer_list<std::string>{
+           R"({"ticker":"GME","position_value":50000,"loan_days":60,"client_id":"big_fund_007"})",
+           " \t\r\n{ \"a\" : 1 , \"b\" :\"x\" }\n ",
+           "{}",
+           " { } ",
+           R"({"a":-0})",
+           R"({"a":-0.0})",
+           R"({"a":0})",
+           R"({"a":-1})",
+           R"({"a":1.5e-3})",
+           R"({"a":1E+2})",
+           R"({"a":2e5})",
+           R"({"a":-9223372036854775808})",
+           R"({"a":-9223372036854775809})",
+           R"({"a":18446744073709551615})",
+           R"({"a":18446744073709551616})",
+           R"({"a":123456789012345678901234567890.5})",
+           R"({"a":true,"b":false,"c":null})",
+           R"({"a":tru})",
+           R"({"a":nul})",
+           R"({"a":01})",
+           R"({"a":1.})",
+           R"({"a":1e})",
+           R"({"a":+1})",
+           R"({"a":.5})",
+           R"({"a":1,})",
+           R"({"a":1 "b":2})",
+           R"({"a" 1})",
+           R"({"a":1}})",
+           R"({"a":1}x)",
+           R"({"a":"\u0041"})",
+           R"({"a\n":1})",
+           "{\"a\":\"\x7f\"}",
+           "{\"a\":\"caf\xC3\xA9\"}",
+           "{\"a\":\"\xFF\"}",
+           "{\"a\":\"tab\there\"}",
+           R"({"a":1,"a":2})",
+           R"({"a":1,"b":2,"a":3})",
+           R"({"o":{"a":1}})",
+           R"({"l":[1]})",
+           R"({"a":"unterminated)",
+           "{\"a\":1",
+           "",
+           " ",
+           "[]",
+           "1",
+           "\"s\"",
+           "null",
+           R"({"a":1e400})",
+           R"({"a":1E-400})",
+           many,
+           long_number,
+           long_fraction}) {
+    ExpectSameAsGeneral(text);
+  }
+}
+
+TEST(FlatJson, RequestReaderAgreesWithTheGeneralParserOnRandomText) {
+  std::mt19937 rng(20261202);
+  auto pick = [&](std::initializer_list<std::string_view> options) {
+    return std::string(*(options.begin() + rng() % options.size()));
+  };
+  for (int round = 0; round < 20000; ++round) {
+    std::string text = pick({"{", " {", "{\n"});
+    const int members = static_cast<int>(rng() % 6);
+    for (int m = 0; m < members; ++m) {
+      if (m > 0) text += pick({",", " , ", ",\t"});
+      text += "\"" + pick({"ticker", "client_id", "loan_days", "a", "b", "position_value"}) + "\"";
+      text += pick({":", " : "});
+      text += pick({"\"GME\"", "\"big_fund_007\"", "0", "-0", "60", "-12.5", "1e3", "0.15",
+                    "50000.125", "1234567890123456789012", "true", "false", "null", "\"\"",
+                    "\"a\\\"b\"", "{}", "[1]", "\"\xC3\xA9\""});
+    }
+    text += pick({"}", " }", "}\n"});
+    // Then damage some of them: drop, insert or replace one character.
+    if (round % 2 == 1 && !text.empty()) {
+      const size_t at = rng() % text.size();
+      const char c = pick({"{", "}", "\"", ":", ",", "-", "0", "e", ".", " ", "x", "\\"})[0];
+      switch (rng() % 3) {
+        case 0:
+          text.erase(at, 1);
+          break;
+        case 1:
+          text.insert(text.begin() + static_cast<std::ptrdiff_t>(at), c);
+          break;
+        default:
+          text[at] = c;
+      }
+    }
+    ExpectSameAsGeneral(text);
+    if (HasFailure()) return;
+  }
 }
 
 TEST(LenderApi, ReadsTheRateExactly) {

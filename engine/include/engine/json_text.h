@@ -85,6 +85,11 @@ struct FlatJsonObject {
 // repeated top-level key (field = that key).
 Result<FlatJsonObject> ParseFlatJsonObject(std::string_view text);
 
+// The same, always through the general (nlohmann SAX) parser. ParseFlatJsonObject
+// reads the common shape of a request body with a front-to-back reader of
+// its own and hands everything else to this; tests check the two agree.
+Result<FlatJsonObject> ParseFlatJsonObjectGeneral(std::string_view text);
+
 // Decodes the lender API's answer {"ticker":"GME","rate":0.15,"status":"HARD"}
 // for `ticker`: returns the rate. Errors (kServiceUnavailable, message starting
 // "lender API: "): malformed JSON, "rate" missing, not a JSON number, not
