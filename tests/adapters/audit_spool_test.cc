@@ -12,11 +12,15 @@
 
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <condition_variable>
+#include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
@@ -160,6 +164,58 @@ TEST(AuditRecordJson, RoundTripsEveryFieldExactly) {
       << text;
   EXPECT_NE(text.find("\"at\":\"2026-11-18T"), std::string::npos) << text;
   EXPECT_EQ(text.find('\n'), std::string::npos);
+}
+
+// The spool's text, byte for byte: segments written by earlier versions are
+// read with a reader of exactly this spelling.
+TEST(AuditRecordJson, WritesTheSpoolFormatExactly) {
+  EXPECT_EQ(SerializeAuditRecord(MakeAuditRecord("0190f3a2-7c4e-7abc-8def-0123456789ab", 3)),
+            "{\"v\":1,\"calculation_id\":\"0190f3a2-7c4e-7abc-8def-0123456789ab\","
+            "\"request_id\":\"req-3-\\\"quoted\\\"\\\\\xC3\xBCn\xC3\xAF\","
+            "\"api_key_client\":\"big_fund_007\",\"at\":\"2026-11-18T11:06:43.123456810Z\","
+            "\"at_unix_ns\":1795000003123456810,\"request\":{\"ticker\":\"GME\","
+            "\"position_value\":\"50003.25\",\"loan_days\":4,\"client_id\":\"client_3\"},"
+            "\"quote\":{\"rate\":\"0.173250000000000001\",\"borrow_rate_used\":\"0.17325\","
+            "\"borrow_cost\":\"1423.97\",\"markup\":\"71.20\",\"transaction_fees\":\"40.00\","
+            "\"total_fee\":\"1535.17\",\"day_count\":360},\"inputs\":{\"base_rate\":"
+            "{\"value\":\"0.15\",\"source\":\"lender_api\"},\"volatility\":{\"value\":\"32.5\","
+            "\"source\":\"db\"},\"event_risk\":{\"value\":3,\"source\":\"events_api\"}}}");
+}
+
+// "at" is the UTC calendar time of at_unix_ns, as gmtime_r gives it, across
+// the whole range of nanosecond time points (1677..2262), leap days included.
+TEST(AuditRecordJson, WritesTheTimeAsGmtimeDoes) {
+  std::mt19937_64 rng(7);
+  std::vector<int64_t> points = {0,
+                                 -1,
+                                 1,
+                                 951'782'400'000'000'000,    // 2000-02-29
+                                 4'107'542'399'999'999'999,  // 2100-02-28T23:59:59.999999999
+                                 INT64_MAX,
+                                 INT64_MIN + 1'000'000'000};
+  for (int i = 0; i < 20000; ++i) points.push_back(static_cast<int64_t>(rng()));
+  for (int64_t ns : points) {
+    AuditRecord r = MakeAuditRecord("t", 1);
+    r.at = std::chrono::system_clock::time_point(std::chrono::nanoseconds(ns));
+    const std::string text = SerializeAuditRecord(r);
+    const size_t at = text.find("\"at\":\"") + 6;
+    const std::string got = text.substr(at, text.find('"', at) - at);
+    int64_t secs = ns / 1'000'000'000;
+    int64_t frac = ns % 1'000'000'000;
+    if (frac < 0) {
+      frac += 1'000'000'000;
+      --secs;
+    }
+    const time_t t = static_cast<time_t>(secs);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char want[64];
+    std::snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  static_cast<long long>(frac));
+    ASSERT_EQ(got, want) << ns;
+    ASSERT_NE(text.find("\"at_unix_ns\":" + std::to_string(ns) + ","), std::string::npos) << ns;
+  }
 }
 
 TEST(AuditRecordJson, ReadsEveryStringItWritesAndEveryEquivalentSpelling) {

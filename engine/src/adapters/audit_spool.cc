@@ -177,22 +177,35 @@ std::optional<uint64_t> ParseSegmentName(std::string_view name) {
   return seq;
 }
 
-std::string FormatTime(std::chrono::system_clock::time_point at) {
-  const int64_t ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch()).count();
-  int64_t secs = ns / 1'000'000'000;
-  int64_t frac = ns % 1'000'000'000;
-  if (frac < 0) {
-    frac += 1'000'000'000;
-    --secs;
-  }
-  const time_t t = static_cast<time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%09" PRId64 "Z", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
-  return buf;
+// Appends `value` in decimal, zero-padded to `width` digits.
+void AppendPadded(std::string* out, int64_t value, int width) {
+  char buf[24];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
+  for (int pad = width - static_cast<int>(end - buf); pad > 0; --pad) out->push_back('0');
+  out->append(buf, end);
+}
+
+// Appends `at` as RFC 3339 UTC with nanoseconds: 2026-11-18T11:06:43.123456810Z.
+void AppendTime(std::string* out, std::chrono::system_clock::time_point at) {
+  using namespace std::chrono;
+  const auto ns = time_point_cast<nanoseconds>(at);
+  const auto day = floor<days>(ns);
+  const year_month_day date{day};
+  const hh_mm_ss<nanoseconds> time{ns - day};
+  AppendPadded(out, static_cast<int>(date.year()), 4);
+  out->push_back('-');
+  AppendPadded(out, static_cast<unsigned>(date.month()), 2);
+  out->push_back('-');
+  AppendPadded(out, static_cast<unsigned>(date.day()), 2);
+  out->push_back('T');
+  AppendPadded(out, time.hours().count(), 2);
+  out->push_back(':');
+  AppendPadded(out, time.minutes().count(), 2);
+  out->push_back(':');
+  AppendPadded(out, time.seconds().count(), 2);
+  out->push_back('.');
+  AppendPadded(out, time.subseconds().count(), 9);
+  out->push_back('Z');
 }
 
 // Throws std::runtime_error (or nlohmann's exceptions) on anything unexpected;
@@ -338,43 +351,52 @@ class AuditTextReader {
 
 }  // namespace
 
+// Written member by member rather than through JsonWriter (it runs once per
+// priced request, on the event loop); the text is the same. Decimal and
+// source texts need no escaping.
 std::string SerializeAuditRecord(const AuditRecord& r) {
   std::string out;
   out.reserve(640);
-  JsonWriter w(&out);
-  auto sourced = [&](std::string_view key, const Sourced<Decimal>& v) {
-    w.Key(key).BeginObject().Key("value").String(v.value.ToString());
-    w.Key("source").String(SourceName(v.source)).EndObject();
+  auto decimal = [&](std::string_view key, const Decimal& d, int places) {
+    out.append(key).push_back('"');
+    out.append(d.ToString(places)).push_back('"');
   };
-  w.BeginObject().Key("v").Int(1);
-  w.Key("calculation_id").String(r.calculation_id);
-  w.Key("request_id").String(r.request_id);
-  w.Key("api_key_client").String(r.api_key_client);
-  w.Key("at").String(FormatTime(r.at));
-  w.Key("at_unix_ns")
-      .Int(std::chrono::duration_cast<std::chrono::nanoseconds>(r.at.time_since_epoch()).count());
-  w.Key("request").BeginObject();
-  w.Key("ticker").String(r.request.ticker);
-  w.Key("position_value").String(r.request.position_value.ToString(2));
-  w.Key("loan_days").Int(r.request.loan_days);
-  w.Key("client_id").String(r.request.client_id);
-  w.EndObject();
-  w.Key("quote").BeginObject();
-  w.Key("rate").String(r.quote.rate.ToString());
-  w.Key("borrow_rate_used").String(r.quote.borrow_rate_used.ToString());
-  w.Key("borrow_cost").String(r.quote.borrow_cost.ToString(2));
-  w.Key("markup").String(r.quote.markup.ToString(2));
-  w.Key("transaction_fees").String(r.quote.transaction_fees.ToString(2));
-  w.Key("total_fee").String(r.quote.total_fee.ToString(2));
-  w.Key("day_count").Int(r.quote.day_count);
-  w.EndObject();
-  w.Key("inputs").BeginObject();
-  sourced("base_rate", r.inputs.base_rate);
-  sourced("volatility", r.inputs.volatility);
-  w.Key("event_risk").BeginObject().Key("value").Int(r.inputs.event_risk.value);
-  w.Key("source").String(SourceName(r.inputs.event_risk.source)).EndObject();
-  w.EndObject();
-  w.EndObject();
+  auto sourced = [&](std::string_view key, const Sourced<Decimal>& v) {
+    decimal(key, v.value, 0);
+    out.append(",\"source\":\"").append(SourceName(v.source)).append("\"}");
+  };
+  const int64_t at_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(r.at.time_since_epoch()).count();
+  out.append("{\"v\":1,\"calculation_id\":");
+  AppendJsonString(&out, r.calculation_id);
+  out.append(",\"request_id\":");
+  AppendJsonString(&out, r.request_id);
+  out.append(",\"api_key_client\":");
+  AppendJsonString(&out, r.api_key_client);
+  out.append(",\"at\":\"");
+  AppendTime(&out, r.at);
+  out.append("\",\"at_unix_ns\":");
+  AppendPadded(&out, at_ns, 0);
+  out.append(",\"request\":{\"ticker\":");
+  AppendJsonString(&out, r.request.ticker);
+  decimal(",\"position_value\":", r.request.position_value, 2);
+  out.append(",\"loan_days\":");
+  AppendPadded(&out, r.request.loan_days, 0);
+  out.append(",\"client_id\":");
+  AppendJsonString(&out, r.request.client_id);
+  decimal("},\"quote\":{\"rate\":", r.quote.rate, 0);
+  decimal(",\"borrow_rate_used\":", r.quote.borrow_rate_used, 0);
+  decimal(",\"borrow_cost\":", r.quote.borrow_cost, 2);
+  decimal(",\"markup\":", r.quote.markup, 2);
+  decimal(",\"transaction_fees\":", r.quote.transaction_fees, 2);
+  decimal(",\"total_fee\":", r.quote.total_fee, 2);
+  out.append(",\"day_count\":");
+  AppendPadded(&out, r.quote.day_count, 0);
+  sourced("},\"inputs\":{\"base_rate\":{\"value\":", r.inputs.base_rate);
+  sourced(",\"volatility\":{\"value\":", r.inputs.volatility);
+  out.append(",\"event_risk\":{\"value\":");
+  AppendPadded(&out, r.inputs.event_risk.value, 0);
+  out.append(",\"source\":\"").append(SourceName(r.inputs.event_risk.source)).append("\"}}}");
   return out;
 }
 
