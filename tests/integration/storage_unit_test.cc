@@ -3,8 +3,11 @@
 // server) and of the fakes in tests/fakes/. No PostgreSQL or Redis needed.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "adapters/memory_store.h"
 #include "adapters/pg_store.h"
@@ -28,6 +31,23 @@ TEST(Sha256Hex, MatchesKnownDigests) {
   EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(Sha256Hex(std::string_view("a\0b", 3)).size(), 64u);
   EXPECT_NE(Sha256Hex(std::string_view("a\0b", 3)), Sha256Hex("a"));
+}
+
+TEST(Sha256Hex, GivesTheSameDigestsFromManyThreadsAtOnce) {
+  // Each thread reuses its own digest context; interleaved calls must not mix.
+  const std::string abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+  const std::string empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 2000; ++i) {
+        if (Sha256Hex((i + t) % 2 ? "abc" : "") != ((i + t) % 2 ? abc : empty)) ++wrong;
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 // MemoryReferenceStore ------------------------------------------------------------
