@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "engine/json_text.h"
+#include "engine/time_text.h"
 
 namespace pricing::engine {
 
@@ -177,35 +178,11 @@ std::optional<uint64_t> ParseSegmentName(std::string_view name) {
   return seq;
 }
 
-// Appends `value` in decimal, zero-padded to `width` digits.
-void AppendPadded(std::string* out, int64_t value, int width) {
+// Appends `value` in decimal.
+void AppendInt(std::string* out, int64_t value) {
   char buf[24];
   const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
-  for (int pad = width - static_cast<int>(end - buf); pad > 0; --pad) out->push_back('0');
   out->append(buf, end);
-}
-
-// Appends `at` as RFC 3339 UTC with nanoseconds: 2026-11-18T11:06:43.123456810Z.
-void AppendTime(std::string* out, std::chrono::system_clock::time_point at) {
-  using namespace std::chrono;
-  const auto ns = time_point_cast<nanoseconds>(at);
-  const auto day = floor<days>(ns);
-  const year_month_day date{day};
-  const hh_mm_ss<nanoseconds> time{ns - day};
-  AppendPadded(out, static_cast<int>(date.year()), 4);
-  out->push_back('-');
-  AppendPadded(out, static_cast<unsigned>(date.month()), 2);
-  out->push_back('-');
-  AppendPadded(out, static_cast<unsigned>(date.day()), 2);
-  out->push_back('T');
-  AppendPadded(out, time.hours().count(), 2);
-  out->push_back(':');
-  AppendPadded(out, time.minutes().count(), 2);
-  out->push_back(':');
-  AppendPadded(out, time.seconds().count(), 2);
-  out->push_back('.');
-  AppendPadded(out, time.subseconds().count(), 9);
-  out->push_back('Z');
 }
 
 // Throws std::runtime_error (or nlohmann's exceptions) on anything unexpected;
@@ -374,14 +351,14 @@ std::string SerializeAuditRecord(const AuditRecord& r) {
   out.append(",\"api_key_client\":");
   AppendJsonString(&out, r.api_key_client);
   out.append(",\"at\":\"");
-  AppendTime(&out, r.at);
+  AppendRfc3339Utc(&out, r.at, 9);
   out.append("\",\"at_unix_ns\":");
-  AppendPadded(&out, at_ns, 0);
+  AppendInt(&out, at_ns);
   out.append(",\"request\":{\"ticker\":");
   AppendJsonString(&out, r.request.ticker);
   decimal(",\"position_value\":", r.request.position_value, 2);
   out.append(",\"loan_days\":");
-  AppendPadded(&out, r.request.loan_days, 0);
+  AppendInt(&out, r.request.loan_days);
   out.append(",\"client_id\":");
   AppendJsonString(&out, r.request.client_id);
   decimal("},\"quote\":{\"rate\":", r.quote.rate, 0);
@@ -391,11 +368,11 @@ std::string SerializeAuditRecord(const AuditRecord& r) {
   decimal(",\"transaction_fees\":", r.quote.transaction_fees, 2);
   decimal(",\"total_fee\":", r.quote.total_fee, 2);
   out.append(",\"day_count\":");
-  AppendPadded(&out, r.quote.day_count, 0);
+  AppendInt(&out, r.quote.day_count);
   sourced("},\"inputs\":{\"base_rate\":{\"value\":", r.inputs.base_rate);
   sourced(",\"volatility\":{\"value\":", r.inputs.volatility);
   out.append(",\"event_risk\":{\"value\":");
-  AppendPadded(&out, r.inputs.event_risk.value, 0);
+  AppendInt(&out, r.inputs.event_risk.value);
   out.append(",\"source\":\"").append(SourceName(r.inputs.event_risk.source)).append("\"}}}");
   return out;
 }

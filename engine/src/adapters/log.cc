@@ -10,6 +10,7 @@
 #include <string>
 
 #include "engine/json_text.h"
+#include "engine/time_text.h"
 
 namespace pricing::engine {
 
@@ -25,18 +26,7 @@ std::string_view LevelName(LogLevel level) {
   return "info";
 }
 
-std::string NowText() {
-  auto now = std::chrono::system_clock::now();
-  auto us = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
-  std::time_t secs = static_cast<std::time_t>(us / 1000000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(us % 1000000));
-  return buf;
-}
+std::string NowText() { return Rfc3339Utc(std::chrono::system_clock::now(), 6); }
 
 }  // namespace
 

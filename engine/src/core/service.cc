@@ -8,6 +8,7 @@
 #include "engine/json_text.h"
 #include "engine/pricing.h"
 #include "engine/shared_cache.h"
+#include "engine/time_text.h"
 #include "engine/validation.h"
 
 namespace pricing::engine {
@@ -25,17 +26,7 @@ std::string ToUpper(std::string_view s) {
   return out;
 }
 
-std::string Iso8601(SysTime t) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000));
-  return buf;
-}
+std::string Iso8601(SysTime t) { return Rfc3339Utc(t, 3); }
 
 ApiResponse Json(int status, std::string body, Headers headers = {}) {
   ApiResponse r;
