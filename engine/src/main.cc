@@ -677,6 +677,11 @@ int ServeCalculation(const EngineConfig& cfg) {
   AuditSink* sink = activity ? static_cast<AuditSink*>(&recording) : spool.get();
   ServiceDeps deps = BaseDeps(&store, redis.cache.get(), redis.limiter.get(), &market, sink, &clock,
                               &observer, metrics);
+  if (activity) {
+    deps.rate_read = [&tracker, &clock](const std::string& ticker) {
+      tracker.Note(kActiveTickers, ticker, clock.Now());
+    };
+  }
   RedisPool* redis_raw = redis.pool.get();
   HttpClient* audit_raw = audit_client.get();
   const std::string token = cfg.internal_token;

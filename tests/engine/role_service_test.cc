@@ -5,9 +5,11 @@
 // calculation service prices exactly like one `all` service.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <optional>
 #include <string>
 
+#include "engine/activity.h"
 #include "engine/internal_api.h"
 #include "engine/json_text.h"
 #include "engine/service.h"
@@ -210,6 +212,35 @@ TEST(CalculationService, PricesForTheForwardedPrincipalAndKeepsTheScopeRule) {
       "", R"({"ticker":"GME","position_value":50000,"loan_days":60,"client_id":"quant_360"})");
   r = c.Call(Received(other, ForwardHeaders(other, client_key, kToken)));
   EXPECT_EQ(r->status, 403) << "a client key prices only its own client";
+}
+
+// A rate read through the calculation role marks its ticker active, as a
+// price does, so the cache role keeps refreshing tickers desks only read.
+TEST(CalculationService, NotesTheTickerOfEveryRateItAnswers) {
+  ActivityTracker tracker(std::chrono::seconds(30));
+  struct Reading : Node {
+    explicit Reading(ActivityTracker& tracker) {
+      ServiceDeps deps = Deps();
+      deps.rate_read = [this, &tracker](const std::string& ticker) {
+        tracker.Note(kActiveTickers, ticker, clock.Now());
+      };
+      ServiceOptions options;
+      options.internal_token = kToken;
+      service.emplace(deps, options);
+    }
+  } c(tracker);
+  const ApiKey key{Hash("demo-key-123"), "big_fund_007", 3, KeyScope::kClient};
+  for (const char* path : {"/api/v1/rates/gme", "/api/v1/rates/NOPE"}) {
+    const ApiRequest req = GetPath("", path);
+    auto r = c.Call(Received(req, ForwardHeaders(req, key, kToken)));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, std::string_view(path).ends_with("NOPE") ? 404 : 200) << r->body;
+  }
+  EXPECT_EQ(tracker.Queued(), 1u) << "only the rate answered";
+  fakes::FakeActivityLog log;
+  ASSERT_TRUE(tracker.Flush(log, c.clock.Now()));
+  EXPECT_TRUE(log.LastSeen(std::string(kActiveTickers), "GME"));
+  EXPECT_FALSE(log.LastSeen(std::string(kActiveTickers), "NOPE"));
 }
 
 // Wires a Gateway's forward hook to a Calculation service synchronously, as

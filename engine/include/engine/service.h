@@ -84,6 +84,11 @@ struct ServiceDeps {
   std::function<std::vector<std::pair<std::string, bool>>()> dependency_status;
   // Prometheus text for GET /metrics. Optional.
   std::function<std::string()> metrics_text;
+  // Calculation role: called with the ticker of every rate answered by
+  // GET /api/v1/rates/{ticker}, so the cache role keeps refreshing a ticker
+  // that desks read without pricing it (priced tickers are noted from their
+  // audit records). Optional; must not block.
+  std::function<void(const std::string& ticker)> rate_read;
   // Gateway: when set, an API request that passes admission (route, method,
   // media type, API key, rate limit) is handed to `forward` with its key and
   // X-RateLimit-* headers instead of being answered here. `forward` calls its

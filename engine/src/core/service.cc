@@ -677,6 +677,7 @@ bool PricingService::GetRate(Ctx& ctx, const ApiRequest& request, std::string_vi
       .EndObject();
   WriteSources(w, *inputs);
   w.Key("as_of").String(Iso8601(ctx.now)).EndObject();
+  if (deps_.rate_read) deps_.rate_read((*stock)->ticker);
   done(Json(200, std::move(body), std::move(rate_headers)));
   return true;
 }
