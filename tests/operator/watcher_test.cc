@@ -2,10 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -388,6 +390,55 @@ TEST_F(WatcherTest, RunReturnsAtOnceAfterStop) {
   watcher.Stop();
   watcher.Run();
   EXPECT_EQ(kube_.Calls(), 0);
+}
+
+// A fake server whose lists take a while, counting how many are in flight.
+class SlowListKubeClient : public FakeKubeClient {
+ public:
+  KubeResult<ListResult> List(const Resource& resource, const ListOptions& options) override {
+    const int now = ++in_flight_;
+    int seen = most_.load();
+    while (now > seen && !most_.compare_exchange_weak(seen, now)) {
+    }
+    std::this_thread::sleep_for(milliseconds(50));
+    KubeResult<ListResult> result = FakeKubeClient::List(resource, options);
+    --in_flight_;
+    return result;
+  }
+  int MostInFlight() const { return most_.load(); }
+
+ private:
+  std::atomic<int> in_flight_{0};
+  std::atomic<int> most_{0};
+};
+
+// Watchers list one at a time (a restart's five lists at once left the heap
+// fragmented), and each still syncs.
+TEST(WatcherLists, RunOneAtATimeInAProcess) {
+  SlowListKubeClient kube;
+  kube.Seed(kDeployments, Deployment("a", 1));
+  kube.Seed(kServices, Service("s"));
+  std::vector<std::unique_ptr<Store>> stores;
+  std::vector<std::unique_ptr<Watcher>> watchers;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    WatcherOptions options;
+    options.resource = i % 2 ? kServices : kDeployments;
+    stores.push_back(std::make_unique<Store>());
+    watchers.push_back(std::make_unique<Watcher>(kube, *stores.back(), options, nullptr));
+  }
+  for (auto& w : watchers) threads.emplace_back([&w] { w->Run(); });
+  EXPECT_TRUE(Eventually([&] {
+    for (auto& w : watchers) {
+      if (!w->Synced()) return false;
+    }
+    return true;
+  }));
+  for (auto& w : watchers) w->Stop();
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(kube.MostInFlight(), 1);
+  EXPECT_EQ(stores[0]->Keys(), (std::vector<std::string>{"prod/a"}));
+  EXPECT_EQ(stores[1]->Keys(), (std::vector<std::string>{"prod/s"}));
 }
 
 TEST_F(WatcherTest, WatchesOnlyTheSelectedNamespaceAndLabels) {

@@ -45,9 +45,10 @@ struct RestClientOptions {
   std::function<void(std::string_view method, int code)> on_request;
   // Items per page of a List (limit/continue); 0 = one unpaged request.
   // Small pages bound what a list holds parsed at once (a Deployment parses
-  // to tens of KB): with ListOptions::transform, a start over 1000
-  // PricingEngines peaks at about 45 MB with pages of 50, where keeping every
-  // listed object whole until its list ended peaked at 205 MB.
+  // to tens of KB): with ListOptions::transform and one list at a time, a
+  // start over 1000 PricingEngines peaks at about 26 MiB with pages of 50,
+  // where keeping every listed object whole until its list ended peaked at
+  // 205 MB.
   int list_page_size = 50;
 };
 

@@ -75,7 +75,22 @@ bool Watcher::Synced() const { return synced_.load(); }
 
 uint64_t Watcher::Relists() const { return relists_.load(); }
 
+namespace {
+
+// Held by a watcher from its list request until its store holds the result:
+// one list at a time in the process. Lists run at start and after a 410, so
+// serializing them costs little time, and it keeps one watcher's records
+// from being allocated between another's page buffers (a restart over 1000
+// PricingEngines listed 12,000 children in five watchers at once).
+std::mutex& ListGate() {
+  static std::mutex gate;
+  return gate;
+}
+
+}  // namespace
+
 bool Watcher::List() {
+  std::unique_lock gate(ListGate());
   ListOptions list_options;
   list_options.namespace_name = options_.namespace_name;
   list_options.label_selector = options_.label_selector;
@@ -84,6 +99,7 @@ bool Watcher::List() {
   list_options.transform = [this](const nlohmann::json& object) { return store_.Project(object); };
   KubeResult<ListResult> list = client_.List(options_.resource, list_options);
   if (!list) {
+    gate.unlock();
     Backoff(list.error());
     return false;
   }
@@ -99,6 +115,7 @@ bool Watcher::List() {
   // them, for their callbacks.
   const std::vector<std::pair<std::string, nlohmann::json>> vanished =
       store_.ReplaceStaged(staged, list->resource_version);
+  gate.unlock();
   synced_.store(true);
   if (lists_++ > 0) {
     relists_.fetch_add(1);
