@@ -1,6 +1,5 @@
 #include "runtime/store.h"
 
-#include <cstddef>
 #include <map>
 #include <mutex>
 #include <string>
@@ -88,10 +87,12 @@ std::string_view Store::Staged::Key(size_t i) const {
   return {reinterpret_cast<const char*>(bytes_.data() + e.key_at), e.key_size};
 }
 
-nlohmann::json Store::Staged::Object(size_t i) const {
+std::span<const std::uint8_t> Store::Staged::Record(size_t i) const {
   const Entry& e = entries_[i];
-  return codec_->decode(std::span(bytes_).subspan(e.record_at, e.record_size));
+  return std::span(bytes_).subspan(e.record_at, e.record_size);
 }
+
+nlohmann::json Store::Staged::Object(size_t i) const { return codec_->decode(Record(i)); }
 
 Store::Staged Store::Stage(const std::vector<nlohmann::json>& projected) const {
   Staged staged;
@@ -113,10 +114,9 @@ std::vector<std::pair<std::string, nlohmann::json>> Store::ReplaceStaged(
     const Staged& staged, const std::string& resource_version) {
   std::map<std::string, std::vector<std::uint8_t>> next;
   for (size_t i = 0; i < staged.size(); ++i) {
-    const Staged::Entry& e = staged.entries_[i];
-    const auto begin = staged.bytes_.begin() + static_cast<std::ptrdiff_t>(e.record_at);
-    const auto end = begin + static_cast<std::ptrdiff_t>(e.record_size);
-    next.insert_or_assign(std::string(staged.Key(i)), std::vector<std::uint8_t>(begin, end));
+    const std::span<const std::uint8_t> record = staged.Record(i);
+    next.insert_or_assign(std::string(staged.Key(i)),
+                          std::vector<std::uint8_t>(record.begin(), record.end()));
   }
   std::vector<std::pair<std::string, nlohmann::json>> vanished;
   for (auto& [key, encoded] : Swap(std::move(next), resource_version)) {

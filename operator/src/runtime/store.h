@@ -73,6 +73,8 @@ class Store {
     struct Entry {
       size_t key_at, key_size, record_at, record_size;
     };
+    // The i-th record's bytes in bytes_.
+    std::span<const std::uint8_t> Record(size_t i) const;
     const Codec* codec_ = nullptr;
     std::vector<std::uint8_t> bytes_;
     std::vector<Entry> entries_;
