@@ -124,9 +124,15 @@ TEST_F(ControllerTest, ReachesASteadyStateThatWritesNothing) {
   ASSERT_TRUE(Eventually([&] { return ChildrenExist() && StatusObserved(); }));
   // Let the echoes of our own writes come back through the watches.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  const size_t writes = client_.Writes().size();
+  const std::vector<fakes::KubeWrite> seen = client_.Writes();
+  const size_t writes = seen.size();
+  std::string listing;
+  for (const fakes::KubeWrite& w : seen) {
+    listing += w.method + " " + w.resource + "/" + w.name +
+               (w.subresource.empty() ? "" : "/" + w.subresource) + "\n";
+  }
   // 8 children and one status write; nothing was written twice.
-  EXPECT_EQ(writes, 9u);
+  EXPECT_EQ(writes, 9u) << listing;
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(client_.Writes().size(), writes);
 }

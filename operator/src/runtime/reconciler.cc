@@ -87,6 +87,14 @@ const Store& Reconciler::StoreOf(const Resource& resource) const {
 }
 
 KubeResult<ReconcileOutcome> Reconciler::Reconcile(const std::string& key) {
+  // Our last status write, read before the cache (see AppliedMemoryOf).
+  std::optional<std::pair<std::string, json>> written_status;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = status_written_.find(key); it != status_written_.end()) {
+      written_status = it->second;
+    }
+  }
   const std::optional<json> found = stores_.engines->Get(key);
   if (!found) return ReconcileOutcome{};  // deleted: the garbage collector removes the children
   const json& object = *found;
@@ -96,12 +104,15 @@ KubeResult<ReconcileOutcome> Reconciler::Reconcile(const std::string& key) {
   const TimePoint now = clock_.Now();
   const std::string engine_rv = ResourceVersionOf(object);
   json previous = object.value("status", json::object());
-  {
-    std::lock_guard lock(mu_);
-    if (auto it = status_written_.find(key); it != status_written_.end()) {
-      if (it->second.first == engine_rv) {
-        previous = it->second.second;  // our last write, not in the cache yet
-      } else {
+  if (written_status) {
+    if (written_status->first == engine_rv) {
+      previous = std::move(written_status->second);  // our last write, not in the cache yet
+    } else {
+      std::lock_guard lock(mu_);
+      // The cache has moved on since that write; forget it unless a newer
+      // write took its place meanwhile.
+      if (auto it = status_written_.find(key);
+          it != status_written_.end() && it->second.first == written_status->first) {
         status_written_.erase(it);
       }
     }
@@ -190,11 +201,12 @@ KubeResult<ReconcileOutcome> Reconciler::Reconcile(const std::string& key) {
       const std::string name = child["metadata"].value("name", "");
       wanted.insert(resource->plural + "/" + name);
       const std::string child_key = pe.metadata.namespace_name + "/" + name;
+      const std::string expectation_key = resource->plural + "/" + child_key;
+      const std::optional<AppliedMemory> memory = AppliedMemoryOf(expectation_key);
       const std::optional<json> current = StoreOf(*resource).Get(child_key);
       const std::string current_rv = current ? ResourceVersionOf(*current) : "";
-      const std::string expectation_key = resource->plural + "/" + child_key;
       const uint64_t fingerprint = Fingerprint(AppliedContent(child));
-      if (AwaitingCache(expectation_key, current_rv, fingerprint)) continue;
+      if (AwaitingCache(expectation_key, memory, current_rv, fingerprint)) continue;
       if (current && InSync(expectation_key, *current, fingerprint)) continue;
       KubeResult<json> applied = client_.Apply(*resource, child, kFieldManager);
       if (applied) {
@@ -321,16 +333,26 @@ void Reconciler::LearnApplied(const std::string& child, uint64_t wanted, const j
   }
 }
 
-bool Reconciler::AwaitingCache(const std::string& child, const std::string& cached_rv,
-                               uint64_t fingerprint) {
+std::optional<Reconciler::AppliedMemory> Reconciler::AppliedMemoryOf(const std::string& child) {
   std::lock_guard lock(mu_);
   auto it = applied_.find(child);
-  if (it == applied_.end()) return false;
-  if (it->second.first != cached_rv) {
-    applied_.erase(it);  // the cache has moved on since our apply
+  if (it == applied_.end()) return std::nullopt;
+  return it->second;
+}
+
+bool Reconciler::AwaitingCache(const std::string& child, const std::optional<AppliedMemory>& memory,
+                               const std::string& cached_rv, uint64_t fingerprint) {
+  if (!memory) return false;
+  if (memory->first != cached_rv) {
+    // The cache has moved on since that apply; forget it unless a newer apply
+    // took its place meanwhile.
+    std::lock_guard lock(mu_);
+    if (auto it = applied_.find(child); it != applied_.end() && it->second == *memory) {
+      applied_.erase(it);
+    }
     return false;
   }
-  return it->second.second == fingerprint;
+  return memory->second == fingerprint;
 }
 
 void Reconciler::ExpectApplied(const std::string& child, const std::string& cached_rv,

@@ -105,9 +105,18 @@ class Reconciler {
   // held when it was made; the memory is dropped once the cache moves on or a
   // watch event for the object arrives (Observed).
   //
+  // A memory must be read before the cache is: a watcher updates its store
+  // first and calls Observed second, so a memory missing here was either
+  // never there or dropped after the store took the event, which the cache
+  // read that follows then shows. Read the other way round, a reconcile could
+  // see the cache from before the event and no memory, and write again.
+  using AppliedMemory = std::pair<std::string, uint64_t>;  // (cached rv, fingerprint)
+  std::optional<AppliedMemory> AppliedMemoryOf(const std::string& child);
   // Returns true when `child` ("plural/ns/name") was applied with this
-  // `fingerprint` while the cache held `cached_rv`, and still does.
-  bool AwaitingCache(const std::string& child, const std::string& cached_rv, uint64_t fingerprint);
+  // `fingerprint` while the cache held `cached_rv`, and still does; `memory`
+  // is what AppliedMemoryOf returned before the cache was read.
+  bool AwaitingCache(const std::string& child, const std::optional<AppliedMemory>& memory,
+                     const std::string& cached_rv, uint64_t fingerprint);
   void ExpectApplied(const std::string& child, const std::string& cached_rv, uint64_t fingerprint);
 
   // True when the child's cached record shows what `wanted` (the fingerprint
@@ -131,7 +140,7 @@ class Reconciler {
 
   std::mutex mu_;
   // child "plural/ns/name" -> (cached resourceVersion at apply, fingerprint)
-  std::unordered_map<std::string, std::pair<std::string, uint64_t>> applied_;
+  std::unordered_map<std::string, AppliedMemory> applied_;
   // child "plural/ns/name" -> (desired fingerprint, its read-back fingerprint),
   // only for the children whose two differ
   std::unordered_map<std::string, std::pair<uint64_t, uint64_t>> read_back_;
