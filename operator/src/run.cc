@@ -117,7 +117,6 @@ int RunOperator(const std::vector<std::string>& args) {
   controller_options.workers = options.workers;
   ControllerHooks hooks;
   hooks.queue.on_add = [&metrics] { metrics.QueueAdd(kControllerName); };
-  hooks.queue.on_depth = [&metrics](size_t depth) { metrics.QueueDepth(kControllerName, depth); };
   hooks.queue.on_queue_seconds = [&metrics](double s) { metrics.QueueWait(kControllerName, s); };
   hooks.queue.on_work_seconds = [&metrics](double s) { metrics.QueueWork(kControllerName, s); };
   hooks.queue.on_retry = [&metrics] { metrics.QueueRetry(kControllerName); };
@@ -148,7 +147,8 @@ int RunOperator(const std::vector<std::string>& args) {
   // A standby is ready (it has nothing to sync); the leader once its caches are.
   handlers.ready = [&] { return !leading.load() || controller.Synced(); };
   handlers.metrics = [&metrics, &controller] {
-    // A delay that ran out since the last add or hand-out counts from now.
+    // workqueue_depth is counted here, at the scrape, rather than on every
+    // add and hand-out (a relist of N engines would walk the queue N times).
     metrics.QueueDepth(kControllerName, controller.queue().ReadyLen());
     return metrics.Text();
   };

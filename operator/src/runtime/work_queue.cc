@@ -146,6 +146,7 @@ size_t WorkQueue::ReadyLocked(TimePoint now) const {
 }
 
 void WorkQueue::NoteDepthLocked(TimePoint now, Notes& notes) {
+  if (!observer_.on_depth) return;  // counting walks the ready keys
   const size_t depth = ReadyLocked(now);
   if (depth == reported_depth_) return;
   reported_depth_ = depth;

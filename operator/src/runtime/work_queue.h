@@ -92,6 +92,9 @@ class WorkQueue {
   // delay (workqueue_depth, as client-go counts it: its delaying queue holds
   // a key back until its time comes). Reported to on_depth when it changes at
   // an add or a hand-out; a delay running out is seen at the next of those.
+  // Counting walks the ready keys, so with an observer every add and hand-out
+  // costs one walk; a caller that only needs the figure now and then (a
+  // metrics scrape) should call ReadyLen then and set no on_depth.
   size_t ReadyLen() const;
 
   // Makes blocked Get calls read the clock again (after a fake clock moved).
