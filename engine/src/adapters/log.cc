@@ -2,10 +2,7 @@
 
 #include <unistd.h>
 
-#include <array>
 #include <chrono>
-#include <cstdio>
-#include <ctime>
 #include <random>
 #include <string>
 
