@@ -4,6 +4,7 @@
 # for what it measures. Prints the figures and the operator flags used.
 #
 #   BENCH_ENGINES=1000 BENCH_EDITS=200 scripts/bench-operator.sh
+#   BENCH_SKIP_REFERENCE=1 ...   stops after the edits (no reference run)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$repo/build}
@@ -39,4 +40,5 @@ for _ in $(seq 120); do curl -sf "http://127.0.0.1:$health/readyz" >/dev/null &&
 echo "operator flags: ${flags[*]}"
 python3 "$repo/tests/load/operator_bench.py" --cluster "$work/cluster" --operator "$operator" \
   --operator-pid "$pid" --metrics "http://127.0.0.1:$metrics" \
-  --engines "${BENCH_ENGINES:-1000}" --edits "${BENCH_EDITS:-200}"
+  --engines "${BENCH_ENGINES:-1000}" --edits "${BENCH_EDITS:-200}" \
+  ${BENCH_SKIP_REFERENCE:+--skip-reference}

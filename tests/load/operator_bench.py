@@ -20,9 +20,11 @@ import json
 import os
 import re
 import signal
+import socket
 import ssl
 import statistics
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -93,6 +95,11 @@ def engine(name, namespace):
     }
 
 
+def progress(message):
+    """One line on stderr, so that a run of many minutes shows where it is."""
+    print(f"bench-operator: {message}", file=sys.stderr, flush=True)
+
+
 def percentile(values, p):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, int(round(p / 100.0 * len(ordered) + 0.5)) - 1))]
@@ -140,19 +147,31 @@ def count(api, kind, namespace):
 
 
 class Watch(threading.Thread):
-    """Watches one resource in a namespace; records when each key(object) is first seen."""
+    """Watches one resource in a namespace (or, with `name`, one object of it);
+    records when each key(object) is first seen. `ready` is set once the API
+    server has answered the watch request."""
 
-    def __init__(self, port, token, ca, path, resource_version, key):
+    def __init__(self, port, token, ca, path, resource_version, key, name=None):
         super().__init__(daemon=True)
         self.port, self.token, self.ca = port, token, ca
         self.path, self.rv, self.key = path, resource_version, key
+        self.selector = "" if name is None else "&fieldSelector=" + urllib.parse.quote(f"metadata.name={name}")
         self.cond = threading.Condition()
         self.seen = {}  # key(object) -> monotonic time
+        self.ready = threading.Event()
         self.stopped = False
         self.conn = None
+        self.sock = None
 
     def stop(self):
         self.stopped = True
+        # Shut the socket down first: closing it alone does not wake a read
+        # blocked on it in another thread.
+        if self.sock is not None:
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         if self.conn is not None:
             self.conn.close()
 
@@ -167,9 +186,11 @@ class Watch(threading.Thread):
         ctx = ssl.create_default_context(cafile=self.ca)
         while not self.stopped:
             conn = self.conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=ctx, timeout=300)
-            conn.request("GET", f"{self.path}?watch=1&allowWatchBookmarks=true&resourceVersion={self.rv}",
-                         headers={"Authorization": "Bearer " + self.token})
+            conn.request("GET", f"{self.path}?watch=1&allowWatchBookmarks=true&resourceVersion={self.rv}"
+                         + self.selector, headers={"Authorization": "Bearer " + self.token})
+            self.sock = conn.sock
             resp = conn.getresponse()
+            self.ready.set()
             while True:
                 line = resp.readline()
                 if not line:
@@ -177,6 +198,8 @@ class Watch(threading.Thread):
                 now = time.monotonic()
                 event = json.loads(line)
                 obj = event["object"]
+                if event["type"] == "ERROR":
+                    raise RuntimeError(f"watch {self.path}{self.selector}: {obj.get('message', obj)}")
                 self.rv = obj["metadata"].get("resourceVersion", self.rv)
                 if event["type"] in ("ADDED", "MODIFIED"):
                     with self.cond:
@@ -210,37 +233,50 @@ def edit_latencies(api, port, token, ca, ns, names, edits, offset):
     """Edits `edits` PricingEngines one after another (component 0's max replicas) and
     times each edit until its HPA shows the new value. Two watches split the time:
     the PricingEngine's own change reaching a watcher (the API server and etcd, as the
-    operator sees it), and from there to the HPA's change (the operator's share)."""
+    operator sees it), and from there to the HPA's change (the operator's share).
+
+    Each edit's watches select just its two objects (as `kubectl wait` does) and are
+    open before the edit is sent. A watch of every HPA in the namespace would also
+    carry kube-controller-manager's HPA status writes, and this client, in Python on
+    the same two cores, parsing those would add its own lag to the figures."""
     hpa_path = f"{KINDS['horizontalpodautoscalers']}/namespaces/{ns}/horizontalpodautoscalers"
     pe_path = f"{PE_PATH}/namespaces/{ns}/pricingengines"
-    hpas = api.ok("GET", hpa_path + "?limit=1")
-    hpa_watch = Watch(port, token, ca, hpa_path, hpas["metadata"]["resourceVersion"],
-                      lambda o: (o["metadata"]["name"], o["spec"]["maxReplicas"]))
-    pes = api.ok("GET", pe_path + "?limit=1")
-    pe_watch = Watch(port, token, ca, pe_path, pes["metadata"]["resourceVersion"],
-                     lambda o: (o["metadata"]["name"], o["spec"]["components"][0]["replicas"]["max"]))
-    hpa_watch.start()
-    pe_watch.start()
-    time.sleep(1)
     result = {"total": [], "to_watch": [], "after_watch": [], "round_trip": [], "missed": 0}
     for i in range(offset, offset + edits):
         name = names[(i * 7919) % len(names)]
         new_max = 7 + i  # unique per edit, so a value is never "seen" before its edit
+        # From the collections' current resourceVersion: an object's own may be
+        # older than the API server's watch window (410 Gone).
+        only = lambda n: "?fieldSelector=" + urllib.parse.quote(f"metadata.name={n}")
+        hpa = api.ok("GET", hpa_path + only(f"{name}-api"))
+        pe = api.ok("GET", pe_path + only(name))
+        hpa_watch = Watch(port, token, ca, hpa_path, hpa["metadata"]["resourceVersion"],
+                          lambda o: (o["metadata"]["name"], o["spec"]["maxReplicas"]), f"{name}-api")
+        pe_watch = Watch(port, token, ca, pe_path, pe["metadata"]["resourceVersion"],
+                         lambda o: (o["metadata"]["name"], o["spec"]["components"][0]["replicas"]["max"]),
+                         name)
+        hpa_watch.start()
+        pe_watch.start()
+        if not (hpa_watch.ready.wait(30) and pe_watch.ready.wait(30)):
+            raise RuntimeError(f"the watches for {name} did not open within 30 s")
         patch = [{"op": "replace", "path": "/spec/components/0/replicas/max", "value": new_max}]
         sent = time.monotonic()
         api.ok("PATCH", f"{pe_path}/{name}", patch, "application/json-patch+json")
         result["round_trip"].append((time.monotonic() - sent) * 1000)
         seen = hpa_watch.wait_for((f"{name}-api", new_max), 30)
+        pe_seen = pe_watch.wait_for((name, new_max), 1) if seen is not None else None
+        for w in (hpa_watch, pe_watch):
+            w.stop()
+            w.join(5)
         if seen is None:
             result["missed"] += 1
             continue
         result["total"].append((seen - sent) * 1000)
-        pe_seen = pe_watch.wait_for((name, new_max), 1)
+        if (i - offset + 1) % 50 == 0:
+            progress(f"  {i - offset + 1} of {edits} edits")
         if pe_seen is not None:
             result["to_watch"].append((pe_seen - sent) * 1000)
             result["after_watch"].append((seen - pe_seen) * 1000)
-    hpa_watch.stop()
-    pe_watch.stop()
     return result
 
 
@@ -271,11 +307,13 @@ def main():
     for name in names:
         api.ok("POST", f"{PE_PATH}/namespaces/{ns}/pricingengines", engine(name, ns))
     created = time.monotonic() - t0
+    progress(f"{n} PricingEngines created in {created:.1f} s; waiting until all are reconciled")
     while reconciled(api, ns, n) < n:
         time.sleep(0.5)
     while any(count(api, kind, ns) < n * len(COMPONENTS) for kind in KINDS):
         time.sleep(0.5)
     operator_seconds = time.monotonic() - t0
+    progress(f"all reconciled {operator_seconds:.1f} s after the first create")
     writes_after, applies_after = scrape(args.metrics)
     rss = {field: rss_kib(args.operator_pid, field) for field in ("VmRSS", "VmHWM", "RssAnon", "RssFile")}
 
@@ -285,13 +323,16 @@ def main():
 
     # --- CR edit -> HPA updated: while the control plane is still busy
     # creating the Pods of 3000 Deployments, and again once it has settled ---
+    progress(f"{args.edits} edits while kube-controller-manager still creates Pods")
     busy = edit_latencies(api, port, token, ca, ns, names, args.edits, 0)
+    progress("waiting until every Deployment's Pods exist")
     settle_start = time.monotonic()
     while not settled(api, ns):
         if time.monotonic() - settle_start > 900:
             raise RuntimeError("the control plane did not settle within 15 minutes")
         time.sleep(2)
     settle_seconds = time.monotonic() - settle_start
+    progress(f"settled after {settle_seconds:.0f} s; {args.edits} edits on the settled control plane")
     quiet = edit_latencies(api, port, token, ca, ns, names, args.edits, args.edits)
     figures = {
         "n": n, "children": children_per_engine, "created": created, "operator_seconds": operator_seconds,
@@ -304,6 +345,7 @@ def main():
     # --- The reference: one client applying the same children ---
     os.kill(args.operator_pid, signal.SIGTERM)
     if not args.skip_reference:
+        progress("the reference: one client applying the same children")
         figures["reference_seconds"] = reference(api, args.operator, names, ref_ns, children_per_engine)
     report(args, figures)
     return 0 if busy["total"] and quiet["total"] else 1
