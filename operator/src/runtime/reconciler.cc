@@ -67,6 +67,19 @@ int32_t IntAt(const json& object, const char* pointer) {
   return object.at(p).get<int32_t>();
 }
 
+// Forgets the memory of our write to `key` in `memories` (each entry: the
+// cache's resourceVersion when the write was made, then what was written)
+// if it is still the one made while the cache held `cached_rv`: the cache has
+// moved on since, and no later write has taken its place. Call with the
+// reconciler's lock held.
+template <typename Memories>
+void ForgetOvertakenLocked(Memories& memories, const std::string& key,
+                           const std::string& cached_rv) {
+  if (auto it = memories.find(key); it != memories.end() && it->second.first == cached_rv) {
+    memories.erase(it);
+  }
+}
+
 }  // namespace
 
 Reconciler::Reconciler(KubeClient& client, const Clock& clock, ReconcilerStores stores,
@@ -109,12 +122,7 @@ KubeResult<ReconcileOutcome> Reconciler::Reconcile(const std::string& key) {
       previous = std::move(written_status->second);  // our last write, not in the cache yet
     } else {
       std::lock_guard lock(mu_);
-      // The cache has moved on since that write; forget it unless a newer
-      // write took its place meanwhile.
-      if (auto it = status_written_.find(key);
-          it != status_written_.end() && it->second.first == written_status->first) {
-        status_written_.erase(it);
-      }
+      ForgetOvertakenLocked(status_written_, key, written_status->first);
     }
   }
   const json status_ref = {{"apiVersion", kApiVersion},
@@ -344,12 +352,8 @@ bool Reconciler::AwaitingCache(const std::string& child, const std::optional<App
                                const std::string& cached_rv, uint64_t fingerprint) {
   if (!memory) return false;
   if (memory->first != cached_rv) {
-    // The cache has moved on since that apply; forget it unless a newer apply
-    // took its place meanwhile.
     std::lock_guard lock(mu_);
-    if (auto it = applied_.find(child); it != applied_.end() && it->second == *memory) {
-      applied_.erase(it);
-    }
+    ForgetOvertakenLocked(applied_, child, memory->first);
     return false;
   }
   return memory->second == fingerprint;
