@@ -95,6 +95,11 @@ def engine(name, namespace):
     }
 
 
+def name_selector(name):
+    """The query parameter that selects the object called `name`."""
+    return "fieldSelector=" + urllib.parse.quote(f"metadata.name={name}")
+
+
 def progress(message):
     """One line on stderr, so that a run of many minutes shows where it is."""
     print(f"bench-operator: {message}", file=sys.stderr, flush=True)
@@ -147,15 +152,15 @@ def count(api, kind, namespace):
 
 
 class Watch(threading.Thread):
-    """Watches one resource in a namespace (or, with `name`, one object of it);
-    records when each key(object) is first seen. `ready` is set once the API
-    server has answered the watch request."""
+    """Watches the object `name` of one resource in a namespace; records when
+    each key(object) is first seen. `ready` is set once the API server has
+    answered the watch request."""
 
-    def __init__(self, port, token, ca, path, resource_version, key, name=None):
+    def __init__(self, port, token, ca, path, resource_version, key, name):
         super().__init__(daemon=True)
         self.port, self.token, self.ca = port, token, ca
         self.path, self.rv, self.key = path, resource_version, key
-        self.selector = "" if name is None else "&fieldSelector=" + urllib.parse.quote(f"metadata.name={name}")
+        self.selector = "&" + name_selector(name)
         self.cond = threading.Condition()
         self.seen = {}  # key(object) -> monotonic time
         self.ready = threading.Event()
@@ -247,9 +252,8 @@ def edit_latencies(api, port, token, ca, ns, names, edits, offset):
         new_max = 7 + i  # unique per edit, so a value is never "seen" before its edit
         # From the collections' current resourceVersion: an object's own may be
         # older than the API server's watch window (410 Gone).
-        only = lambda n: "?fieldSelector=" + urllib.parse.quote(f"metadata.name={n}")
-        hpa = api.ok("GET", hpa_path + only(f"{name}-api"))
-        pe = api.ok("GET", pe_path + only(name))
+        hpa = api.ok("GET", f"{hpa_path}?{name_selector(name + '-api')}")
+        pe = api.ok("GET", f"{pe_path}?{name_selector(name)}")
         hpa_watch = Watch(port, token, ca, hpa_path, hpa["metadata"]["resourceVersion"],
                           lambda o: (o["metadata"]["name"], o["spec"]["maxReplicas"]), f"{name}-api")
         pe_watch = Watch(port, token, ca, pe_path, pe["metadata"]["resourceVersion"],
@@ -268,12 +272,12 @@ def edit_latencies(api, port, token, ca, ns, names, edits, offset):
         for w in (hpa_watch, pe_watch):
             w.stop()
             w.join(5)
+        if (i - offset + 1) % 50 == 0:
+            progress(f"  {i - offset + 1} of {edits} edits")
         if seen is None:
             result["missed"] += 1
             continue
         result["total"].append((seen - sent) * 1000)
-        if (i - offset + 1) % 50 == 0:
-            progress(f"  {i - offset + 1} of {edits} edits")
         if pe_seen is not None:
             result["to_watch"].append((pe_seen - sent) * 1000)
             result["after_watch"].append((seen - pe_seen) * 1000)
