@@ -101,7 +101,7 @@ const Store& Reconciler::StoreOf(const Resource& resource) const {
 
 KubeResult<ReconcileOutcome> Reconciler::Reconcile(const std::string& key) {
   // Our last status write, read before the cache (see AppliedMemoryOf).
-  std::optional<std::pair<std::string, json>> written_status;
+  std::optional<std::pair<std::string, std::shared_ptr<const json>>> written_status;
   {
     std::lock_guard lock(mu_);
     if (auto it = status_written_.find(key); it != status_written_.end()) {
@@ -119,7 +119,7 @@ KubeResult<ReconcileOutcome> Reconciler::Reconcile(const std::string& key) {
   json previous = object.value("status", json::object());
   if (written_status) {
     if (written_status->first == engine_rv) {
-      previous = std::move(written_status->second);  // our last write, not in the cache yet
+      previous = *written_status->second;  // our last write, not in the cache yet
     } else {
       std::lock_guard lock(mu_);
       ForgetOvertakenLocked(status_written_, key, written_status->first);
@@ -367,8 +367,9 @@ void Reconciler::ExpectApplied(const std::string& child, const std::string& cach
 
 void Reconciler::RememberStatus(const std::string& key, const std::string& cached_rv,
                                 const json& status) {
+  auto written = std::make_shared<const json>(status);
   std::lock_guard lock(mu_);
-  status_written_.insert_or_assign(key, std::make_pair(cached_rv, status));
+  status_written_.insert_or_assign(key, std::make_pair(cached_rv, std::move(written)));
 }
 
 void Reconciler::RecordTransitions(const json& object, const json& before, const json& after) {

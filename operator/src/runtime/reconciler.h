@@ -144,8 +144,10 @@ class Reconciler {
   // child "plural/ns/name" -> (desired fingerprint, its read-back fingerprint),
   // only for the children whose two differ
   std::unordered_map<std::string, std::pair<uint64_t, uint64_t>> read_back_;
-  // engine key -> (cached resourceVersion at write, status written)
-  std::unordered_map<std::string, std::pair<std::string, nlohmann::json>> status_written_;
+  // engine key -> (cached resourceVersion at write, status written); shared,
+  // so that a reconcile takes it without copying a status it may discard
+  std::unordered_map<std::string, std::pair<std::string, std::shared_ptr<const nlohmann::json>>>
+      status_written_;
 };
 
 }  // namespace pricing::op
