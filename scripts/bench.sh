@@ -95,17 +95,53 @@ print(rps, p99, socket_errors, int(non2xx.group(1)) if non2xx else 0)
 PY
 }
 
+# The engine's audit_spool_sync_duration_seconds histogram, one line per bucket.
+sync_histogram() {
+  curl -s "http://127.0.0.1:$engine_port/metrics" | grep '^audit_spool_sync_duration_seconds_bucket' || true
+}
+
 echo "connections  nginx_rps  engine_rps  ratio  nginx_p99_ms  engine_p99_ms  engine_socket_errors  engine_non2xx"
 ratio128=""; p99_128=""
 for c in 32 128 1000; do
   read -r n_rps n_p99 n_err n_bad < <(run nginx "http://127.0.0.1:$nginx_port/" "$c" "$repo/tests/load/locate.lua")
+  [ "$c" = 128 ] && sync_histogram >"$work/sync-before.txt"
   read -r e_rps e_p99 e_err e_bad < <(run engine "http://127.0.0.1:$engine_port/api/v1/calculate-locate" "$c" "$repo/tests/load/locate.lua")
+  [ "$c" = 128 ] && sync_histogram >"$work/sync-after.txt"
   ratio=$(python3 -c "print(f'{$e_rps/$n_rps:.2f}')")
   printf '%11s  %9.0f  %10.0f  %5s  %12.2f  %13.2f  %20s  %13s\n' "$c" "$n_rps" "$e_rps" "$ratio" "$n_p99" "$e_p99" "$e_err" "$e_bad"
   if [ "$c" = 128 ]; then ratio128=$ratio; p99_128=$e_p99; fi
 done
 pending=$(curl -s "http://127.0.0.1:$engine_port/metrics" | awk '/^audit_records_pending /{print $2}')
 echo "audit records pending at the end: ${pending:-?}"
+# Each group commit's fdatasync holds every price of the commit: its tail is
+# the disk's share of the engine's tail latency.
+python3 - "$work/sync-before.txt" "$work/sync-after.txt" "$work/wrk-engine-128.txt" <<'PY'
+import re, sys
+def buckets(path):
+    out = {}
+    for line in open(path):
+        m = re.match(r'audit_spool_sync_duration_seconds_bucket\{le="([^"]+)"\} (\S+)', line)
+        if m:
+            out[float(m.group(1))] = float(m.group(2))
+    return out
+before, after = buckets(sys.argv[1]), buckets(sys.argv[2])
+delta = sorted((le, after[le] - before.get(le, 0)) for le in after)
+total = delta[-1][1] if delta else 0
+if total <= 0:
+    print("audit fdatasync at 128 connections: none (audit_sync is not fsync)")
+    sys.exit(0)
+requests = re.search(r"(\d+) requests in", open(sys.argv[3]).read())
+def upper(q):
+    for le, n in delta:
+        if n >= q * total:
+            return "over 1000" if le == float("inf") else f"{le * 1000:g}"
+slowest = next(le for le, n in delta if n >= total)
+over10 = total - next(n for le, n in delta if le >= 0.01)
+print(f"audit fdatasync at 128 connections: {total:.0f} group commits"
+      + (f" ({int(requests.group(1)) / total:.1f} records each)" if requests else "")
+      + f", p50 <= {upper(0.5)} ms, p99 <= {upper(0.99)} ms, slowest <= "
+      + ("over 1000" if slowest == float("inf") else f"{slowest * 1000:g}") + f" ms, {over10:.0f} over 10 ms")
+PY
 echo "ratio engine/nginx: $ratio128"
 echo "engine p99 ms at 128 connections: $p99_128"
 

@@ -280,6 +280,9 @@ std::unique_ptr<AuditSpool> OpenSpool(const EngineConfig& cfg, const std::string
   aopts.directory = audit_dir + "/spool";
   aopts.fsync = cfg.audit_fsync;
   aopts.log = [](std::string_view m) { Log(LogLevel::kWarn, m, {{"component", "audit"}}); };
+  aopts.on_sync = [&metrics](std::chrono::nanoseconds took) {
+    metrics.RecordAuditSync(std::chrono::duration<double>(took).count());
+  };
   auto spool = AuditSpool::Open(aopts, std::move(sink));
   if (!spool) Die("audit spool: " + spool.error().message);
   AuditSpool* raw = spool->get();

@@ -347,6 +347,35 @@ TEST(AuditSpool, CommitsEverythingQueuedInOneWrite) {
   (*spool)->Close(0ms);
 }
 
+TEST(AuditSpool, ReportsTheTimeOfEveryGroupCommitsSyncOnlyWhenItSyncs) {
+  for (const bool fsync : {true, false}) {
+    SCOPED_TRACE(fsync ? "fsync" : "write only");
+    ScratchDir dir;
+    FakeSink sink;
+    std::mutex mu;
+    std::vector<std::chrono::nanoseconds> syncs;
+    AuditSpoolOptions o = Options(dir.path());
+    o.fsync = fsync;
+    o.on_sync = [&](std::chrono::nanoseconds took) {
+      std::lock_guard lock(mu);
+      syncs.push_back(took);
+    };
+    auto spool = AuditSpool::Open(o, sink.Fn());
+    ASSERT_TRUE(spool);
+    for (int i = 0; i < 5; ++i) AppendAndWait(**spool, i, 1);  // five commits, one record each
+    const int64_t commits = (*spool)->stats().commits;
+    (*spool)->Close(1s);
+    std::lock_guard lock(mu);
+    EXPECT_EQ(commits, 5);
+    if (!fsync) {
+      EXPECT_TRUE(syncs.empty());
+      continue;
+    }
+    ASSERT_EQ(static_cast<int64_t>(syncs.size()), commits);
+    for (auto took : syncs) EXPECT_GT(took.count(), 0);
+  }
+}
+
 TEST(AuditSpool, KeepsRecordsWhileTheSinkIsDownAndDrainsThemWhenItRecovers) {
   ScratchDir dir;
   FakeSink sink;

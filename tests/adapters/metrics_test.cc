@@ -25,6 +25,7 @@ TEST(Metrics, ExportsEveryMetricName) {
   m.RecordExternalApi("lender", "success");
   m.RecordFallback("base_rate");
   m.RecordRateLimitExceeded();
+  m.RecordAuditSync(0.0003);
   m.SetAuditPendingSource([] { return int64_t{3}; });
   m.SetDbPoolSources([] { return int64_t{2}; }, [] { return int64_t{10}; });
   const std::string text = m.Serialize();
@@ -39,6 +40,10 @@ TEST(Metrics, ExportsEveryMetricName) {
   }
   EXPECT_TRUE(Contains(text, "# TYPE http_request_duration_seconds histogram"));
   EXPECT_TRUE(Contains(text, "# TYPE audit_records_pending gauge"));
+  // 0.3 ms: above the 0.25 ms bucket, within the 0.5 ms one.
+  EXPECT_TRUE(Contains(text, "audit_spool_sync_duration_seconds_bucket{le=\"0.00025\"} 0")) << text;
+  EXPECT_TRUE(Contains(text, "audit_spool_sync_duration_seconds_bucket{le=\"0.0005\"} 1")) << text;
+  EXPECT_TRUE(Contains(text, "audit_spool_sync_duration_seconds_count 1")) << text;
 }
 
 TEST(Metrics, FixedLabelSetsExistBeforeFirstUse) {

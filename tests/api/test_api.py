@@ -119,7 +119,8 @@ def test_health_metrics_and_openapi(engine):
     for name in ["http_requests_total", "http_request_duration_seconds", "calculations_total",
                  "calculation_duration_seconds", "cache_hits_total", "cache_misses_total",
                  "external_api_requests_total", "fallback_usage_total", "rate_limit_exceeded_total",
-                 "audit_records_pending", "db_pool_connections_in_use", "db_pool_connections_max"]:
+                 "audit_records_pending", "audit_spool_sync_duration_seconds",
+                 "db_pool_connections_in_use", "db_pool_connections_max"]:
         assert name in text, name
     status, _, data = engine.request("GET", "/api/v1/openapi.yaml")
     assert status == 200 and data.decode().startswith("openapi: 3")

@@ -245,6 +245,7 @@ for needle in ("http_requests_total", "http_request_duration_seconds_bucket", "h
         problems.append(f"the dashboard does not show {needle}")
 alerts = {r["alert"]: r["expr"] for g in obj("PrometheusRule", "pricing")["spec"]["groups"] for r in g["rules"]}
 for name, needle in (("PricingEngineLatencyHigh", "> 0.1"), ("PricingEngineErrorRateHigh", 'code=~"5.."'),
+                     ("PricingEngineAuditDiskSlow", "audit_spool_sync_duration_seconds_bucket"),
                      ("PricingEngineScalingInactive", 'condition="ScalingActive", status="false"'),
                      ("PricingEngineAtMaxReplicas", "kube_horizontalpodautoscaler_spec_max_replicas"),
                      ("PricingOperatorReconcileErrors", "controller_runtime_reconcile_errors_total"),

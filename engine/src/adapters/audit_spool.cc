@@ -814,7 +814,11 @@ void AuditSpool::WriteBatch(std::vector<Done>* batch, const std::string& frames)
       }
     }
   }
-  if (ok && options_.fsync) ok = SyncData(active_fd_) == 0;
+  if (ok && options_.fsync) {
+    const auto sync_start = SteadyClock::now();
+    ok = SyncData(active_fd_) == 0;
+    if (options_.on_sync) options_.on_sync(SteadyClock::now() - sync_start);
+  }
   if (!ok) {
     const std::string why = ErrnoText("audit spool: write " + SegmentPath(active_seq_), errno);
     // Cut off a partial write so the segment stays a clean run of frames, then

@@ -87,6 +87,10 @@ struct AuditSpoolOptions {
   // Operational messages (torn tail truncated, sink down, dead-lettered
   // records). May be called from the spool's threads. Null: silent.
   std::function<void(std::string_view)> log;
+  // Called on the writer thread with the time of each group commit's
+  // fdatasync (only when `fsync`), whether it succeeded or not: every record
+  // of the commit waited that long. Must be quick. Null: not observed.
+  std::function<void(std::chrono::nanoseconds)> on_sync;
 };
 
 class AuditSpool : public AuditSink {

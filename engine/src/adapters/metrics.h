@@ -55,6 +55,9 @@ class Metrics {
   // cache role's reads and writes of the shared cache, and entries it
   // refreshed ahead of expiry). The name is fixed: autoscaling rules use it.
   void RecordCacheOperation(std::string_view op, int64_t n = 1);
+  // audit_spool_sync_duration_seconds observes `seconds`: one group commit's
+  // fdatasync of the audit spool, which every record of the commit waited for.
+  void RecordAuditSync(double seconds);
 
   // Sources of the gauges refreshed at each Serialize(): audit_records_pending,
   // db_pool_connections_in_use, db_pool_connections_max. An unset source
@@ -93,6 +96,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* fallback_;
   prometheus::Counter* rate_limited_;
   prometheus::Family<prometheus::Counter>* cache_operations_;
+  prometheus::Histogram* audit_sync_duration_;
   prometheus::Gauge* audit_pending_;
   prometheus::Gauge* db_in_use_;
   prometheus::Gauge* db_max_;
