@@ -135,12 +135,10 @@ def upper(q):
     for le, n in delta:
         if n >= q * total:
             return "over 1000" if le == float("inf") else f"{le * 1000:g}"
-slowest = next(le for le, n in delta if n >= total)
 over10 = total - next(n for le, n in delta if le >= 0.01)
 print(f"audit fdatasync at 128 connections: {total:.0f} group commits"
       + (f" ({int(requests.group(1)) / total:.1f} records each)" if requests else "")
-      + f", p50 <= {upper(0.5)} ms, p99 <= {upper(0.99)} ms, slowest <= "
-      + ("over 1000" if slowest == float("inf") else f"{slowest * 1000:g}") + f" ms, {over10:.0f} over 10 ms")
+      + f", p50 <= {upper(0.5)} ms, p99 <= {upper(0.99)} ms, slowest <= {upper(1)} ms, {over10:.0f} over 10 ms")
 PY
 echo "ratio engine/nginx: $ratio128"
 echo "engine p99 ms at 128 connections: $p99_128"
