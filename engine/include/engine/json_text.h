@@ -22,6 +22,9 @@ namespace pricing::engine {
 // always valid JSON.
 void AppendJsonString(std::string* out, std::string_view s);
 
+// Appends `value` in decimal, as a JSON number, without a temporary string.
+void AppendInt(std::string* out, int64_t value);
+
 // Writes one JSON value into a string, inserting commas and colons itself:
 //
 //   std::string body;

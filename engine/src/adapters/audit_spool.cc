@@ -178,13 +178,6 @@ std::optional<uint64_t> ParseSegmentName(std::string_view name) {
   return seq;
 }
 
-// Appends `value` in decimal.
-void AppendInt(std::string* out, int64_t value) {
-  char buf[24];
-  const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
-  out->append(buf, end);
-}
-
 // Throws std::runtime_error (or nlohmann's exceptions) on anything unexpected;
 // ParseAuditRecord turns them into an Error.
 Decimal DecimalAt(const Json& j, const char* key) {

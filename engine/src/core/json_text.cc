@@ -1,5 +1,6 @@
 #include "engine/json_text.h"
 
+#include <charconv>
 #include <cstddef>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -320,9 +321,15 @@ JsonWriter& JsonWriter::Number(Decimal value, int min_places) {
   return *this;
 }
 
+void AppendInt(std::string* out, int64_t value) {
+  char buf[24];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
+  out->append(buf, end);
+}
+
 JsonWriter& JsonWriter::Int(int64_t value) {
   BeforeValue();
-  out_->append(std::to_string(value));
+  AppendInt(out_, value);
   return *this;
 }
 

@@ -1,18 +1,20 @@
 #include "engine/time_text.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cstdint>
+
+#include "engine/json_text.h"
 
 namespace pricing::engine {
 namespace {
 
 // Appends `value` (>= 0) in decimal, zero-padded to `width` digits.
 void AppendPadded(std::string* out, int64_t value, int width) {
-  char buf[24];
-  const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
-  for (int pad = width - static_cast<int>(end - buf); pad > 0; --pad) out->push_back('0');
-  out->append(buf, end);
+  const size_t at = out->size();
+  AppendInt(out, value);
+  const size_t digits = out->size() - at;
+  if (digits < static_cast<size_t>(width))
+    out->insert(at, static_cast<size_t>(width) - digits, '0');
 }
 
 }  // namespace
