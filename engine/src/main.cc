@@ -51,6 +51,7 @@
 #include "adapters/redis_store.h"
 #include "adapters/role_clients.h"
 #include "adapters/sql_migrations.h"
+#include "adapters/thread_name.h"
 #include "engine/activity.h"
 #include "engine/cache_warmer.h"
 #include "engine/config.h"
@@ -528,7 +529,7 @@ int ServeAll(const EngineConfig& cfg) {
   PricingService service(deps, BaseOptions(cfg));
 
   // Requests that would block run here, never on an event loop.
-  boost::asio::thread_pool blocking(16);
+  NamedThreadPool blocking(16, "blocking");
   auto server = RunServer(cfg, ServiceHandler(service, metrics, blocking), cfg.body_limit,
                           [&](const std::string& listen) {
                             Log(LogLevel::kInfo, "serving",
@@ -626,7 +627,7 @@ int ServeGateway(const EngineConfig& cfg) {
   };
   PricingService service(deps, BaseOptions(cfg));
 
-  boost::asio::thread_pool blocking(16);
+  NamedThreadPool blocking(16, "blocking");
   auto server = RunServer(cfg, ServiceHandler(service, metrics, blocking), cfg.body_limit,
                           [&](const std::string& listen) {
                             Log(LogLevel::kInfo, "serving",
@@ -667,6 +668,7 @@ int ServeCalculation(const EngineConfig& cfg) {
   if (redis.pool) {
     activity = std::make_unique<RedisActivityLog>(*redis.pool);
     flusher = std::thread([&tracker, &clock, log = activity.get()] {
+      NameThisThread("activity-flush");
       ThrottledLog failures(std::chrono::seconds(60));
       while (SleepUnlessStopped(std::chrono::seconds(1))) {
         if (auto ok = tracker.Flush(*log, clock.Now()); !ok) {
@@ -698,7 +700,7 @@ int ServeCalculation(const EngineConfig& cfg) {
   sopts.internal_token = cfg.internal_token;
   PricingService service(deps, sopts);
 
-  boost::asio::thread_pool blocking(16);
+  NamedThreadPool blocking(16, "blocking");
   auto server = RunServer(cfg, ServiceHandler(service, metrics, blocking), cfg.body_limit,
                           [&](const std::string& listen) {
                             Log(LogLevel::kInfo, "serving",
@@ -731,7 +733,7 @@ int ServeData(const EngineConfig& cfg) {
   };
   routes.owns = [](std::string_view path) { return DataApi::Owns(path); };
   routes.handle = [api](const ApiRequest& req) { return api->Handle(req); };
-  boost::asio::thread_pool blocking(16);
+  NamedThreadPool blocking(16, "blocking");
   auto server = RunServer(cfg, RoleHandler(std::move(routes), "data", metrics, blocking),
                           cfg.body_limit, [&](const std::string& listen) {
                             Log(LogLevel::kInfo, "serving",
@@ -767,6 +769,7 @@ int ServeCache(const EngineConfig& cfg) {
   wopts.window = cfg.active_window;
   CacheWarmer warmer(wdeps, wopts);
   std::thread worker([&warmer, &clock, interval = cfg.cache_refresh_interval] {
+    NameThisThread("cache-refresh");
     ThrottledLog failures(std::chrono::seconds(60));
     do {
       auto report = warmer.RunOnce(clock.Now());
@@ -786,7 +789,7 @@ int ServeCache(const EngineConfig& cfg) {
     return std::vector<Check>{{"redis", redis_raw->Ping().has_value()},
                               {"reference_store", store.Ping().has_value()}};
   };
-  boost::asio::thread_pool blocking(4);
+  NamedThreadPool blocking(4, "blocking");
   auto server = RunServer(cfg, RoleHandler(std::move(routes), "cache", metrics, blocking),
                           cfg.body_limit, [&](const std::string& listen) {
                             Log(LogLevel::kInfo, "serving",
@@ -819,7 +822,7 @@ int ServeAudit(const EngineConfig& cfg) {
   routes.handle = [api](const ApiRequest& req) { return api->Handle(req); };
   // Batches of the spool (hundreds of records) exceed the client API's limit.
   constexpr size_t kBatchLimit = 32u << 20;
-  boost::asio::thread_pool blocking(8);
+  NamedThreadPool blocking(8, "blocking");
   auto server =
       RunServer(cfg, RoleHandler(std::move(routes), "audit", metrics, blocking),
                 std::max(cfg.body_limit, kBatchLimit), [&](const std::string& listen) {
@@ -857,7 +860,10 @@ int main(int argc, char** argv) {
   using namespace pricing::engine;
   // cpprestsdk's shared pool defaults to 40 threads; on small machines a pool
   // the size of the core count is faster and has far lower tail latency.
-  crossplat::threadpool::initialize_with_threads(std::max(2u, std::thread::hardware_concurrency()));
+  const int cpprest_threads = static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
+  crossplat::threadpool::initialize_with_threads(static_cast<size_t>(cpprest_threads));
+  NameThreadsOf(crossplat::threadpool::shared_instance().service().get_executor(), cpprest_threads,
+                "cpprest");
 
   // Signals are handled by one thread waiting on them; others never see them.
   sigset_t set;
@@ -886,6 +892,7 @@ int main(int argc, char** argv) {
   if (sub != "serve") Die("unknown subcommand '" + sub + "' (serve, migrate, seed FILE)");
 
   std::thread([set] {
+    NameThisThread("signals");
     int sig = 0;
     sigwait(&set, &sig);
     std::lock_guard lock(g_stop_mu);

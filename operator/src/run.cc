@@ -29,6 +29,7 @@
 #include "runtime/controller.h"
 #include "runtime/event_recorder.h"
 #include "runtime/leader_elector.h"
+#include "runtime/thread_name.h"
 
 namespace pricing::op {
 namespace {
@@ -206,7 +207,10 @@ int RunOperator(const std::vector<std::string>& args) {
         },
         [&metrics, id = options.leader_election_id](bool leader) { metrics.SetLeader(id, leader); });
     Log(LogLevel::kInfo, "waiting for the lease", {{"lease", lease}});
-    elector_thread = std::thread([&elector] { elector->Run(); });
+    elector_thread = std::thread([&elector] {
+      NameThisThread("leader-elect");
+      elector->Run();
+    });
   } else {
     controller.Start();
   }

@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <functional>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -135,6 +138,29 @@ TEST_F(ControllerTest, ReachesASteadyStateThatWritesNothing) {
   EXPECT_EQ(writes, 9u) << listing;
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(client_.Writes().size(), writes);
+}
+
+TEST_F(ControllerTest, NamesItsWatcherAndWorkerThreads) {
+  Start(/*workers=*/3);
+  // Each thread names itself as it starts.
+  std::multiset<std::string> names;
+  auto named = [&] {
+    names.clear();
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+      std::ifstream comm(task.path() / "comm");
+      std::string name;
+      std::getline(comm, name);
+      names.insert(name);
+    }
+    return names.count("worker-2") == 1 && names.count("watch-deploymen") == 1;
+  };
+  ASSERT_TRUE(Eventually(named));
+  for (const char* worker : {"worker-0", "worker-1", "worker-2"}) {
+    EXPECT_EQ(names.count(worker), 1u) << worker;
+  }
+  EXPECT_EQ(names.count("worker-3"), 0u);
+  EXPECT_EQ(names.count("watch-pricingen"), 1u);  // "watch-pricingengines", cut to 15 bytes
+  EXPECT_EQ(names.count("watch-deploymen"), 1u);
 }
 
 TEST_F(ControllerTest, AnEngineCreatedLaterIsReconciled) {

@@ -20,6 +20,7 @@
 #include <optional>
 #include <utility>
 
+#include "adapters/thread_name.h"
 #include "engine/json_text.h"
 #include "engine/time_text.h"
 
@@ -450,8 +451,14 @@ Result<std::unique_ptr<AuditSpool>> AuditSpool::Open(AuditSpoolOptions options,
   uint64_t next_seq = spool->cursor_seq_ + 1;
   if (!spool->segments_.empty()) next_seq = std::max(next_seq, spool->segments_.back().seq + 1);
   if (auto r = spool->OpenActiveSegment(next_seq); !r) return std::unexpected(r.error());
-  spool->writer_ = std::thread([s = spool.get()] { s->WriterLoop(); });
-  spool->drainer_ = std::thread([s = spool.get()] { s->DrainerLoop(); });
+  spool->writer_ = std::thread([s = spool.get()] {
+    NameThisThread("audit-writer");
+    s->WriterLoop();
+  });
+  spool->drainer_ = std::thread([s = spool.get()] {
+    NameThisThread("audit-drainer");
+    s->DrainerLoop();
+  });
   return spool;
 }
 

@@ -16,6 +16,8 @@
 #include <thread>
 #include <unordered_set>
 
+#include "adapters/thread_name.h"
+
 namespace pricing::engine {
 
 namespace asio = boost::asio;
@@ -384,10 +386,13 @@ Result<std::unique_ptr<HttpClient>> HttpClient::Create(HttpClientOptions options
     impl->loops.push_back(std::move(loop));
   }
   Impl* raw = impl.get();
-  for (auto& loop : impl->loops) {
-    Impl::Loop* l = loop.get();
+  for (size_t i = 0; i < impl->loops.size(); ++i) {
+    Impl::Loop* l = impl->loops[i].get();
     asio::post(l->ioc, [raw, l] { raw->Sweep(*l); });
-    l->thread = std::thread([l] { l->ioc.run(); });
+    l->thread = std::thread([l, name = IndexedThreadName("http-client", static_cast<int>(i))] {
+      NameThisThread(name);
+      l->ioc.run();
+    });
   }
   return std::unique_ptr<HttpClient>(new HttpClient(std::move(impl)));
 }

@@ -15,6 +15,8 @@
 #include <optional>
 #include <thread>
 
+#include "adapters/thread_name.h"
+
 namespace pricing::engine {
 
 namespace asio = boost::asio;
@@ -277,10 +279,13 @@ std::string HttpServer::Start() {
     impl_->loops.push_back(std::move(loop));
   }
   impl_->bound_port = port;
-  for (auto& loop : impl_->loops) {
-    impl_->Accept(*loop);
-    Loop* raw = loop.get();
-    raw->thread = std::thread([raw] { raw->ioc.run(); });
+  for (size_t i = 0; i < impl_->loops.size(); ++i) {
+    Loop* raw = impl_->loops[i].get();
+    impl_->Accept(*raw);
+    raw->thread = std::thread([raw, name = IndexedThreadName("http-loop", static_cast<int>(i))] {
+      NameThisThread(name);
+      raw->ioc.run();
+    });
   }
   impl_->started = true;
   return {};

@@ -15,6 +15,8 @@
 #include <thread>
 #include <utility>
 
+#include "runtime/thread_name.h"
+
 namespace pricing::op {
 namespace {
 
@@ -274,6 +276,7 @@ Result<int> OpsServer::Start() {
   impl->Accept();
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] {
+    NameThisThread("ops-http");
     for (;;) {
       try {
         raw->ioc.run();

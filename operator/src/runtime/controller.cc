@@ -6,6 +6,7 @@
 
 #include "op/children.h"
 #include "runtime/free_memory.h"
+#include "runtime/thread_name.h"
 
 namespace pricing::op {
 
@@ -91,10 +92,18 @@ void Controller::OnChild(const json& object, const std::string& key) {
 void Controller::Start() {
   if (running_.exchange(true) || stopped_.load()) return;
   for (const std::unique_ptr<Watcher>& w : watchers_) {
-    threads_.emplace_back([w = w.get()] { w->Run(); });
+    threads_.emplace_back([w = w.get()] {
+      NameThisThread("watch-" + w->resource().plural);
+      w->Run();
+    });
   }
   const int workers = options_.workers < 1 ? 1 : options_.workers;
-  for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { Work(); });
+  for (int i = 0; i < workers; ++i) {
+    threads_.emplace_back([this, i] {
+      NameThisThread("worker-" + std::to_string(i));
+      Work();
+    });
+  }
 }
 
 void Controller::Stop() {

@@ -72,6 +72,8 @@ class Watcher {
   // watch. Thread-safe; may be called before, during or after Run.
   void Stop();
 
+  const Resource& resource() const { return options_.resource; }
+
   // Returns whether the first list has been stored.
   bool Synced() const;
 
