@@ -152,7 +152,11 @@ TEST_F(ControllerTest, NamesItsWatcherAndWorkerThreads) {
       std::getline(comm, name);
       names.insert(name);
     }
-    return names.count("worker-2") == 1 && names.count("watch-deploymen") == 1;
+    for (const char* name :
+         {"worker-0", "worker-1", "worker-2", "watch-pricingen", "watch-deploymen"}) {
+      if (names.count(name) == 0) return false;
+    }
+    return true;
   };
   ASSERT_TRUE(Eventually(named));
   for (const char* worker : {"worker-0", "worker-1", "worker-2"}) {
