@@ -443,10 +443,12 @@ HttpHandler RoleHandler(RoleRoutes routes, std::string role, Metrics& metrics,
 }
 
 // Runs `handler` on an HTTP server until the process is told to stop;
-// `serving` logs the start with the bound host:port. Returns the stopped
-// server: responses still in flight (an audit commit, an upstream call) may
-// be delivered to it until the caller has closed what produces them, so it
-// must outlive those.
+// `serving` logs the start with the bound host:port. The stop is graceful:
+// every request already read is answered first (HttpServer::Stop), while the
+// audit spool and the blocking pool still run. Returns the stopped server: a
+// response that missed the drain timeout (an audit commit, an upstream call)
+// may still be delivered to it until the caller has closed what produces
+// them, so it must outlive those.
 std::unique_ptr<HttpServer> RunServer(
     const EngineConfig& cfg, HttpHandler handler, size_t body_limit,
     const std::function<void(const std::string& listen)>& serving) {
@@ -858,20 +860,23 @@ int Serve(const EngineConfig& cfg) {
 
 int main(int argc, char** argv) {
   using namespace pricing::engine;
-  // cpprestsdk's shared pool defaults to 40 threads; on small machines a pool
-  // the size of the core count is faster and has far lower tail latency.
-  const int cpprest_threads = static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
-  crossplat::threadpool::initialize_with_threads(static_cast<size_t>(cpprest_threads));
-  NameThreadsOf(crossplat::threadpool::shared_instance().service().get_executor(), cpprest_threads,
-                "cpprest");
-
   // Signals are handled by one thread waiting on them; others never see them.
+  // The mask is set before any thread starts, since threads inherit it: a
+  // SIGTERM the kernel gave to a thread without it would end the process on
+  // the spot, skipping the graceful stop.
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
+
+  // cpprestsdk's shared pool defaults to 40 threads; on small machines a pool
+  // the size of the core count is faster and has far lower tail latency.
+  const int cpprest_threads = static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
+  crossplat::threadpool::initialize_with_threads(static_cast<size_t>(cpprest_threads));
+  NameThreadsOf(crossplat::threadpool::shared_instance().service().get_executor(), cpprest_threads,
+                "cpprest");
 
   std::vector<std::string> args(argv + 1, argv + argc);
   auto cfg = LoadConfig(

@@ -5,15 +5,18 @@
 #include <array>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cctype>
+#include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_map>
 
 #include "adapters/thread_name.h"
 
@@ -63,21 +66,74 @@ using Socket = asio::basic_stream_socket<tcp, Executor>;
 using Acceptor = asio::basic_socket_acceptor<tcp, Executor>;
 using Stream = beast::basic_stream<tcp, Executor>;
 
+class Session;
+
+// What a graceful stop needs: whether the server is draining, and how many
+// connections are still open.
+struct Tracker {
+  std::atomic<bool> draining{false};
+  std::mutex mu;
+  std::condition_variable cv;
+  int open = 0;  // guarded by mu
+
+  void Opened() {
+    std::lock_guard lock(mu);
+    ++open;
+  }
+  void Closed() {
+    std::lock_guard lock(mu);
+    if (--open == 0) cv.notify_all();
+  }
+};
+
+// The open connections of one event loop, so that a stop can reach the idle
+// ones. Touched when a connection opens or closes, never per request.
+struct Connections {
+  std::mutex mu;
+  std::unordered_map<const Session*, std::weak_ptr<Session>> open;
+};
+
 // One client connection: read a request, hand it to the handler, write the
 // response the handler delivers (possibly from another thread), repeat while
 // keep-alive holds.
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(Socket&& socket, const HttpServerOptions& options, const HttpHandler& handler,
-          const ErrorBodyFn& error_body)
-      : stream_(std::move(socket)), options_(options), handler_(handler), error_body_(error_body) {
+          const ErrorBodyFn& error_body, Tracker& tracker, Connections& connections)
+      : stream_(std::move(socket)),
+        options_(options),
+        handler_(handler),
+        error_body_(error_body),
+        tracker_(tracker),
+        connections_(connections) {
     beast::error_code ec;
     auto ep = stream_.socket().remote_endpoint(ec);
     if (!ec) remote_ = ep.address().to_string();
+    tracker_.Opened();
+  }
+  // A session dropped without Close() (its responder discarded unanswered)
+  // still counts as closed.
+  ~Session() { MarkClosed(); }
+
+  // On the loop's thread, right after construction.
+  void Start() {
+    {
+      std::lock_guard lock(connections_.mu);
+      connections_.open.emplace(this, weak_from_this());
+    }
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(true); });
   }
 
-  void Start() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(true); });
+  // On the loop's thread, once the server drains: a connection waiting for
+  // its next request, with no byte of it received, is closed now; any other
+  // is closed after the response to the request it is reading or answering.
+  void Drain() {
+    if (closed_) return;
+    keep_alive_ = false;
+    if (busy_ || buffer_.size() > 0 || (parser_ && parser_->got_some())) return;
+    beast::error_code ec;
+    if (stream_.socket().available(ec) > 0 && !ec) return;
+    Close();
   }
 
  private:
@@ -116,7 +172,8 @@ class Session : public std::enable_shared_from_this<Session> {
       return WriteServerError(400, "INVALID_PARAMETER", "malformed HTTP request: " + ec.message());
 
     auto msg = parser_->release();
-    keep_alive_ = msg.keep_alive();
+    busy_ = true;
+    keep_alive_ = msg.keep_alive() && !tracker_.draining.load(std::memory_order_relaxed);
     version_ = msg.version();
     head_only_ = msg.method() == http::verb::head;
     HttpRequest req;
@@ -146,6 +203,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void WriteServerError(int status, std::string_view code, const std::string& message) {
+    busy_ = true;
     keep_alive_ = false;
     HttpResponse res;
     res.status = status;
@@ -184,6 +242,7 @@ class Session : public std::enable_shared_from_this<Session> {
     asio::async_write(stream_, buffers, [self = shared_from_this()](beast::error_code ec, size_t) {
       if (ec) return self->Close();
       if (!self->keep_alive_) return self->Close();
+      self->busy_ = false;
       self->Read(false);
     });
   }
@@ -192,6 +251,17 @@ class Session : public std::enable_shared_from_this<Session> {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
     stream_.socket().close(ec);
+    MarkClosed();
+  }
+
+  void MarkClosed() {
+    if (closed_) return;
+    closed_ = true;
+    {
+      std::lock_guard lock(connections_.mu);
+      connections_.open.erase(this);
+    }
+    tracker_.Closed();
   }
 
   Stream stream_;
@@ -200,10 +270,14 @@ class Session : public std::enable_shared_from_this<Session> {
   const HttpServerOptions& options_;
   const HttpHandler& handler_;
   const ErrorBodyFn& error_body_;
+  Tracker& tracker_;
+  Connections& connections_;
   std::string remote_;
   std::string out_head_;  // the response being written: head ...
   std::string out_body_;  // ... and body
   bool keep_alive_ = true;
+  bool busy_ = false;    // a request was read and its response is not yet written
+  bool closed_ = false;  // Close() ran (or the session is being destroyed)
   bool head_only_ = false;
   unsigned version_ = 11;
 };
@@ -211,7 +285,11 @@ class Session : public std::enable_shared_from_this<Session> {
 // One event loop with its own acceptor; the kernel spreads connections over
 // the loops' acceptors (SO_REUSEPORT).
 struct Loop {
+  Connections connections;  // outlives the sessions the loop still holds
   asio::io_context ioc{1};
+  // Keeps run() going while a stop drains: a request waiting for its
+  // response has no operation pending on the loop.
+  asio::executor_work_guard<asio::io_context::executor_type> work{ioc.get_executor()};
   std::optional<Acceptor> acceptor;
   std::thread thread;
 };
@@ -222,6 +300,7 @@ struct HttpServer::Impl {
   HttpServerOptions options;
   HttpHandler handler;
   ErrorBodyFn error_body;
+  Tracker tracker;  // outlives the loops
   std::vector<std::unique_ptr<Loop>> loops;
   uint16_t bound_port = 0;
   std::once_flag stopped;
@@ -232,7 +311,9 @@ struct HttpServer::Impl {
       if (ec == asio::error::operation_aborted) return;
       if (!ec) {
         socket.set_option(tcp::no_delay(true), ec);
-        std::make_shared<Session>(std::move(socket), options, handler, error_body)->Start();
+        std::make_shared<Session>(std::move(socket), options, handler, error_body, tracker,
+                                  loop.connections)
+            ->Start();
       }
       if (loop.acceptor->is_open()) Accept(loop);
     });
@@ -294,12 +375,29 @@ std::string HttpServer::Start() {
 void HttpServer::Stop() {
   if (!impl_ || !impl_->started) return;
   std::call_once(impl_->stopped, [this] {
+    Tracker& tracker = impl_->tracker;
+    tracker.draining.store(true);
     for (auto& loop : impl_->loops) {
       asio::post(loop->ioc, [raw = loop.get()] {
         beast::error_code ec;
         raw->acceptor->close(ec);
-        raw->ioc.stop();
+        std::vector<std::weak_ptr<Session>> open;
+        {
+          std::lock_guard lock(raw->connections.mu);
+          open.reserve(raw->connections.open.size());
+          for (const auto& [key, session] : raw->connections.open) open.push_back(session);
+        }
+        for (const auto& weak : open) {
+          if (auto session = weak.lock()) session->Drain();
+        }
       });
+    }
+    {
+      std::unique_lock lock(tracker.mu);
+      tracker.cv.wait_for(lock, impl_->options.drain_timeout, [&] { return tracker.open == 0; });
+    }
+    for (auto& loop : impl_->loops) {
+      asio::post(loop->ioc, [raw = loop.get()] { raw->ioc.stop(); });
     }
     for (auto& loop : impl_->loops) {
       if (loop->thread.joinable()) loop->thread.join();

@@ -51,6 +51,8 @@ struct HttpServerOptions {
   size_t header_limit = 16 * 1024;
   std::chrono::milliseconds read_timeout{10000};  // whole request, once it starts
   std::chrono::milliseconds idle_timeout{60000};  // keep-alive wait between requests
+  // How long Stop() waits for the responses of requests already read.
+  std::chrono::milliseconds drain_timeout{10000};
 };
 
 class HttpServer {
@@ -63,7 +65,10 @@ class HttpServer {
   // Binds and starts the event loops. Returns an error message on failure
   // (e.g. the address is in use), empty on success.
   std::string Start();
-  // Stops accepting, closes connections and joins the loops. Idempotent.
+  // Stops gracefully: stops accepting, closes idle keep-alive connections,
+  // delivers the response of every request already read (with
+  // "Connection: close") and closes each connection after it, waiting at most
+  // drain_timeout for them; then joins the loops. Idempotent.
   void Stop();
   // The bound port (after Start).
   uint16_t port() const;

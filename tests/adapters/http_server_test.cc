@@ -1,0 +1,160 @@
+// HttpServer's graceful stop over real loopback sockets: a request already
+// read is answered (with "Connection: close") before Stop() returns, an idle
+// keep-alive connection is closed at once, the listener refuses new
+// connections while the stop waits, and a response that never comes delays
+// the stop by the drain timeout and no more.
+#include "adapters/http_server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <future>
+#include <string>
+#include <vector>
+
+#include "test_http_server.h"
+
+namespace pricing::engine {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A blocking client socket; -1 when the connection is refused.
+int Connect(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  timeval tv{30, 0};  // a hung server fails the test instead of hanging it
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+void Send(int fd, const std::string& path) {
+  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: t\r\n\r\n";
+  ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+}
+
+// Reads one response (the head and a Content-Length body).
+std::string ReadResponse(int fd) {
+  std::string in;
+  char buf[4096];
+  for (;;) {
+    size_t head_end = in.find("\r\n\r\n");
+    if (head_end != std::string::npos) {
+      size_t cl = in.find("Content-Length: ");
+      size_t length = cl == std::string::npos ? 0 : std::stoul(in.substr(cl + 16));
+      if (in.size() >= head_end + 4 + length) return in.substr(0, head_end + 4 + length);
+    }
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return in;
+    in.append(buf, static_cast<size_t>(n));
+  }
+}
+
+// True when the peer closed the connection (recv returns 0 or a reset).
+bool ClosedByPeer(int fd) {
+  char c;
+  ssize_t n = ::recv(fd, &c, 1, 0);
+  return n == 0 || (n < 0 && errno == ECONNRESET);
+}
+
+TEST(HttpServerStop, AnswersARequestAlreadyReadThenClosesItsConnection) {
+  TestServer s(0, 2, 60s);
+  int fd = Connect(s.port());
+  ASSERT_GE(fd, 0);
+  Send(fd, "/hold");
+  ASSERT_TRUE(s.WaitHeld(1));
+
+  auto stopped = std::async(std::launch::async, [&] { s.server().Stop(); });
+  // The stop waits for the held response.
+  EXPECT_EQ(stopped.wait_for(300ms), std::future_status::timeout);
+  // While it waits, the listener takes no new connection.
+  int late = Connect(s.port());
+  EXPECT_LT(late, 0) << "a connection was accepted during the stop";
+  if (late >= 0) ::close(late);
+
+  s.ReleaseHeld();
+  const std::string res = ReadResponse(fd);
+  EXPECT_NE(res.find("HTTP/1.1 200"), std::string::npos) << res;
+  EXPECT_NE(res.find("\r\nConnection: close\r\n"), std::string::npos) << res;
+  EXPECT_NE(res.find("released"), std::string::npos) << res;
+  EXPECT_TRUE(ClosedByPeer(fd));
+  EXPECT_EQ(stopped.wait_for(30s), std::future_status::ready);
+  ::close(fd);
+}
+
+TEST(HttpServerStop, ClosesIdleKeepAliveConnectionsWithoutWaitingForThem) {
+  TestServer s(0, 2, 60s);
+  std::vector<int> fds;
+  for (int i = 0; i < 6; ++i) {
+    int fd = Connect(s.port());
+    ASSERT_GE(fd, 0);
+    Send(fd, "/ok");
+    const std::string res = ReadResponse(fd);
+    ASSERT_NE(res.find("HTTP/1.1 200"), std::string::npos) << res;
+    ASSERT_EQ(res.find("Connection: close"), std::string::npos) << res;  // kept alive
+    fds.push_back(fd);
+  }
+  // Idle keep-alive connections do not hold the stop for the 60 s timeout.
+  auto stopped = std::async(std::launch::async, [&] { s.server().Stop(); });
+  EXPECT_EQ(stopped.wait_for(20s), std::future_status::ready);
+  for (int fd : fds) {
+    EXPECT_TRUE(ClosedByPeer(fd));
+    ::close(fd);
+  }
+}
+
+TEST(HttpServerStop, AnswersTheBusyAndClosesTheIdleInOneStop) {
+  TestServer s(0, 2, 60s);
+  int busy = Connect(s.port());
+  int idle = Connect(s.port());
+  ASSERT_GE(busy, 0);
+  ASSERT_GE(idle, 0);
+  Send(idle, "/ok");
+  ASSERT_NE(ReadResponse(idle).find("HTTP/1.1 200"), std::string::npos);
+  Send(busy, "/hold");
+  ASSERT_TRUE(s.WaitHeld(1));
+
+  auto stopped = std::async(std::launch::async, [&] { s.server().Stop(); });
+  EXPECT_TRUE(ClosedByPeer(idle));  // closed while the busy one still waits
+  EXPECT_EQ(stopped.wait_for(100ms), std::future_status::timeout);
+  s.ReleaseHeld();
+  const std::string res = ReadResponse(busy);
+  EXPECT_NE(res.find("released"), std::string::npos) << res;
+  EXPECT_EQ(stopped.wait_for(30s), std::future_status::ready);
+  ::close(busy);
+  ::close(idle);
+}
+
+TEST(HttpServerStop, GivesUpOnAResponseThatNeverComesAfterTheDrainTimeout) {
+  TestServer s(0, 2, 400ms);
+  int fd = Connect(s.port());
+  ASSERT_GE(fd, 0);
+  Send(fd, "/hold");
+  ASSERT_TRUE(s.WaitHeld(1));
+  auto stopped = std::async(std::launch::async, [&] { s.server().Stop(); });
+  EXPECT_EQ(stopped.wait_for(100ms), std::future_status::timeout);  // still draining
+  EXPECT_EQ(stopped.wait_for(20s), std::future_status::ready);      // then gives up
+  // A responder called after the stop is harmless (the destructor releases it).
+  ::close(fd);
+}
+
+TEST(HttpServerStop, AServerWithNoConnectionsStopsAtOnce) {
+  TestServer s(0, 2, 60s);
+  auto stopped = std::async(std::launch::async, [&] { s.server().Stop(); });
+  EXPECT_EQ(stopped.wait_for(20s), std::future_status::ready);
+  s.server().Stop();  // idempotent
+}
+
+}  // namespace
+}  // namespace pricing::engine
