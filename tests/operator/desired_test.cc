@@ -129,6 +129,7 @@ TEST(Desired, DeploymentRunsTheEngineHardened) {
   EXPECT_EQ(c["readinessProbe"]["httpGet"]["port"], "http");
   EXPECT_EQ(c["livenessProbe"]["httpGet"]["path"], "/health/live");
   EXPECT_EQ(c["livenessProbe"]["httpGet"]["port"], "http");
+  EXPECT_EQ(c["lifecycle"]["preStop"]["sleep"]["seconds"], 5);
   const json& sc = c["securityContext"];
   EXPECT_EQ(sc["runAsNonRoot"], true);
   EXPECT_EQ(sc["runAsUser"], 65532);

@@ -34,6 +34,9 @@ inline constexpr std::string_view kFieldManager = "pricing-operator";
 inline constexpr int kHttpPort = 8080;
 inline constexpr std::string_view kAuditDir = "/var/lib/pricing";
 inline constexpr int64_t kPodUser = 65532;
+// The engine container's preStop sleep: time for the endpoints to drop a
+// terminating pod before it stops accepting.
+inline constexpr int kPreStopSleepSeconds = 5;
 
 // Returns "<metadata.name>-<component>", the name of every child of `component`.
 std::string ChildName(const ObjectMeta& owner, const Component& component);

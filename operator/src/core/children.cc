@@ -86,6 +86,11 @@ json EngineContainer(const PricingEngine& pe, const Component& component) {
       {"readinessProbe", HttpProbe("/health/ready", 5, 3)},
       {"livenessProbe", HttpProbe("/health/live", 10, 3)},
       {"startupProbe", HttpProbe("/health/live", 2, 30)},
+      // On termination the kubelet waits here before SIGTERM, so that the
+      // endpoints stop sending to this pod before the engine stops accepting;
+      // the engine then answers what it has read (up to 10 s) and drains its
+      // audit spool (up to 5 s), inside the default 30 s grace period.
+      {"lifecycle", {{"preStop", {{"sleep", {{"seconds", kPreStopSleepSeconds}}}}}}},
       {"securityContext",
        {
            {"runAsNonRoot", true},
