@@ -97,7 +97,7 @@ PY
 
 # The engine's own histograms, one line per bucket: the spool's fdatasyncs and
 # the calculate-locate requests.
-sync_histogram() {
+engine_histograms() {
   curl -s "http://127.0.0.1:$engine_port/metrics" |
     grep -E '^(audit_spool_sync_duration_seconds_bucket|http_request_duration_seconds_bucket\{route="/api/v1/calculate-locate")' || true
 }
@@ -106,9 +106,9 @@ echo "connections  nginx_rps  engine_rps  ratio  nginx_p99_ms  engine_p99_ms  en
 ratio128=""; p99_128=""
 for c in 32 128 1000; do
   read -r n_rps n_p99 n_err n_bad < <(run nginx "http://127.0.0.1:$nginx_port/" "$c" "$repo/tests/load/locate.lua")
-  [ "$c" = 128 ] && sync_histogram >"$work/sync-before.txt"
+  [ "$c" = 128 ] && engine_histograms >"$work/histograms-before.txt"
   read -r e_rps e_p99 e_err e_bad < <(run engine "http://127.0.0.1:$engine_port/api/v1/calculate-locate" "$c" "$repo/tests/load/locate.lua")
-  [ "$c" = 128 ] && sync_histogram >"$work/sync-after.txt"
+  [ "$c" = 128 ] && engine_histograms >"$work/histograms-after.txt"
   ratio=$(python3 -c "print(f'{$e_rps/$n_rps:.2f}')")
   printf '%11s  %9.0f  %10.0f  %5s  %12.2f  %13.2f  %20s  %13s\n' "$c" "$n_rps" "$e_rps" "$ratio" "$n_p99" "$e_p99" "$e_err" "$e_bad"
   if [ "$c" = 128 ]; then ratio128=$ratio; p99_128=$e_p99; fi
@@ -117,7 +117,7 @@ pending=$(curl -s "http://127.0.0.1:$engine_port/metrics" | awk '/^audit_records
 echo "audit records pending at the end: ${pending:-?}"
 # Each group commit's fdatasync holds every price of the commit: its tail is
 # the disk's share of the engine's tail latency.
-python3 - "$work/sync-before.txt" "$work/sync-after.txt" "$work/wrk-engine-128.txt" <<'PY'
+python3 - "$work/histograms-before.txt" "$work/histograms-after.txt" "$work/wrk-engine-128.txt" <<'PY'
 import re, sys
 def buckets(path, metric):
     out = {}
