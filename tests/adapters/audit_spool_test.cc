@@ -414,6 +414,75 @@ TEST(AuditSpool, RecordsSurviveARestartWhileTheSinkIsDown) {
   EXPECT_EQ(sink.counts().size(), 50u);
 }
 
+TEST(AuditSpool, HandsOffWhatTheSinkDidNotTakeAndKeepsNothing) {
+  ScratchDir dir;
+  FakeSink down;
+  down.SetUp(false);
+  FakeSink peer;
+  {
+    AuditSpoolOptions o = Options(dir.path());
+    o.batch_size = 40;  // several hand-off calls
+    auto spool = AuditSpool::Open(o, down.Fn());
+    ASSERT_TRUE(spool);
+    AppendAndWait(**spool, 0, 50);
+    (*spool)->Close(20ms);
+    ASSERT_EQ((*spool)->Pending(), 50);
+    EXPECT_EQ((*spool)->HandOff(peer.Fn(), 10s), 50);
+    EXPECT_EQ((*spool)->Pending(), 0);
+    EXPECT_GE(peer.calls(), 2);
+  }
+  const std::vector<AuditRecord> got = peer.records();
+  ASSERT_EQ(got.size(), 50u);
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(DiffAuditRecords(got[i], MakeAuditRecord(Id(i), i)), "") << "in order, exactly";
+  }
+  EXPECT_TRUE(down.counts().empty());
+  // Nothing is left to deliver twice.
+  FakeSink sink;
+  auto reopened = AuditSpool::Open(Options(dir.path()), sink.Fn());
+  ASSERT_TRUE(reopened);
+  EXPECT_EQ((*reopened)->stats().recovered_records, 0);
+  EXPECT_EQ((*reopened)->Pending(), 0);
+}
+
+TEST(AuditSpool, KeepsWhatAHandOffCouldNotPlace) {
+  ScratchDir dir;
+  FakeSink down;
+  down.SetUp(false);
+  {
+    auto spool = AuditSpool::Open(Options(dir.path()), down.Fn());
+    ASSERT_TRUE(spool);
+    AppendAndWait(**spool, 0, 30);
+    (*spool)->Close(0ms);
+    FakeSink peer_down;
+    peer_down.SetUp(false);
+    const auto started = std::chrono::steady_clock::now();
+    EXPECT_EQ((*spool)->HandOff(peer_down.Fn(), 100ms), 0);
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 5s) << "bounded by the timeout";
+    EXPECT_GT(peer_down.calls(), 1) << "retried until the timeout";
+    EXPECT_EQ((*spool)->Pending(), 30);
+  }
+  FakeSink sink;
+  auto spool = AuditSpool::Open(Options(dir.path()), sink.Fn());
+  ASSERT_TRUE(spool);
+  EXPECT_EQ((*spool)->stats().recovered_records, 30);
+  ASSERT_TRUE((*spool)->WaitUntilDrained(10s));
+  EXPECT_EQ(sink.counts().size(), 30u);
+}
+
+TEST(AuditSpool, HandOffOfAnEmptySpoolCallsNothing) {
+  ScratchDir dir;
+  FakeSink sink;
+  FakeSink peer;
+  auto spool = AuditSpool::Open(Options(dir.path()), sink.Fn());
+  ASSERT_TRUE(spool);
+  AppendAndWait(**spool, 0, 10);
+  (*spool)->Close(10s);
+  EXPECT_EQ((*spool)->HandOff(peer.Fn(), 10s), 0);
+  EXPECT_EQ(peer.calls(), 0);
+  EXPECT_EQ(sink.counts().size(), 10u);
+}
+
 TEST(AuditSpool, CursorPreventsResendingAfterARestart) {
   ScratchDir dir;
   {

@@ -713,6 +713,20 @@ void AuditSpool::Close(std::chrono::milliseconds drain_timeout) {
   });
 }
 
+int64_t AuditSpool::HandOff(AuditBatchSink to, std::chrono::milliseconds timeout) {
+  Close();
+  const int64_t before = delivered_.load();
+  if (Pending() == 0 || !to) return 0;
+  {
+    std::lock_guard lock(drain_mu_);
+    handoff_ = std::move(to);
+    drain_deadline_ = SteadyClock::now() + timeout;
+  }
+  // Both threads have stopped: the drainer's loop runs here, to the new sink.
+  DrainerLoop();
+  return delivered_.load() - before;
+}
+
 void AuditSpool::WriterLoop() {
   // Swapped with the queue at each commit, so both buffers keep their capacity.
   std::vector<Done> batch;
@@ -949,7 +963,7 @@ bool AuditSpool::Deliver(std::vector<AuditRecord> records,
                          const std::vector<std::string>& payloads) {
   auto call = [&](const std::vector<AuditRecord>& batch) -> Result<void> {
     try {
-      return sink_(batch);
+      return handoff_ ? handoff_(batch) : sink_(batch);
     } catch (const std::exception& e) {
       return Fail(ErrorCode::kServiceUnavailable, std::string("audit sink threw: ") + e.what());
     } catch (...) {

@@ -135,6 +135,14 @@ class AuditSpool : public AuditSink {
   // Open. Idempotent.
   void Close(std::chrono::milliseconds drain_timeout = std::chrono::milliseconds(2000));
 
+  // After Close: delivers the records still pending to `to` instead of the
+  // sink, on the calling thread, for at most `timeout` (retrying `to` as the
+  // drainer retries the sink). `to` takes the sink's duties: a record counts
+  // as delivered once it accepts it, so it must keep the record durably (a
+  // peer's spool). Returns how many records `to` accepted; what it did not
+  // stays in the spool for the next Open. Call once.
+  int64_t HandOff(AuditBatchSink to, std::chrono::milliseconds timeout);
+
   Stats stats() const;
 
  private:
@@ -178,6 +186,8 @@ class AuditSpool : public AuditSink {
 
   const AuditSpoolOptions options_;
   const AuditBatchSink sink_;
+  // Set by HandOff once both threads have stopped; replaces sink_ from then on.
+  AuditBatchSink handoff_;
   int lock_fd_ = -1;
   int dir_fd_ = -1;
 
