@@ -34,6 +34,9 @@ class RolesServer {
                [this](const std::vector<AuditRecord>& batch) -> Result<void> {
                  std::lock_guard lock(mu_);
                  if (audit_error) return std::unexpected(*audit_error);
+                 size_t bytes = 0;
+                 for (const AuditRecord& r : batch) bytes += SerializeAuditRecord(r).size() + 1;
+                 batch_bytes.push_back(bytes);
                  stored.insert(stored.end(), batch.begin(), batch.end());
                  return {};
                },
@@ -71,6 +74,7 @@ class RolesServer {
   fakes::FakeMarketData market;
   std::optional<Error> audit_error;  // guarded by mu_
   std::vector<AuditRecord> stored;   // guarded by mu_
+  std::vector<size_t> batch_bytes;   // body bytes of each stored request; guarded by mu_
   std::unique_ptr<HttpClient> client;
   std::mutex mu_;
 
@@ -173,6 +177,34 @@ TEST(RemoteAuditSink, DeliversRecordsExactlyAndMapsRefusals) {
   auto refused = sink(batch);
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, ErrorCode::kInvalidParameter) << "terminal for the spool";
+}
+
+TEST(RemoteAuditSink, SplitsABatchIntoBodiesOfAtMostTheLimit) {
+  RolesServer s;
+  constexpr size_t kLimit = 4096;
+  AuditBatchSink sink = RemoteAuditSink(*s.client, kToken, kLimit);
+  std::vector<AuditRecord> batch;
+  for (int i = 0; i < 300; ++i) {
+    batch.push_back(
+        testing::MakeAuditRecord("00000000-0000-4000-8000-" + std::to_string(100000000000 + i), i));
+  }
+  // One record larger than the limit travels alone.
+  batch[150].request_id = std::string(2 * kLimit, 'r');
+  ASSERT_TRUE(sink(batch));
+  std::lock_guard lock(s.mu_);
+  ASSERT_EQ(s.stored.size(), batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    EXPECT_EQ(testing::DiffAuditRecords(s.stored[i], batch[i]), "") << i;
+  }
+  size_t total = 0;
+  for (size_t bytes : s.batch_bytes) {
+    total += bytes;
+    if (bytes > kLimit) {
+      EXPECT_EQ(bytes, SerializeAuditRecord(batch[150]).size() + 1) << "only the large record";
+    }
+  }
+  EXPECT_GT(s.batch_bytes.size(), total / kLimit) << "the parts are not too small either";
+  EXPECT_LT(s.batch_bytes.size(), 2 * (total / kLimit) + 3);
 }
 
 TEST(RemoteAuditSink, IsUnavailableWhileTheAuditRoleIsAway) {

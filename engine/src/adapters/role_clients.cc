@@ -95,21 +95,34 @@ Result<int> RemoteMarketData::EventRisk(const std::string& ticker) {
   return GetDecoded(client_, token_, Path("event-risks", ticker), DecodeEventRiskBody);
 }
 
-AuditBatchSink RemoteAuditSink(HttpClient& client, std::string internal_token) {
-  return [&client, token = std::move(internal_token)](
-             const std::vector<AuditRecord>& batch) -> Result<void> {
-    HttpClientRequest r = InternalRequest("POST", std::string(kAuditBatchPath), token);
-    r.headers.emplace_back("Content-Type", "application/x-ndjson");
+AuditBatchSink RemoteAuditSink(HttpClient& client, std::string internal_token,
+                               size_t max_body_bytes) {
+  return [&client, token = std::move(internal_token),
+          max_body_bytes](const std::vector<AuditRecord>& batch) -> Result<void> {
+    auto post = [&](std::string body) -> Result<void> {
+      HttpClientRequest r = InternalRequest("POST", std::string(kAuditBatchPath), token);
+      r.headers.emplace_back("Content-Type", "application/x-ndjson");
+      r.body = std::move(body);
+      auto res = client.SendSync(std::move(r));
+      if (!res) return std::unexpected(res.error());
+      if (res->status == 200) return {};
+      Error e = DecodeErrorBody(res->status, res->body);
+      return Fail(
+          res->status == 400 ? ErrorCode::kInvalidParameter : ErrorCode::kServiceUnavailable,
+          "audit batch not taken: " + e.message);
+    };
+    std::string body;
     for (const AuditRecord& record : batch) {
-      r.body += SerializeAuditRecord(record);
-      r.body.push_back('\n');
+      std::string line = SerializeAuditRecord(record);
+      line.push_back('\n');
+      if (max_body_bytes > 0 && !body.empty() && body.size() + line.size() > max_body_bytes) {
+        if (auto sent = post(std::move(body)); !sent) return sent;
+        body.clear();
+      }
+      body += line;
     }
-    auto res = client.SendSync(std::move(r));
-    if (!res) return std::unexpected(res.error());
-    if (res->status == 200) return {};
-    Error e = DecodeErrorBody(res->status, res->body);
-    return Fail(res->status == 400 ? ErrorCode::kInvalidParameter : ErrorCode::kServiceUnavailable,
-                "audit role: " + e.message);
+    if (body.empty()) return {};
+    return post(std::move(body));
   };
 }
 

@@ -50,10 +50,15 @@ class RemoteMarketData : public MarketData {
   const std::string token_;
 };
 
-// Returns a sink for AuditSpool that posts each batch to the audit role
-// (kAuditBatchPath) and succeeds once the audit role has committed it.
-// `client` must outlive the sink.
-AuditBatchSink RemoteAuditSink(HttpClient& client, std::string internal_token);
+// Returns a sink for AuditSpool that posts each batch to kAuditBatchPath of
+// `client`'s upstream (the audit role, which commits it, or a peer engine,
+// which spools it) and succeeds once the upstream has accepted all of it.
+// With `max_body_bytes`, a batch goes in several requests of at most that
+// many bytes each (a single larger record alone), so that it fits a server's
+// body limit; a re-sent part is harmless, as the stores are idempotent on
+// calculation_id. `client` must outlive the sink.
+AuditBatchSink RemoteAuditSink(HttpClient& client, std::string internal_token,
+                               size_t max_body_bytes = 0);
 
 // Returns ok when `client`'s upstream answers GET `path` with a 2xx status
 // within `timeout` (readiness probes must answer quickly whatever the other
