@@ -31,6 +31,7 @@
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -466,6 +467,88 @@ std::unique_ptr<HttpServer> RunServer(
   return server;
 }
 
+// How long a stopping engine tries to hand its undelivered audit records to a
+// peer. With the pod's preStop sleep (5 s), the server's drain (up to 10 s)
+// and the spool's own drain (5 s), it ends inside the operator's 40 s grace
+// period.
+constexpr std::chrono::seconds kAuditHandoffTimeout{10};
+// The largest body of a handoff request: under the default body_limit
+// (64 KiB) of the peer that takes it.
+constexpr size_t kAuditHandoffBodyBytes = 32u << 10;
+
+// Appends `batch` to `spool` and waits until every record is durable there.
+Result<void> SpoolBatch(AuditSink& spool, const std::vector<AuditRecord>& batch,
+                        std::chrono::milliseconds timeout) {
+  struct Wait {
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t left = 0;
+    std::optional<Error> error;
+  };
+  auto wait = std::make_shared<Wait>();
+  wait->left = batch.size();
+  for (const AuditRecord& record : batch) {
+    spool.Append(record, [wait](Result<void> durable) {
+      std::lock_guard lock(wait->mu);
+      if (!durable && !wait->error) wait->error = durable.error();
+      if (--wait->left == 0) wait->cv.notify_all();
+    });
+  }
+  std::unique_lock lock(wait->mu);
+  if (!wait->cv.wait_for(lock, timeout, [&] { return wait->left == 0; })) {
+    return Fail(ErrorCode::kServiceUnavailable, "audit spool: records not durable in time");
+  }
+  if (wait->error) return Fail(ErrorCode::kServiceUnavailable, wait->error->message);
+  return {};
+}
+
+// Serves kAuditBatchPath next to `inner` when the process has an internal
+// token: a stopping peer hands over the audit records its store of record did
+// not take, and each batch is answered once it is durable in `spool`, which
+// delivers it as its own. Without a token the path is not served.
+HttpHandler WithAuditIntake(const EngineConfig& cfg, HttpHandler inner, AuditSpool& spool,
+                            Metrics& metrics, boost::asio::thread_pool& blocking) {
+  if (cfg.internal_token.empty()) return inner;
+  auto intake = std::make_shared<AuditApi>(
+      [](std::string_view line) { return ParseAuditRecord(line); },
+      [&spool, timeout = cfg.internal_timeout](const std::vector<AuditRecord>& batch) {
+        return SpoolBatch(spool, batch, timeout);
+      },
+      cfg.internal_token);
+  return [inner = std::move(inner), intake, &metrics, &blocking](HttpRequest&& http,
+                                                                 Responder respond) {
+    if (http.path != kAuditBatchPath) return inner(std::move(http), std::move(respond));
+    auto req = ToApiRequest(std::move(http));
+    auto done = Responding(metrics, req, std::move(respond));
+    boost::asio::post(blocking,
+                      [intake, req, done = std::move(done)] { done(intake->Handle(*req)); });
+  };
+}
+
+// After the spool's own drain: hands the records still pending to the peer at
+// audit_handoff_url, so that a pod deleted while its store of record is away
+// takes none with it. What the peer does not take stays in the spool.
+void HandOffAudit(const EngineConfig& cfg, AuditSpool& spool) {
+  const int64_t pending = spool.Pending();
+  if (pending == 0 || cfg.audit_handoff_url.empty() || cfg.internal_token.empty()) return;
+  auto client = OpenRoleClient(cfg.audit_handoff_url, "audit-handoff", 1, cfg.internal_timeout);
+  const int64_t taken = spool.HandOff(
+      RemoteAuditSink(*client, cfg.internal_token, kAuditHandoffBodyBytes), kAuditHandoffTimeout);
+  client->Close();
+  Log(taken == pending ? LogLevel::kInfo : LogLevel::kWarn, "audit records handed off",
+      {{"to", cfg.audit_handoff_url},
+       {"records", std::to_string(taken)},
+       {"audit_pending", std::to_string(spool.Pending())}});
+}
+
+// Says at start when audit_handoff_url cannot be used.
+void CheckAuditHandoff(const EngineConfig& cfg) {
+  if (!cfg.audit_handoff_url.empty() && cfg.internal_token.empty()) {
+    Log(LogLevel::kWarn, "audit handoff off: audit_handoff_url needs internal_token",
+        {{"audit_handoff_url", cfg.audit_handoff_url}});
+  }
+}
+
 std::vector<std::pair<std::string, bool>> RedisStatus(RedisPool* redis) {
   std::vector<std::pair<std::string, bool>> out;
   if (redis) out.emplace_back("redis", redis->Ping().has_value());
@@ -532,8 +615,11 @@ int ServeAll(const EngineConfig& cfg) {
 
   // Requests that would block run here, never on an event loop.
   NamedThreadPool blocking(16, "blocking");
-  auto server = RunServer(cfg, ServiceHandler(service, metrics, blocking), cfg.body_limit,
-                          [&](const std::string& listen) {
+  CheckAuditHandoff(cfg);
+  auto server = RunServer(cfg,
+                          WithAuditIntake(cfg, ServiceHandler(service, metrics, blocking), *spool,
+                                          metrics, blocking),
+                          cfg.body_limit, [&](const std::string& listen) {
                             Log(LogLevel::kInfo, "serving",
                                 {{"listen", listen},
                                  {"role", RoleName(cfg.role)},
@@ -542,6 +628,7 @@ int ServeAll(const EngineConfig& cfg) {
                           });
   blocking.join();
   spool->Close(std::chrono::seconds(5));
+  HandOffAudit(cfg, *spool);
   Log(LogLevel::kInfo, "stopped", {{"audit_pending", std::to_string(spool->Pending())}});
   return 0;
 }
@@ -703,8 +790,11 @@ int ServeCalculation(const EngineConfig& cfg) {
   PricingService service(deps, sopts);
 
   NamedThreadPool blocking(16, "blocking");
-  auto server = RunServer(cfg, ServiceHandler(service, metrics, blocking), cfg.body_limit,
-                          [&](const std::string& listen) {
+  CheckAuditHandoff(cfg);
+  auto server = RunServer(cfg,
+                          WithAuditIntake(cfg, ServiceHandler(service, metrics, blocking), *spool,
+                                          metrics, blocking),
+                          cfg.body_limit, [&](const std::string& listen) {
                             Log(LogLevel::kInfo, "serving",
                                 {{"listen", listen},
                                  {"role", RoleName(cfg.role)},
@@ -716,6 +806,7 @@ int ServeCalculation(const EngineConfig& cfg) {
   if (flusher.joinable()) flusher.join();
   if (activity) (void)tracker.Flush(*activity, clock.Now());
   spool->Close(std::chrono::seconds(5));
+  HandOffAudit(cfg, *spool);
   Log(LogLevel::kInfo, "stopped", {{"audit_pending", std::to_string(spool->Pending())}});
   audit_client->Close();
   data->Close();

@@ -195,3 +195,45 @@ def test_sigterm_under_load_answers_what_it_read_and_exits_cleanly(services, mar
     assert stopped and stopped[-1]["audit_pending"] == "0", stopped
     assert len(answered) > 50, len(answered)
     assert audit_count(services, answered) == len(answered), (audit_count(services, answered), len(answered))
+
+
+def test_sigterm_while_postgres_is_down_hands_the_spool_to_a_peer(services, market, fresh_engine, tmp_path):
+    """A pod deleted while PostgreSQL is away must not take its spooled audit
+    records with it: at stop, the engine hands what PostgreSQL did not take
+    to a peer (audit_handoff_url, the component's Service in a cluster),
+    which keeps them in its own spool and delivers them once PostgreSQL is
+    back."""
+    token = {"PRICING_INTERNAL_TOKEN": "handoff-test-token-0001"}
+    peer = fresh_engine(PRICING_AUDIT_DIR=str(tmp_path / "peer-audit"), **token)
+    stopping = fresh_engine(PRICING_AUDIT_DIR=str(tmp_path / "stopping-audit"),
+                            PRICING_AUDIT_HANDOFF_URL="http://127.0.0.1:%d" % peer.port, **token)
+    # The handoff path takes only the internal token.
+    status, _, _ = peer.request("POST", "/internal/v1/audit-batches", "{}\n",
+                                {"Content-Type": "application/x-ndjson"})
+    assert status == 401, status
+    market.rates["GME"] = "0.15"
+    assert stopping.price()[0] == 200
+    services.run("stop-pg")
+    ids = []
+    try:
+        for _ in range(12):
+            status, _, body = stopping.price()
+            assert status == 200, body
+            ids.append(body["calculation_id"])
+        assert stopping.metric("audit_records_pending") >= 12
+        stopping.proc.terminate()
+        assert stopping.proc.wait(timeout=40) == 0
+        with open(stopping.log.name, "rb") as f:
+            log = [json.loads(line) for line in f.read().decode().splitlines() if line.startswith("{")]
+        handed = [r for r in log if r.get("msg") == "audit records handed off"]
+        assert handed and int(handed[-1]["records"]) >= 12 and handed[-1]["audit_pending"] == "0", handed
+        stopped = [r for r in log if r.get("msg") == "stopped"]
+        assert stopped and stopped[-1]["audit_pending"] == "0", stopped
+        assert peer.metric("audit_records_pending") >= 12
+    finally:
+        services.run("start-pg")
+    assert wait_until(lambda: audit_count(services, ids) == len(ids), timeout=30)
+    assert wait_until(lambda: peer.metric("audit_records_pending") == 0)
+    # Delivered once: the stopping engine's spool kept nothing to send again.
+    restarted = fresh_engine(PRICING_AUDIT_DIR=str(tmp_path / "stopping-audit"))
+    assert restarted.metric("audit_records_pending") == 0

@@ -35,6 +35,7 @@ TEST(RoleConfig, DefaultsOfTheNewKeys) {
   EXPECT_EQ(c->calculation_url, "");
   EXPECT_EQ(c->data_url, "");
   EXPECT_EQ(c->audit_url, "");
+  EXPECT_EQ(c->audit_handoff_url, "");
   EXPECT_EQ(c->internal_token, "");
   EXPECT_EQ(c->upstream_timeout, 5s);
   EXPECT_EQ(c->internal_timeout, 2s);
@@ -133,6 +134,28 @@ TEST(RoleConfig, SplitRolesRefuseToStartWithoutWhatTheyNeed) {
     ASSERT_TRUE(c) << c.error().message;
     EXPECT_TRUE(ValidateRoleConfig(*c)) << args[1];
   }
+}
+
+TEST(RoleConfig, AuditHandoffUrlIsForTheRolesWithASpool) {
+  const std::string token = std::string("--internal-token=") + kToken;
+  auto c = Load({}, {{"PRICING_AUDIT_HANDOFF_URL", "http://pe-engine:8080/"}});
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->audit_handoff_url, "http://pe-engine:8080");
+  EXPECT_TRUE(ValidateRoleConfig(*c)) << "all: allowed (unused without a token)";
+  auto calc = Load({"--role", "calculation", token, "--data-url", "http://d:1", "--audit-url",
+                    "http://a:1", "--audit-handoff-url", "http://calc:8080"});
+  ASSERT_TRUE(calc) << calc.error().message;
+  EXPECT_TRUE(ValidateRoleConfig(*calc));
+  auto bad = Load({"--audit-handoff-url", "https://peer:8080"});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().field, "audit_handoff_url");
+  auto data = Load({"--role", "data", token, "--audit-handoff-url", "http://p:1"});
+  ASSERT_TRUE(data) << data.error().message;
+  auto refused = ValidateRoleConfig(*data);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().field, "audit_handoff_url");
+  EXPECT_NE(refused.error().message.find("keeps no audit spool"), std::string::npos)
+      << refused.error().message;
 }
 
 }  // namespace

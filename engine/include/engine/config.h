@@ -26,6 +26,7 @@
 //   calculation_url      PRICING_CALCULATION_URL       --calculation-url     (none)
 //   data_url             PRICING_DATA_URL              --data-url            (none)
 //   audit_url            PRICING_AUDIT_URL             --audit-url           (none)
+//   audit_handoff_url    PRICING_AUDIT_HANDOFF_URL     --audit-handoff-url   (none)
 //   internal_token       PRICING_INTERNAL_TOKEN        --internal-token      (none)
 //   upstream_timeout     PRICING_UPSTREAM_TIMEOUT      --upstream-timeout    5s
 //   internal_timeout     PRICING_INTERNAL_TIMEOUT      --internal-timeout    2s
@@ -86,6 +87,11 @@ struct EngineConfig {
   std::string calculation_url;  // gateway -> calculation
   std::string data_url;         // gateway, calculation, cache -> data
   std::string audit_url;        // calculation -> audit
+  // Roles all and calculation: at stop, the audit records their store of
+  // record (PostgreSQL, or the audit role) has not taken are handed to this
+  // peer engine's spool (normally the component's own Service), so that a
+  // deleted pod takes none with it. Used only with internal_token.
+  std::string audit_handoff_url;
   // The secret every internal call carries (X-Internal-Token); 16..256
   // printable ASCII characters, no spaces; empty: unset.
   std::string internal_token;

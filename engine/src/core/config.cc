@@ -217,6 +217,9 @@ std::optional<std::string> SetDataUrl(std::string_view v, EngineConfig* c) {
 std::optional<std::string> SetAuditUrl(std::string_view v, EngineConfig* c) {
   return HttpOnlyUrl(v, &c->audit_url);
 }
+std::optional<std::string> SetAuditHandoffUrl(std::string_view v, EngineConfig* c) {
+  return HttpOnlyUrl(v, &c->audit_handoff_url);
+}
 
 // The token is a secret: problems are reported without echoing it.
 std::optional<std::string> SetInternalToken(std::string_view v, EngineConfig* c) {
@@ -276,7 +279,7 @@ std::optional<std::string> SetBodyLimit(std::string_view v, EngineConfig* c) {
   return std::nullopt;
 }
 
-constexpr std::array<Key, 25> kKeys = {{
+constexpr std::array<Key, 26> kKeys = {{
     {"listen", "PRICING_LISTEN", "listen", SetListen},
     {"role", "PRICING_ROLE", "role", SetRole},
     {"database_url", "PRICING_DATABASE_URL", "database-url", SetDatabaseUrl},
@@ -296,6 +299,7 @@ constexpr std::array<Key, 25> kKeys = {{
     {"calculation_url", "PRICING_CALCULATION_URL", "calculation-url", SetCalculationUrl},
     {"data_url", "PRICING_DATA_URL", "data-url", SetDataUrl},
     {"audit_url", "PRICING_AUDIT_URL", "audit-url", SetAuditUrl},
+    {"audit_handoff_url", "PRICING_AUDIT_HANDOFF_URL", "audit-handoff-url", SetAuditHandoffUrl},
     {"internal_token", "PRICING_INTERNAL_TOKEN", "internal-token", SetInternalToken},
     {"upstream_timeout", "PRICING_UPSTREAM_TIMEOUT", "upstream-timeout", SetUpstreamTimeout},
     {"internal_timeout", "PRICING_INTERNAL_TIMEOUT", "internal-timeout", SetInternalTimeout},
@@ -481,6 +485,13 @@ Result<EngineConfig> LoadConfig(const std::vector<std::string>& args, const EnvL
 }
 
 Result<void> ValidateRoleConfig(const EngineConfig& config) {
+  if (!config.audit_handoff_url.empty() && config.role != Role::kAll &&
+      config.role != Role::kCalculation) {
+    return Fail(ErrorCode::kInvalidParameter,
+                "audit_handoff_url: role " + std::string(RoleName(config.role)) +
+                    " keeps no audit spool (only all and calculation do)",
+                "audit_handoff_url");
+  }
   if (config.role == Role::kAll) return {};
   auto needs = [&](std::string_view file_key) -> Result<void> {
     const Key* key = FindByFileKey(file_key);
@@ -538,6 +549,10 @@ the --config file (a YAML mapping of the file keys below), then the flag.
                               (fsync: survives power loss; write: survives kill -9)
   --threads N                 PRICING_THREADS               threads              0 (one per core)
   --body-limit BYTES          PRICING_BODY_LIMIT            body_limit           65536
+  --audit-handoff-url URL     PRICING_AUDIT_HANDOFF_URL     audit_handoff_url    none
+                              (all, calculation: on stop, records the store of
+                              record did not take go to this peer's spool,
+                              http://host:port; needs internal_token)
 
 Split roles (each role but all needs internal_token):
   --calculation-url URL       PRICING_CALCULATION_URL       calculation_url      none
