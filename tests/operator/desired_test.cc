@@ -120,7 +120,9 @@ TEST(Desired, DeploymentRunsTheEngineHardened) {
   EXPECT_EQ(c["image"], "registry.example.com/pricing-engine:1.0.0");
   EXPECT_EQ(c["args"], json::array({"--role", "calculation"}));
   EXPECT_EQ(c["env"], json::parse(R"([{"name": "PRICING_ROLE", "value": "calculation"},
-                                       {"name": "PRICING_AUDIT_DIR", "value": "/var/lib/pricing"}])"));
+                                       {"name": "PRICING_AUDIT_DIR", "value": "/var/lib/pricing"},
+                                       {"name": "PRICING_AUDIT_HANDOFF_URL",
+                                        "value": "http://pricing-calculation:8080"}])"));
   EXPECT_EQ(c["ports"],
             json::parse(R"([{"name": "http", "containerPort": 8080, "protocol": "TCP"}])"));
   EXPECT_EQ(c["resources"], json::parse(R"({"requests": {"cpu": "500m", "memory": "1Gi"},
@@ -130,6 +132,7 @@ TEST(Desired, DeploymentRunsTheEngineHardened) {
   EXPECT_EQ(c["livenessProbe"]["httpGet"]["path"], "/health/live");
   EXPECT_EQ(c["livenessProbe"]["httpGet"]["port"], "http");
   EXPECT_EQ(c["lifecycle"]["preStop"]["sleep"]["seconds"], 5);
+  EXPECT_EQ(pod["terminationGracePeriodSeconds"], 40) << "preStop, drain, spool drain, handoff";
   const json& sc = c["securityContext"];
   EXPECT_EQ(sc["runAsNonRoot"], true);
   EXPECT_EQ(sc["runAsUser"], 65532);
@@ -200,7 +203,8 @@ spec:
                                  {"PRICING_DATA_URL", "http://desk-db:8080"}}));
   EXPECT_EQ(env_of("calc"), with({{"PRICING_ROLE", "calculation"},
                                   {"PRICING_DATA_URL", "http://desk-db:8080"},
-                                  {"PRICING_AUDIT_URL", "http://desk-trail:8080"}}));
+                                  {"PRICING_AUDIT_URL", "http://desk-trail:8080"},
+                                  {"PRICING_AUDIT_HANDOFF_URL", "http://desk-calc:8080"}}));
   EXPECT_EQ(env_of("db"), with({{"PRICING_ROLE", "data"}}));
   EXPECT_EQ(env_of("warm"),
             with({{"PRICING_ROLE", "cache"}, {"PRICING_DATA_URL", "http://desk-db:8080"}}));

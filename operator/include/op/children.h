@@ -37,6 +37,10 @@ inline constexpr int64_t kPodUser = 65532;
 // The engine container's preStop sleep: time for the endpoints to drop a
 // terminating pod before it stops accepting.
 inline constexpr int kPreStopSleepSeconds = 5;
+// The engine pod's grace period: the preStop sleep, the engine's drain of
+// what it has read (10 s), of its audit spool (5 s) and its audit handoff to
+// a peer (10 s), with time to spare.
+inline constexpr int kTerminationGraceSeconds = 40;
 
 // Returns "<metadata.name>-<component>", the name of every child of `component`.
 std::string ChildName(const ObjectMeta& owner, const Component& component);

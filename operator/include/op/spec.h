@@ -222,9 +222,9 @@ inline constexpr std::string_view kRoles[] = {"all",  "gateway", "calculation",
 // Environment variables the operator sets on every engine container itself
 // (the role and its audit spool) or derives from the components (the
 // addresses of the roles a split role calls); spec.env may not set them.
-inline constexpr std::string_view kOperatorEnv[] = {"PRICING_ROLE", "PRICING_AUDIT_DIR",
-                                                    "PRICING_CALCULATION_URL", "PRICING_DATA_URL",
-                                                    "PRICING_AUDIT_URL"};
+inline constexpr std::string_view kOperatorEnv[] = {
+    "PRICING_ROLE",     "PRICING_AUDIT_DIR", "PRICING_CALCULATION_URL",
+    "PRICING_DATA_URL", "PRICING_AUDIT_URL", "PRICING_AUDIT_HANDOFF_URL"};
 
 struct PricingEngineSpec {
   std::string image;

@@ -71,6 +71,15 @@ json EngineEnv(const PricingEngine& pe, const Component& component) {
     link("PRICING_AUDIT_URL", "audit");
   }
   if (component.role == "cache") link("PRICING_DATA_URL", "data");
+  if (component.role == "all" || component.role == "calculation") {
+    // A stopping pod hands the audit records its store of record has not
+    // taken to a peer behind its own Service (the engine needs
+    // PRICING_INTERNAL_TOKEN for it), so that a deleted pod's emptyDir takes
+    // none with it.
+    env.push_back({{"name", "PRICING_AUDIT_HANDOFF_URL"},
+                   {"value", "http://" + ChildName(pe.metadata, component) + ":" +
+                                 std::to_string(kHttpPort)}});
+  }
   for (const json& var : pe.spec.env) env.push_back(var);
   return env;
 }
@@ -88,8 +97,9 @@ json EngineContainer(const PricingEngine& pe, const Component& component) {
       {"startupProbe", HttpProbe("/health/live", 2, 30)},
       // On termination the kubelet waits here before SIGTERM, so that the
       // endpoints stop sending to this pod before the engine stops accepting;
-      // the engine then answers what it has read (up to 10 s) and drains its
-      // audit spool (up to 5 s), inside the default 30 s grace period.
+      // the engine then answers what it has read (up to 10 s), drains its
+      // audit spool (up to 5 s) and hands what is left to a peer (up to
+      // 10 s), inside the pod's grace period (kTerminationGraceSeconds).
       {"lifecycle", {{"preStop", {{"sleep", {{"seconds", kPreStopSleepSeconds}}}}}}},
       {"securityContext",
        {
@@ -169,6 +179,7 @@ json DefaultHpaBehavior() {
 json BuildDeployment(const PricingEngine& pe, const Component& component) {
   const json selector = SelectorLabels(pe.metadata, component);
   json pod_spec = {
+      {"terminationGracePeriodSeconds", kTerminationGraceSeconds},
       {"automountServiceAccountToken", false},
       {"enableServiceLinks", false},
       {"securityContext",
