@@ -12,7 +12,8 @@ Measures, for N PricingEngines of 3 components each (12 children each):
   - CR edit -> HPA updated latency, p50 and p99 over E sequential edits, split
     into the API server's share and the operator's; once right after the
     reconcile, while kube-controller-manager still creates the Pods of every
-    Deployment, and again after it settled.
+    Deployment, and again after it settled; with the operator's own
+    histograms of queue wait and reconcile time over each series.
 """
 import argparse
 import http.client
@@ -133,6 +134,42 @@ def scrape(metrics_url):
         elif line.startswith("pricing_operator_children_applied_total"):
             applies += float(line.rsplit(" ", 1)[1])
     return writes, applies
+
+
+# The operator's own histograms, read before and after each series of edits:
+# they split "the operator's share" into the wait in its queue and the
+# reconcile itself (which holds its PATCH of the HPA), for every reconcile in
+# the series (also those that other objects' changes started).
+HISTOGRAMS = ("workqueue_queue_duration_seconds", "controller_runtime_reconcile_time_seconds")
+
+
+def scrape_histograms(metrics_url):
+    """{histogram: {le: cumulative count}} from the operator's /metrics, summed over labels."""
+    host, port = urllib.parse.urlparse(metrics_url).netloc.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode()
+    out = {name: {} for name in HISTOGRAMS}
+    for line in text.splitlines():
+        m = re.match(r'([a-z_]+)_bucket\{(?:[^}]*,)?le="([^"]+)"\} (\S+)', line)
+        if m and m.group(1) in out:
+            le = float(m.group(2))
+            out[m.group(1)][le] = out[m.group(1)].get(le, 0.0) + float(m.group(3))
+    return out
+
+
+def histogram_quantiles(before, after, name):
+    """'N, p50 <= X ms, p99 <= Y ms' of what `name` counted between two scrapes."""
+    d = sorted((le, n - before[name].get(le, 0.0)) for le, n in after[name].items())
+    total = d[-1][1] if d else 0
+    if total <= 0:
+        return "none"
+
+    def upper(q):
+        le = next(le for le, n in d if n >= q * total)
+        return "more" if le == float("inf") else f"<= {le * 1000:g} ms"
+
+    return f"{total:.0f}, p50 {upper(0.5)}, p99 {upper(0.99)}"
 
 
 def reconciled(api, namespace, n):
@@ -328,7 +365,9 @@ def main():
     # --- CR edit -> HPA updated: while the control plane is still busy
     # creating the Pods of 3000 Deployments, and again once it has settled ---
     progress(f"{args.edits} edits while kube-controller-manager still creates Pods")
+    hist_before = scrape_histograms(args.metrics)
     busy = edit_latencies(api, port, token, ca, ns, names, args.edits, 0)
+    busy["histograms"] = (hist_before, scrape_histograms(args.metrics))
     progress("waiting until every Deployment's Pods exist")
     settle_start = time.monotonic()
     while not settled(api, ns):
@@ -337,7 +376,9 @@ def main():
         time.sleep(2)
     settle_seconds = time.monotonic() - settle_start
     progress(f"settled after {settle_seconds:.0f} s; {args.edits} edits on the settled control plane")
+    hist_before = scrape_histograms(args.metrics)
     quiet = edit_latencies(api, port, token, ca, ns, names, args.edits, args.edits)
+    quiet["histograms"] = (hist_before, scrape_histograms(args.metrics))
     figures = {
         "n": n, "children": children_per_engine, "created": created, "operator_seconds": operator_seconds,
         "rss": rss, "rss_end": rss_kib(args.operator_pid, "VmRSS"),
@@ -391,6 +432,10 @@ def report_edits(label, edits, result):
     if result["to_watch"]:
         print(f"  CR edit -> seen on a PricingEngine watch: {quantiles(result['to_watch'])}")
         print(f"  seen on the watch -> HPA updated (the operator's share): {quantiles(result['after_watch'])}")
+    before, after = result["histograms"]
+    print(f"  the operator's reconciles meanwhile: in its queue "
+          f"{histogram_quantiles(before, after, HISTOGRAMS[0])}; reconcile, its PATCH included "
+          f"{histogram_quantiles(before, after, HISTOGRAMS[1])}")
     missed = result["missed"]
     print(f"  CR edit -> HPA updated over {len(result['total'])} edits: {quantiles(result['total'])}"
           + (f" ({missed} not seen within 30 s)" if missed else ""))
