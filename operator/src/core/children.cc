@@ -40,11 +40,15 @@ json AntiAffinityTerm(const json& selector, std::string_view topology_key, int w
   };
 }
 
+// The in-cluster address of `component`'s Service.
+std::string ServiceUrl(const PricingEngine& pe, const Component& component) {
+  return "http://" + ChildName(pe.metadata, component) + ":" + std::to_string(kHttpPort);
+}
+
 // The in-cluster address of the first component with `role`, or empty.
 std::string RoleUrl(const PricingEngine& pe, std::string_view role) {
   for (const Component& c : pe.spec.components) {
-    if (c.role == role)
-      return "http://" + ChildName(pe.metadata, c) + ":" + std::to_string(kHttpPort);
+    if (c.role == role) return ServiceUrl(pe, c);
   }
   return {};
 }
@@ -76,9 +80,7 @@ json EngineEnv(const PricingEngine& pe, const Component& component) {
     // taken to a peer behind its own Service (the engine needs
     // PRICING_INTERNAL_TOKEN for it), so that a deleted pod's emptyDir takes
     // none with it.
-    env.push_back({{"name", "PRICING_AUDIT_HANDOFF_URL"},
-                   {"value", "http://" + ChildName(pe.metadata, component) + ":" +
-                                 std::to_string(kHttpPort)}});
+    env.push_back({{"name", "PRICING_AUDIT_HANDOFF_URL"}, {"value", ServiceUrl(pe, component)}});
   }
   for (const json& var : pe.spec.env) env.push_back(var);
   return env;
