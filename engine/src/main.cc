@@ -541,6 +541,14 @@ void HandOffAudit(const EngineConfig& cfg, AuditSpool& spool) {
        {"audit_pending", std::to_string(spool.Pending())}});
 }
 
+// The end of a process with an audit spool: drains the spool to its store
+// for up to 5 s, hands what is left to the peer, and logs what stays pending.
+void StopAuditSpool(const EngineConfig& cfg, AuditSpool& spool) {
+  spool.Close(std::chrono::seconds(5));
+  HandOffAudit(cfg, spool);
+  Log(LogLevel::kInfo, "stopped", {{"audit_pending", std::to_string(spool.Pending())}});
+}
+
 // Says at start when audit_handoff_url cannot be used.
 void CheckAuditHandoff(const EngineConfig& cfg) {
   if (!cfg.audit_handoff_url.empty() && cfg.internal_token.empty()) {
@@ -627,9 +635,7 @@ int ServeAll(const EngineConfig& cfg) {
                                  {"cache", redis.pool ? "redis" : "process"}});
                           });
   blocking.join();
-  spool->Close(std::chrono::seconds(5));
-  HandOffAudit(cfg, *spool);
-  Log(LogLevel::kInfo, "stopped", {{"audit_pending", std::to_string(spool->Pending())}});
+  StopAuditSpool(cfg, *spool);
   return 0;
 }
 
@@ -805,9 +811,7 @@ int ServeCalculation(const EngineConfig& cfg) {
   blocking.join();
   if (flusher.joinable()) flusher.join();
   if (activity) (void)tracker.Flush(*activity, clock.Now());
-  spool->Close(std::chrono::seconds(5));
-  HandOffAudit(cfg, *spool);
-  Log(LogLevel::kInfo, "stopped", {{"audit_pending", std::to_string(spool->Pending())}});
+  StopAuditSpool(cfg, *spool);
   audit_client->Close();
   data->Close();
   return 0;
