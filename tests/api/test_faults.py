@@ -27,6 +27,12 @@ def audit_count(services, ids):
     return int(services.sql(q))
 
 
+def log_records(engine):
+    """The JSON lines an engine has logged so far."""
+    with open(engine.log.name, "rb") as f:
+        return [json.loads(line) for line in f.read().decode().splitlines() if line.startswith("{")]
+
+
 def test_redis_stopped_still_prices_and_limits_per_process(services, market, fresh_engine):
     e = fresh_engine()
     assert e.price()[0] == 200
@@ -189,8 +195,7 @@ def test_sigterm_under_load_answers_what_it_read_and_exits_cleanly(services, mar
     for t in threads:
         t.join()
     assert rc == 0, "engine exited with %s on SIGTERM (negative: killed by that signal)" % rc
-    with open(e.log.name, "rb") as f:
-        log = [json.loads(line) for line in f.read().decode().splitlines() if line.startswith("{")]
+    log = log_records(e)
     stopped = [r for r in log if r.get("msg") == "stopped"]
     assert stopped and stopped[-1]["audit_pending"] == "0", stopped
     assert len(answered) > 50, len(answered)
@@ -223,8 +228,7 @@ def test_sigterm_while_postgres_is_down_hands_the_spool_to_a_peer(services, mark
         assert stopping.metric("audit_records_pending") >= 12
         stopping.proc.terminate()
         assert stopping.proc.wait(timeout=40) == 0
-        with open(stopping.log.name, "rb") as f:
-            log = [json.loads(line) for line in f.read().decode().splitlines() if line.startswith("{")]
+        log = log_records(stopping)
         handed = [r for r in log if r.get("msg") == "audit records handed off"]
         assert handed and int(handed[-1]["records"]) >= 12 and handed[-1]["audit_pending"] == "0", handed
         stopped = [r for r in log if r.get("msg") == "stopped"]

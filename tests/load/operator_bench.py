@@ -119,12 +119,17 @@ def rss_kib(pid, field):
     return 0
 
 
-def scrape(metrics_url):
-    """(write requests, child applies) from the operator's /metrics."""
+def metrics_text(metrics_url):
+    """The operator's /metrics page."""
     host, port = urllib.parse.urlparse(metrics_url).netloc.split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=10)
     conn.request("GET", "/metrics")
-    text = conn.getresponse().read().decode()
+    return conn.getresponse().read().decode()
+
+
+def scrape(metrics_url):
+    """(write requests, child applies) from the operator's /metrics."""
+    text = metrics_text(metrics_url)
     writes = applies = 0.0
     for line in text.splitlines():
         if line.startswith("rest_client_requests_total{"):
@@ -145,10 +150,7 @@ HISTOGRAMS = ("workqueue_queue_duration_seconds", "controller_runtime_reconcile_
 
 def scrape_histograms(metrics_url):
     """{histogram: {le: cumulative count}} from the operator's /metrics, summed over labels."""
-    host, port = urllib.parse.urlparse(metrics_url).netloc.split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=10)
-    conn.request("GET", "/metrics")
-    text = conn.getresponse().read().decode()
+    text = metrics_text(metrics_url)
     out = {name: {} for name in HISTOGRAMS}
     for line in text.splitlines():
         m = re.match(r'([a-z_]+)_bucket\{(?:[^}]*,)?le="([^"]+)"\} (\S+)', line)
