@@ -275,11 +275,15 @@ TEST(AuditRecordJson, RejectsMalformedRecords) {
   EXPECT_FALSE(ParseAuditRecord(bad));
 }
 
-TEST(AuditSpool, DeliversEveryConcurrentlyAppendedRecordExactlyOnce) {
+// Appends from 8 threads at once and checks that every record reaches the
+// sink once, field for field. Returns how many came from memory.
+int64_t DeliverConcurrentAppends(AuditSpoolOptions options) {
   ScratchDir dir;
+  options.directory = dir.path();
   FakeSink sink;
-  auto spool = AuditSpool::Open(Options(dir.path()), sink.Fn());
-  ASSERT_TRUE(spool) << spool.error().message;
+  auto spool = AuditSpool::Open(options, sink.Fn());
+  EXPECT_TRUE(spool) << spool.error().message;
+  if (!spool) return -1;
   constexpr int kThreads = 8;
   constexpr int kPerThread = 500;
   DoneCounter done;
@@ -293,21 +297,67 @@ TEST(AuditSpool, DeliversEveryConcurrentlyAppendedRecordExactlyOnce) {
     });
   }
   for (auto& th : threads) th.join();
-  ASSERT_TRUE(done.WaitFor(kThreads * kPerThread));
+  if (!done.WaitFor(kThreads * kPerThread)) {
+    ADD_FAILURE() << "not every record became durable";
+    return -1;
+  }
   EXPECT_EQ(done.ok(), kThreads * kPerThread);
-  ASSERT_TRUE((*spool)->WaitUntilDrained(10s)) << (*spool)->Pending();
+  if (!(*spool)->WaitUntilDrained(10s)) {
+    ADD_FAILURE() << "not drained: " << (*spool)->Pending() << " pending";
+    return -1;
+  }
   EXPECT_EQ((*spool)->Pending(), 0);
   const auto counts = sink.counts();
-  ASSERT_EQ(counts.size(), size_t{kThreads * kPerThread});
+  EXPECT_EQ(counts.size(), size_t{kThreads * kPerThread});
   for (const auto& [id, count] : counts) EXPECT_EQ(count, 1) << id;
   EXPECT_LE((*spool)->stats().commits, kThreads * kPerThread);
   // Delivered records are the appended ones, field for field.
   for (const AuditRecord& r : sink.records()) {
     const int n = std::stoi(r.calculation_id.substr(5));
-    ASSERT_EQ(DiffAuditRecords(r, MakeAuditRecord(Id(n), n)), "") << r.calculation_id;
+    EXPECT_EQ(DiffAuditRecords(r, MakeAuditRecord(Id(n), n)), "") << r.calculation_id;
   }
+  const int64_t from_memory = (*spool)->stats().delivered_from_memory;
+  EXPECT_EQ((*spool)->stats().delivered_records, kThreads * kPerThread);
   (*spool)->Close();
   EXPECT_TRUE(Segments(dir.path()).empty());
+  return from_memory;
+}
+
+TEST(AuditSpool, DeliversEveryConcurrentlyAppendedRecordExactlyOnceFromMemory) {
+  // 4000 records never fill memory (16384), so none is read back.
+  EXPECT_EQ(DeliverConcurrentAppends(Options("")), 4000);
+}
+
+TEST(AuditSpool, DeliversEveryConcurrentlyAppendedRecordExactlyOnceFromTheSegments) {
+  AuditSpoolOptions options = Options("");
+  options.memory_records = 0;
+  EXPECT_EQ(DeliverConcurrentAppends(options), 0);
+}
+
+TEST(AuditSpool, ReadsTheSegmentsForWhatMemoryCouldNotHoldAndDeliversInOrder) {
+  ScratchDir dir;
+  FakeSink sink;
+  sink.SetUp(false);
+  AuditSpoolOptions options = Options(dir.path());
+  options.memory_records = 50;
+  options.batch_size = 20;
+  auto spool = AuditSpool::Open(options, sink.Fn());
+  ASSERT_TRUE(spool);
+  // Ten commits of 30 while the sink is down: memory fills with the first 50
+  // (then the drainer holds 20 of them for its retries), the rest wait on disk.
+  for (int round = 0; round < 10; ++round) AppendAndWait(**spool, round * 30, 30);
+  EXPECT_EQ((*spool)->Pending(), 300);
+  sink.SetUp(true);
+  ASSERT_TRUE((*spool)->WaitUntilDrained(10s)) << (*spool)->Pending();
+  const auto records = sink.records();
+  ASSERT_EQ(records.size(), 300u);
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_EQ(DiffAuditRecords(records[i], MakeAuditRecord(Id(i), i)), "") << "record " << i;
+  }
+  const auto stats = (*spool)->stats();
+  EXPECT_EQ(stats.delivered_records, 300);
+  EXPECT_GT(stats.delivered_from_memory, 0);
+  EXPECT_LT(stats.delivered_from_memory, 300);
 }
 
 TEST(AuditSpool, CommitsEverythingQueuedInOneWrite) {
@@ -443,6 +493,43 @@ TEST(AuditSpool, HandsOffWhatTheSinkDidNotTakeAndKeepsNothing) {
   ASSERT_TRUE(reopened);
   EXPECT_EQ((*reopened)->stats().recovered_records, 0);
   EXPECT_EQ((*reopened)->Pending(), 0);
+}
+
+TEST(AuditSpool, ADrainUntilTheSinkFailsEndsAtTheOutageNotAtItsTimeout) {
+  ScratchDir dir;
+  FakeSink down;
+  down.SetUp(false);
+  FakeSink peer;
+  auto spool = AuditSpool::Open(Options(dir.path()), down.Fn());
+  ASSERT_TRUE(spool);
+  AppendAndWait(**spool, 0, 50);
+  for (int i = 0; i < 200 && (*spool)->stats().sink_failures == 0; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_GT((*spool)->stats().sink_failures, 0);
+  const auto start = std::chrono::steady_clock::now();
+  (*spool)->Close(60s, /*until_sink_fails=*/true);
+  // Waiting out the outage would take the whole minute.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 30s);
+  EXPECT_EQ((*spool)->Pending(), 50);
+  // The handoff is not cut short by the sink's failures: the peer gets all.
+  EXPECT_EQ((*spool)->HandOff(peer.Fn(), 10s), 50);
+  EXPECT_EQ(peer.records().size(), 50u);
+  EXPECT_TRUE(down.counts().empty());
+}
+
+TEST(AuditSpool, ADrainUntilTheSinkFailsDeliversEverythingWhileTheSinkWorks) {
+  ScratchDir dir;
+  FakeSink sink;
+  AuditSpoolOptions o = Options(dir.path());
+  o.drain_linger = 60s;  // the records wait for Close's drain
+  auto spool = AuditSpool::Open(o, sink.Fn());
+  ASSERT_TRUE(spool);
+  AppendAndWait(**spool, 0, 120);
+  EXPECT_EQ((*spool)->Pending(), 120);
+  (*spool)->Close(10s, /*until_sink_fails=*/true);
+  EXPECT_EQ((*spool)->Pending(), 0);
+  EXPECT_EQ(sink.counts().size(), 120u);
 }
 
 TEST(AuditSpool, KeepsWhatAHandOffCouldNotPlace) {

@@ -668,6 +668,7 @@ void AuditSpool::Append(AuditRecord record, std::function<void(Result<void>)> do
       // allocate here and free on the writer thread.
       queue_frames_.append(header.data(), header.size()).append(payload);
       queue_.push_back(std::move(done));
+      queue_records_.push_back(std::move(record));
       if (queue_.size() == 1) queue_cv_.notify_one();
       return;
     }
@@ -688,6 +689,7 @@ AuditSpool::Stats AuditSpool::stats() const {
   s.truncated_bytes = truncated_bytes_;
   s.commits = commits_.load();
   s.delivered_records = delivered_.load();
+  s.delivered_from_memory = delivered_from_memory_.load();
   s.sink_failures = sink_failures_.load();
   s.dead_lettered = dead_lettered_.load();
   std::lock_guard lock(drain_mu_);
@@ -695,7 +697,7 @@ AuditSpool::Stats AuditSpool::stats() const {
   return s;
 }
 
-void AuditSpool::Close(std::chrono::milliseconds drain_timeout) {
+void AuditSpool::Close(std::chrono::milliseconds drain_timeout, bool until_sink_fails) {
   std::call_once(close_once_, [&] {
     {
       std::lock_guard lock(queue_mu_);
@@ -707,6 +709,8 @@ void AuditSpool::Close(std::chrono::milliseconds drain_timeout) {
       std::lock_guard lock(drain_mu_);
       stop_draining_ = true;
       drain_deadline_ = SteadyClock::now() + drain_timeout;
+      drain_until_sink_fails_ = until_sink_fails;
+      if (until_sink_fails && sink_failing_) drain_deadline_ = SteadyClock::now();
     }
     drain_cv_.notify_all();
     if (drainer_.joinable()) drainer_.join();
@@ -721,6 +725,8 @@ int64_t AuditSpool::HandOff(AuditBatchSink to, std::chrono::milliseconds timeout
     std::lock_guard lock(drain_mu_);
     handoff_ = std::move(to);
     drain_deadline_ = SteadyClock::now() + timeout;
+    drain_until_sink_fails_ = false;  // the peer is retried for all of `timeout`
+    sink_failing_ = false;
   }
   // Both threads have stopped: the drainer's loop runs here, to the new sink.
   DrainerLoop();
@@ -731,9 +737,11 @@ void AuditSpool::WriterLoop() {
   // Swapped with the queue at each commit, so both buffers keep their capacity.
   std::vector<Done> batch;
   std::string frames;
+  std::vector<AuditRecord> records;
   for (;;) {
     batch.clear();
     frames.clear();
+    records.clear();
     if (frames.capacity() > (8u << 20)) frames = std::string();  // after a burst
     bool closing = false;
     {
@@ -746,9 +754,10 @@ void AuditSpool::WriterLoop() {
       }
       batch.swap(queue_);
       frames.swap(queue_frames_);
+      records.swap(queue_records_);
       closing = closing_;
     }
-    if (!batch.empty()) WriteBatch(&batch, frames);
+    if (!batch.empty()) WriteBatch(&batch, frames, &records);
     if (active_records_ > 0 && (active_size_ >= options_.max_segment_bytes ||
                                 SteadyClock::now() - active_since_ >= options_.max_segment_age)) {
       RollLocked();
@@ -792,7 +801,43 @@ void AuditSpool::RollLocked() {
   }
 }
 
-void AuditSpool::WriteBatch(std::vector<Done>* batch, const std::string& frames) {
+void AuditSpool::KeepCommitted(uint64_t start, const std::string& frames,
+                               std::vector<AuditRecord>* records) {
+  if (committed_full_ && committed_.empty()) committed_full_ = false;
+  if (committed_full_ || committed_.size() + records->size() > options_.memory_records) {
+    committed_full_ = true;
+    return;
+  }
+  size_t pos = 0;
+  for (AuditRecord& record : *records) {
+    const uint64_t frame = kFrameHeaderBytes + GetU32(frames.data() + pos);
+    committed_.push_back(
+        Committed{active_seq_, start + pos, start + pos + frame, std::move(record)});
+    pos += frame;
+  }
+}
+
+std::vector<AuditSpool::Committed> AuditSpool::TakeCommitted(uint64_t seq, uint64_t offset,
+                                                             uint64_t limit) {
+  while (!committed_.empty() &&
+         (committed_.front().seq < seq ||
+          (committed_.front().seq == seq && committed_.front().end <= offset))) {
+    committed_.pop_front();
+  }
+  std::vector<Committed> taken;
+  uint64_t next = offset;
+  while (!committed_.empty() && taken.size() < options_.batch_size) {
+    Committed& c = committed_.front();
+    if (c.seq != seq || c.start != next || c.end > limit) break;
+    next = c.end;
+    taken.push_back(std::move(c));
+    committed_.pop_front();
+  }
+  return taken;
+}
+
+void AuditSpool::WriteBatch(std::vector<Done>* batch, const std::string& frames,
+                            std::vector<AuditRecord>* records) {
   auto fail_all = [&](const std::string& why) {
     Log(why);
     {
@@ -848,11 +893,13 @@ void AuditSpool::WriteBatch(std::vector<Done>* batch, const std::string& frames)
   }
   commits_.fetch_add(1, std::memory_order_relaxed);
   if (active_records_ == 0) active_since_ = SteadyClock::now();
+  const uint64_t start = active_size_;
   active_size_ = end;
   active_records_ += static_cast<int64_t>(batch->size());
   bool wake_drainer = true;
   {
     std::lock_guard lock(drain_mu_);
+    KeepCommitted(start, frames, records);
     Segment& s = segments_.back();
     s.size = active_size_;
     s.records = active_records_;
@@ -976,6 +1023,16 @@ bool AuditSpool::Deliver(std::vector<AuditRecord> records,
     sink_failures_.fetch_add(1);
     if (!failing) Log("audit spool: sink unavailable, retrying: " + e.message);
     failing = true;
+    if (e.code != ErrorCode::kServiceUnavailable) return;  // that record, not the sink
+    std::lock_guard lock(drain_mu_);
+    sink_failing_ = true;
+    if (stop_draining_ && drain_until_sink_fails_) drain_deadline_ = SteadyClock::now();
+  };
+  auto note_success = [&] {
+    if (failing) Log("audit spool: sink available again");
+    failing = false;
+    std::lock_guard lock(drain_mu_);
+    sink_failing_ = false;
   };
   auto next_delay = [&] { delay = std::min(delay * 2, options_.retry_max); };
 
@@ -983,7 +1040,7 @@ bool AuditSpool::Deliver(std::vector<AuditRecord> records,
   for (;;) {
     Result<void> r = call(records);
     if (r) {
-      if (failing) Log("audit spool: sink available again");
+      note_success();
       return true;
     }
     note_failure(r.error());
@@ -997,11 +1054,15 @@ bool AuditSpool::Deliver(std::vector<AuditRecord> records,
     int terminal = 0;
     for (;;) {
       Result<void> r = call(one);
-      if (r) break;
+      if (r) {
+        note_success();
+        break;
+      }
       note_failure(r.error());
       if (r.error().code != ErrorCode::kServiceUnavailable &&
           ++terminal >= options_.terminal_attempts) {
-        DeadLetter(payloads[i], r.error().message);
+        DeadLetter(payloads.empty() ? SerializeAuditRecord(records[i]) : payloads[i],
+                   r.error().message);
         break;
       }
       if (!Backoff(delay)) return false;
@@ -1050,6 +1111,7 @@ void AuditSpool::DrainUntilStopped() {
     uint64_t seq = 0;
     uint64_t offset = 0;
     uint64_t limit = 0;
+    std::vector<Committed> committed;
     {
       std::unique_lock lock(drain_mu_);
       for (;;) {
@@ -1083,6 +1145,7 @@ void AuditSpool::DrainUntilStopped() {
           seq = s.seq;
           offset = cursor_offset_;
           limit = s.size;
+          committed = TakeCommitted(seq, offset, limit);
           break;
         }
         if (s.closed) {
@@ -1103,6 +1166,16 @@ void AuditSpool::DrainUntilStopped() {
       }
     }
 
+    if (!committed.empty()) {
+      std::vector<AuditRecord> records;
+      records.reserve(committed.size());
+      for (Committed& c : committed) records.push_back(std::move(c.record));
+      const size_t n = records.size();
+      if (!Deliver(std::move(records), {})) return;
+      delivered_from_memory_.fetch_add(static_cast<int64_t>(n));
+      Delivered(seq, committed.back().end, n, n);
+      continue;
+    }
     auto frames = ReadFrames(seq, offset, limit);
     if (!frames) {
       Log(frames.error().message + "; skipping the rest of the segment");
@@ -1126,26 +1199,29 @@ void AuditSpool::DrainUntilStopped() {
     if (frames->empty()) continue;
     const size_t delivered = records.size();
     if (!Deliver(std::move(records), payloads)) return;
-    const uint64_t end = frames->back().end;
-    const auto now = SteadyClock::now();
-    if (now - persisted_at_ >= options_.cursor_sync_interval) {
-      if (auto r = PersistCursor(seq, end); !r) {
-        Log(r.error().message);
-      } else {
-        persisted_seq_ = seq;
-        persisted_offset_ = end;
-        persisted_at_ = now;
-      }
-    }
-    delivered_.fetch_add(static_cast<int64_t>(delivered));
-    {
-      std::lock_guard lock(drain_mu_);
-      cursor_offset_ = end;
-      cursor_records_ += static_cast<int64_t>(frames->size());
-      pending_.fetch_sub(static_cast<int64_t>(frames->size()));
-    }
-    drain_cv_.notify_all();
+    Delivered(seq, frames->back().end, frames->size(), delivered);
   }
+}
+
+void AuditSpool::Delivered(uint64_t seq, uint64_t end, size_t frames, size_t delivered) {
+  const auto now = SteadyClock::now();
+  if (now - persisted_at_ >= options_.cursor_sync_interval) {
+    if (auto r = PersistCursor(seq, end); !r) {
+      Log(r.error().message);
+    } else {
+      persisted_seq_ = seq;
+      persisted_offset_ = end;
+      persisted_at_ = now;
+    }
+  }
+  delivered_.fetch_add(static_cast<int64_t>(delivered));
+  {
+    std::lock_guard lock(drain_mu_);
+    cursor_offset_ = end;
+    cursor_records_ += static_cast<int64_t>(frames);
+    pending_.fetch_sub(static_cast<int64_t>(frames));
+  }
+  drain_cv_.notify_all();
 }
 
 // ---------------------------------------------------------------------------

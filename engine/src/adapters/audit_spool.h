@@ -7,7 +7,11 @@
 // fdatasync(), then every waiting `done` fires. A drainer thread reads the
 // segments in order and delivers them in batches to a sink (PostgreSQL's
 // InsertAuditBatch, or a FileAuditStore in embedded mode), retrying with
-// backoff while the sink is down; a segment is deleted only after all of its
+// backoff while the sink is down. The records of recent commits stay in memory
+// too (a bounded number), so in the steady state the drainer delivers them
+// without reading back and parsing what the writer just wrote; it reads the
+// segments for whatever memory does not hold (after a restart, or a backlog
+// past the bound). A segment is deleted only after all of its
 // records were accepted, and a persisted cursor avoids re-sending. Re-sending
 // (after a crash between delivery and cursor update) is harmless because the
 // sinks are idempotent on calculation_id.
@@ -71,6 +75,11 @@ struct AuditSpoolOptions {
   // recovery drops the zeros. 0: plain appends.
   size_t preallocate_bytes = 1u << 20;
   size_t batch_size = 500;                            // records per sink call
+  // Committed records kept in memory for the drainer, at most. While the sink
+  // keeps up, every record is delivered from memory; past this many waiting
+  // (the sink down or slow), new commits are left to the segments until the
+  // drainer has caught up. 0: the drainer always reads the segments.
+  size_t memory_records = 16384;
   // While fewer than batch_size records wait in the active segment, the
   // drainer waits this long (from when the first of them became durable)
   // for more, so that a steady stream reaches the sink in full batches
@@ -100,6 +109,7 @@ class AuditSpool : public AuditSink {
     int64_t truncated_bytes = 0;    // torn tails removed at Open
     int64_t commits = 0;            // group commits (one write + one fdatasync) since Open
     int64_t delivered_records = 0;  // accepted by the sink since Open
+    int64_t delivered_from_memory = 0;  // of those, taken from memory, not read from a segment
     int64_t sink_failures = 0;      // failed sink calls since Open
     int64_t dead_lettered = 0;      // records moved to dead-letter.jsonl
     int64_t segments = 0;           // segment files currently on disk
@@ -132,8 +142,11 @@ class AuditSpool : public AuditSink {
   // Stops accepting records, makes every queued one durable (firing its
   // `done`), keeps delivering to the sink for at most `drain_timeout`, then
   // stops both threads. What was not delivered stays in the spool for the next
-  // Open. Idempotent.
-  void Close(std::chrono::milliseconds drain_timeout = std::chrono::milliseconds(2000));
+  // Open. With `until_sink_fails`, the drain also ends as soon as a sink call
+  // fails (at once if the last one failed): for a caller that hands off next
+  // rather than wait out an outage. Idempotent.
+  void Close(std::chrono::milliseconds drain_timeout = std::chrono::milliseconds(2000),
+             bool until_sink_fails = false);
 
   // After Close: delivers the records still pending to `to` instead of the
   // sink, on the calling thread, for at most `timeout` (retrying `to` as the
@@ -157,15 +170,31 @@ class AuditSpool : public AuditSink {
     std::string payload;
     uint64_t end = 0;  // offset just past the frame
   };
+  // A committed record kept for the drainer, and where its frame is.
+  struct Committed {
+    uint64_t seq = 0;
+    uint64_t start = 0;  // offset of the frame in segment `seq`
+    uint64_t end = 0;    // offset just past it
+    AuditRecord record;
+  };
 
   AuditSpool(AuditSpoolOptions options, AuditBatchSink sink);
 
   Result<void> Recover();
   Result<void> OpenActiveSegment(uint64_t seq);
   void WriterLoop();
-  // Writes `frames` (the frames of the records whose callbacks are `batch`,
-  // in order) in one write and one fdatasync, then fires the callbacks.
-  void WriteBatch(std::vector<Done>* batch, const std::string& frames);
+  // Writes `frames` (the frames of `records`, whose callbacks are `batch`, in
+  // order) in one write and one fdatasync, keeps the records for the drainer,
+  // then fires the callbacks.
+  void WriteBatch(std::vector<Done>* batch, const std::string& frames,
+                  std::vector<AuditRecord>* records);
+  // Moves the committed records (frame offsets from `start`) to committed_,
+  // unless it is full. REQUIRES: drain_mu_ held.
+  void KeepCommitted(uint64_t start, const std::string& frames, std::vector<AuditRecord>* records);
+  // Takes from committed_ the records of segment `seq` from `offset` up to
+  // `limit`, at most batch_size, if memory holds the one at `offset`; drops
+  // the ones the cursor has passed. REQUIRES: drain_mu_ held.
+  std::vector<Committed> TakeCommitted(uint64_t seq, uint64_t offset, uint64_t limit);
   void RollLocked();
   // Closes the active segment, cutting off its preallocated zeros.
   void CloseActiveSegment();
@@ -173,9 +202,14 @@ class AuditSpool : public AuditSink {
   void DrainUntilStopped();
   // Reads up to batch_size frames of `segment` in [offset, limit).
   Result<std::vector<Frame>> ReadFrames(uint64_t seq, uint64_t offset, uint64_t limit);
-  // Delivers `records` (taken from `payloads`) until the sink accepts them or
-  // the drainer must stop. Returns false when stopped before delivery.
+  // Delivers `records` (parsed from `payloads`, or from memory when
+  // `payloads` is empty) until the sink accepts them or the drainer must stop.
+  // Returns false when stopped before delivery.
   bool Deliver(std::vector<AuditRecord> records, const std::vector<std::string>& payloads);
+  // Moves the cursor past the `frames` frames of segment `seq` up to `end`,
+  // of which `delivered` reached the sink (the others were dead-lettered), and
+  // persists it if it is due.
+  void Delivered(uint64_t seq, uint64_t end, size_t frames, size_t delivered);
   void DeadLetter(const std::string& payload, std::string_view why);
   Result<void> PersistCursor(uint64_t seq, uint64_t offset);
   // Sleeps `delay` or until the drainer is told to give up. Returns false if it must stop.
@@ -194,6 +228,7 @@ class AuditSpool : public AuditSink {
   std::atomic<int64_t> pending_{0};
   std::atomic<int64_t> commits_{0};
   std::atomic<int64_t> delivered_{0};
+  std::atomic<int64_t> delivered_from_memory_{0};
   std::atomic<int64_t> sink_failures_{0};
   std::atomic<int64_t> dead_lettered_{0};
   int64_t recovered_records_ = 0;
@@ -204,6 +239,7 @@ class AuditSpool : public AuditSink {
   std::condition_variable queue_cv_;
   std::vector<Done> queue_;  // one per queued record, in order
   std::string queue_frames_;  // the queued records' frames, in the same order
+  std::vector<AuditRecord> queue_records_;  // the queued records, in the same order
   bool closing_ = false;
   // Owned by the writer thread (and by Open before it starts).
   int active_fd_ = -1;
@@ -219,11 +255,17 @@ class AuditSpool : public AuditSink {
   std::deque<Segment> segments_;  // on disk, ascending seq; the last may be active
   bool stop_draining_ = false;
   std::chrono::steady_clock::time_point drain_deadline_{};
+  bool drain_until_sink_fails_ = false;  // Close's until_sink_fails, while draining
+  bool sink_failing_ = false;            // the last sink call failed
   // Drainer position: the next frame to deliver.
   uint64_t cursor_seq_ = 0;
   uint64_t cursor_offset_ = 0;
   int64_t cursor_records_ = 0;  // records of cursor_seq_ before cursor_offset_
   bool drainer_lingering_ = false;  // the drainer waits out drain_linger
+  // Committed records not delivered yet, in commit order, as one run with no
+  // gap: once a commit finds it full, none is added until it is empty again.
+  std::deque<Committed> committed_;
+  bool committed_full_ = false;
   // Owned by the drainer thread: the last cursor written to disk.
   uint64_t persisted_seq_ = 0;
   uint64_t persisted_offset_ = 0;

@@ -222,24 +222,29 @@ constexpr char kAuditColumns[] =
 // Appends `value` as one COPY text-format field: backslash, tab, newline and
 // carriage return escaped, so no value can end its field or row early.
 void AppendCopyField(std::string_view value, std::string* out) {
-  for (char c : value) {
-    switch (c) {
+  size_t plain = 0;  // start of the run of characters copied as they are
+  for (size_t i = 0; i < value.size(); ++i) {
+    std::string_view escaped;
+    switch (value[i]) {
       case '\\':
-        out->append("\\\\");
+        escaped = "\\\\";
         break;
       case '\t':
-        out->append("\\t");
+        escaped = "\\t";
         break;
       case '\n':
-        out->append("\\n");
+        escaped = "\\n";
         break;
       case '\r':
-        out->append("\\r");
+        escaped = "\\r";
         break;
       default:
-        out->push_back(c);
+        continue;
     }
+    out->append(value.substr(plain, i - plain)).append(escaped);
+    plain = i + 1;
   }
+  out->append(value.substr(plain));
 }
 
 // Appends `r` as one COPY text-format row of kAuditColumns.
