@@ -528,9 +528,14 @@ HttpHandler WithAuditIntake(const EngineConfig& cfg, HttpHandler inner, AuditSpo
 // After the spool's own drain: hands the records still pending to the peer at
 // audit_handoff_url, so that a pod deleted while its store of record is away
 // takes none with it. What the peer does not take stays in the spool.
+// Whether a stopping process has a peer to hand its audit records to.
+bool CanHandOffAudit(const EngineConfig& cfg) {
+  return !cfg.audit_handoff_url.empty() && !cfg.internal_token.empty();
+}
+
 void HandOffAudit(const EngineConfig& cfg, AuditSpool& spool) {
   const int64_t pending = spool.Pending();
-  if (pending == 0 || cfg.audit_handoff_url.empty() || cfg.internal_token.empty()) return;
+  if (pending == 0 || !CanHandOffAudit(cfg)) return;
   auto client = OpenRoleClient(cfg.audit_handoff_url, "audit-handoff", 1, cfg.internal_timeout);
   const int64_t taken = spool.HandOff(
       RemoteAuditSink(*client, cfg.internal_token, kAuditHandoffBodyBytes), kAuditHandoffTimeout);
@@ -543,8 +548,10 @@ void HandOffAudit(const EngineConfig& cfg, AuditSpool& spool) {
 
 // The end of a process with an audit spool: drains the spool to its store
 // for up to 5 s, hands what is left to the peer, and logs what stays pending.
+// With a peer to hand off to, the drain ends at the store's first failure: an
+// outage would only delay the handoff.
 void StopAuditSpool(const EngineConfig& cfg, AuditSpool& spool) {
-  spool.Close(std::chrono::seconds(5));
+  spool.Close(std::chrono::seconds(5), /*until_sink_fails=*/CanHandOffAudit(cfg));
   HandOffAudit(cfg, spool);
   Log(LogLevel::kInfo, "stopped", {{"audit_pending", std::to_string(spool.Pending())}});
 }
