@@ -397,6 +397,8 @@ class FastFlatReader {
     if (!Eat('{')) return std::nullopt;
     SkipSpace();
     if (Eat('}')) return End(std::move(object));
+    // One allocation for a request body's few members instead of regrowing.
+    object.members.reserve(8);
     for (;;) {
       std::string key;
       if (!PlainString(&key)) return std::nullopt;

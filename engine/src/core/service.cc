@@ -305,7 +305,7 @@ std::optional<ApiKey> PricingService::Admit(Ctx& ctx, const ApiRequest& request,
     out = ErrorResponse(Error{ErrorCode::kUnauthorized, "invalid API key", "X-API-Key"});
     return std::nullopt;
   }
-  const ApiKey& api_key = **found;
+  ApiKey& api_key = **found;
   RateDecision d = deps_.limiter->Take(api_key.key_hash, api_key.rate_limit_per_minute);
   rate_headers = {{"X-RateLimit-Limit", std::to_string(d.limit)},
                   {"X-RateLimit-Remaining", std::to_string(d.remaining)},
@@ -320,7 +320,7 @@ std::optional<ApiKey> PricingService::Admit(Ctx& ctx, const ApiRequest& request,
     out.headers.emplace_back("Retry-After", std::to_string(std::max<int64_t>(1, d.reset_seconds)));
     return std::nullopt;
   }
-  return api_key;
+  return std::move(api_key);
 }
 
 // Tiered lookup shared by keys and reference rows: in-process level, then the
@@ -335,7 +335,7 @@ Result<std::optional<T>> Tiered(TtlCache<std::optional<T>>& l1, Cache* shared,
                                 Load load, Encode encode, Decode decode) {
   if (auto hit = l1.Get(key, now)) {
     if (observer) observer->CacheHit(cache_name);
-    return *hit;
+    return std::move(*hit);
   }
   if (!may_block) {
     would_block = true;
