@@ -525,14 +525,14 @@ HttpHandler WithAuditIntake(const EngineConfig& cfg, HttpHandler inner, AuditSpo
   };
 }
 
-// After the spool's own drain: hands the records still pending to the peer at
-// audit_handoff_url, so that a pod deleted while its store of record is away
-// takes none with it. What the peer does not take stays in the spool.
 // Whether a stopping process has a peer to hand its audit records to.
 bool CanHandOffAudit(const EngineConfig& cfg) {
   return !cfg.audit_handoff_url.empty() && !cfg.internal_token.empty();
 }
 
+// After the spool's own drain: hands the records still pending to the peer at
+// audit_handoff_url, so that a pod deleted while its store of record is away
+// takes none with it. What the peer does not take stays in the spool.
 void HandOffAudit(const EngineConfig& cfg, AuditSpool& spool) {
   const int64_t pending = spool.Pending();
   if (pending == 0 || !CanHandOffAudit(cfg)) return;

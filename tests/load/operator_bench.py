@@ -320,11 +320,11 @@ def edit_latencies(api, port, token, ca, ns, names, edits, offset):
         total = (seen - sent) * 1000
         result["total"].append(total)
         if pe_seen is not None:
-            result["to_watch"].append((pe_seen - sent) * 1000)
-            result["after_watch"].append((seen - pe_seen) * 1000)
+            to_watch, after_watch = (pe_seen - sent) * 1000, (seen - pe_seen) * 1000
+            result["to_watch"].append(to_watch)
+            result["after_watch"].append(after_watch)
             if total > SLOW_EDIT_MS:
-                result["slow"].append((result["round_trip"][-1], (pe_seen - sent) * 1000,
-                                       (seen - pe_seen) * 1000))
+                result["slow"].append((result["round_trip"][-1], to_watch, after_watch))
     return result
 
 

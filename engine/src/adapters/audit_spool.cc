@@ -817,23 +817,22 @@ void AuditSpool::KeepCommitted(uint64_t start, const std::string& frames,
   }
 }
 
-std::vector<AuditSpool::Committed> AuditSpool::TakeCommitted(uint64_t seq, uint64_t offset,
-                                                             uint64_t limit) {
+uint64_t AuditSpool::TakeCommitted(uint64_t seq, uint64_t offset, uint64_t limit,
+                                   std::vector<AuditRecord>* records) {
   while (!committed_.empty() &&
          (committed_.front().seq < seq ||
           (committed_.front().seq == seq && committed_.front().end <= offset))) {
     committed_.pop_front();
   }
-  std::vector<Committed> taken;
   uint64_t next = offset;
-  while (!committed_.empty() && taken.size() < options_.batch_size) {
+  while (!committed_.empty() && records->size() < options_.batch_size) {
     Committed& c = committed_.front();
     if (c.seq != seq || c.start != next || c.end > limit) break;
     next = c.end;
-    taken.push_back(std::move(c));
+    records->push_back(std::move(c.record));
     committed_.pop_front();
   }
-  return taken;
+  return next;
 }
 
 void AuditSpool::WriteBatch(std::vector<Done>* batch, const std::string& frames,
@@ -1111,7 +1110,8 @@ void AuditSpool::DrainUntilStopped() {
     uint64_t seq = 0;
     uint64_t offset = 0;
     uint64_t limit = 0;
-    std::vector<Committed> committed;
+    std::vector<AuditRecord> from_memory;
+    uint64_t memory_end = 0;
     {
       std::unique_lock lock(drain_mu_);
       for (;;) {
@@ -1145,7 +1145,7 @@ void AuditSpool::DrainUntilStopped() {
           seq = s.seq;
           offset = cursor_offset_;
           limit = s.size;
-          committed = TakeCommitted(seq, offset, limit);
+          memory_end = TakeCommitted(seq, offset, limit, &from_memory);
           break;
         }
         if (s.closed) {
@@ -1166,14 +1166,11 @@ void AuditSpool::DrainUntilStopped() {
       }
     }
 
-    if (!committed.empty()) {
-      std::vector<AuditRecord> records;
-      records.reserve(committed.size());
-      for (Committed& c : committed) records.push_back(std::move(c.record));
-      const size_t n = records.size();
-      if (!Deliver(std::move(records), {})) return;
+    if (!from_memory.empty()) {
+      const size_t n = from_memory.size();
+      if (!Deliver(std::move(from_memory), {})) return;
       delivered_from_memory_.fetch_add(static_cast<int64_t>(n));
-      Delivered(seq, committed.back().end, n, n);
+      Delivered(seq, memory_end, n, n);
       continue;
     }
     auto frames = ReadFrames(seq, offset, limit);

@@ -191,10 +191,13 @@ class AuditSpool : public AuditSink {
   // Moves the committed records (frame offsets from `start`) to committed_,
   // unless it is full. REQUIRES: drain_mu_ held.
   void KeepCommitted(uint64_t start, const std::string& frames, std::vector<AuditRecord>* records);
-  // Takes from committed_ the records of segment `seq` from `offset` up to
-  // `limit`, at most batch_size, if memory holds the one at `offset`; drops
-  // the ones the cursor has passed. REQUIRES: drain_mu_ held.
-  std::vector<Committed> TakeCommitted(uint64_t seq, uint64_t offset, uint64_t limit);
+  // Moves from committed_ to `records` the records of segment `seq` from
+  // `offset` up to `limit`, at most batch_size, if memory holds the one at
+  // `offset`, and returns the offset just past the last one moved (`offset`
+  // when none was); drops the ones the cursor has passed. REQUIRES: drain_mu_
+  // held.
+  uint64_t TakeCommitted(uint64_t seq, uint64_t offset, uint64_t limit,
+                         std::vector<AuditRecord>* records);
   void RollLocked();
   // Closes the active segment, cutting off its preallocated zeros.
   void CloseActiveSegment();
