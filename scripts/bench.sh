@@ -61,6 +61,7 @@ http {
 }
 NGINX
 nginx -c "$work/nginx/nginx.conf" -g 'daemon off;' & pids+=($!)
+nginx_pid=$!
 
 engine_port=$(free_port)
 PRICING_LISTEN=127.0.0.1:$engine_port \
@@ -69,17 +70,30 @@ PRICING_MARKET_API_URL=http://127.0.0.1:$lender_port \
 PRICING_EVENTS_API_URL=http://127.0.0.1:$lender_port \
 PRICING_AUDIT_DIR=$work/audit \
   "$engine" serve >"$work/engine.log" 2>&1 & pids+=($!)
+engine_pid=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$engine_port/health/ready" >/dev/null && break; sleep 0.1; done
 
 # Warm the caches: every ticker/client pair once.
 wrk -t1 -c4 -d2s -s "$repo/tests/load/locate.lua" "http://127.0.0.1:$engine_port/api/v1/calculate-locate" >/dev/null
 
-# run NAME URL CONNS [SCRIPT]: prints "rps p99_ms socket_errors non2xx".
+# The processes whose CPU time per request the 128-connection runs account
+# for (tests/load/wrk_cpu.py), with wrk's own and the machine's.
+cpu_watch=(--process "engine=$engine_pid" --process "PostgreSQL=$PRICING_PG_PID+children"
+           --process "Redis=$PRICING_REDIS_PID+children" --process "nginx=$nginx_pid+children")
+cpu_runs=0
+
+# run NAME URL CONNS [SCRIPT [CPU_OUT]]: prints "rps p99_ms socket_errors non2xx";
+# with CPU_OUT, also writes there where the run's CPU time went.
 run() {
-  local name=$1 url=$2 conns=$3 script=${4:-}
+  local name=$1 url=$2 conns=$3 script=${4:-} cpu_out=${5:-}
   local out="$work/wrk-$name-$conns.txt"
   local t=$threads; [ "$conns" -ge "$t" ] || t=$conns
-  wrk -t"$t" -c"$conns" -d"$duration" --latency ${script:+-s "$script"} "$url" >"$out" 2>&1
+  local wrk_cmd=(wrk -t"$t" -c"$conns" -d"$duration" --latency ${script:+-s "$script"} "$url")
+  if [ -n "$cpu_out" ]; then
+    python3 "$repo/tests/load/wrk_cpu.py" run --out "$cpu_out" "${cpu_watch[@]}" -- "${wrk_cmd[@]}" >"$out" 2>&1
+  else
+    "${wrk_cmd[@]}" >"$out" 2>&1
+  fi
   python3 - "$out" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
@@ -112,8 +126,13 @@ for c in 32 128 1000; do
   reps=1; [ "$c" = 128 ] && reps=$pairs
   [ "$c" = 128 ] && engine_histograms >"$work/histograms-before.txt"
   for _ in $(seq 1 "$reps"); do
-    read -r n_rps n_p99 n_err n_bad < <(run nginx "http://127.0.0.1:$nginx_port/" "$c" "$repo/tests/load/locate.lua")
-    read -r e_rps e_p99 e_err e_bad < <(run engine "http://127.0.0.1:$engine_port/api/v1/calculate-locate" "$c" "$repo/tests/load/locate.lua")
+    n_cpu=; e_cpu=
+    if [ "$c" = 128 ]; then
+      cpu_runs=$((cpu_runs + 1))
+      n_cpu="$work/cpu-nginx-$cpu_runs.json"; e_cpu="$work/cpu-engine-$cpu_runs.json"
+    fi
+    read -r n_rps n_p99 n_err n_bad < <(run nginx "http://127.0.0.1:$nginx_port/" "$c" "$repo/tests/load/locate.lua" "$n_cpu")
+    read -r e_rps e_p99 e_err e_bad < <(run engine "http://127.0.0.1:$engine_port/api/v1/calculate-locate" "$c" "$repo/tests/load/locate.lua" "$e_cpu")
     ratio=$(python3 -c "print(f'{$e_rps/$n_rps:.2f}')")
     printf '%11s  %9.0f  %10.0f  %5s  %12.2f  %13.2f  %20s  %13s\n' "$c" "$n_rps" "$e_rps" "$ratio" "$n_p99" "$e_p99" "$e_err" "$e_bad"
     if [ "$c" = 128 ]; then
@@ -169,6 +188,20 @@ if total > 0:
           f" to its response, audit commit included): p50 <= {upper(d, total, 0.5)} ms,"
           f" p99 <= {upper(d, total, 0.99)} ms, p99.9 <= {upper(d, total, 0.999)} ms")
 PY
+# Where the CPU time of the 128-connection runs went, per request.
+python3 "$repo/tests/load/wrk_cpu.py" report "CPU us per request at 128 connections, engine runs" \
+  "$work"/cpu-engine-*.json
+python3 "$repo/tests/load/wrk_cpu.py" report "CPU us per request at 128 connections, nginx runs" \
+  "$work"/cpu-nginx-*.json
+# The HTTP floor: the engine's cheapest route (GET /health/live: no body, no
+# key, no pricing, no audit) against nginx, both as a plain GET without the
+# script. What the engine spends here every request pays; the rest of a
+# price's cost is its own.
+read -r fn_rps _ < <(run nginx-get "http://127.0.0.1:$nginx_port/" 128 "" "$work/cpu-floor-nginx.json")
+read -r fe_rps _ < <(run engine-get "http://127.0.0.1:$engine_port/health/live" 128 "" "$work/cpu-floor-engine.json")
+echo "HTTP floor at 128 connections (plain GET): nginx $(printf '%.0f' "$fn_rps") rps, engine GET /health/live $(printf '%.0f' "$fe_rps") rps, ratio $(python3 -c "print(f'{$fe_rps/$fn_rps:.2f}')")"
+python3 "$repo/tests/load/wrk_cpu.py" report "CPU us per request, GET /health/live" "$work/cpu-floor-engine.json"
+python3 "$repo/tests/load/wrk_cpu.py" report "CPU us per request, nginx's plain GET" "$work/cpu-floor-nginx.json"
 echo "ratio engine/nginx: $ratio128"
 echo "engine p99 ms at 128 connections: $p99_128"
 
