@@ -360,6 +360,38 @@ TEST(AuditSpool, ReadsTheSegmentsForWhatMemoryCouldNotHoldAndDeliversInOrder) {
   EXPECT_LT(stats.delivered_from_memory, 300);
 }
 
+// Appends a record whose callback holds the writer thread until Release(),
+// so that what is appended meanwhile is queued for the next commit.
+class WriterHold {
+ public:
+  WriterHold(AuditSpool& spool, const std::string& id) {
+    spool.Append(MakeAuditRecord(id, 0), [this](Result<void> r) {
+      EXPECT_TRUE(r);
+      std::unique_lock lock(mu_);
+      held_ = true;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return released_; });
+    });
+  }
+  ~WriterHold() { Release(); }
+  // Returns whether the writer is held (waits up to 10 s for it).
+  bool Held() {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, 10s, [&] { return held_; });
+  }
+  void Release() {
+    std::lock_guard lock(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool held_ = false;
+  bool released_ = false;
+};
+
 TEST(AuditSpool, CommitsEverythingQueuedInOneWrite) {
   ScratchDir dir;
   FakeSink sink;
@@ -368,33 +400,105 @@ TEST(AuditSpool, CommitsEverythingQueuedInOneWrite) {
   ASSERT_TRUE(spool);
   // The first record's `done` holds the writer thread until 999 more records
   // are queued behind it; they must then become durable in a single commit.
-  std::mutex mu;
-  std::condition_variable cv;
-  bool release = false;
-  bool first_done = false;
-  (*spool)->Append(MakeAuditRecord(Id(0), 0), [&](Result<void> r) {
-    ASSERT_TRUE(r);
-    std::unique_lock lock(mu);
-    first_done = true;
-    cv.notify_all();
-    cv.wait(lock, [&] { return release; });
-  });
-  {
-    std::unique_lock lock(mu);
-    ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return first_done; }));
-  }
+  WriterHold hold(**spool, Id(0));
+  ASSERT_TRUE(hold.Held());
   DoneCounter done;
   for (int i = 1; i < 1000; ++i) (*spool)->Append(MakeAuditRecord(Id(i), i), done.Fn());
-  {
-    std::lock_guard lock(mu);
-    release = true;
-  }
-  cv.notify_all();
+  hold.Release();
   ASSERT_TRUE(done.WaitFor(999));
   EXPECT_EQ(done.ok(), 999);
   EXPECT_EQ((*spool)->stats().commits, 2);
   EXPECT_EQ((*spool)->Pending(), 1000);
   (*spool)->Close(0ms);
+}
+
+// A home that keeps what is posted to it until the test runs it.
+class HeldHome : public CallbackHome {
+ public:
+  void Post(std::function<void()> work) override {
+    std::lock_guard lock(mu_);
+    posted_.push_back(std::move(work));
+  }
+  int posts() {
+    std::lock_guard lock(mu_);
+    return static_cast<int>(posted_.size());
+  }
+  void RunAll() {
+    std::vector<std::function<void()>> work;
+    {
+      std::lock_guard lock(mu_);
+      work.swap(posted_);
+    }
+    for (auto& w : work) w();
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::function<void()>> posted_;
+};
+
+TEST(AuditSpool, HandsCallbacksBackToTheHomeOfTheThreadThatAppendedThemOnePostPerCommit) {
+  ScratchDir dir;
+  FakeSink sink;
+  sink.SetUp(false);
+  auto spool = AuditSpool::Open(Options(dir.path()), sink.Fn());
+  ASSERT_TRUE(spool);
+  // Hold the writer in the first record's callback (appended here, with no
+  // home, so it runs on the writer) while three threads queue records
+  // behind it, so that all of theirs are durable in the second commit.
+  WriterHold hold(**spool, Id(0));
+  ASSERT_TRUE(hold.Held());
+  HeldHome home_a, home_b;
+  std::mutex ran_mu;
+  std::map<std::string, std::set<std::thread::id>> ran_on;  // appender -> threads its callbacks ran on
+  std::map<std::string, int> ok;
+  auto callback = [&](std::string who) {
+    return [&, who](Result<void> r) {
+      std::lock_guard lock(ran_mu);
+      ran_on[who].insert(std::this_thread::get_id());
+      if (r) ++ok[who];
+    };
+  };
+  auto append = [&](HeldHome* home, std::string who, int first, int n) {
+    SetThisThreadHome(home);
+    for (int i = first; i < first + n; ++i) (*spool)->Append(MakeAuditRecord(Id(i), i), callback(who));
+    SetThisThreadHome(nullptr);
+  };
+  std::thread a(append, &home_a, "a", 1, 10);
+  std::thread b(append, &home_b, "b", 11, 10);
+  std::thread c(append, nullptr, "c", 21, 5);
+  a.join();
+  b.join();
+  c.join();
+  hold.Release();
+  // The homeless thread's callbacks run on the writer; the others wait in
+  // their homes, one post each, until the home runs them.
+  for (int i = 0; i < 1000; ++i) {
+    {
+      std::lock_guard lock(ran_mu);
+      if (ok["c"] == 5) break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  (*spool)->Close(0ms);
+  EXPECT_EQ((*spool)->stats().commits, 2);
+  EXPECT_EQ(home_a.posts(), 1);
+  EXPECT_EQ(home_b.posts(), 1);
+  {
+    std::lock_guard lock(ran_mu);
+    EXPECT_EQ(ok["c"], 5);
+    EXPECT_EQ(ok.count("a"), 0u);
+    EXPECT_EQ(ok.count("b"), 0u);
+    ASSERT_EQ(ran_on["c"].size(), 1u);
+    EXPECT_NE(*ran_on["c"].begin(), std::this_thread::get_id());
+  }
+  home_a.RunAll();
+  home_b.RunAll();
+  std::lock_guard lock(ran_mu);
+  EXPECT_EQ(ok["a"], 10);
+  EXPECT_EQ(ok["b"], 10);
+  EXPECT_EQ(ran_on["a"], std::set<std::thread::id>{std::this_thread::get_id()});
+  EXPECT_EQ(ran_on["b"], std::set<std::thread::id>{std::this_thread::get_id()});
 }
 
 TEST(AuditSpool, ReportsTheTimeOfEveryGroupCommitsSyncOnlyWhenItSyncs) {

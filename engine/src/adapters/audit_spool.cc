@@ -667,7 +667,7 @@ void AuditSpool::Append(AuditRecord record, std::function<void(Result<void>)> do
       // Straight into the next commit's buffer: no per-record frame to
       // allocate here and free on the writer thread.
       queue_frames_.append(header.data(), header.size()).append(payload);
-      queue_.push_back(std::move(done));
+      queue_.push_back(Waiter{std::move(done), ThisThreadHome()});
       queue_records_.push_back(std::move(record));
       if (queue_.size() == 1) queue_cv_.notify_one();
       return;
@@ -735,7 +735,7 @@ int64_t AuditSpool::HandOff(AuditBatchSink to, std::chrono::milliseconds timeout
 
 void AuditSpool::WriterLoop() {
   // Swapped with the queue at each commit, so both buffers keep their capacity.
-  std::vector<Done> batch;
+  std::vector<Waiter> batch;
   std::string frames;
   std::vector<AuditRecord> records;
   for (;;) {
@@ -835,7 +835,35 @@ uint64_t AuditSpool::TakeCommitted(uint64_t seq, uint64_t offset, uint64_t limit
   return next;
 }
 
-void AuditSpool::WriteBatch(std::vector<Done>* batch, const std::string& frames,
+void AuditSpool::Complete(std::vector<Waiter>* batch, const Result<void>& result) {
+  auto run = [](Done& done, const Result<void>& r) {
+    try {
+      done(r);
+    } catch (...) {
+    }
+  };
+  // One entry per home, in order of first appearance: a commit holds the
+  // records of a few event loops at most.
+  std::vector<std::pair<CallbackHome*, std::vector<Done>>> homes;
+  for (Waiter& w : *batch) {
+    if (!w.done) continue;
+    if (w.home == nullptr) {
+      run(w.done, result);
+      continue;
+    }
+    auto it = std::find_if(homes.begin(), homes.end(),
+                           [&](const auto& h) { return h.first == w.home; });
+    if (it == homes.end()) it = homes.insert(homes.end(), {w.home, {}});
+    it->second.push_back(std::move(w.done));
+  }
+  for (auto& [home, dones] : homes) {
+    home->Post([run, dones = std::move(dones), result]() mutable {
+      for (Done& done : dones) run(done, result);
+    });
+  }
+}
+
+void AuditSpool::WriteBatch(std::vector<Waiter>* batch, const std::string& frames,
                             std::vector<AuditRecord>* records) {
   auto fail_all = [&](const std::string& why) {
     Log(why);
@@ -844,13 +872,7 @@ void AuditSpool::WriteBatch(std::vector<Done>* batch, const std::string& frames,
       pending_.fetch_sub(static_cast<int64_t>(batch->size()));
     }
     drain_cv_.notify_all();
-    for (Done& done : *batch) {
-      if (!done) continue;
-      try {
-        done(Fail(ErrorCode::kServiceUnavailable, why));
-      } catch (...) {
-      }
-    }
+    Complete(batch, Fail(ErrorCode::kServiceUnavailable, why));
   };
   if (active_fd_ < 0) {
     RollLocked();
@@ -909,13 +931,7 @@ void AuditSpool::WriteBatch(std::vector<Done>* batch, const std::string& frames,
     }
   }
   if (wake_drainer) drain_cv_.notify_all();
-  for (Done& done : *batch) {
-    if (!done) continue;
-    try {
-      done({});
-    } catch (...) {
-    }
-  }
+  Complete(batch, {});
 }
 
 bool AuditSpool::MustStopDraining() const {

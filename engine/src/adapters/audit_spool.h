@@ -4,7 +4,8 @@
 // AuditSpool is a local write-ahead spool in front of the audit store of
 // record. Append() hands a record to a single writer thread that group-commits:
 // everything queued goes to the active segment file in one write() and one
-// fdatasync(), then every waiting `done` fires. A drainer thread reads the
+// fdatasync(), then every waiting `done` fires (on the thread that appended
+// it, when that thread is an event loop). A drainer thread reads the
 // segments in order and delivers them in batches to a sink (PostgreSQL's
 // InsertAuditBatch, or a FileAuditStore in embedded mode), retrying with
 // backoff while the sink is down. The records of recent commits stay in memory
@@ -41,6 +42,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "adapters/callback_home.h"
 #include "engine/error.h"
 #include "engine/ports.h"
 
@@ -128,8 +130,11 @@ class AuditSpool : public AuditSink {
 
   // Queues `record`; `done` fires once it is durable (ok), or with
   // kServiceUnavailable if it could not be written or the spool is closed.
-  // Never blocks on I/O. `done` runs on the writer thread (or inline when the
-  // spool is closed) and must be quick: the next group commit waits for it.
+  // Never blocks on I/O. Appended on a thread with a home (an HTTP event
+  // loop, callback_home.h), `done` is handed back to run there, together
+  // with the other callbacks of the same commit from that thread; otherwise
+  // it runs on the writer thread (or inline when the spool is closed) and
+  // must be quick: the next group commit waits for it.
   void Append(AuditRecord record, std::function<void(Result<void>)> done) override;
 
   // Records accepted by Append (or recovered at Open) and not yet accepted by
@@ -166,6 +171,12 @@ class AuditSpool : public AuditSink {
     bool closed = false;  // no more writes
   };
   using Done = std::function<void(Result<void>)>;
+  // A queued record's callback, and the home of the thread that appended it
+  // (null: none), where the callback runs.
+  struct Waiter {
+    Done done;
+    CallbackHome* home = nullptr;
+  };
   struct Frame {
     std::string payload;
     uint64_t end = 0;  // offset just past the frame
@@ -186,8 +197,12 @@ class AuditSpool : public AuditSink {
   // Writes `frames` (the frames of `records`, whose callbacks are `batch`, in
   // order) in one write and one fdatasync, keeps the records for the drainer,
   // then fires the callbacks.
-  void WriteBatch(std::vector<Done>* batch, const std::string& frames,
+  void WriteBatch(std::vector<Waiter>* batch, const std::string& frames,
                   std::vector<AuditRecord>* records);
+  // Calls every callback of `batch` with `result`: each one appended on a
+  // thread with a home is handed back there, all of that home's in one post;
+  // the others run here.
+  static void Complete(std::vector<Waiter>* batch, const Result<void>& result);
   // Moves the committed records (frame offsets from `start`) to committed_,
   // unless it is full. REQUIRES: drain_mu_ held.
   void KeepCommitted(uint64_t start, const std::string& frames, std::vector<AuditRecord>* records);
@@ -240,7 +255,7 @@ class AuditSpool : public AuditSink {
   // Writer side. queue_, queue_frames_ and closing_ are guarded by queue_mu_.
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
-  std::vector<Done> queue_;  // one per queued record, in order
+  std::vector<Waiter> queue_;  // one per queued record, in order
   std::string queue_frames_;  // the queued records' frames, in the same order
   std::vector<AuditRecord> queue_records_;  // the queued records, in the same order
   bool closing_ = false;

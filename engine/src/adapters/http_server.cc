@@ -18,6 +18,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "adapters/callback_home.h"
 #include "adapters/thread_name.h"
 
 namespace pricing::engine {
@@ -192,12 +193,14 @@ class Session : public std::enable_shared_from_this<Session> {
 
     stream_.expires_never();
     // The responder may run on any thread; it hops back onto this connection's
-    // event loop before touching the stream.
+    // event loop before touching the stream, and writes at once when it is
+    // already there (a completion handed back to the loop, or an answer the
+    // handler gave before returning).
     auto once = std::make_shared<std::atomic<bool>>(false);
     Responder respond = [self = shared_from_this(), once](HttpResponse res) {
       if (once->exchange(true)) return;
-      asio::post(self->stream_.get_executor(),
-                 [self, res = std::move(res)]() mutable { self->Write(std::move(res)); });
+      asio::dispatch(self->stream_.get_executor(),
+                     [self, res = std::move(res)]() mutable { self->Write(std::move(res)); });
     };
     handler_(std::move(req), std::move(respond));
   }
@@ -282,11 +285,22 @@ class Session : public std::enable_shared_from_this<Session> {
   unsigned version_ = 11;
 };
 
+// Runs on the loop what other threads hand back to it (callback_home.h).
+class LoopHome final : public CallbackHome {
+ public:
+  explicit LoopHome(asio::io_context& ioc) : ioc_(ioc) {}
+  void Post(std::function<void()> work) override { asio::post(ioc_, std::move(work)); }
+
+ private:
+  asio::io_context& ioc_;
+};
+
 // One event loop with its own acceptor; the kernel spreads connections over
 // the loops' acceptors (SO_REUSEPORT).
 struct Loop {
   Connections connections;  // outlives the sessions the loop still holds
   asio::io_context ioc{1};
+  LoopHome home{ioc};  // the loop thread's home; lives as long as the server
   // Keeps run() going while a stop drains: a request waiting for its
   // response has no operation pending on the loop.
   asio::executor_work_guard<asio::io_context::executor_type> work{ioc.get_executor()};
@@ -365,7 +379,9 @@ std::string HttpServer::Start() {
     impl_->Accept(*raw);
     raw->thread = std::thread([raw, name = IndexedThreadName("http-loop", static_cast<int>(i))] {
       NameThisThread(name);
+      SetThisThreadHome(&raw->home);
       raw->ioc.run();
+      SetThisThreadHome(nullptr);
     });
   }
   impl_->started = true;

@@ -2,7 +2,10 @@
 // with its own SO_REUSEPORT acceptor on the shared port, keep-alive, request
 // header/body size limits and read/idle timeouts. Handlers answer through a
 // Responder that may be called later from any thread (e.g. once an audit record
-// is durable), so no event loop ever blocks on it.
+// is durable), so no event loop ever blocks on it. Each event loop is its
+// thread's CallbackHome (callback_home.h) while it runs, so work a handler
+// starts elsewhere can be finished back on the loop; the server must outlive
+// every callback handed to a loop, as it must outlive every Responder call.
 #pragma once
 
 #include <chrono>
