@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 
 #include "test_util.h"
@@ -98,6 +99,52 @@ TEST(DecimalToString, RoundTripsThroughParse) {
                            "99999999999999999999.999999999999999999"}) {
     EXPECT_EQ(D(text).ToString(), text);
   }
+}
+
+// The text of `raw` units, one digit at a time: an oracle that shares no
+// code with Decimal's own formatting.
+std::string NaiveText(__int128 raw, int min_places) {
+  unsigned __int128 m = raw < 0 ? -static_cast<unsigned __int128>(raw) : raw;
+  std::string digits;
+  do {
+    digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(m % 10)));
+    m /= 10;
+  } while (m != 0);
+  if (digits.size() < 19) digits.insert(0, 19 - digits.size(), '0');
+  std::string text = digits.substr(0, digits.size() - 18);
+  std::string frac = digits.substr(digits.size() - 18);
+  while (frac.size() > static_cast<size_t>(min_places) && frac.back() == '0') frac.pop_back();
+  if (!frac.empty()) text += "." + frac;
+  return (raw < 0 ? "-" : "") + text;
+}
+
+TEST(DecimalToString, AgreesWithADigitByDigitRenderingOverTheWholeRange) {
+  std::mt19937_64 rng(20261206);
+  for (int i = 0; i < 50000; ++i) {
+    // Magnitudes from a few units up to the edge of the range.
+    const int bits = static_cast<int>(rng() % 127) + 1;
+    unsigned __int128 m = (static_cast<unsigned __int128>(rng()) << 64) | rng();
+    m >>= 128 - bits;
+    if (m > static_cast<unsigned __int128>(Decimal::kMaxRaw)) m >>= 1;
+    const __int128 raw = (rng() & 1) ? -static_cast<__int128>(m) : static_cast<__int128>(m);
+    const int places = static_cast<int>(rng() % 20);
+    const Decimal d = Decimal::FromRaw(raw);
+    ASSERT_EQ(d.ToString(places), NaiveText(raw, places)) << i;
+  }
+  for (__int128 raw : {__int128{0}, __int128{1}, __int128{-1}, Decimal::kOne - 1, Decimal::kOne,
+                       Decimal::kMaxRaw, -Decimal::kMaxRaw}) {
+    EXPECT_EQ(Decimal::FromRaw(raw).ToString(3), NaiveText(raw, 3));
+  }
+}
+
+TEST(DecimalToString, AppendToAddsToWhatIsThere) {
+  std::string out = "total=";
+  D("1423.97").AppendTo(&out, 2);
+  out += ";rate=";
+  D("0.17325").AppendTo(&out);
+  out += ";";
+  D("-40").AppendTo(&out, 2);
+  EXPECT_EQ(out, "total=1423.97;rate=0.17325;-40.00");
 }
 
 TEST(DecimalRoundHalfUp, RoundsHalfAwayFromZero) {

@@ -66,6 +66,8 @@ class Decimal {
   // Decimal(1.5).ToString(2) == "1.50", Decimal(0.17325).ToString() ==
   // "0.17325", Decimal(40).ToString() == "40". Zero is never negative.
   std::string ToString(int min_places = 0) const;
+  // Appends the text of ToString(min_places) to `out`, without a temporary.
+  void AppendTo(std::string* out, int min_places = 0) const;
 
   // Exact. REQUIRES: result in range.
   friend Decimal operator+(Decimal a, Decimal b);

@@ -330,7 +330,8 @@ std::string SerializeAuditRecord(const AuditRecord& r) {
   out.reserve(640);
   auto decimal = [&](std::string_view key, const Decimal& d, int places) {
     out.append(key).push_back('"');
-    out.append(d.ToString(places)).push_back('"');
+    d.AppendTo(&out, places);
+    out.push_back('"');
   };
   auto sourced = [&](std::string_view key, const Sourced<Decimal>& v) {
     decimal(key, v.value, 0);

@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cstdio>
-#include <ctime>
 #include <utility>
 
 #include "adapters/memory_store.h"
 #include "adapters/sql_migrations.h"
+#include "engine/json_text.h"
+#include "engine/time_text.h"
 
 namespace pricing::engine {
 namespace {
@@ -41,26 +41,6 @@ Result<Decimal> ParseDecimal(std::string_view column, std::string_view text) {
   auto d = Decimal::Parse(text);
   if (!d) return Corrupt(column, text);
   return *d;
-}
-
-// Returns `at` as a PostgreSQL timestamptz literal in UTC with microseconds.
-std::string TimestampText(std::chrono::system_clock::time_point at) {
-  using std::chrono::microseconds;
-  int64_t us = std::chrono::duration_cast<microseconds>(at.time_since_epoch()).count();
-  int64_t secs = us / 1'000'000;
-  int64_t frac = us % 1'000'000;
-  if (frac < 0) {
-    frac += 1'000'000;
-    --secs;
-  }
-  const std::time_t t = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d.%06lld+00", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<long long>(frac));
-  return buf;
 }
 
 // Migrations ------------------------------------------------------------------
@@ -253,6 +233,15 @@ void AppendAuditRow(const AuditRecord& r, std::string* out) {
     AppendCopyField(v, out);
     out->push_back('\t');
   };
+  // Numbers and times have no character COPY escapes.
+  const auto decimal = [out](const Decimal& d, int min_places = 0) {
+    d.AppendTo(out, min_places);
+    out->push_back('\t');
+  };
+  const auto integer = [out](int64_t v) {
+    AppendInt(out, v);
+    out->push_back('\t');
+  };
   field(r.calculation_id);
   field(r.request_id);
   field(r.request.client_id);
@@ -262,22 +251,23 @@ void AppendAuditRow(const AuditRecord& r, std::string* out) {
     field(r.api_key_client);
   }
   field(r.request.ticker);
-  field(r.request.position_value.ToString());
-  field(std::to_string(r.request.loan_days));
-  field(r.quote.rate.ToString());
-  field(r.quote.borrow_rate_used.ToString());
-  field(r.inputs.base_rate.value.ToString());
+  decimal(r.request.position_value);
+  integer(r.request.loan_days);
+  decimal(r.quote.rate);
+  decimal(r.quote.borrow_rate_used);
+  decimal(r.inputs.base_rate.value);
   field(SourceName(r.inputs.base_rate.source));
-  field(r.inputs.volatility.value.ToString());
+  decimal(r.inputs.volatility.value);
   field(SourceName(r.inputs.volatility.source));
-  field(std::to_string(r.inputs.event_risk.value));
+  integer(r.inputs.event_risk.value);
   field(SourceName(r.inputs.event_risk.source));
-  field(r.quote.borrow_cost.ToString(2));
-  field(r.quote.markup.ToString(2));
-  field(r.quote.transaction_fees.ToString(2));
-  field(r.quote.total_fee.ToString(2));
-  field(std::to_string(r.quote.day_count));
-  AppendCopyField(TimestampText(r.at), out);
+  decimal(r.quote.borrow_cost, 2);
+  decimal(r.quote.markup, 2);
+  decimal(r.quote.transaction_fees, 2);
+  decimal(r.quote.total_fee, 2);
+  integer(r.quote.day_count);
+  // Microseconds, as timestamptz keeps them.
+  AppendRfc3339Utc(out, r.at, 6);
   out->push_back('\n');
 }
 

@@ -3,6 +3,7 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 namespace pricing::engine {
 namespace {
@@ -392,40 +393,75 @@ Decimal Decimal::RoundHalfUp(int places) const {
   return Decimal(Signed(m, units_ < 0));
 }
 
-std::string Decimal::ToString(int min_places) const {
+namespace {
+
+constexpr char kDigitPairs[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+// Writes the digits of `v` so that they end just before `end`; returns where
+// they start.
+char* WriteDigitsBackward(uint64_t v, char* end) {
+  while (v >= 100) {
+    end -= 2;
+    std::memcpy(end, kDigitPairs + 2 * (v % 100), 2);
+    v /= 100;
+  }
+  if (v >= 10) {
+    end -= 2;
+    std::memcpy(end, kDigitPairs + 2 * v, 2);
+  } else {
+    *--end = static_cast<char>('0' + v);
+  }
+  return end;
+}
+
+}  // namespace
+
+void Decimal::AppendTo(std::string* out, int min_places) const {
   if (min_places < 0) min_places = 0;
   if (min_places > kScale) min_places = kScale;
   const u128 m = Magnitude(units_);
   u128 int_part = m / kOneU;
   // frac < 10^18 fits in 64 bits; digit loops on 64-bit values avoid the
   // slow 128-bit division helpers.
-  uint64_t frac = static_cast<uint64_t>(m % kOneU);
-  char int_buf[48];
-  int pos = sizeof(int_buf);
-  while (int_part > UINT64_MAX) {
-    int_buf[--pos] = static_cast<char>('0' + static_cast<int>(int_part % 10));
-    int_part /= 10;
-  }
-  uint64_t small = static_cast<uint64_t>(int_part);
-  do {
-    int_buf[--pos] = static_cast<char>('0' + static_cast<int>(small % 10));
-    small /= 10;
-  } while (small != 0);
-  char frac_buf[kScale];
-  for (int k = kScale - 1; k >= 0; --k) {
-    frac_buf[k] = static_cast<char>('0' + static_cast<int>(frac % 10));
-    frac /= 10;
+  uint64_t frac = static_cast<uint64_t>(m - int_part * kOneU);
+  // '-', up to 39 integer digits, '.', kScale fractional digits.
+  char buf[1 + 40 + 1 + kScale];
+  char* const frac_start = buf + sizeof(buf) - kScale;
+  for (char* p = frac_start + kScale - 2; p >= frac_start; p -= 2) {
+    std::memcpy(p, kDigitPairs + 2 * (frac % 100), 2);
+    frac /= 100;
   }
   int frac_len = kScale;
-  while (frac_len > min_places && frac_buf[frac_len - 1] == '0') --frac_len;
-  std::string out;
-  out.reserve(2 + (sizeof(int_buf) - pos) + frac_len);
-  if (units_ < 0) out.push_back('-');
-  out.append(int_buf + pos, sizeof(int_buf) - pos);
-  if (frac_len > 0) {
-    out.push_back('.');
-    out.append(frac_buf, frac_len);
+  while (frac_len > min_places && frac_start[frac_len - 1] == '0') --frac_len;
+  char* p = frac_start - 1;  // the '.' goes here
+  char* digits_end = p;
+  // Past 64 bits, peel off the low 19 digits at a time.
+  constexpr uint64_t k10e19 = 10000000000000000000ull;
+  while (int_part > UINT64_MAX) {
+    const u128 high = int_part / k10e19;
+    uint64_t low = static_cast<uint64_t>(int_part - high * k10e19);
+    for (int i = 0; i < 19; ++i) {
+      *--digits_end = static_cast<char>('0' + low % 10);
+      low /= 10;
+    }
+    int_part = high;
   }
+  char* first = WriteDigitsBackward(static_cast<uint64_t>(int_part), digits_end);
+  if (units_ < 0) *--first = '-';
+  if (frac_len > 0) {
+    *p = '.';
+    out->append(first, static_cast<size_t>(frac_start + frac_len - first));
+  } else {
+    out->append(first, static_cast<size_t>(p - first));
+  }
+}
+
+std::string Decimal::ToString(int min_places) const {
+  std::string out;
+  AppendTo(&out, min_places);
   return out;
 }
 

@@ -317,7 +317,7 @@ JsonWriter& JsonWriter::String(std::string_view value) {
 
 JsonWriter& JsonWriter::Number(Decimal value, int min_places) {
   BeforeValue();
-  out_->append(value.ToString(min_places));
+  value.AppendTo(out_, min_places);
   return *this;
 }
 
