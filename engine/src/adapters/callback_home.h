@@ -6,9 +6,9 @@
 // running the completion there would also free that state there, so every
 // request would cross threads in the allocator. Instead the finishing thread
 // hands the completions back to the thread they came from, many in one post.
-// A thread that runs such callbacks (an event loop) names itself the calling
-// thread's home; work started on any other thread has no home and is
-// completed where it finishes.
+// A thread that runs such callbacks (an event loop) registers itself as its
+// own home; work started on any other thread has no home and is completed
+// where it finishes.
 #pragma once
 
 #include <functional>
