@@ -1,6 +1,7 @@
 #include "engine/decimal.h"
 
 #include <array>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -395,26 +396,14 @@ Decimal Decimal::RoundHalfUp(int places) const {
 
 namespace {
 
-constexpr char kDigitPairs[] =
-    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-    "8081828384858687888990919293949596979899";
-
-// Writes the digits of `v` so that they end just before `end`; returns where
-// they start.
-char* WriteDigitsBackward(uint64_t v, char* end) {
-  while (v >= 100) {
-    end -= 2;
-    std::memcpy(end, kDigitPairs + 2 * (v % 100), 2);
-    v /= 100;
-  }
-  if (v >= 10) {
-    end -= 2;
-    std::memcpy(end, kDigitPairs + 2 * v, 2);
-  } else {
-    *--end = static_cast<char>('0' + v);
-  }
-  return end;
+// Writes `v` as exactly `width` digits, zero-padded on the left, at `p`;
+// returns the end. REQUIRES: v < 10^width, width <= 20.
+char* WritePadded(char* p, uint64_t v, int width) {
+  char digits[20];
+  const size_t n = static_cast<size_t>(std::to_chars(digits, digits + sizeof digits, v).ptr - digits);
+  std::memset(p, '0', static_cast<size_t>(width) - n);
+  std::memcpy(p + width - n, digits, n);
+  return p + width;
 }
 
 }  // namespace
@@ -423,40 +412,33 @@ void Decimal::AppendTo(std::string* out, int min_places) const {
   if (min_places < 0) min_places = 0;
   if (min_places > kScale) min_places = kScale;
   const u128 m = Magnitude(units_);
-  u128 int_part = m / kOneU;
-  // frac < 10^18 fits in 64 bits; digit loops on 64-bit values avoid the
-  // slow 128-bit division helpers.
-  uint64_t frac = static_cast<uint64_t>(m - int_part * kOneU);
-  // '-', up to 39 integer digits, '.', kScale fractional digits.
-  char buf[1 + 40 + 1 + kScale];
-  char* const frac_start = buf + sizeof(buf) - kScale;
-  for (char* p = frac_start + kScale - 2; p >= frac_start; p -= 2) {
-    std::memcpy(p, kDigitPairs + 2 * (frac % 100), 2);
-    frac /= 100;
-  }
-  int frac_len = kScale;
-  while (frac_len > min_places && frac_start[frac_len - 1] == '0') --frac_len;
-  char* p = frac_start - 1;  // the '.' goes here
-  char* digits_end = p;
-  // Past 64 bits, peel off the low 19 digits at a time.
-  constexpr uint64_t k10e19 = 10000000000000000000ull;
-  while (int_part > UINT64_MAX) {
-    const u128 high = int_part / k10e19;
-    uint64_t low = static_cast<uint64_t>(int_part - high * k10e19);
-    for (int i = 0; i < 19; ++i) {
-      *--digits_end = static_cast<char>('0' + low % 10);
-      low /= 10;
-    }
-    int_part = high;
-  }
-  char* first = WriteDigitsBackward(static_cast<uint64_t>(int_part), digits_end);
-  if (units_ < 0) *--first = '-';
-  if (frac_len > 0) {
-    *p = '.';
-    out->append(first, static_cast<size_t>(frac_start + frac_len - first));
+  const u128 int_part = m / kOneU;
+  // frac < 10^18 fits in 64 bits, and so does the integer part below 2^64;
+  // std::to_chars takes no 128-bit value in standard C++.
+  const uint64_t frac = static_cast<uint64_t>(m - int_part * kOneU);
+  // '-', up to 21 integer digits (|raw| < 2^127), '.', kScale fractional digits.
+  char buf[1 + 21 + 1 + kScale];
+  char* p = buf;
+  if (units_ < 0) *p++ = '-';
+  if (int_part <= UINT64_MAX) {
+    p = std::to_chars(p, buf + sizeof buf, static_cast<uint64_t>(int_part)).ptr;
   } else {
-    out->append(first, static_cast<size_t>(p - first));
+    // The digits above the low 19 fit in 64 bits too.
+    constexpr uint64_t k10e19 = 10000000000000000000ull;
+    const u128 high = int_part / k10e19;
+    p = std::to_chars(p, buf + sizeof buf, static_cast<uint64_t>(high)).ptr;
+    p = WritePadded(p, static_cast<uint64_t>(int_part - high * k10e19), 19);
   }
+  char frac_digits[kScale];
+  WritePadded(frac_digits, frac, kScale);
+  int frac_len = kScale;
+  while (frac_len > min_places && frac_digits[frac_len - 1] == '0') --frac_len;
+  if (frac_len > 0) {
+    *p++ = '.';
+    std::memcpy(p, frac_digits, static_cast<size_t>(frac_len));
+    p += frac_len;
+  }
+  out->append(buf, static_cast<size_t>(p - buf));
 }
 
 std::string Decimal::ToString(int min_places) const {
