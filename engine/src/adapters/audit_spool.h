@@ -5,7 +5,10 @@
 // record. Append() hands a record to a single writer thread that group-commits:
 // everything queued goes to the active segment file in one write() and one
 // fdatasync(), then every waiting `done` fires (on the thread that appended
-// it, when that thread is an event loop). A drainer thread reads the
+// it, when that thread is an event loop). An event loop's records wake the
+// writer once the loop has finished what it is running (all the requests one
+// poll found ready), not one by one, so a busy loop's requests share a
+// commit; any other thread's record wakes it at once. A drainer thread reads the
 // segments in order and delivers them in batches to a sink (PostgreSQL's
 // InsertAuditBatch, or a FileAuditStore in embedded mode), retrying with
 // backoff while the sink is down. The records of recent commits stay in memory
@@ -252,9 +255,20 @@ class AuditSpool : public AuditSink {
   int64_t recovered_records_ = 0;
   int64_t truncated_bytes_ = 0;
 
-  // Writer side. queue_, queue_frames_ and closing_ are guarded by queue_mu_.
-  std::mutex queue_mu_;
-  std::condition_variable queue_cv_;
+  // What wakes the writer. Shared with the wake-ups posted to event loops,
+  // which may run after the spool is gone.
+  struct WriterWake {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool woken = false;  // records queued since the writer last took the queue are due
+    // Homes holding a posted wake-up that has not run yet: one per loop at a time.
+    std::vector<CallbackHome*> posted;
+    // Marks the queue due and wakes the writer. REQUIRES: mu held.
+    void Wake();
+  };
+  // Writer side. queue_, queue_frames_, queue_records_ and closing_ are
+  // guarded by wake_->mu.
+  const std::shared_ptr<WriterWake> wake_ = std::make_shared<WriterWake>();
   std::vector<Waiter> queue_;  // one per queued record, in order
   std::string queue_frames_;  // the queued records' frames, in the same order
   std::vector<AuditRecord> queue_records_;  // the queued records, in the same order
