@@ -687,7 +687,7 @@ void AuditSpool::Append(AuditRecord record, std::function<void(Result<void>)> do
   // writer hears of this loop's records once it has served every request
   // its last poll found: one commit, one fdatasync and one post of
   // completions back per batch instead of per request (at 128 connections,
-  // 44 records per commit instead of 13). An idle loop's batch is this one
+  // about 40 records per commit instead of 13). An idle loop's batch is this one
   // request, and the wake-up follows at once.
   if (post_wake) {
     home->Post([wake = wake_, home] {
