@@ -7,11 +7,14 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <map>
+#include <random>
 #include <thread>
 #include <vector>
 
 #include "adapters/memory_store.h"
 #include "adapters/sql_migrations.h"
+#include "engine/time_text.h"
 #include "services.h"
 #include "test_util.h"
 
@@ -473,6 +476,106 @@ TEST_F(PgTest, AuditBatchMixingStoredAndNewRecordsAddsOnlyTheNew) {
     ASSERT_TRUE(InsertAuditBatch(*pool_, resend).has_value());
   }
   EXPECT_EQ(Column("SELECT count(*) FROM audit_log"), std::vector<std::string>{"800"});
+}
+
+// A random decimal with up to `whole_digits` digits before the point and
+// up to `max_places` after it, of either sign.
+Decimal RandomDecimal(std::mt19937_64& rng, int whole_digits, int max_places, bool negative_too) {
+  const int places = static_cast<int>(rng() % (max_places + 1));
+  const int digits = static_cast<int>(rng() % (whole_digits + 1)) + places;
+  __int128 v = 0;
+  for (int i = 0; i < digits; ++i) v = v * 10 + static_cast<int>(rng() % 10);
+  for (int i = places; i < Decimal::kScale; ++i) v *= 10;
+  if (negative_too && rng() % 2 == 0) v = -v;
+  return Decimal::FromRaw(v);
+}
+
+TEST_F(PgTest, AuditBatchStoresEveryNumberAndTimeExactly) {
+  // Rows go to PostgreSQL in its binary COPY format: every numeric and
+  // timestamp column must read back as the text the engine writes for it.
+  std::mt19937_64 rng(20261206);
+  const std::vector<Decimal> edges = {
+      D("0"), D("0.000000000000000001"), D("-0.000000000000000001"), D("0.0001"), D("1"),
+      D("10000"), D("9999.9999"), D("-12345678.9"), D("1000000000000"),
+      D("99999999999999999999.999999999999999999"), D("-99999999999999999999.999999999999999999")};
+  const std::vector<int64_t> edge_times_ns = {0, -1, -999, 946'684'800'000'000'000,
+                                              946'684'799'999'999'999, 1'795'789'800'123'456'789};
+  std::vector<AuditRecord> batch;
+  for (int i = 0; i < 3000; ++i) {
+    AuditRecord r = SampleAuditRecord(TestUuid());
+    const bool edge = i < static_cast<int>(edges.size());
+    r.request.position_value = edge ? edges[i] : RandomDecimal(rng, 15, 18, true);
+    r.quote.rate = RandomDecimal(rng, 3, 18, false);
+    r.quote.borrow_rate_used = edge ? edges[edges.size() - 1 - i] : RandomDecimal(rng, 2, 6, false);
+    r.inputs.base_rate.value = RandomDecimal(rng, 1, 18, true);
+    r.inputs.volatility.value = RandomDecimal(rng, 4, 4, false);
+    r.quote.borrow_cost = RandomDecimal(rng, 17, 2, true);
+    r.quote.markup = RandomDecimal(rng, 12, 2, false);
+    r.quote.transaction_fees = RandomDecimal(rng, 4, 1, false);
+    r.quote.total_fee = RandomDecimal(rng, 17, 2, true);
+    r.request.loan_days = static_cast<int32_t>(static_cast<uint32_t>(rng()));  // any int4
+    r.inputs.event_risk.value = static_cast<int>(rng() % 11);
+    const int64_t ns = i < static_cast<int>(edge_times_ns.size())
+                           ? edge_times_ns[i]
+                           : static_cast<int64_t>(rng() % 5'000'000'000'000'000'000ull) -
+                                 1'000'000'000'000'000'000;  // 1938 to 2096
+    r.at = std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::nanoseconds(ns)));
+    batch.push_back(std::move(r));
+  }
+  ASSERT_TRUE(InsertAuditBatch(*pool_, batch).has_value());
+  auto conn = pool_->Acquire();
+  ASSERT_TRUE(conn.has_value());
+  auto rows = conn->Exec(
+      "SELECT calculation_id::text, position_value::text, borrow_rate::text, "
+      "borrow_rate_used::text, base_rate::text, volatility::text, borrow_cost::text, "
+      "markup::text, transaction_fees::text, total_fee::text, loan_days::text, "
+      "event_risk::text, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') "
+      "FROM audit_log");
+  ASSERT_TRUE(rows.has_value()) << rows.error().message;
+  ASSERT_EQ(rows->rows(), static_cast<int>(batch.size()));
+  std::map<std::string, const AuditRecord*> by_id;
+  for (const AuditRecord& r : batch) by_id[r.calculation_id] = &r;
+  int compared = 0;
+  for (int i = 0; i < rows->rows(); ++i) {
+    const AuditRecord& r = *by_id.at(std::string(rows->Get(i, 0)));
+    std::string at = Rfc3339Utc(r.at, 6);
+    at.pop_back();  // the Z
+    const std::vector<std::string> expected = {
+        r.calculation_id,
+        r.request.position_value.ToString(),
+        r.quote.rate.ToString(),
+        r.quote.borrow_rate_used.ToString(),
+        r.inputs.base_rate.value.ToString(),
+        r.inputs.volatility.value.ToString(),
+        r.quote.borrow_cost.ToString(2),
+        r.quote.markup.ToString(2),
+        r.quote.transaction_fees.ToString(2),
+        r.quote.total_fee.ToString(2),
+        std::to_string(r.request.loan_days),
+        std::to_string(r.inputs.event_risk.value),
+        at};
+    for (int col = 0; col < static_cast<int>(expected.size()); ++col) {
+      ASSERT_EQ(rows->Get(i, col), expected[col]) << "row " << r.calculation_id << " column " << col;
+    }
+    ++compared;
+  }
+  EXPECT_EQ(compared, 3000);
+}
+
+TEST_F(PgTest, AuditBatchWithAnotherSpellingOfAUuidIsStoredAsTheServerReadsIt) {
+  // Ids are canonical UUIDs when the engine makes them; a record from
+  // elsewhere may spell one as PostgreSQL also accepts (the batch then goes
+  // in the text format, for the server to read).
+  std::vector<AuditRecord> batch = {SampleAuditRecord(TestUuid()),
+                                    SampleAuditRecord("A0EEBC999C0B4EF8BB6D6BB9BD380A11")};
+  ASSERT_TRUE(InsertAuditBatch(*pool_, batch).has_value());
+  EXPECT_EQ(Column("SELECT calculation_id::text FROM audit_log WHERE calculation_id = $1",
+                   {"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"}),
+            std::vector<std::string>{"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"});
+  EXPECT_EQ(Column("SELECT total_fee::text FROM audit_log"),
+            (std::vector<std::string>{"1535.17", "1535.17"}));
 }
 
 TEST_F(PgTest, AuditBatchWithRefusedValuesIsTerminalAndAtomic) {

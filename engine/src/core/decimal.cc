@@ -363,7 +363,8 @@ std::optional<Decimal> Decimal::ParseJsonNumber(std::string_view text) {
 }
 
 int Decimal::FractionalDigits() const {
-  u128 frac = Magnitude(units_) % kOneU;
+  // Below 10^18: 64-bit steps, not a 128-bit division per digit.
+  auto frac = static_cast<uint64_t>(Magnitude(units_) % kOneU);
   if (frac == 0) return 0;
   int digits = kScale;
   while (frac % 10 == 0) {
