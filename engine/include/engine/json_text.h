@@ -25,6 +25,9 @@ void AppendJsonString(std::string* out, std::string_view s);
 // Appends `value` in decimal, as a JSON number, without a temporary string.
 void AppendInt(std::string* out, int64_t value);
 
+// Returns the value of the hexadecimal digit `c` (either case), or -1.
+int HexDigitValue(char c);
+
 // Writes one JSON value into a string, inserting commas and colons itself:
 //
 //   std::string body;

@@ -324,14 +324,8 @@ void AppendBinaryNumeric(const Decimal& d, int min_places, std::string* out) {
   const bool negative = raw < 0;
   const U128 magnitude = negative ? -static_cast<U128>(raw) : static_cast<U128>(raw);
   U128 whole = magnitude / static_cast<U128>(Decimal::kOne);
-  const auto fraction =
-      static_cast<uint64_t>(magnitude - whole * static_cast<U128>(Decimal::kOne));
-  int places = 0;  // significant fractional digits, as Decimal::FractionalDigits()
-  if (fraction != 0) {
-    places = Decimal::kScale;
-    for (uint64_t f = fraction; f % 10 == 0; f /= 10) --places;
-  }
-  const int dscale = std::clamp(std::max(min_places, places), 0, Decimal::kScale);
+  const auto fraction = static_cast<uint64_t>(magnitude - whole * static_cast<U128>(Decimal::kOne));
+  const int dscale = std::clamp(std::max(min_places, d.FractionalDigits()), 0, Decimal::kScale);
   // The whole part is below 2^127 / 10^18, 21 digits: at most 6 groups.
   std::array<uint16_t, 11> digits{};
   std::array<uint16_t, 6> reversed{};
@@ -350,7 +344,8 @@ void AppendBinaryNumeric(const Decimal& d, int min_places, std::string* out) {
       static_cast<uint16_t>(fraction / 10'000'000'000 % 10000),
       static_cast<uint16_t>(fraction / 1'000'000 % 10000),
       static_cast<uint16_t>(fraction / 100 % 10000),
-      static_cast<uint16_t>(fraction % 100 * 100)};
+      static_cast<uint16_t>(fraction % 100 * 100),
+  };
   int weight = whole_groups - 1;
   int first = 0;  // leading zero groups of a value below 1 are left out
   if (whole_groups == 0) {
@@ -397,22 +392,11 @@ bool AppendBinaryUuid(std::string_view text, std::string* out) {
       if (text[i++] != '-') return false;
       continue;
     }
-    int byte = 0;
-    for (int half = 0; half < 2; ++half, ++i) {
-      const char c = text[i];
-      int v;
-      if (c >= '0' && c <= '9') {
-        v = c - '0';
-      } else if (c >= 'a' && c <= 'f') {
-        v = c - 'a' + 10;
-      } else if (c >= 'A' && c <= 'F') {
-        v = c - 'A' + 10;
-      } else {
-        return false;
-      }
-      byte = byte * 16 + v;
-    }
-    bytes[n++] = static_cast<char>(byte);
+    const int high = HexDigitValue(text[i]);
+    const int low = HexDigitValue(text[i + 1]);
+    if (high < 0 || low < 0) return false;
+    bytes[n++] = static_cast<char>(high * 16 + low);
+    i += 2;
   }
   out->append(bytes.data(), bytes.size());
   return true;
