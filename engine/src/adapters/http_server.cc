@@ -20,6 +20,7 @@
 
 #include "adapters/callback_home.h"
 #include "adapters/thread_name.h"
+#include "engine/json_text.h"
 
 namespace pricing::engine {
 
@@ -36,13 +37,6 @@ std::string_view HttpRequest::Header(std::string_view lower_name) const {
 }
 
 namespace {
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 std::string_view Sv(boost::beast::string_view s) { return {s.data(), s.size()}; }
 
@@ -430,8 +424,9 @@ std::string UrlDecode(std::string_view s) {
     char c = s[i];
     if (c == '+') {
       out.push_back(' ');
-    } else if (c == '%' && i + 2 < s.size() && HexValue(s[i + 1]) >= 0 && HexValue(s[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(HexValue(s[i + 1]) * 16 + HexValue(s[i + 2])));
+    } else if (c == '%' && i + 2 < s.size() && HexDigitValue(s[i + 1]) >= 0 &&
+               HexDigitValue(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(HexDigitValue(s[i + 1]) * 16 + HexDigitValue(s[i + 2])));
       i += 2;
     } else {
       out.push_back(c);

@@ -257,12 +257,6 @@ std::string PercentEncode(std::string_view s) {
 }
 
 std::optional<std::string> PercentDecode(std::string_view s) {
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
@@ -271,8 +265,8 @@ std::optional<std::string> PercentDecode(std::string_view s) {
       continue;
     }
     if (i + 2 >= s.size()) return std::nullopt;
-    const int hi = hex(s[i + 1]);
-    const int lo = hex(s[i + 2]);
+    const int hi = HexDigitValue(s[i + 1]);
+    const int lo = HexDigitValue(s[i + 2]);
     if (hi < 0 || lo < 0) return std::nullopt;
     out.push_back(static_cast<char>(hi * 16 + lo));
     i += 2;
