@@ -12,7 +12,7 @@ packages=(
   # engine and operator libraries (see DESIGN.md §1)
   libcpprest-dev nlohmann-json3-dev libyaml-cpp-dev libpq-dev libhiredis-dev
   prometheus-cpp-dev libhowardhinnant-date-dev libboost-dev libboost-system-dev
-  libgtest-dev libgmock-dev libssl-dev tzdata
+  libgtest-dev libgmock-dev libssl-dev libjemalloc-dev tzdata
   # services the local stack and the tests start
   postgresql postgresql-client redis-server redis-tools nginx-light
   # test and benchmark tooling
