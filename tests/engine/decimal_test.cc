@@ -131,6 +131,15 @@ TEST(DecimalToString, AgreesWithADigitByDigitRenderingOverTheWholeRange) {
     const Decimal d = Decimal::FromRaw(raw);
     ASSERT_EQ(d.ToString(places), NaiveText(raw, places)) << i;
   }
+  // Fractions with every count of trailing zeros (amounts in cents and whole
+  // units are the common case), against every min_places.
+  for (int i = 0; i < 20000; ++i) {
+    __int128 raw = static_cast<__int128>(rng() % 1000000);
+    for (int k = static_cast<int>(rng() % 31); k > 0; --k) raw *= 10;
+    if (rng() & 1) raw = -raw;
+    const int places = static_cast<int>(rng() % 20);
+    ASSERT_EQ(Decimal::FromRaw(raw).ToString(places), NaiveText(raw, places)) << i;
+  }
   for (__int128 raw : {__int128{0}, __int128{1}, __int128{-1}, Decimal::kOne - 1, Decimal::kOne,
                        Decimal::kMaxRaw, -Decimal::kMaxRaw}) {
     EXPECT_EQ(Decimal::FromRaw(raw).ToString(3), NaiveText(raw, 3));

@@ -400,10 +400,16 @@ namespace {
 // Writes `v` as exactly `width` digits, zero-padded on the left, at `p`;
 // returns the end. REQUIRES: v < 10^width, width <= 20.
 char* WritePadded(char* p, uint64_t v, int width) {
-  char digits[20];
-  const size_t n = static_cast<size_t>(std::to_chars(digits, digits + sizeof digits, v).ptr - digits);
-  std::memset(p, '0', static_cast<size_t>(width) - n);
-  std::memcpy(p + width - n, digits, n);
+  static constexpr char kPairs[] =
+      "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+      "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+      "8081828384858687888990919293949596979899";
+  char* q = p + width;
+  for (; q - p >= 2; v /= 100) {
+    q -= 2;
+    std::memcpy(q, kPairs + 2 * (v % 100), 2);
+  }
+  if (q > p) *--q = static_cast<char>('0' + v % 10);
   return p + width;
 }
 
@@ -430,14 +436,26 @@ void Decimal::AppendTo(std::string* out, int min_places) const {
     p = std::to_chars(p, buf + sizeof buf, static_cast<uint64_t>(high)).ptr;
     p = WritePadded(p, static_cast<uint64_t>(int_part - high * k10e19), 19);
   }
-  char frac_digits[kScale];
-  WritePadded(frac_digits, frac, kScale);
+  // Drop the fraction's trailing zeros arithmetically (most amounts are
+  // cents: 2 of 18 digits), then write only the digits that remain.
+  uint64_t kept = frac;
   int frac_len = kScale;
-  while (frac_len > min_places && frac_digits[frac_len - 1] == '0') --frac_len;
+  if (kept == 0) {
+    frac_len = min_places;
+  } else {
+    while (frac_len - 8 >= min_places && kept % 100000000 == 0) {
+      kept /= 100000000;
+      frac_len -= 8;
+    }
+    while (frac_len > min_places && kept % 10 == 0) {
+      kept /= 10;
+      --frac_len;
+    }
+  }
   if (frac_len > 0) {
     *p++ = '.';
-    std::memcpy(p, frac_digits, static_cast<size_t>(frac_len));
-    p += frac_len;
+    // `kept` < 10^frac_len: written zero-padded to exactly frac_len digits.
+    p = WritePadded(p, kept, frac_len);
   }
   out->append(buf, static_cast<size_t>(p - buf));
 }
