@@ -313,6 +313,14 @@ TEST(MarketApi, ReadsTheVix) {
   }
 }
 
+TEST(AsciiLower, FoldsOnlyAsciiCapitals) {
+  EXPECT_EQ(AsciiLower("X-API-Key"), "x-api-key");
+  EXPECT_EQ(AsciiLower("Content-Type: @[`{"), "content-type: @[`{");
+  EXPECT_EQ(AsciiLower(""), "");
+  // Bytes past ASCII pass through unchanged, whatever the locale.
+  EXPECT_EQ(AsciiLower("\xC3\x89T\xC9"), "\xC3\x89t\xC9");
+}
+
 TEST(EventsApi, ReadsAnIntegerRiskFactor) {
   EXPECT_EQ(*ParseEventRisk(R"({"ticker":"GME","risk_factor":6})", "GME"), 6);
   EXPECT_EQ(*ParseEventRisk(R"({"risk_factor":6.0})", "GME"), 6);

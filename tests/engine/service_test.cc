@@ -215,6 +215,22 @@ TEST(Service, RoutesUnknownPathsAndMethods) {
   EXPECT_EQ(h.Call(r)->status, 415);
 }
 
+TEST(Service, TakesJsonInAnyCaseWithParametersAndRefusesLookalikes) {
+  Harness h;
+  for (const char* ok : {"application/json", "Application/JSON", "APPLICATION/JSON ",
+                         "application/json; charset=utf-8", "application/json;charset=UTF-8"}) {
+    ApiRequest r = Harness::Locate("GME", "demo-key-123");
+    r.headers = {{"x-api-key", "demo-key-123"}, {"content-type", ok}};
+    EXPECT_NE(h.Call(r)->status, 415) << ok;
+  }
+  for (const char* bad : {"application/jsonx", "application/jso", "application/json-seq",
+                          "text/json", "application/ json", "", "applicat1on/json"}) {
+    ApiRequest r = Harness::Locate("GME", "demo-key-123");
+    r.headers = {{"x-api-key", "demo-key-123"}, {"content-type", bad}};
+    EXPECT_EQ(h.Call(r)->status, 415) << bad;
+  }
+}
+
 TEST(Service, MarketAnswersAreReusedSoTheFastPathHoldsForTickersWithoutARow) {
   Harness h;
   h.store.Put(ApiKey{Hash("internal2"), "desk", 1000, KeyScope::kInternal});

@@ -28,6 +28,10 @@ void AppendInt(std::string* out, int64_t value);
 // Returns the value of the hexadecimal digit `c` (either case), or -1.
 int HexDigitValue(char c);
 
+// Returns `s` with A-Z folded to a-z and every other byte as it was (HTTP
+// header names and media types; no locale).
+std::string AsciiLower(std::string_view s);
+
 // Writes one JSON value into a string, inserting commas and colons itself:
 //
 //   std::string body;

@@ -7,7 +7,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <cctype>
 #include <charconv>
 #include <deque>
 #include <future>
@@ -17,6 +16,7 @@
 #include <unordered_set>
 
 #include "adapters/thread_name.h"
+#include "engine/json_text.h"
 
 namespace pricing::engine {
 
@@ -74,12 +74,6 @@ Result<Upstream> ParseBaseUrl(std::string_view url) {
     return bad();
   }
   return Upstream{std::string(host), static_cast<uint16_t>(value), std::string(rest)};
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 // Resolved addresses of a host name are reused this long.
@@ -279,7 +273,7 @@ struct HttpClient::Impl {
     out.status = static_cast<int>(res.result_int());
     out.headers.reserve(8);
     for (const auto& field : res) {
-      out.headers.emplace_back(Lower({field.name_string().data(), field.name_string().size()}),
+      out.headers.emplace_back(AsciiLower({field.name_string().data(), field.name_string().size()}),
                                std::string(field.value().data(), field.value().size()));
     }
     out.body = std::move(res.body());

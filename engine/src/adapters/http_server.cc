@@ -40,12 +40,6 @@ namespace {
 
 std::string_view Sv(boost::beast::string_view s) { return {s.data(), s.size()}; }
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 // Appends `value` to a response head, dropping CR and LF so that no value
 // can end its header line early.
 void AppendHeaderValue(std::string* out, std::string_view value) {
@@ -180,7 +174,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (q != std::string_view::npos) req.query = ParseQuery(target.substr(q + 1));
     req.headers.reserve(8);
     for (const auto& field : msg) {
-      req.headers.emplace_back(Lower(Sv(field.name_string())), std::string(Sv(field.value())));
+      req.headers.emplace_back(AsciiLower(Sv(field.name_string())), std::string(Sv(field.value())));
     }
     req.body = std::move(msg.body());
     req.remote = remote_;

@@ -27,12 +27,6 @@ ApiResponse JsonResponse(int status, std::string body) {
   return r;
 }
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 bool IsHex(std::string_view s) {
   for (char c : s) {
     if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
@@ -232,7 +226,7 @@ bool IsForwardedResponseHeader(std::string_view name) {
                                                                 "upgrade",
                                                                 "proxy-authenticate",
                                                                 "proxy-connection"};
-  const std::string lower = Lower(name);
+  const std::string lower = AsciiLower(name);
   for (std::string_view d : kDropped) {
     if (lower == d) return false;
   }

@@ -142,10 +142,13 @@ bool IsJsonContentType(std::string_view ct) {
   size_t semi = ct.find(';');
   std::string_view media = ct.substr(0, semi);
   while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
-  if (media.size() != 16) return false;
-  std::string lower(media);
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return lower == "application/json";
+  constexpr std::string_view kJson = "application/json";
+  if (media.size() != kJson.size()) return false;
+  for (size_t i = 0; i < kJson.size(); ++i) {
+    const char c = media[i];
+    if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c) != kJson[i]) return false;
+  }
+  return true;
 }
 
 }  // namespace
