@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <optional>
+#include <random>
 #include <string>
 
 #include "fakes/fakes.h"
 #include "engine/json_text.h"
+#include "engine/time_text.h"
 
 namespace pricing::engine {
 namespace {
@@ -198,6 +200,76 @@ TEST(Service, RateLimitedRequestsGet429WithHeaders) {
   bool retry_after = false;
   for (const auto& [k, v] : r->headers) retry_after |= k == "Retry-After";
   EXPECT_TRUE(retry_after);
+}
+
+// The calculate-locate body as JsonWriter writes it, member by member: the
+// reference AppendLocateSuccessBody is held to.
+std::string LocateBodyByJsonWriter(const LocateRequest& req, const Quote& quote,
+                                   const MarketInputs& in, std::string_view calculation_id,
+                                   std::chrono::system_clock::time_point at) {
+  std::string body;
+  JsonWriter w(&body);
+  w.BeginObject()
+      .Key("status").String("success")
+      .Key("ticker").String(req.ticker)
+      .Key("client_id").String(req.client_id)
+      .Key("position_value").Number(req.position_value, 2)
+      .Key("loan_days").Int(req.loan_days)
+      .Key("total_fee").Number(quote.total_fee, 2)
+      .Key("breakdown").BeginObject()
+      .Key("borrow_cost").Number(quote.borrow_cost, 2)
+      .Key("markup").Number(quote.markup, 2)
+      .Key("transaction_fees").Number(quote.transaction_fees, 2)
+      .EndObject()
+      .Key("borrow_rate_used").Number(quote.borrow_rate_used)
+      .Key("day_count").Int(quote.day_count)
+      .Key("inputs").BeginObject()
+      .Key("base_rate").Number(in.base_rate.value)
+      .Key("volatility").Number(in.volatility.value)
+      .Key("event_risk").Int(in.event_risk.value)
+      .EndObject()
+      .Key("sources").BeginObject()
+      .Key("base_rate").String(SourceName(in.base_rate.source))
+      .Key("volatility").String(SourceName(in.volatility.source))
+      .Key("event_risk").String(SourceName(in.event_risk.source))
+      .EndObject()
+      .Key("calculation_id").String(calculation_id)
+      .Key("calculated_at").String(Rfc3339Utc(at, 3))
+      .EndObject();
+  return body;
+}
+
+TEST(LocateBody, WritesWhatJsonWriterWritesForEveryKindOfValue) {
+  std::mt19937_64 rng(20261206);
+  auto decimal = [&] {
+    // Whole range of magnitudes and scales, both signs, and round values.
+    __int128 raw = static_cast<__int128>(rng() >> (rng() % 64));
+    for (int k = static_cast<int>(rng() % 4); k > 0; --k) raw *= 1000;
+    if (rng() % 4 == 0) raw -= raw % Decimal::kOne;
+    return Decimal::FromRaw(rng() % 8 == 0 ? -raw : raw);
+  };
+  auto text = [&] {
+    static const std::vector<std::string> pool = {
+        "GME", "BRK.B", "big_fund_007", "", "quote\"d", "back\\slash", "tab\t", "\x01ctl",
+        "caf\xC3\xA9", "bad\xFFutf8", "018f3a2e-7b1c-7d4e-9a0b-1c2d3e4f5a6b"};
+    return pool[rng() % pool.size()];
+  };
+  const Source sources[] = {Source::kLenderApi, Source::kCache,     Source::kFallback,
+                            Source::kDb,        Source::kMarketApi, Source::kEventsApi};
+  for (int i = 0; i < 5000; ++i) {
+    LocateRequest req{text(), decimal(), static_cast<int>(rng() % 4000) - 1000, text()};
+    Quote quote{decimal(), decimal(), decimal(), decimal(), decimal(), decimal(),
+                rng() % 2 ? 360 : 365};
+    MarketInputs in{{decimal(), sources[rng() % 6]},
+                    {decimal(), sources[rng() % 6]},
+                    {static_cast<int>(rng() % 21) - 5, sources[rng() % 6]}};
+    const std::string id = text();
+    const auto at = std::chrono::system_clock::time_point(
+        std::chrono::microseconds(static_cast<int64_t>(rng() % 4102444800000000ull)));
+    std::string body = "prefix:";
+    AppendLocateSuccessBody(&body, req, quote, in, id, at);
+    ASSERT_EQ(body, "prefix:" + LocateBodyByJsonWriter(req, quote, in, id, at)) << i;
+  }
 }
 
 TEST(Service, RoutesUnknownPathsAndMethods) {

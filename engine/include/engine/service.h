@@ -161,4 +161,12 @@ class PricingService {
   TtlCache<Sourced<Decimal>> degraded_rate_;      // recent non-lender resolutions of r_base
 };
 
+// Appends the body of a successful calculate-locate answer (DESIGN.md §2.3)
+// to `out` in one pass: the bytes JsonWriter writes for the same members in
+// the same order (a unit test holds the two to each other), without its
+// per-member bookkeeping on the hottest path of the service.
+void AppendLocateSuccessBody(std::string* out, const LocateRequest& req, const Quote& quote,
+                             const MarketInputs& inputs, std::string_view calculation_id,
+                             std::chrono::system_clock::time_point calculated_at);
+
 }  // namespace pricing::engine

@@ -523,6 +523,43 @@ void WriteSources(JsonWriter& w, const MarketInputs& in) {
 
 }  // namespace
 
+void AppendLocateSuccessBody(std::string* out, const LocateRequest& req, const Quote& quote,
+                             const MarketInputs& inputs, std::string_view calculation_id,
+                             SysTime calculated_at) {
+  auto number = [out](std::string_view key, const Decimal& d, int places) {
+    out->append(key);
+    d.AppendTo(out, places);
+  };
+  auto integer = [out](std::string_view key, int64_t v) {
+    out->append(key);
+    AppendInt(out, v);
+  };
+  auto string = [out](std::string_view key, std::string_view v) {
+    out->append(key);
+    AppendJsonString(out, v);
+  };
+  string(R"({"status":"success","ticker":)", req.ticker);
+  string(R"(,"client_id":)", req.client_id);
+  number(R"(,"position_value":)", req.position_value, 2);
+  integer(R"(,"loan_days":)", req.loan_days);
+  number(R"(,"total_fee":)", quote.total_fee, 2);
+  number(R"(,"breakdown":{"borrow_cost":)", quote.borrow_cost, 2);
+  number(R"(,"markup":)", quote.markup, 2);
+  number(R"(,"transaction_fees":)", quote.transaction_fees, 2);
+  number(R"(},"borrow_rate_used":)", quote.borrow_rate_used, 0);
+  integer(R"(,"day_count":)", quote.day_count);
+  number(R"(,"inputs":{"base_rate":)", inputs.base_rate.value, 0);
+  number(R"(,"volatility":)", inputs.volatility.value, 0);
+  integer(R"(,"event_risk":)", inputs.event_risk.value);
+  string(R"(},"sources":{"base_rate":)", SourceName(inputs.base_rate.source));
+  string(R"(,"volatility":)", SourceName(inputs.volatility.source));
+  string(R"(,"event_risk":)", SourceName(inputs.event_risk.source));
+  string(R"(},"calculation_id":)", calculation_id);
+  out->append(R"(,"calculated_at":")");
+  AppendRfc3339Utc(out, calculated_at, 3);
+  out->append(R"("})");
+}
+
 bool PricingService::CalculateLocate(Ctx& ctx, const ApiRequest& request, Done& done) {
   auto started = std::chrono::steady_clock::now();
   ApiResponse out;
@@ -597,30 +634,7 @@ bool PricingService::CalculateLocate(Ctx& ctx, const ApiRequest& request, Done& 
 
   std::string body;
   body.reserve(512);
-  JsonWriter w(&body);
-  w.BeginObject()
-      .Key("status").String("success")
-      .Key("ticker").String(req.ticker)
-      .Key("client_id").String(req.client_id)
-      .Key("position_value").Number(req.position_value, 2)
-      .Key("loan_days").Int(req.loan_days)
-      .Key("total_fee").Number(quote->total_fee, 2)
-      .Key("breakdown").BeginObject()
-      .Key("borrow_cost").Number(quote->borrow_cost, 2)
-      .Key("markup").Number(quote->markup, 2)
-      .Key("transaction_fees").Number(quote->transaction_fees, 2)
-      .EndObject()
-      .Key("borrow_rate_used").Number(quote->borrow_rate_used)
-      .Key("day_count").Int(quote->day_count)
-      .Key("inputs").BeginObject()
-      .Key("base_rate").Number(inputs->base_rate.value)
-      .Key("volatility").Number(inputs->volatility.value)
-      .Key("event_risk").Int(inputs->event_risk.value)
-      .EndObject();
-  WriteSources(w, *inputs);
-  w.Key("calculation_id").String(record.calculation_id)
-      .Key("calculated_at").String(Iso8601(ctx.now))
-      .EndObject();
+  AppendLocateSuccessBody(&body, req, *quote, *inputs, record.calculation_id, ctx.now);
 
   auto response = Json(200, std::move(body), std::move(rate_headers));
   // The price is answered only once its audit record is durable.
