@@ -1,6 +1,7 @@
 // AuditSpool and FileAuditStore: exact serialization, group commit with
 // concurrent callers, retention while the sink is down, recovery after a
-// crash (torn tails, a kill -9'd child), and the JSON-lines audit file.
+// crash (torn tails, a kill -9'd child), the JSON-lines audit file, and the
+// frames' CRC-32.
 #include "adapters/audit_spool.h"
 
 #include <fcntl.h>
@@ -23,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "adapters/crc32.h"
 #include "audit_test_util.h"
 
 namespace pricing::engine {
@@ -235,6 +237,32 @@ uint32_t BitwiseCrc32(std::string_view data) {
     for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
   }
   return c ^ 0xFFFFFFFFu;
+}
+
+TEST(Crc32, AgreesWithABitAtATimeCrcAtEveryLengthAndAlignment) {
+  ASSERT_EQ(Crc32("123456789"), 0xCBF43926u);
+  std::mt19937_64 rng(20261206);
+  std::string buffer(4096 + 16, '\0');
+  for (char& c : buffer) c = static_cast<char>(rng());
+  // Every length to 1 KiB (folds of 64, the 16-byte steps and the tail), then
+  // longer ones, each from several offsets so loads are unaligned too.
+  for (size_t n = 0; n <= 4096; n += (n < 1024 ? 1 : 61)) {
+    for (size_t offset : {size_t{0}, size_t{1}, size_t{7}, size_t{13}}) {
+      const std::string_view data(buffer.data() + offset, n);
+      const uint32_t expected = BitwiseCrc32(data);
+      ASSERT_EQ(Crc32(data), expected) << n << " bytes at +" << offset;
+      ASSERT_EQ(Crc32Portable(data), expected) << n << " bytes at +" << offset;
+    }
+  }
+  // All-zero and all-one bytes, where a fold that dropped a term would still
+  // often agree on random data.
+  for (char fill : {'\0', '\xff'}) {
+    const std::string same(1000, fill);
+    EXPECT_EQ(Crc32(same), BitwiseCrc32(same));
+  }
+  if (!Crc32UsesCarryLessMultiply()) {
+    GTEST_SKIP() << "no PCLMULQDQ here: only the table-driven CRC was checked";
+  }
 }
 
 TEST(AuditSpool, RecoversASegmentWrittenFrameByFrameWithZlibCrcs) {

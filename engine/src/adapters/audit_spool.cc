@@ -20,6 +20,7 @@
 #include <optional>
 #include <utility>
 
+#include "adapters/crc32.h"
 #include "adapters/thread_name.h"
 #include "engine/json_text.h"
 #include "engine/time_text.h"
@@ -39,37 +40,6 @@ constexpr size_t kReadChunkBytes = 1u << 20;
 constexpr std::string_view kSegmentPrefix = "segment-";
 constexpr std::string_view kSegmentSuffix = ".spool";
 constexpr std::string_view kCursorMagic = "PRCURSOR1";
-
-// CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), as zlib's crc32(),
-// eight bytes a step ("slicing-by-8": table k maps a byte k positions back).
-using CrcTables = std::array<std::array<uint32_t, 256>, 8>;
-constexpr CrcTables MakeCrcTables() {
-  CrcTables t{};
-  for (uint32_t i = 0; i < 256; ++i) {
-    uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    t[0][i] = c;
-  }
-  for (uint32_t i = 0; i < 256; ++i) {
-    for (size_t k = 1; k < 8; ++k) t[k][i] = (t[k - 1][i] >> 8) ^ t[0][t[k - 1][i] & 0xFF];
-  }
-  return t;
-}
-constexpr CrcTables kCrc = MakeCrcTables();
-
-uint32_t Crc32(std::string_view data) {
-  uint32_t c = 0xFFFFFFFFu;
-  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
-  size_t n = data.size();
-  for (; n >= 8; p += 8, n -= 8) {
-    const uint32_t lo =
-        c ^ (uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24);
-    c = kCrc[7][lo & 0xFF] ^ kCrc[6][(lo >> 8) & 0xFF] ^ kCrc[5][(lo >> 16) & 0xFF] ^
-        kCrc[4][lo >> 24] ^ kCrc[3][p[4]] ^ kCrc[2][p[5]] ^ kCrc[1][p[6]] ^ kCrc[0][p[7]];
-  }
-  for (; n > 0; ++p, --n) c = kCrc[0][(c ^ *p) & 0xFF] ^ (c >> 8);
-  return c ^ 0xFFFFFFFFu;
-}
 
 void PutU32(char* out, uint32_t v) {
   for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((v >> (8 * i)) & 0xFF);
