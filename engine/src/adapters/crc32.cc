@@ -2,7 +2,6 @@
 
 #include <array>
 #include <cstddef>
-#include <cstring>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -85,16 +84,16 @@ __attribute__((target("pclmul,sse2"))) uint32_t UpdateCarryLess(uint32_t c, cons
   __m128i x3 = load(p + 48);
   p += 64;
   n -= 64;
-  const __m128i k512 = _mm_set_epi64x(static_cast<int64_t>(kFold512Hi),
-                                      static_cast<int64_t>(kFold512Lo));
+  const __m128i k512 =
+      _mm_set_epi64x(static_cast<int64_t>(kFold512Hi), static_cast<int64_t>(kFold512Lo));
   for (; n >= 64; p += 64, n -= 64) {
     x0 = Fold(x0, k512, load(p));
     x1 = Fold(x1, k512, load(p + 16));
     x2 = Fold(x2, k512, load(p + 32));
     x3 = Fold(x3, k512, load(p + 48));
   }
-  const __m128i k128 = _mm_set_epi64x(static_cast<int64_t>(kFold128Hi),
-                                      static_cast<int64_t>(kFold128Lo));
+  const __m128i k128 =
+      _mm_set_epi64x(static_cast<int64_t>(kFold128Hi), static_cast<int64_t>(kFold128Lo));
   __m128i x = Fold(x0, k128, x1);
   x = Fold(x, k128, x2);
   x = Fold(x, k128, x3);
