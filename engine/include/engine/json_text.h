@@ -28,8 +28,13 @@ void AppendInt(std::string* out, int64_t value);
 // Returns the value of the hexadecimal digit `c` (either case), or -1.
 int HexDigitValue(char c);
 
-// Returns `s` with A-Z folded to a-z and every other byte as it was (HTTP
+// Returns `c` with A-Z folded to a-z and every other byte as it was (HTTP
 // header names and media types; no locale).
+constexpr char AsciiLowerChar(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+// As AsciiLowerChar, for each byte of `s`.
 std::string AsciiLower(std::string_view s);
 
 // Writes one JSON value into a string, inserting commas and colons itself:

@@ -145,8 +145,7 @@ bool IsJsonContentType(std::string_view ct) {
   constexpr std::string_view kJson = "application/json";
   if (media.size() != kJson.size()) return false;
   for (size_t i = 0; i < kJson.size(); ++i) {
-    const char c = media[i];
-    if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c) != kJson[i]) return false;
+    if (AsciiLowerChar(media[i]) != kJson[i]) return false;
   }
   return true;
 }
