@@ -1,5 +1,6 @@
 #include "engine/decimal.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdio>
@@ -227,6 +228,19 @@ void StripPow10(uint64_t* v, int* count) {
   }
 }
 
+// How many of the 18 fractional digits of `frac` (units of 10^-18, below
+// 10^18) remain once its trailing zeros are dropped; 0 for 0.
+int SignificantFractionDigits(uint64_t frac) {
+  if (frac == 0) return 0;
+  int zeros = 0;
+  StripPow10<16>(&frac, &zeros);
+  StripPow10<8>(&frac, &zeros);
+  StripPow10<4>(&frac, &zeros);
+  StripPow10<2>(&frac, &zeros);
+  StripPow10<1>(&frac, &zeros);
+  return Decimal::kScale - zeros;
+}
+
 // Divides the decimal zeros off the end of `*m` and returns how many there
 // were. REQUIRES: *m != 0.
 int StripTens(u128* m) {
@@ -363,15 +377,8 @@ std::optional<Decimal> Decimal::ParseJsonNumber(std::string_view text) {
 }
 
 int Decimal::FractionalDigits() const {
-  // Below 10^18: 64-bit steps, not a 128-bit division per digit.
-  auto frac = static_cast<uint64_t>(Magnitude(units_) % kOneU);
-  if (frac == 0) return 0;
-  int digits = kScale;
-  while (frac % 10 == 0) {
-    frac /= 10;
-    --digits;
-  }
-  return digits;
+  // Below 10^18: 64-bit steps, not 128-bit divisions.
+  return SignificantFractionDigits(static_cast<uint64_t>(Magnitude(units_) % kOneU));
 }
 
 std::optional<int64_t> Decimal::ToInt64() const {
@@ -436,26 +443,12 @@ void Decimal::AppendTo(std::string* out, int min_places) const {
     p = std::to_chars(p, buf + sizeof buf, static_cast<uint64_t>(high)).ptr;
     p = WritePadded(p, static_cast<uint64_t>(int_part - high * k10e19), 19);
   }
-  // Drop the fraction's trailing zeros arithmetically (most amounts are
-  // cents: 2 of 18 digits), then write only the digits that remain.
-  uint64_t kept = frac;
-  int frac_len = kScale;
-  if (kept == 0) {
-    frac_len = min_places;
-  } else {
-    while (frac_len - 8 >= min_places && kept % 100000000 == 0) {
-      kept /= 100000000;
-      frac_len -= 8;
-    }
-    while (frac_len > min_places && kept % 10 == 0) {
-      kept /= 10;
-      --frac_len;
-    }
-  }
+  // Only the digits kept are written (most amounts are cents: 2 of 18).
+  const int frac_len = std::max(min_places, SignificantFractionDigits(frac));
   if (frac_len > 0) {
     *p++ = '.';
-    // `kept` < 10^frac_len: written zero-padded to exactly frac_len digits.
-    p = WritePadded(p, kept, frac_len);
+    const auto kept = static_cast<uint64_t>(frac / Pow10(kScale - frac_len));
+    p = WritePadded(p, kept, frac_len);  // zero-padded to exactly frac_len digits
   }
   out->append(buf, static_cast<size_t>(p - buf));
 }
