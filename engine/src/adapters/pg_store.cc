@@ -588,11 +588,15 @@ Result<void> InsertAuditBatch(PgPool& pool, const std::vector<AuditRecord>& reco
     rows.clear();
     for (const AuditRecord& r : records) AppendAuditRow(r, &rows);
   }
-  const std::string_view format = binary ? " FROM STDIN (FORMAT binary)" : " FROM STDIN";
-  const std::string copy_direct =
-      std::string("COPY audit_log (") + kAuditColumns + ")" + std::string(format);
-  const std::string copy_stage =
-      std::string("COPY audit_stage (") + kAuditColumns + ")" + std::string(format);
+  // The COPY statements, [text, binary], built once.
+  static const std::array<std::string, 2> kCopyDirect = {
+      std::string("COPY audit_log (") + kAuditColumns + ") FROM STDIN",
+      std::string("COPY audit_log (") + kAuditColumns + ") FROM STDIN (FORMAT binary)"};
+  static const std::array<std::string, 2> kCopyStage = {
+      std::string("COPY audit_stage (") + kAuditColumns + ") FROM STDIN",
+      std::string("COPY audit_stage (") + kAuditColumns + ") FROM STDIN (FORMAT binary)"};
+  const std::string& copy_direct = kCopyDirect[binary ? 1 : 0];
+  const std::string& copy_stage = kCopyStage[binary ? 1 : 0];
   static const std::string kMergeStage =
       std::string("INSERT INTO audit_log (") + kAuditColumns + ") SELECT " + kAuditColumns +
       " FROM audit_stage ON CONFLICT (calculation_id) DO NOTHING";
