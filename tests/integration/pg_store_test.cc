@@ -28,6 +28,11 @@ using testing_support::SampleData;
 using testing_support::Services;
 using testing_support::TestUuid;
 
+// audit_log.created_at in UTC to the microsecond, as the engine's own
+// RFC 3339 text without the zone.
+const std::string kCreatedAtText =
+    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')";
+
 std::unique_ptr<PgPool> MakePool(const std::string& url, int max_size = 4) {
   PgPoolOptions options;
   options.conninfo = url;
@@ -407,10 +412,10 @@ TEST_F(PgTest, AuditBatchIsIdempotentOnCalculationId) {
       "SELECT request_id, client_id, key_client_id, ticker, position_value::text, loan_days, "
       "borrow_rate::text, borrow_rate_used::text, base_rate::text, base_rate_source, "
       "volatility::text, volatility_source, event_risk, event_risk_source, borrow_cost::text, "
-      "markup::text, transaction_fees::text, total_fee::text, day_count, "
-      "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), "
-      "recorded_at IS NOT NULL "
-      "FROM audit_log WHERE calculation_id = $1",
+      "markup::text, transaction_fees::text, total_fee::text, day_count, " +
+          kCreatedAtText +
+          ", recorded_at IS NOT NULL "
+          "FROM audit_log WHERE calculation_id = $1",
       {batch[0].calculation_id});
   ASSERT_TRUE(r.has_value()) << r.error().message;
   ASSERT_EQ(r->rows(), 1);
@@ -531,8 +536,8 @@ TEST_F(PgTest, AuditBatchStoresEveryNumberAndTimeExactly) {
       "SELECT calculation_id::text, position_value::text, borrow_rate::text, "
       "borrow_rate_used::text, base_rate::text, volatility::text, borrow_cost::text, "
       "markup::text, transaction_fees::text, total_fee::text, loan_days::text, "
-      "event_risk::text, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') "
-      "FROM audit_log");
+      "event_risk::text, " +
+      kCreatedAtText + " FROM audit_log");
   ASSERT_TRUE(rows.has_value()) << rows.error().message;
   ASSERT_EQ(rows->rows(), static_cast<int>(batch.size()));
   std::map<std::string, const AuditRecord*> by_id;
