@@ -313,6 +313,12 @@ TEST(MarketApi, ReadsTheVix) {
   }
 }
 
+TEST(HexText, WritesTwoLowercaseDigitsPerByte) {
+  const unsigned char bytes[] = {0x00, 0x0f, 0xa5, 0xff, 0x10};
+  EXPECT_EQ(HexText(bytes, sizeof bytes), "000fa5ff10");
+  EXPECT_EQ(HexText(bytes, 0), "");
+}
+
 TEST(AsciiLower, FoldsOnlyAsciiCapitals) {
   EXPECT_EQ(AsciiLower("X-API-Key"), "x-api-key");
   EXPECT_EQ(AsciiLower("Content-Type: @[`{"), "content-type: @[`{");

@@ -5,6 +5,7 @@
 // (DESIGN.md §2.2), which ParseLenderRate / ParseVix / ParseEventRisk decode.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -27,6 +28,9 @@ void AppendInt(std::string* out, int64_t value);
 
 // Returns the value of the hexadecimal digit `c` (either case), or -1.
 int HexDigitValue(char c);
+
+// Returns the `n` bytes at `data` as lowercase hexadecimal, two digits a byte.
+std::string HexText(const unsigned char* data, size_t n);
 
 // Returns `c` with A-Z folded to a-z and every other byte as it was (HTTP
 // header names and media types; no locale).

@@ -6,6 +6,8 @@
 #include <functional>
 #include <memory>
 
+#include "engine/json_text.h"
+
 namespace pricing::engine {
 
 std::string Sha256Hex(std::string_view data) {
@@ -27,13 +29,7 @@ std::string Sha256Hex(std::string_view data) {
       EVP_DigestFinal_ex(ctx.get(), digest, &length) != 1) {
     return {};
   }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(size_t{length} * 2, '\0');
-  for (unsigned int i = 0; i < length; ++i) {
-    out[2 * i] = kHex[digest[i] >> 4];
-    out[2 * i + 1] = kHex[digest[i] & 0x0f];
-  }
-  return out;
+  return HexText(digest, length);
 }
 
 // MemoryReferenceStore ------------------------------------------------------

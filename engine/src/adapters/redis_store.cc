@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <functional>
 
+#include "engine/json_text.h"
+
 namespace pricing::engine {
 namespace {
 
@@ -30,13 +32,7 @@ std::string Sha1Hex(std::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha1(), nullptr) != 1) return {};
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < length; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 0x0f]);
-  }
-  return out;
+  return HexText(digest, length);
 }
 
 std::unexpected<Error> Unexpected(std::string_view what, const redisReply* r) {
