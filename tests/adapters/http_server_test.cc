@@ -2,7 +2,8 @@
 // read is answered (with "Connection: close") before Stop() returns, an idle
 // keep-alive connection is closed at once, the listener refuses new
 // connections while the stop waits, and a response that never comes delays
-// the stop by the drain timeout and no more.
+// the stop by the drain timeout and no more. And a response's head: no header
+// value a handler sets can end its line early.
 #include "adapters/http_server.h"
 
 #include <arpa/inet.h>
@@ -154,6 +155,50 @@ TEST(HttpServerStop, AServerWithNoConnectionsStopsAtOnce) {
   auto stopped = std::async(std::launch::async, [&] { s.server().Stop(); });
   EXPECT_EQ(stopped.wait_for(20s), std::future_status::ready);
   s.server().Stop();  // idempotent
+}
+
+// A handler's header values and content type are its own text, but none of
+// them may end its line early: CR and LF are dropped, the rest is kept whole.
+TEST(HttpServerResponse, HeaderValuesCannotSplitTheResponse) {
+  HttpServer server(
+      LocalServerOptions(),
+      [](HttpRequest&&, Responder respond) {
+        HttpResponse res;
+        res.body = "ok";
+        res.content_type = "text/plain\r\nX-Injected: 1";
+        res.headers.emplace_back("X-Id\n", "\rabc\r\n\r\nSet-Cookie: s=1\n");
+        res.headers.emplace_back("X-Plain", "a b;c=d");
+        respond(std::move(res));
+      },
+      [](int, std::string_view code, std::string_view) { return std::string(code); });
+  ASSERT_EQ(server.Start(), "");
+  int fd = Connect(server.port());
+  ASSERT_GE(fd, 0);
+  Send(fd, "/");
+  const std::string res = ReadResponse(fd);
+  ::close(fd);
+  const size_t head_end = res.find("\r\n\r\n");
+  ASSERT_NE(head_end, std::string::npos) << res;
+  const std::string head = res.substr(0, head_end + 2);
+  EXPECT_NE(head.find("\r\nContent-Type: text/plainX-Injected: 1\r\n"), std::string::npos) << head;
+  EXPECT_NE(head.find("\r\nX-Id: abcSet-Cookie: s=1\r\n"), std::string::npos) << head;
+  EXPECT_NE(head.find("\r\nX-Plain: a b;c=d\r\n"), std::string::npos) << head;
+  EXPECT_NE(head.find("\r\nContent-Length: 2\r\n"), std::string::npos) << head;
+  EXPECT_EQ(head.find("\r\nX-Injected"), std::string::npos) << head;
+  EXPECT_EQ(head.find("\r\nSet-Cookie"), std::string::npos) << head;
+  EXPECT_EQ(res.substr(head_end + 4), "ok");
+  // Every line of the head ends in CR LF, and no CR or LF stands alone.
+  size_t lines = 0;
+  for (size_t i = 0; i < head.size(); ++i) {
+    if (head[i] == '\r') {
+      ASSERT_EQ(head[i + 1], '\n') << head;
+      ++lines;
+    } else if (head[i] == '\n') {
+      ASSERT_EQ(head[i - 1], '\r') << head;
+    }
+  }
+  EXPECT_EQ(lines, 6u) << head;  // status, Server, Content-Type, Content-Length, X-Id, X-Plain
+  server.Stop();
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "audit_test_util.h"
 #include "engine/internal_api.h"
 #include "fakes/fakes.h"
+#include "test_http_server.h"
 
 namespace pricing::engine {
 namespace {
@@ -41,10 +42,7 @@ class RolesServer {
                  return {};
                },
                kToken) {
-    HttpServerOptions o;
-    o.host = "127.0.0.1";
-    o.port = 0;
-    o.threads = 1;
+    HttpServerOptions o = LocalServerOptions();
     o.body_limit = 16u << 20;
     server_ = std::make_unique<HttpServer>(
         o,

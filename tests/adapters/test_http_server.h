@@ -15,16 +15,23 @@
 
 namespace pricing::engine {
 
+// Options for a server on a free 127.0.0.1 port with `threads` event loops.
+inline HttpServerOptions LocalServerOptions(int threads = 1) {
+  HttpServerOptions o;
+  o.host = "127.0.0.1";
+  o.port = 0;
+  o.threads = threads;
+  return o;
+}
+
 // A local server whose handler echoes "<method> <target> <body>" and the
 // X-Test header, or holds the request when the path is /hold.
 class TestServer {
  public:
   explicit TestServer(uint16_t port = 0, int threads = 1,
                       std::chrono::milliseconds drain_timeout = std::chrono::seconds(10)) {
-    HttpServerOptions o;
-    o.host = "127.0.0.1";
+    HttpServerOptions o = LocalServerOptions(threads);
     o.port = port;
-    o.threads = threads;
     o.drain_timeout = drain_timeout;
     server_ = std::make_unique<HttpServer>(
         o,

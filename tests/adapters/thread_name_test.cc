@@ -16,6 +16,7 @@
 #include "adapters/audit_spool.h"
 #include "adapters/http_server.h"
 #include "audit_test_util.h"
+#include "test_http_server.h"
 
 namespace pricing::engine {
 namespace {
@@ -97,12 +98,8 @@ TEST(ThreadName, NamesTheAuditSpoolsThreads) {
 }
 
 TEST(ThreadName, NamesTheHttpServersEventLoops) {
-  HttpServerOptions o;
-  o.host = "127.0.0.1";
-  o.port = 0;
-  o.threads = 2;
   HttpServer server(
-      o, [](HttpRequest&&, Responder) {},
+      LocalServerOptions(2), [](HttpRequest&&, Responder) {},
       [](int, std::string_view, std::string_view) { return std::string(); });
   ASSERT_EQ(server.Start(), "");
   const auto names = ThreadNamesOnce({"http-loop-0", "http-loop-1"});

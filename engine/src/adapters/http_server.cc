@@ -41,11 +41,16 @@ namespace {
 std::string_view Sv(boost::beast::string_view s) { return {s.data(), s.size()}; }
 
 // Appends `value` to a response head, dropping CR and LF so that no value
-// can end its header line early.
+// can end its header line early. The runs between them go in whole.
 void AppendHeaderValue(std::string* out, std::string_view value) {
-  for (char c : value) {
-    if (c != '\r' && c != '\n') out->push_back(c);
+  size_t run = 0;
+  for (size_t i = 0; i < value.size(); ++i) {
+    if (value[i] == '\r' || value[i] == '\n') {
+      out->append(value.data() + run, i - run);
+      run = i + 1;
+    }
   }
+  out->append(value.data() + run, value.size() - run);
 }
 
 // One event loop runs all of a connection's handlers, so a connection needs
@@ -209,12 +214,14 @@ class Session : public std::enable_shared_from_this<Session> {
     out_body_ = std::move(res.body);
     const unsigned version = version_ ? version_ : 11;
     out_head_.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
-    out_head_.append(std::to_string(res.status)).push_back(' ');
+    AppendInt(&out_head_, res.status);
+    out_head_.push_back(' ');
     const auto reason = http::obsolete_reason(static_cast<http::status>(res.status));
     out_head_.append(reason.data(), reason.size())
         .append("\r\nServer: pricing-engine\r\nContent-Type: ");
     AppendHeaderValue(&out_head_, res.content_type);
-    out_head_.append("\r\nContent-Length: ").append(std::to_string(out_body_.size()));
+    out_head_.append("\r\nContent-Length: ");
+    AppendInt(&out_head_, static_cast<int64_t>(out_body_.size()));
     if (!keep_alive_) {
       out_head_.append("\r\nConnection: close");
     } else if (version == 10) {
