@@ -2,19 +2,21 @@
 
 #include <algorithm>
 #include <cstdint>
-
-#include "engine/json_text.h"
+#include <type_traits>
 
 namespace pricing::engine {
 namespace {
 
-// Appends `value` (>= 0) in decimal, zero-padded to `width` digits.
-void AppendPadded(std::string* out, int64_t value, int width) {
-  const size_t at = out->size();
-  AppendInt(out, value);
-  const size_t digits = out->size() - at;
-  if (digits < static_cast<size_t>(width))
-    out->insert(at, static_cast<size_t>(width) - digits, '0');
+// system_clock counts int64 nanoseconds, so every year it can name has four
+// digits (1677..2262).
+static_assert(std::is_same_v<std::chrono::system_clock::duration, std::chrono::nanoseconds>);
+
+// Writes the last `width` decimal digits of `value` to p[0..width).
+void PutDigits(char* p, uint64_t value, int width) {
+  for (int i = width - 1; i >= 0; --i) {
+    p[i] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
 }
 
 }  // namespace
@@ -37,24 +39,30 @@ void AppendRfc3339Utc(std::string* out, std::chrono::system_clock::time_point t,
     --day;
   }
   const year_month_day date{sys_days{days{day}}};
-  AppendPadded(out, static_cast<int>(date.year()), 4);
-  out->push_back('-');
-  AppendPadded(out, static_cast<unsigned>(date.month()), 2);
-  out->push_back('-');
-  AppendPadded(out, static_cast<unsigned>(date.day()), 2);
-  out->push_back('T');
-  AppendPadded(out, second_of_day / 3600, 2);
-  out->push_back(':');
-  AppendPadded(out, second_of_day / 60 % 60, 2);
-  out->push_back(':');
-  AppendPadded(out, second_of_day % 60, 2);
+  // "YYYY-MM-DDTHH:MM:SS", then ".fffffffff" and "Z": written in place and
+  // appended at once.
+  char text[30];
+  PutDigits(text, static_cast<uint64_t>(static_cast<int>(date.year())), 4);
+  text[4] = '-';
+  PutDigits(text + 5, static_cast<unsigned>(date.month()), 2);
+  text[7] = '-';
+  PutDigits(text + 8, static_cast<unsigned>(date.day()), 2);
+  text[10] = 'T';
+  PutDigits(text + 11, static_cast<uint64_t>(second_of_day / 3600), 2);
+  text[13] = ':';
+  PutDigits(text + 14, static_cast<uint64_t>(second_of_day / 60 % 60), 2);
+  text[16] = ':';
+  PutDigits(text + 17, static_cast<uint64_t>(second_of_day % 60), 2);
+  size_t size = 19;
   digits = std::clamp(digits, 0, 9);
   if (digits > 0) {
     for (int k = digits; k < 9; ++k) fraction /= 10;
-    out->push_back('.');
-    AppendPadded(out, fraction, digits);
+    text[size++] = '.';
+    PutDigits(text + size, static_cast<uint64_t>(fraction), digits);
+    size += static_cast<size_t>(digits);
   }
-  out->push_back('Z');
+  text[size++] = 'Z';
+  out->append(text, size);
 }
 
 std::string Rfc3339Utc(std::chrono::system_clock::time_point t, int digits) {
