@@ -347,7 +347,7 @@ int HexDigitValue(char c) {
 void AppendInt(std::string* out, int64_t value) {
   char buf[24];
   const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
-  out->append(buf, end);
+  out->append(buf, static_cast<size_t>(end - buf));
 }
 
 JsonWriter& JsonWriter::Int(int64_t value) {
