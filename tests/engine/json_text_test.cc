@@ -2,9 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "test_util.h"
 
@@ -43,6 +46,71 @@ TEST(JsonString, OutputAlwaysParsesBackToTheSameText) {
   for (int c = 1; c < 0x80; ++c) all.push_back(static_cast<char>(c));
   all += "\xC3\xA9";
   EXPECT_EQ(nlohmann::json::parse(Escaped(all)).get<std::string>(), all);
+}
+
+// The byte-at-a-time definition of PlainRunEnd.
+size_t PlainRunEndByBytes(std::string_view s, size_t i) {
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') break;
+    ++i;
+  }
+  return i;
+}
+
+// Escapes text of printable ASCII, the specials below and "\xC3\xA9" one
+// character at a time.
+std::string EscapedByCharacters(std::string_view s) {
+  std::string out = "\"";
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == 0xC3 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0xA9) {
+      out += "\xC3\xA9";
+      ++i;
+    } else if (c >= 0x80) {
+      out += "\xEF\xBF\xBD";
+    } else if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+// Every length to 70, one special byte at every position (and none), every
+// start: the run ends where the byte-at-a-time scan says, and the escaped
+// text is the character-at-a-time one.
+TEST(JsonString, RunsEndAtTheFirstSpecialByteWhereverItIs) {
+  const std::string specials[] = {"\"",   "\\",      std::string(1, '\0'), "\x1f", "\n", "\x80",
+                                  "\xFF", "\xC3\xA9"};
+  for (size_t length = 0; length <= 70; ++length) {
+    std::string plain;
+    for (size_t k = 0; k < length; ++k) plain.push_back(static_cast<char>(0x20 + (k * 7) % 95));
+    std::vector<std::string> cases = {plain};
+    for (const std::string& special : specials) {
+      for (size_t at = 0; at < length; ++at) {
+        std::string s = plain;
+        s.replace(at, std::min(special.size(), length - at), special.substr(0, length - at));
+        cases.push_back(s);
+      }
+    }
+    for (const std::string& s : cases) {
+      for (size_t i = 0; i <= s.size(); ++i) {
+        ASSERT_EQ(PlainRunEnd(s, i), PlainRunEndByBytes(s, i)) << length << " " << i;
+      }
+      ASSERT_EQ(Escaped(s), EscapedByCharacters(s)) << length;
+    }
+  }
+  // DEL (0x7f) is printable enough for JSON: it stays in the run.
+  EXPECT_EQ(PlainRunEnd(std::string(20, '\x7f'), 0), 20u);
 }
 
 TEST(JsonWriter, WritesTheDesignSuccessBody) {

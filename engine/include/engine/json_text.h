@@ -23,6 +23,10 @@ namespace pricing::engine {
 // always valid JSON.
 void AppendJsonString(std::string* out, std::string_view s);
 
+// The first index from `i` on whose byte AppendJsonString cannot copy as it
+// is (a control character, '"', '\\' or a byte from 0x80 up), or s.size().
+size_t PlainRunEnd(std::string_view s, size_t i);
+
 // Appends `value` in decimal, as a JSON number, without a temporary string.
 void AppendInt(std::string* out, int64_t value);
 
