@@ -4,7 +4,7 @@ ASAN_DIR  ?= build-asan
 JOBS      ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build build-asan control-plane run test test-unit test-integration test-cluster bench bench-operator clean
+.PHONY: all deps build build-asan control-plane run test test-unit test-integration test-cluster bench bench-instructions bench-operator clean
 
 all: build
 
@@ -47,6 +47,9 @@ test-cluster: build control-plane
 
 bench: build
 	scripts/bench.sh
+
+bench-instructions: build
+	scripts/bench-instructions.sh
 
 # 1000 PricingEngines on the real control plane: time to reconcile, RSS,
 # writes, CR edit -> HPA latency; ratio to one client applying the same objects.

@@ -16,31 +16,15 @@ threads=${BENCH_THREADS:-2}
 command -v wrk >/dev/null || { echo "bench: wrk is missing (scripts/install-deps.sh)" >&2; exit 1; }
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-rm -rf "$work"; mkdir -p "$work"
+. "$repo/scripts/lib/bench-stack.sh"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  "$repo/scripts/services.sh" down "$work/services" >/dev/null 2>&1 || true
+  bench_stack_down
 }
 trap cleanup EXIT
-
-"$repo/scripts/services.sh" up "$work/services" >/dev/null
-set -a; . "$work/services/services.env"; set +a
-"$engine" seed "$repo/tests/api/testdata/reference-data.yaml" >/dev/null
-# A bench-only internal key whose per-minute limit no run can exhaust: the
-# figures measure pricing, not 429s.
-cat >"$work/bench-key.yaml" <<'YAML'
-api_keys:
-  - {key: bench-key-001, client_id: desk_bench, rate_limit_per_minute: 1000000000, scope: internal}
-YAML
-"$engine" seed "$work/bench-key.yaml" >/dev/null
-export BENCH_KEY=bench-key-001
-
-lender_port=$(free_port)
-python3 "$repo/tests/load/lender.py" "$lender_port" & pids+=($!)
+bench_stack_up "$engine"
 
 nginx_port=$(free_port)
 mkdir -p "$work/nginx"

@@ -17,6 +17,8 @@ packages=(
   postgresql postgresql-client redis-server redis-tools nginx-light
   # test and benchmark tooling
   wrk procps psmisc iproute2 jq python3 python3-yaml python3-pytest util-linux bc openssl
+  # make bench-instructions counts a request's instructions with callgrind
+  valgrind
   # runs the operator at a chosen wall-clock time in tests/cluster/policy_test.sh
   faketime
   # promtool: tests/cluster/manifests_test.sh parses the alert rules and queries
