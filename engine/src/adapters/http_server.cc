@@ -13,6 +13,7 @@
 #include <boost/beast/http.hpp>
 #include <cctype>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -43,6 +44,13 @@ std::string_view Sv(boost::beast::string_view s) { return {s.data(), s.size()}; 
 // Appends `value` to a response head, dropping CR and LF so that no value
 // can end its header line early. The runs between them go in whole.
 void AppendHeaderValue(std::string* out, std::string_view value) {
+  if (value.empty()) return;
+  // Values hardly ever hold CR or LF: memchr finds that out a vector at a time.
+  if (std::memchr(value.data(), '\r', value.size()) == nullptr &&
+      std::memchr(value.data(), '\n', value.size()) == nullptr) {
+    out->append(value);
+    return;
+  }
   size_t run = 0;
   for (size_t i = 0; i < value.size(); ++i) {
     if (value[i] == '\r' || value[i] == '\n') {
