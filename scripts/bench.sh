@@ -177,6 +177,9 @@ python3 "$repo/tests/load/wrk_cpu.py" report "CPU us per request at 128 connecti
   "$work"/cpu-engine-*.json
 python3 "$repo/tests/load/wrk_cpu.py" report "CPU us per request at 128 connections, nginx runs" \
   "$work"/cpu-nginx-*.json
+# The ratio target as a time budget: at 0.50 a price may take twice what
+# nginx's request takes of the same two cores, wrk's share included.
+python3 "$repo/tests/load/wrk_cpu.py" budget 0.50 "$work"/cpu-engine-*.json -- "$work"/cpu-nginx-*.json
 # The HTTP floor: the engine's cheapest route (GET /health/live: no body, no
 # key, no pricing, no audit) against nginx, both as a plain GET without the
 # script. What the engine spends here every request pays; the rest of a

@@ -12,6 +12,11 @@
   wrk_cpu.py report LABEL FILE.json...
       Adds up the runs and prints one line of microseconds per request.
 
+  wrk_cpu.py budget RATIO FILE.json... -- REFERENCE.json...
+      Prints how much time of all cores a request of the first runs may take
+      for their request rate to be RATIO times the reference's on the same
+      cores, and how far their own time per request is from it.
+
 Times are read from /proc, so they are the kernel's tick-based accounting:
 good to a few percent over a run of seconds, which is what they are for.
 """
@@ -168,11 +173,37 @@ def report(label, paths):
     return 0
 
 
+def machine_us_per_request(paths):
+    """All cores' time (busy, interrupts and idle) per request over the runs."""
+    runs = [json.load(open(p)) for p in paths]
+    n = sum(r["requests"] for r in runs)
+    total = sum(sum(r["machine"].values()) for r in runs)
+    return total / n * 1e6 if n else None
+
+
+def budget(target, paths, reference_paths):
+    """How far the runs' machine time per request is from a target ratio of
+    their request rate to the reference's, on the same cores: at a ratio R
+    each request may take the reference's time per request divided by R."""
+    mine, ref = machine_us_per_request(paths), machine_us_per_request(reference_paths)
+    if not mine or not ref:
+        print("budget: no requests")
+        return 0
+    allowed = ref / target
+    print(f"a ratio of {target:.2f} on these cores allows {allowed:.1f} us of all cores per request"
+          f" (the reference's {ref:.1f} / {target:.2f}); these runs took {mine:.1f},"
+          f" {abs(mine - allowed):.1f} {'over' if mine > allowed else 'under'}")
+    return 0
+
+
 def main():
     if len(sys.argv) >= 2 and sys.argv[1] == "run":
         return run(sys.argv[2:])
     if len(sys.argv) >= 4 and sys.argv[1] == "report":
         return report(sys.argv[2], sys.argv[3:])
+    if len(sys.argv) >= 5 and sys.argv[1] == "budget" and "--" in sys.argv[3:]:
+        split = sys.argv.index("--", 3)
+        return budget(float(sys.argv[2]), sys.argv[3:split], sys.argv[split + 1:])
     sys.exit(__doc__)
 
 
