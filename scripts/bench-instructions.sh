@@ -3,9 +3,10 @@
 # event loop, counted by callgrind, for POST calculate-locate (PostgreSQL +
 # Redis, caches warm, auth and audit on, as in `make bench`) and for the HTTP
 # floor, GET /health/live, measured in the same run. Unlike requests/s on
-# shared cores, the count is the same from run to run to a few in 10 000, so
-# it shows a change of 1 % in the code a request runs. It counts user-space
-# instructions only: no kernel time, no cache misses, no waiting.
+# shared cores, the count repeats to within half a percent from run to run
+# (timers and the audit commits' callbacks vary a little with the machine's
+# load), so it shows a change of 1 % in the code a request runs. It counts
+# user-space instructions only: no kernel time, no cache misses, no waiting.
 #
 # Each count is the difference of two runs of the engine under callgrind (one
 # event loop, one keep-alive connection, requests one after another), one of
@@ -37,7 +38,8 @@ trap cleanup EXIT
 bench_stack_up "$engine"
 
 # count KIND N: runs the engine under callgrind for N requests of KIND
-# (locate or get) and prints the instructions of its event loop's thread.
+# (locate or get) and sets `counted` to the instructions of its event loop's
+# thread. Not in a subshell, so the EXIT trap can stop the engine it started.
 count() {
   local kind=$1 n=$2 out="$work/callgrind-$1-$2" port
   rm -rf "$out"; mkdir -p "$out"
@@ -69,18 +71,22 @@ count() {
   local loop
   loop=$(grep -l 'HttpServer::Start\[abi:cxx11\]()::{lambda()#1}> > >::_M_run' "$out"/callgrind.* | head -1)
   [ -n "$loop" ] || { echo "bench-instructions: no event loop thread in $out" >&2; exit 1; }
-  awk '/^summary:/{print $2; exit}' "$loop"
+  counted=$(awk '/^summary:/{print $2; exit}' "$loop")
 }
 
+# per_request KIND: sets `per` to the instructions of one request of KIND.
 per_request() {
-  local kind=$1 a b
-  a=$(count "$kind" "$first")
-  b=$(count "$kind" "$((first + requests))")
-  echo $(((b - a) / requests))
+  local kind=$1 a
+  count "$kind" "$first"
+  a=$counted
+  count "$kind" "$((first + requests))"
+  per=$(((counted - a) / requests))
 }
 
-locate=$(per_request locate)
-floor=$(per_request get)
+per_request locate
+locate=$per
+per_request get
+floor=$per
 echo "instructions per request on the event loop (callgrind; requests $((first + 1))..$((first + requests)) of one connection):"
 printf '  %-32s %8d\n' "POST /api/v1/calculate-locate" "$locate" "GET /health/live" "$floor"
 python3 -c "print(f'ratio locate/floor instructions: {$locate / $floor:.2f}')"
