@@ -309,9 +309,12 @@ std::optional<ApiKey> PricingService::Admit(Ctx& ctx, const ApiRequest& request,
   }
   ApiKey& api_key = **found;
   RateDecision d = deps_.limiter->Take(api_key.key_hash, api_key.rate_limit_per_minute);
-  rate_headers = {{"X-RateLimit-Limit", std::to_string(d.limit)},
-                  {"X-RateLimit-Remaining", std::to_string(d.remaining)},
-                  {"X-RateLimit-Reset", std::to_string(d.reset_seconds)}};
+  // Built in place: an initializer list would copy each name and value again.
+  rate_headers.clear();
+  rate_headers.reserve(3);
+  rate_headers.emplace_back("X-RateLimit-Limit", std::to_string(d.limit));
+  rate_headers.emplace_back("X-RateLimit-Remaining", std::to_string(d.remaining));
+  rate_headers.emplace_back("X-RateLimit-Reset", std::to_string(d.reset_seconds));
   if (!d.allowed) {
     if (deps_.observer) deps_.observer->RateLimited();
     out = ErrorResponse(Error{ErrorCode::kRateLimitExceeded,
