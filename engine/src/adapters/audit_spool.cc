@@ -296,6 +296,7 @@ class AuditTextReader {
 // priced request, on the event loop); the text is the same. Decimal and
 // source texts need no escaping.
 std::string SerializeAuditRecord(const AuditRecord& r) {
+  using namespace std::string_view_literals;  // literals append with their length known
   std::string out;
   out.reserve(640);
   auto decimal = [&](std::string_view key, const Decimal& d, int places) {
@@ -305,26 +306,26 @@ std::string SerializeAuditRecord(const AuditRecord& r) {
   };
   auto sourced = [&](std::string_view key, const Sourced<Decimal>& v) {
     decimal(key, v.value, 0);
-    out.append(",\"source\":\"").append(SourceName(v.source)).append("\"}");
+    out.append(",\"source\":\""sv).append(SourceName(v.source)).append("\"}"sv);
   };
   const int64_t at_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(r.at.time_since_epoch()).count();
-  out.append("{\"v\":1,\"calculation_id\":");
+  out.append("{\"v\":1,\"calculation_id\":"sv);
   AppendJsonString(&out, r.calculation_id);
-  out.append(",\"request_id\":");
+  out.append(",\"request_id\":"sv);
   AppendJsonString(&out, r.request_id);
-  out.append(",\"api_key_client\":");
+  out.append(",\"api_key_client\":"sv);
   AppendJsonString(&out, r.api_key_client);
-  out.append(",\"at\":\"");
+  out.append(",\"at\":\""sv);
   AppendRfc3339Utc(&out, r.at, 9);
-  out.append("\",\"at_unix_ns\":");
+  out.append("\",\"at_unix_ns\":"sv);
   AppendInt(&out, at_ns);
-  out.append(",\"request\":{\"ticker\":");
+  out.append(",\"request\":{\"ticker\":"sv);
   AppendJsonString(&out, r.request.ticker);
   decimal(",\"position_value\":", r.request.position_value, 2);
-  out.append(",\"loan_days\":");
+  out.append(",\"loan_days\":"sv);
   AppendInt(&out, r.request.loan_days);
-  out.append(",\"client_id\":");
+  out.append(",\"client_id\":"sv);
   AppendJsonString(&out, r.request.client_id);
   decimal("},\"quote\":{\"rate\":", r.quote.rate, 0);
   decimal(",\"borrow_rate_used\":", r.quote.borrow_rate_used, 0);
@@ -332,13 +333,13 @@ std::string SerializeAuditRecord(const AuditRecord& r) {
   decimal(",\"markup\":", r.quote.markup, 2);
   decimal(",\"transaction_fees\":", r.quote.transaction_fees, 2);
   decimal(",\"total_fee\":", r.quote.total_fee, 2);
-  out.append(",\"day_count\":");
+  out.append(",\"day_count\":"sv);
   AppendInt(&out, r.quote.day_count);
   sourced("},\"inputs\":{\"base_rate\":{\"value\":", r.inputs.base_rate);
   sourced(",\"volatility\":{\"value\":", r.inputs.volatility);
-  out.append(",\"event_risk\":{\"value\":");
+  out.append(",\"event_risk\":{\"value\":"sv);
   AppendInt(&out, r.inputs.event_risk.value);
-  out.append(",\"source\":\"").append(SourceName(r.inputs.event_risk.source)).append("\"}}}");
+  out.append(",\"source\":\""sv).append(SourceName(r.inputs.event_risk.source)).append("\"}}}"sv);
   return out;
 }
 
@@ -852,8 +853,8 @@ void AuditSpool::Complete(std::vector<Waiter>* batch, const Result<void>& result
       run(w.done, result);
       continue;
     }
-    auto it = std::find_if(homes.begin(), homes.end(),
-                           [&](const auto& h) { return h.first == w.home; });
+    auto it =
+        std::find_if(homes.begin(), homes.end(), [&](const auto& h) { return h.first == w.home; });
     if (it == homes.end()) it = homes.insert(homes.end(), {w.home, {}});
     it->second.push_back(std::move(w.done));
   }
