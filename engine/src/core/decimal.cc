@@ -447,7 +447,8 @@ void Decimal::AppendTo(std::string* out, int min_places) const {
   const int frac_len = std::max(min_places, SignificantFractionDigits(frac));
   if (frac_len > 0) {
     *p++ = '.';
-    const auto kept = static_cast<uint64_t>(frac / Pow10(kScale - frac_len));
+    // 10^(18 - frac_len) < 2^64: a 64-bit division, not libgcc's 128-bit one.
+    const uint64_t kept = frac / static_cast<uint64_t>(Pow10(kScale - frac_len));
     p = WritePadded(p, kept, frac_len);  // zero-padded to exactly frac_len digits
   }
   out->append(buf, static_cast<size_t>(p - buf));
