@@ -4,9 +4,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <random>
 #include <regex>
 #include <string>
 #include <unordered_set>
+#include <utility>
+#include <vector>
 
 #include "adapters/log.h"
 
@@ -15,6 +19,7 @@ namespace {
 using pricing::engine::NewTimeOrderedUuid;
 using pricing::engine::NewUuid;
 using pricing::engine::TimeOrderedUuidAt;
+using pricing::engine::UuidText;
 
 const std::regex kCanonical(
     "^[0-9a-f]{8}-[0-9a-f]{4}-([0-9a-f])[0-9a-f]{3}-([89ab])[0-9a-f]{3}-"
@@ -29,6 +34,24 @@ uint64_t NowMs() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                    std::chrono::system_clock::now().time_since_epoch())
                                    .count());
+}
+
+// Every bit lands in its place: against snprintf's hex of the five groups.
+TEST(Uuid, TextIsTheBitsInTheCanonicalGroups) {
+  std::mt19937_64 rng(11);
+  std::vector<std::pair<uint64_t, uint64_t>> values = {
+      {0, 0}, {UINT64_MAX, UINT64_MAX}, {0x0123456789ABCDEFULL, 0xFEDCBA9876543210ULL}};
+  for (int i = 0; i < 10000; ++i) values.emplace_back(rng(), rng());
+  for (const auto& [hi, lo] : values) {
+    char want[40];
+    std::snprintf(want, sizeof want, "%08llx-%04llx-%04llx-%04llx-%012llx",
+                  static_cast<unsigned long long>(hi >> 32),
+                  static_cast<unsigned long long>((hi >> 16) & 0xFFFF),
+                  static_cast<unsigned long long>(hi & 0xFFFF),
+                  static_cast<unsigned long long>(lo >> 48),
+                  static_cast<unsigned long long>(lo & 0xFFFFFFFFFFFFULL));
+    ASSERT_EQ(UuidText(hi, lo), want) << hi << " " << lo;
+  }
 }
 
 TEST(Uuid, RandomIsCanonicalVersion4) {

@@ -15,10 +15,14 @@ namespace {
 
 std::string_view LevelName(LogLevel level) {
   switch (level) {
-    case LogLevel::kDebug: return "debug";
-    case LogLevel::kInfo: return "info";
-    case LogLevel::kWarn: return "warn";
-    case LogLevel::kError: return "error";
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarn:
+      return "warn";
+    case LogLevel::kError:
+      return "error";
   }
   return "info";
 }
@@ -55,25 +59,26 @@ std::mt19937_64& UuidRng() {
   return rng;
 }
 
-// The canonical 8-4-4-4-12 text of the 128 bits hi:lo.
-std::string UuidText(uint64_t hi, uint64_t lo) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(36, '-');
-  size_t pos = 0;
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) ++pos;
-    const uint64_t word = i < 8 ? hi : lo;
-    const auto byte = static_cast<unsigned>((word >> (56 - 8 * (i % 8))) & 0xFF);
-    out[pos++] = kHex[byte >> 4];
-    out[pos++] = kHex[byte & 15];
-  }
-  return out;
-}
-
 constexpr uint64_t kVariantMask = 0x3FFFFFFFFFFFFFFFULL;  // keeps 62 random bits
 constexpr uint64_t kVariantBits = 0x8000000000000000ULL;  // RFC 9562 variant 10
 
 }  // namespace
+
+std::string UuidText(uint64_t hi, uint64_t lo) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  // Where each byte's two digits go, past the dashes.
+  static constexpr unsigned char kAt[16] = {0,  2,  4,  6,  9,  11, 14, 16,
+                                            19, 21, 24, 26, 28, 30, 32, 34};
+  char text[36];
+  text[8] = text[13] = text[18] = text[23] = '-';
+  for (int i = 0; i < 16; ++i) {
+    const uint64_t word = i < 8 ? hi : lo;
+    const auto byte = static_cast<unsigned>(word >> (56 - 8 * (i % 8))) & 0xFF;
+    text[kAt[i]] = kHex[byte >> 4];
+    text[kAt[i] + 1] = kHex[byte & 15];
+  }
+  return std::string(text, sizeof text);
+}
 
 std::string NewUuid() {
   uint64_t hi = UuidRng()();

@@ -29,4 +29,7 @@ std::string NewTimeOrderedUuid();
 // As above at the given Unix time in milliseconds (for tests).
 std::string TimeOrderedUuidAt(uint64_t unix_ms);
 
+// The canonical 8-4-4-4-12 lower-case hex text of the 128 bits hi:lo.
+std::string UuidText(uint64_t hi, uint64_t lo);
+
 }  // namespace pricing::engine
