@@ -36,6 +36,9 @@ int HexDigitValue(char c);
 // Returns the `n` bytes at `data` as lowercase hexadecimal, two digits a byte.
 std::string HexText(const unsigned char* data, size_t n);
 
+// Writes those 2n digits at `p` and returns the end.
+char* WriteHex(char* p, const unsigned char* data, size_t n);
+
 // Returns `c` with A-Z folded to a-z and every other byte as it was (HTTP
 // header names and media types; no locale).
 constexpr char AsciiLowerChar(char c) {

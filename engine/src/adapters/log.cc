@@ -65,18 +65,22 @@ constexpr uint64_t kVariantBits = 0x8000000000000000ULL;  // RFC 9562 variant 10
 }  // namespace
 
 std::string UuidText(uint64_t hi, uint64_t lo) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  // Where each byte's two digits go, past the dashes.
-  static constexpr unsigned char kAt[16] = {0,  2,  4,  6,  9,  11, 14, 16,
-                                            19, 21, 24, 26, 28, 30, 32, 34};
-  char text[36];
-  text[8] = text[13] = text[18] = text[23] = '-';
-  for (int i = 0; i < 16; ++i) {
-    const uint64_t word = i < 8 ? hi : lo;
-    const auto byte = static_cast<unsigned>(word >> (56 - 8 * (i % 8))) & 0xFF;
-    text[kAt[i]] = kHex[byte >> 4];
-    text[kAt[i] + 1] = kHex[byte & 15];
+  unsigned char bytes[16];
+  for (int i = 0; i < 8; ++i) {
+    bytes[i] = static_cast<unsigned char>(hi >> (56 - 8 * i));
+    bytes[8 + i] = static_cast<unsigned char>(lo >> (56 - 8 * i));
   }
+  // 8-4-4-4-12 digits: 4, 2, 2, 2 and 6 bytes.
+  char text[36];
+  char* p = WriteHex(text, bytes, 4);
+  *p++ = '-';
+  p = WriteHex(p, bytes + 4, 2);
+  *p++ = '-';
+  p = WriteHex(p, bytes + 6, 2);
+  *p++ = '-';
+  p = WriteHex(p, bytes + 8, 2);
+  *p++ = '-';
+  WriteHex(p, bytes + 10, 6);
   return std::string(text, sizeof text);
 }
 

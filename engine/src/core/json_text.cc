@@ -360,13 +360,18 @@ std::string AsciiLower(std::string_view s) {
   return out;
 }
 
-std::string HexText(const unsigned char* data, size_t n) {
+char* WriteHex(char* p, const unsigned char* data, size_t n) {
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(2 * n, '\0');
   for (size_t i = 0; i < n; ++i) {
-    out[2 * i] = kHex[data[i] >> 4];
-    out[2 * i + 1] = kHex[data[i] & 0x0f];
+    *p++ = kHex[data[i] >> 4];
+    *p++ = kHex[data[i] & 0x0f];
   }
+  return p;
+}
+
+std::string HexText(const unsigned char* data, size_t n) {
+  std::string out(2 * n, '\0');
+  WriteHex(out.data(), data, n);
   return out;
 }
 
