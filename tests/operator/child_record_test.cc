@@ -38,7 +38,48 @@ json LiveDeployment() {
         "fieldsV1": {"f:spec": {"f:template": {"f:spec": {"f:containers": {}}}}}}]
     },
     "spec": {"template": {"spec": {"containers": [{"name": "engine", "image": "e:1"}]}}},
-    "status": {"replicas": 4, "readyReplicas": 3, "observedGeneration": 3}
+    "status": {"replicas": 4, "readyReplicas": 3, "updatedReplicas": 4, "availableReplicas": 3,
+      "observedGeneration": 3,
+      "conditions": [
+        {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable",
+         "message": "Deployment has minimum availability.",
+         "lastUpdateTime": "2026-03-02T14:30:00Z", "lastTransitionTime": "2026-03-02T14:30:00Z"},
+        {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
+         "message": "ReplicaSet \"desk-a-api-7d9f8b6c5d\" has successfully progressed.",
+         "lastUpdateTime": "2026-03-02T14:31:00Z", "lastTransitionTime": "2026-03-02T14:29:00Z"}]}
+  })");
+}
+
+// An HPA as the API server returns it, with the HPA controller's conditions.
+json LiveHpa() {
+  return json::parse(R"({
+    "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+    "metadata": {
+      "name": "desk-a-api", "namespace": "pricing",
+      "uid": "5e2d1c0b-9a8f-4e7d-8c6b-5a4f3e2d1c0b", "resourceVersion": "184470",
+      "generation": 2,
+      "ownerReferences": [{"apiVersion": "pricing.borrowrate.io/v1alpha1",
+        "kind": "PricingEngine", "name": "desk-a",
+        "uid": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "controller": true,
+        "blockOwnerDeletion": true}],
+      "managedFields": [{"manager": "pricing-operator", "operation": "Apply",
+        "apiVersion": "autoscaling/v2", "fieldsType": "FieldsV1",
+        "fieldsV1": {"f:spec": {"f:minReplicas": {}, "f:maxReplicas": {}}}}]
+    },
+    "spec": {"minReplicas": 2, "maxReplicas": 6},
+    "status": {"currentReplicas": 4, "desiredReplicas": 4, "observedGeneration": 2,
+      "currentMetrics": [{"type": "Resource", "resource": {"name": "cpu",
+        "current": {"averageUtilization": 41, "averageValue": "205m"}}}],
+      "conditions": [
+        {"type": "AbleToScale", "status": "True", "reason": "ReadyForNewScale",
+         "message": "recommended size matches current size",
+         "lastTransitionTime": "2026-03-02T14:30:00Z"},
+        {"type": "ScalingActive", "status": "False", "reason": "FailedGetResourceMetric",
+         "message": "the HPA was unable to compute the replica count: failed to get cpu utilization",
+         "lastTransitionTime": "2026-03-02T14:30:00Z"},
+        {"type": "ScalingLimited", "status": "False", "reason": "DesiredWithinRange",
+         "message": "the desired count is within the acceptable range",
+         "lastTransitionTime": "2026-03-02T14:30:00Z"}]}
   })");
 }
 
@@ -51,13 +92,30 @@ void ExpectRoundTrip(const json& record, std::uint8_t form) {
 }
 
 TEST(ChildRecord, ARecordOfALiveChildRoundTripsInAThirdOfItsCborSize) {
-  const json record = ChildCacheRecord(LiveDeployment(), "pricing-operator");
-  ASSERT_TRUE(record.contains("appliedFingerprint"));
-  ExpectRoundTrip(record, kCompact);
-  const size_t compact = EncodeChildRecord(record).size();
-  const size_t cbor = json::to_cbor(record).size();
-  EXPECT_LT(compact, 100u) << "cbor " << cbor;
-  EXPECT_LT(compact * 3, cbor + 30) << "compact " << compact << ", cbor " << cbor;
+  for (const json& live : {LiveDeployment(), LiveHpa()}) {
+    const json record = ChildCacheRecord(live, "pricing-operator");
+    ASSERT_TRUE(record.contains("appliedFingerprint"));
+    ASSERT_TRUE(record.contains(json::json_pointer("/status/conditions")));
+    ExpectRoundTrip(record, kCompact);
+    const size_t compact = EncodeChildRecord(record).size();
+    const size_t cbor = json::to_cbor(record).size();
+    EXPECT_LT(compact, 100u) << "cbor " << cbor;
+    EXPECT_LT(compact * 3, cbor + 30) << "compact " << compact << ", cbor " << cbor;
+  }
+}
+
+// Each kept condition costs a few bytes: its type, status and usual reasons
+// are one-byte indexes.
+TEST(ChildRecord, AKeptConditionWithKnownTextsTakesFourBytes) {
+  json record = ChildCacheRecord(LiveDeployment(), "pricing-operator");
+  json without = record;
+  without["status"].erase("conditions");
+  json two = record;
+  two["status"]["conditions"].push_back(
+      {{"type", "ScalingActive"}, {"status", "Unknown"}, {"reason", "FailedGetPodsMetric"}});
+  const size_t one_size = EncodeChildRecord(record).size();
+  EXPECT_EQ(one_size, EncodeChildRecord(without).size() + 1 + 4);  // the count, the condition
+  EXPECT_EQ(EncodeChildRecord(two).size(), one_size + 4);
 }
 
 TEST(ChildRecord, EveryOptionalPartRoundTrips) {
@@ -76,7 +134,26 @@ TEST(ChildRecord, EveryOptionalPartRoundTrips) {
   ExpectRoundTrip(empty_status, kCompact);
   json negative = record;
   negative["status"]["replicas"] = -2;
+  negative["status"]["observedGeneration"] = -1;
+  negative["metadata"]["generation"] = -3;
   ExpectRoundTrip(negative, kCompact);
+  for (const char* field : {"replicas", "readyReplicas", "updatedReplicas", "availableReplicas",
+                            "observedGeneration"}) {
+    json one = record;
+    one["status"] = {{field, 7}};
+    ExpectRoundTrip(one, kCompact);
+  }
+  json no_generation = record;
+  no_generation["metadata"].erase("generation");
+  ExpectRoundTrip(no_generation, kCompact);
+  json no_conditions = record;
+  no_conditions["status"]["conditions"] = json::array();
+  ExpectRoundTrip(no_conditions, kCompact);
+  json partial_conditions = record;
+  partial_conditions["status"]["conditions"] = json::parse(
+      R"([{}, {"type": "Progressing"}, {"status": "False"}, {"reason": "ProgressDeadlineExceeded"},
+          {"type": "AbleToScale", "status": "Unknown", "reason": ""}])");
+  ExpectRoundTrip(partial_conditions, kCompact);
   json no_owner = record;
   no_owner["metadata"].erase("ownerReferences");
   ExpectRoundTrip(no_owner, kCompact);
@@ -91,7 +168,10 @@ TEST(ChildRecord, EveryOptionalPartRoundTrips) {
   json big = record;
   big["appliedFingerprint"] = UINT64_MAX;
   big["status"]["replicas"] = INT64_MAX;
+  big["status"]["observedGeneration"] = INT64_MIN;
+  big["metadata"]["generation"] = INT64_MAX;
   ExpectRoundTrip(big, kCompact);
+  ExpectRoundTrip(ChildCacheRecord(LiveHpa(), "pricing-operator"), kCompact);
 }
 
 TEST(ChildRecord, TextsThatAreNotInTheirUsualFormRoundTripAsText) {
@@ -112,6 +192,13 @@ TEST(ChildRecord, TextsThatAreNotInTheirUsualFormRoundTripAsText) {
   json r = record;
   r["metadata"]["name"] = "PricingEngine";  // a known text, in another field
   r["metadata"]["ownerReferences"][0]["apiVersion"] = "pricing.borrowrate.io/v1beta1";
+  ExpectRoundTrip(r, kCompact);
+  r = record;  // condition texts nobody listed, and known ones in other places
+  r["status"]["conditions"] = json::parse(
+      R"([{"type": "Progressing", "status": "true", "reason": "TheReasonIsNew"},
+          {"type": "ReplicaFailure", "status": "False", "reason": "True"},
+          {"type": "ProgressDeadlineExceeded", "status": "Progressing", "reason": "caf\u00e9"}])");
+  r["metadata"]["namespace"] = "ScalingActive";
   ExpectRoundTrip(r, kCompact);
 }
 
@@ -145,7 +232,37 @@ TEST(ChildRecord, AnyOtherShapeIsKeptWhole) {
   r["status"]["replicas"] = UINT64_MAX;
   others.push_back(r);
   r = record;
-  r["status"]["observedGeneration"] = 3;
+  r["status"]["unavailableReplicas"] = 1;
+  others.push_back(r);
+  r = record;
+  r["status"]["observedGeneration"] = "3";
+  others.push_back(r);
+  r = record;
+  r["status"]["updatedReplicas"] = 2.5;
+  others.push_back(r);
+  r = record;
+  r["status"]["availableReplicas"] = UINT64_MAX;
+  others.push_back(r);
+  r = record;
+  r["metadata"]["generation"] = "3";
+  others.push_back(r);
+  r = record;
+  r["metadata"]["generation"] = nullptr;
+  others.push_back(r);
+  r = record;
+  r["status"]["conditions"] = json::object();
+  others.push_back(r);
+  r = record;
+  r["status"]["conditions"] = json::array({"Progressing"});
+  others.push_back(r);
+  r = record;
+  r["status"]["conditions"][0]["message"] = "has successfully progressed";
+  others.push_back(r);
+  r = record;
+  r["status"]["conditions"][0]["status"] = true;
+  others.push_back(r);
+  r = record;
+  r["status"]["conditions"][0]["reason"] = nullptr;
   others.push_back(r);
   r = record;
   r["appliedFingerprint"] = -1;
@@ -171,7 +288,12 @@ TEST(ChildRecord, RandomRecordsRoundTrip) {
                                                      "184467",
                                                      "0",
                                                      std::string(200, 'x'),
-                                                     "caf\xc3\xa9"};
+                                                     "caf\xc3\xa9",
+                                                     "True",
+                                                     "Unknown",
+                                                     "ScalingActive",
+                                                     "ProgressDeadlineExceeded",
+                                                     "FailedGetResourceMetric"};
     return samples[random() % samples.size()];
   };
   for (int i = 0; i < 2000; ++i) {
@@ -182,6 +304,7 @@ TEST(ChildRecord, RandomRecordsRoundTrip) {
            {"name", "namespace", "uid", "resourceVersion", "deletionTimestamp"}) {
         if (coin()) metadata[field] = text();
       }
+      if (coin()) metadata["generation"] = static_cast<std::int64_t>(random());
       if (coin()) {
         json refs = json::array();
         for (int n = random() % 3; n > 0; --n) {
@@ -200,6 +323,20 @@ TEST(ChildRecord, RandomRecordsRoundTrip) {
       json status = json::object();
       if (coin()) status["replicas"] = static_cast<std::int64_t>(random() % 2000) - 1000;
       if (coin()) status["readyReplicas"] = static_cast<std::uint64_t>(random() % 50);
+      if (coin()) status["updatedReplicas"] = static_cast<std::int64_t>(random() % 50);
+      if (coin()) status["availableReplicas"] = static_cast<std::uint64_t>(random() % 50);
+      if (coin()) status["observedGeneration"] = static_cast<std::int64_t>(random() >> 1);
+      if (coin()) {
+        json conditions = json::array();
+        for (int n = random() % 4; n > 0; --n) {
+          json condition = json::object();
+          for (const char* field : {"type", "status", "reason"}) {
+            if (coin()) condition[field] = text();
+          }
+          conditions.push_back(condition);
+        }
+        status["conditions"] = conditions;
+      }
       record["status"] = status;
     }
     if (coin()) record["appliedFingerprint"] = static_cast<std::uint64_t>(random());

@@ -16,6 +16,7 @@ const json kLiveDeployment = json::parse(R"({
   "apiVersion": "apps/v1", "kind": "Deployment",
   "metadata": {
     "name": "desk-api", "namespace": "prod", "uid": "u-1", "resourceVersion": "42",
+    "generation": 8,
     "labels": {"app.kubernetes.io/name": "pricing-engine", "team": "added-by-hand"},
     "ownerReferences": [{"apiVersion": "pricing.borrowrate.io/v1alpha1", "kind": "PricingEngine",
                          "name": "desk", "uid": "pe-1", "controller": true}],
@@ -127,13 +128,15 @@ TEST(ManagedFields, AppliedContentDropsIdentityAndNulls) {
 }
 
 TEST(ManagedFields, ChildCacheRecordIsSmallAndKeepsWhatTheReconcilerReads) {
-  const json record = ChildCacheRecord(kLiveDeployment, "pricing-operator");
+  json record = ChildCacheRecord(kLiveDeployment, "pricing-operator");
   EXPECT_EQ(record["metadata"]["name"], "desk-api");
   EXPECT_EQ(record["metadata"]["namespace"], "prod");
   EXPECT_EQ(record["metadata"]["uid"], "u-1");
   EXPECT_EQ(record["metadata"]["resourceVersion"], "42");
+  EXPECT_EQ(record["metadata"]["generation"], 8);
   EXPECT_EQ(record["metadata"]["ownerReferences"][0]["uid"], "pe-1");
-  EXPECT_EQ(record["status"], json::parse(R"({"replicas": 3, "readyReplicas": 2})"));
+  EXPECT_EQ(record["status"],
+            json::parse(R"({"replicas": 3, "readyReplicas": 2, "observedGeneration": 7})"));
   EXPECT_EQ(CachedAppliedFingerprint(record), AppliedFingerprint(kLiveDeployment, "pricing-operator"));
   EXPECT_FALSE(record.contains("spec"));
   EXPECT_LT(json::to_cbor(record).size(), json::to_cbor(kLiveDeployment).size() / 3);
@@ -150,6 +153,70 @@ TEST(ManagedFields, ChildCacheRecordIsSmallAndKeepsWhatTheReconcilerReads) {
   json unowned = kLiveDeployment;
   unowned["metadata"].erase("managedFields");
   EXPECT_FALSE(CachedAppliedFingerprint(ChildCacheRecord(unowned, "pricing-operator")).has_value());
+}
+
+// What decides whether a component is rolled out: a Deployment's generations,
+// replica counts and Progressing condition, an HPA's AbleToScale and
+// ScalingActive; of each condition its type, status and reason.
+TEST(ManagedFields, ChildCacheRecordKeepsWhatDecidesARollout) {
+  json deployment = kLiveDeployment;
+  deployment["status"] = json::parse(R"({
+    "replicas": 4, "readyReplicas": 3, "updatedReplicas": 2, "availableReplicas": 3,
+    "unavailableReplicas": 1, "observedGeneration": 7, "collisionCount": 1,
+    "conditions": [
+      {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable",
+       "message": "Deployment has minimum availability.",
+       "lastTransitionTime": "2026-03-02T14:30:00Z"},
+      {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
+       "message": "pods \"desk-api-1\" is forbidden: exceeded quota"},
+      {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+       "message": "ReplicaSet \"desk-api-7d9f\" has timed out progressing.",
+       "lastUpdateTime": "2026-03-02T14:40:00Z", "lastTransitionTime": "2026-03-02T14:40:00Z"}]})");
+  EXPECT_EQ(ChildCacheRecord(deployment, "pricing-operator")["status"], json::parse(R"({
+    "replicas": 4, "readyReplicas": 3, "updatedReplicas": 2, "availableReplicas": 3,
+    "observedGeneration": 7,
+    "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]
+  })"));
+
+  const json hpa = json::parse(R"({
+    "metadata": {"name": "desk-api", "namespace": "prod", "generation": 2},
+    "spec": {"minReplicas": 2, "maxReplicas": 6},
+    "status": {"currentReplicas": 2, "desiredReplicas": 2, "observedGeneration": 2,
+      "conditions": [
+        {"type": "AbleToScale", "status": "True", "reason": "ReadyForNewScale",
+         "message": "recommended size matches current size"},
+        {"type": "ScalingActive", "status": "False", "reason": "FailedGetResourceMetric",
+         "message": "the HPA was unable to compute the replica count"},
+        {"type": "ScalingLimited", "status": "True", "reason": "TooFewReplicas"}]}})");
+  json record = ChildCacheRecord(hpa, "pricing-operator");
+  EXPECT_EQ(record["metadata"]["generation"], 2);
+  EXPECT_EQ(record["status"], json::parse(R"({"observedGeneration": 2, "conditions": [
+    {"type": "AbleToScale", "status": "True", "reason": "ReadyForNewScale"},
+    {"type": "ScalingActive", "status": "False", "reason": "FailedGetResourceMetric"}]})"));
+}
+
+TEST(ManagedFields, ChildCacheRecordKeepsShortReasonsAndOnlyWellFormedConditions) {
+  json hpa = json::parse(R"({"metadata": {"name": "desk-api"}, "status": {"conditions": [
+    "AbleToScale", {"status": "True"}, {"type": 7, "status": "True"},
+    {"type": "AbleToScale", "status": true, "reason": ["x"], "message": "m"}]}})");
+  std::string long_reason(kMaxKeptReasonBytes - 1, 'R');
+  long_reason += "\xc3\xa9Tail";  // a two-byte character across the cut
+  hpa["status"]["conditions"].push_back(
+      {{"type", "ScalingActive"}, {"status", "False"}, {"reason", long_reason}});
+  json record = ChildCacheRecord(hpa, "pricing-operator");
+  ASSERT_EQ(record["status"]["conditions"].size(), 2u) << record.dump();
+  EXPECT_EQ(record["status"]["conditions"][0], json::parse(R"({"type": "AbleToScale"})"));
+  EXPECT_EQ(record["status"]["conditions"][1]["reason"], std::string(kMaxKeptReasonBytes - 1, 'R'));
+  const std::string exact(kMaxKeptReasonBytes, 'R');
+  hpa["status"]["conditions"][4]["reason"] = exact;
+  record = ChildCacheRecord(hpa, "pricing-operator");
+  ASSERT_EQ(record["status"]["conditions"].size(), 2u) << record.dump();
+  EXPECT_EQ(record["status"]["conditions"][1]["reason"], exact);
+
+  json none = hpa;  // no condition of a kept type: no conditions at all
+  none["status"]["conditions"] = json::parse(R"([{"type": "ScalingLimited", "status": "True"}])");
+  EXPECT_FALSE(ChildCacheRecord(none, "pricing-operator")["status"].contains("conditions"));
+  EXPECT_FALSE(ChildCacheRecord(none, "pricing-operator").contains("status"));
 }
 
 }  // namespace

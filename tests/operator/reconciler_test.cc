@@ -55,6 +55,44 @@ class ReconcilerTest : public ::testing::Test {
   }
 
   json Engine() { return *client_.Object(kPricingEngines, "prod", "desk"); }
+  json Ready() { return FindCondition(Engine()["status"], kConditionReady); }
+
+  // Makes the fake's Deployment and HPA of `component` show a finished
+  // rollout of `replicas` pods, as their controllers would.
+  void RollOut(const std::string& component, int replicas) {
+    json deployment = *client_.Object(kDeployments, "prod", "desk-" + component);
+    deployment["status"] = json::parse(R"({"conditions": [
+        {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+        {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}]})");
+    deployment["status"]["observedGeneration"] = deployment["metadata"]["generation"];
+    for (const char* field :
+         {"replicas", "updatedReplicas", "readyReplicas", "availableReplicas"}) {
+      deployment["status"][field] = replicas;
+    }
+    client_.Seed(kDeployments, deployment);
+    json hpa = Hpa("desk-" + component);
+    hpa["status"] = json::parse(R"({"conditions": [
+        {"type": "AbleToScale", "status": "True", "reason": "ReadyForNewScale"},
+        {"type": "ScalingActive", "status": "True", "reason": "ValidMetricFound"},
+        {"type": "ScalingLimited", "status": "False", "reason": "DesiredWithinRange"}]})");
+    hpa["status"]["currentReplicas"] = hpa["status"]["desiredReplicas"] = replicas;
+    client_.Seed(kHorizontalPodAutoscalers, hpa);
+  }
+
+  void RollOutAll() {
+    RollOut("api", 2);
+    RollOut("calculation", 3);
+  }
+
+  // Sets status.conditions[type] of the fake's child `name` of `resource`.
+  void SetChildCondition(const Resource& resource, const std::string& name, const char* type,
+                         const char* status, const char* reason) {
+    json child = *client_.Object(resource, "prod", name);
+    for (json& c : child["status"]["conditions"]) {
+      if (c["type"] == type) c = {{"type", type}, {"status", status}, {"reason", reason}};
+    }
+    client_.Seed(resource, child);
+  }
   json Hpa(const std::string& name) { return *client_.Object(kHorizontalPodAutoscalers, "prod", name); }
 
   std::vector<fakes::KubeWrite> WritesTo(const std::string& resource) {
@@ -434,6 +472,139 @@ TEST_F(ReconcilerTest, AThreeDayOutageResumesAtTheCurrentPhaseWithNothingSkipped
   const std::vector<json> events = EventsWithReason("PolicyTransition");
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0]["note"], "market phase PostMarket -> Regular");
+}
+
+TEST_F(ReconcilerTest, ReadyOnceEveryDeploymentAndHpaShowsTheRolloutDone) {
+  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  ASSERT_TRUE(Reconcile().has_value());
+  EXPECT_EQ(Ready()["status"], "False");
+  EXPECT_EQ(Ready()["reason"], "RolloutInProgress");
+  RollOut("api", 2);
+  ASSERT_TRUE(Reconcile().has_value());
+  EXPECT_EQ(Ready()["status"], "False");
+  EXPECT_EQ(Ready()["message"],
+            "calculation: Deployment generation 1 not observed yet (observed 0), "
+            "HPA AbleToScale not reported, HPA ScalingActive not reported");
+  RollOut("calculation", 3);
+  ASSERT_TRUE(Reconcile().has_value());
+  EXPECT_EQ(Ready()["status"], "True") << Ready();
+  EXPECT_EQ(Ready()["reason"], "RolledOut");
+  EXPECT_EQ(FindCondition(Engine()["status"], kConditionDegraded)["reason"], "AsDesired");
+  EXPECT_EQ(Engine()["status"]["components"][1]["readyReplicas"], 3);
+}
+
+// A spec change is not rolled out until each Deployment has observed its new
+// generation: not in the reconcile that applies it (the caches still show the
+// old Deployments, rolled out), nor in those before the watches deliver it.
+TEST_F(ReconcilerTest, ASpecChangeIsNotReadyUntilTheDeploymentsObserveIt) {
+  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  ASSERT_TRUE(Reconcile().has_value());
+  RollOutAll();
+  ASSERT_TRUE(Reconcile().has_value());
+  ASSERT_EQ(Ready()["status"], "True");
+  json cr = Engine();
+  cr["spec"]["image"] = "registry.example.com/pricing-engine:1.1.0";
+  client_.Seed(kPricingEngines, cr);
+  const std::string not_observed =
+      "api: Deployment generation 2 not observed yet (observed 1); "
+      "calculation: Deployment generation 2 not observed yet (observed 1)";
+  Sync();
+  ASSERT_TRUE(reconciler_.Reconcile("prod/desk").has_value());
+  EXPECT_EQ(client_.Object(kDeployments, "prod", "desk-api")->at("metadata")["generation"], 2);
+  EXPECT_EQ(Ready()["status"], "False");
+  EXPECT_EQ(Ready()["reason"], "RolloutInProgress");
+  EXPECT_EQ(Ready()["message"], not_observed);
+  EXPECT_EQ(Engine()["status"]["observedGeneration"], 2);
+  const size_t writes = client_.Writes().size();
+  ASSERT_TRUE(reconciler_.Reconcile("prod/desk").has_value());  // the caches have not caught up
+  EXPECT_EQ(Ready()["message"], not_observed);
+  Sync();
+  ASSERT_TRUE(reconciler_.Reconcile("prod/desk").has_value());
+  EXPECT_EQ(Ready()["message"], not_observed);
+  EXPECT_EQ(client_.Writes().size(), writes);
+  RollOutAll();
+  ASSERT_TRUE(Reconcile().has_value());
+  EXPECT_EQ(Ready()["status"], "True");
+}
+
+// The cache shows the old Deployment, rolled out; but it is not the one the
+// spec asks for.
+TEST_F(ReconcilerTest, ADeploymentThatFailedToApplyIsNotReady) {
+  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  ASSERT_TRUE(Reconcile().has_value());
+  RollOutAll();
+  ASSERT_TRUE(Reconcile().has_value());
+  ASSERT_EQ(Ready()["status"], "True");
+  json cr = Engine();
+  cr["spec"]["image"] = "registry.example.com/pricing-engine:1.1.0";
+  client_.Seed(kPricingEngines, cr);
+  client_.FailNext(1, "Apply");  // the first child: the api Deployment
+  ASSERT_FALSE(Reconcile().has_value());
+  EXPECT_EQ(Ready()["status"], "False");
+  EXPECT_EQ(Ready()["message"],
+            "api: Deployment not updated: apply failed; "
+            "calculation: Deployment generation 2 not observed yet (observed 1)");
+  EXPECT_EQ(FindCondition(Engine()["status"], kConditionDegraded)["reason"], "ApplyFailed");
+}
+
+TEST_F(ReconcilerTest, FewerUpdatedReplicasThanReplicasIsNotReady) {
+  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  ASSERT_TRUE(Reconcile().has_value());
+  RollOutAll();
+  json deployment = *client_.Object(kDeployments, "prod", "desk-calculation");
+  deployment["status"]["replicas"] = 4;  // one new pod surged, three old ones left
+  deployment["status"]["updatedReplicas"] = 1;
+  client_.Seed(kDeployments, deployment);
+  ASSERT_TRUE(Reconcile().has_value());
+  EXPECT_EQ(Ready()["status"], "False");
+  EXPECT_EQ(Ready()["reason"], "RolloutInProgress");
+  EXPECT_EQ(Ready()["message"], "calculation: 1 of 4 replicas updated");
+}
+
+TEST_F(ReconcilerTest, ProgressDeadlineExceededIsNotReadyAndDegraded) {
+  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  ASSERT_TRUE(Reconcile().has_value());
+  RollOutAll();
+  SetChildCondition(kDeployments, "desk-api", "Progressing", "False", "ProgressDeadlineExceeded");
+  ASSERT_TRUE(Reconcile().has_value());
+  EXPECT_EQ(Ready()["status"], "False");
+  EXPECT_EQ(Ready()["reason"], "ProgressDeadlineExceeded");
+  EXPECT_EQ(Ready()["message"], "api: rollout exceeded its progress deadline");
+  const json degraded = FindCondition(Engine()["status"], kConditionDegraded);
+  EXPECT_EQ(degraded["status"], "True");
+  EXPECT_EQ(degraded["reason"], "ProgressDeadlineExceeded");
+  EXPECT_EQ(degraded["message"], "rollout past its progress deadline: api");
+}
+
+TEST_F(ReconcilerTest, AnHpaWhoseScalingIsNotActiveIsNotReady) {
+  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  ASSERT_TRUE(Reconcile().has_value());
+  RollOutAll();
+  SetChildCondition(kHorizontalPodAutoscalers, "desk-api", "ScalingActive", "False",
+                    "FailedGetResourceMetric");
+  ASSERT_TRUE(Reconcile().has_value());
+  EXPECT_EQ(Ready()["status"], "False");
+  EXPECT_EQ(Ready()["reason"], "ScalingInactive");
+  EXPECT_EQ(Ready()["message"], "api: HPA ScalingActive=False (FailedGetResourceMetric)");
+  EXPECT_EQ(FindCondition(Engine()["status"], kConditionDegraded)["status"], "False");
+}
+
+TEST_F(ReconcilerTest, AMissingHpaIsNotReady) {
+  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  ASSERT_TRUE(Reconcile().has_value());
+  RollOutAll();
+  ASSERT_TRUE(Reconcile().has_value());
+  ASSERT_EQ(Ready()["status"], "True");
+  ASSERT_TRUE(client_.Delete(kHorizontalPodAutoscalers, "prod", "desk-calculation").has_value());
+  client_.FailNext(1, "Apply");  // recreating it
+  ASSERT_FALSE(Reconcile().has_value());
+  EXPECT_FALSE(client_.Object(kHorizontalPodAutoscalers, "prod", "desk-calculation").has_value());
+  EXPECT_EQ(Ready()["status"], "False");
+  EXPECT_EQ(Ready()["reason"], "ScalingInactive");
+  EXPECT_EQ(Ready()["message"], "calculation: no HorizontalPodAutoscaler");
+  ASSERT_TRUE(Reconcile().has_value());  // recreated, without conditions yet
+  EXPECT_EQ(Ready()["message"],
+            "calculation: HPA AbleToScale not reported, HPA ScalingActive not reported");
 }
 
 }  // namespace

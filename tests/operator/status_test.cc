@@ -37,9 +37,24 @@ struct Fixture {
 
 json Condition(const json& status, std::string_view type) { return FindCondition(status, type); }
 
+// A component whose Deployment (generation 2) and HPA show a finished
+// rollout of `replicas` pods.
+ComponentObservation RolledOut(const std::string& name, int32_t replicas) {
+  ComponentObservation o;
+  o.name = name;
+  o.deployment_exists = true;
+  o.generation = o.observed_generation = 2;
+  o.replicas = o.ready_replicas = o.updated_replicas = o.available_replicas = replicas;
+  o.hpa_exists = true;
+  o.able_to_scale = {"True", "ReadyForNewScale"};
+  o.scaling_active = {"True", "ValidMetricFound"};
+  return o;
+}
+
 TEST(Status, ReportsBoundsReplicasAndObservedGeneration) {
   Fixture f;
-  f.inputs.observed = {{"api", true, 3, 2}, {"calculation", true, 1, 1}};
+  f.inputs.observed = {RolledOut("api", 3), RolledOut("calculation", 1)};
+  f.inputs.observed[0].ready_replicas = 2;
   const json s = BuildStatus(f.inputs, nullptr);
   EXPECT_EQ(s["observedGeneration"], 3);
   ASSERT_EQ(s["components"].size(), 2u);
@@ -49,19 +64,194 @@ TEST(Status, ReportsBoundsReplicasAndObservedGeneration) {
   EXPECT_EQ(s["components"][0]["replicas"], 3);
   EXPECT_EQ(s["components"][0]["readyReplicas"], 2);
   EXPECT_EQ(s["components"][0]["reasons"][0], "min=2 by base");
-  EXPECT_EQ(Condition(s, "Ready")["status"], "True");
   EXPECT_EQ(Condition(s, "SpecValid")["status"], "True");
   EXPECT_EQ(Condition(s, "Degraded")["status"], "False");
   EXPECT_EQ(Condition(s, "Ready")["observedGeneration"], 3);
   EXPECT_TRUE(Condition(s, "VolatilitySourceHealthy").is_null());
 }
 
-TEST(Status, NotReadyAndDegradedNameTheComponents) {
+TEST(Status, ARolledOutEngineIsReady) {
   Fixture f;
-  f.inputs.observed = {{"api", true, 2, 1}};
+  f.inputs.observed = {RolledOut("calculation", 1), RolledOut("api", 2)};  // any order
+  const json s = BuildStatus(f.inputs, nullptr);
+  EXPECT_EQ(Condition(s, "Ready")["status"], "True");
+  EXPECT_EQ(Condition(s, "Ready")["reason"], "RolledOut");
+  EXPECT_EQ(Condition(s, "Ready")["message"], "every component is rolled out");
+  EXPECT_EQ(Condition(s, "Ready")["observedGeneration"], 3);
+  EXPECT_EQ(Condition(s, "Degraded")["status"], "False");
+  EXPECT_EQ(Condition(s, "Degraded")["reason"], "AsDesired");
+}
+
+TEST(Status, ADeploymentThatHasNotObservedItsGenerationIsNotRolledOut) {
+  Fixture f;
+  f.inputs.observed = {RolledOut("api", 2), RolledOut("calculation", 1)};
+  f.inputs.observed[0].generation = 3;
   const json s = BuildStatus(f.inputs, nullptr);
   EXPECT_EQ(Condition(s, "Ready")["status"], "False");
-  EXPECT_EQ(Condition(s, "Ready")["message"], "no ready pod yet: calculation");
+  EXPECT_EQ(Condition(s, "Ready")["reason"], "RolloutInProgress");
+  EXPECT_EQ(Condition(s, "Ready")["message"],
+            "api: Deployment generation 3 not observed yet (observed 2)");
+  EXPECT_EQ(Condition(s, "Degraded")["status"], "False");
+}
+
+TEST(Status, FewerUpdatedReplicasThanReplicasIsNotRolledOut) {
+  Fixture f;
+  f.inputs.observed = {RolledOut("api", 2), RolledOut("calculation", 2)};
+  f.inputs.observed[1].updated_replicas = 1;
+  const json s = BuildStatus(f.inputs, nullptr);
+  EXPECT_EQ(Condition(s, "Ready")["status"], "False");
+  EXPECT_EQ(Condition(s, "Ready")["reason"], "RolloutInProgress");
+  EXPECT_EQ(Condition(s, "Ready")["message"], "calculation: 1 of 2 replicas updated");
+}
+
+// updated = ready = available = replicas, and at least one replica; the
+// message gives the first count that differs.
+TEST(Status, EveryReplicaCountMustEqualTheReplicas) {
+  struct Case {
+    void (*change)(ComponentObservation&);
+    const char* message;
+  };
+  const Case cases[] = {
+      {[](ComponentObservation& o) { o.ready_replicas = 2; }, "api: 2 of 3 replicas ready"},
+      {[](ComponentObservation& o) { o.available_replicas = 1; }, "api: 1 of 3 replicas available"},
+      {[](ComponentObservation& o) { o.updated_replicas = 4; }, "api: 4 of 3 replicas updated"},
+      {[](ComponentObservation& o) { o.replicas = 4; }, "api: 3 of 4 replicas updated"},
+      {[](ComponentObservation& o) {
+         o.replicas = o.ready_replicas = o.updated_replicas = o.available_replicas = 0;
+       },
+       "api: no replicas yet"},
+      {[](ComponentObservation& o) { o.deployment_unapplied = true; },
+       "api: Deployment not updated: apply failed"},
+  };
+  for (const Case& c : cases) {
+    Fixture f;
+    f.inputs.observed = {RolledOut("api", 3), RolledOut("calculation", 1)};
+    c.change(f.inputs.observed[0]);
+    const json s = BuildStatus(f.inputs, nullptr);
+    EXPECT_EQ(Condition(s, "Ready")["status"], "False") << c.message;
+    EXPECT_EQ(Condition(s, "Ready")["reason"], "RolloutInProgress") << c.message;
+    EXPECT_EQ(Condition(s, "Ready")["message"], c.message);
+  }
+}
+
+TEST(Status, ProgressDeadlineExceededIsNotReadyAndDegraded) {
+  Fixture f;
+  f.inputs.observed = {RolledOut("api", 2), RolledOut("calculation", 1)};
+  f.inputs.observed[1].progress_deadline_exceeded = true;
+  const json s = BuildStatus(f.inputs, nullptr);
+  EXPECT_EQ(Condition(s, "Ready")["status"], "False");
+  EXPECT_EQ(Condition(s, "Ready")["reason"], "ProgressDeadlineExceeded");
+  EXPECT_EQ(Condition(s, "Ready")["message"],
+            "calculation: rollout exceeded its progress deadline");
+  EXPECT_EQ(Condition(s, "Degraded")["status"], "True");
+  EXPECT_EQ(Condition(s, "Degraded")["reason"], "ProgressDeadlineExceeded");
+  EXPECT_EQ(Condition(s, "Degraded")["message"], "rollout past its progress deadline: calculation");
+
+  // It outranks the other reasons, and Degraded still names a component below its minimum.
+  f.inputs.observed[0].ready_replicas = 1;
+  f.inputs.observed[0].scaling_active = {"False", "FailedGetResourceMetric"};
+  const json worse = BuildStatus(f.inputs, s);
+  EXPECT_EQ(Condition(worse, "Ready")["reason"], "ProgressDeadlineExceeded");
+  EXPECT_EQ(Condition(worse, "Ready")["message"],
+            "api: 1 of 2 replicas ready, HPA ScalingActive=False (FailedGetResourceMetric); "
+            "calculation: rollout exceeded its progress deadline");
+  EXPECT_EQ(Condition(worse, "Degraded")["reason"], "ProgressDeadlineExceeded");
+  EXPECT_EQ(Condition(worse, "Degraded")["message"],
+            "rollout past its progress deadline: calculation; fewer ready pods than the "
+            "effective minimum: api (1/2 ready)");
+}
+
+TEST(Status, AnHpaThatIsNotScalingIsNotRolledOut) {
+  Fixture f;
+  f.inputs.observed = {RolledOut("api", 2), RolledOut("calculation", 1)};
+  f.inputs.observed[0].scaling_active = {"False", "FailedGetResourceMetric"};
+  json s = BuildStatus(f.inputs, nullptr);
+  EXPECT_EQ(Condition(s, "Ready")["status"], "False");
+  EXPECT_EQ(Condition(s, "Ready")["reason"], "ScalingInactive");
+  EXPECT_EQ(Condition(s, "Ready")["message"],
+            "api: HPA ScalingActive=False (FailedGetResourceMetric)");
+  EXPECT_EQ(Condition(s, "Degraded")["status"], "False");
+
+  f.inputs.observed[0].scaling_active = {"True", "ValidMetricFound"};
+  f.inputs.observed[1].able_to_scale = {"False", "FailedGetScale"};
+  f.inputs.observed[1].scaling_active = {};  // the HPA controller has not said yet
+  s = BuildStatus(f.inputs, s);
+  EXPECT_EQ(Condition(s, "Ready")["reason"], "ScalingInactive");
+  EXPECT_EQ(Condition(s, "Ready")["message"],
+            "calculation: HPA AbleToScale=False (FailedGetScale), HPA ScalingActive not reported");
+
+  f.inputs.observed[1].able_to_scale = {"Unknown", ""};
+  f.inputs.observed[1].scaling_active = {"True", "ValidMetricFound"};
+  s = BuildStatus(f.inputs, s);
+  EXPECT_EQ(Condition(s, "Ready")["message"], "calculation: HPA AbleToScale=Unknown");
+}
+
+TEST(Status, AMissingHpaIsNotRolledOut) {
+  Fixture f;
+  f.inputs.observed = {RolledOut("api", 2), RolledOut("calculation", 1)};
+  f.inputs.observed[1].hpa_exists = false;
+  const json s = BuildStatus(f.inputs, nullptr);
+  EXPECT_EQ(Condition(s, "Ready")["status"], "False");
+  EXPECT_EQ(Condition(s, "Ready")["reason"], "ScalingInactive");
+  EXPECT_EQ(Condition(s, "Ready")["message"], "calculation: no HorizontalPodAutoscaler");
+}
+
+TEST(Status, AMissingDeploymentIsNotRolledOut) {
+  Fixture f;
+  f.inputs.observed = {RolledOut("api", 2), RolledOut("calculation", 1)};
+  f.inputs.observed[1].deployment_exists = false;
+  json s = BuildStatus(f.inputs, nullptr);
+  EXPECT_EQ(Condition(s, "Ready")["status"], "False");
+  EXPECT_EQ(Condition(s, "Ready")["reason"], "RolloutInProgress");
+  EXPECT_EQ(Condition(s, "Ready")["message"], "calculation: no Deployment");
+
+  f.inputs.observed.pop_back();  // nothing seen of it at all
+  s = BuildStatus(f.inputs, nullptr);
+  EXPECT_EQ(Condition(s, "Ready")["message"],
+            "calculation: no Deployment, no HorizontalPodAutoscaler");
+}
+
+// Components in spec order, each with the Deployment's first problem and
+// each of the HPA's; the reason is the worst component's.
+TEST(Status, TheMessageNamesEachComponentAndWhy) {
+  Fixture f;
+  f.inputs.observed = {RolledOut("api", 2), RolledOut("calculation", 2)};
+  f.inputs.observed[0].scaling_active = {"False", "FailedGetResourceMetric"};
+  f.inputs.observed[1].updated_replicas = 1;
+  f.inputs.observed[1].ready_replicas = 1;
+  const json s = BuildStatus(f.inputs, nullptr);
+  EXPECT_EQ(Condition(s, "Ready")["reason"], "RolloutInProgress");
+  EXPECT_EQ(Condition(s, "Ready")["message"],
+            "api: HPA ScalingActive=False (FailedGetResourceMetric); "
+            "calculation: 1 of 2 replicas updated");
+}
+
+// Paused: Degraded says Paused, whatever the children show; Ready still
+// judges them.
+TEST(Status, PausedIsNotDegradedButStillJudgesTheRollout) {
+  Fixture f;
+  f.desired.paused = true;
+  f.inputs.observed = {RolledOut("api", 2), RolledOut("calculation", 1)};
+  f.inputs.observed[0].progress_deadline_exceeded = true;
+  f.inputs.observed[1].ready_replicas = 0;
+  const json s = BuildStatus(f.inputs, nullptr);
+  EXPECT_EQ(Condition(s, "Degraded")["status"], "False");
+  EXPECT_EQ(Condition(s, "Degraded")["reason"], "Paused");
+  EXPECT_EQ(Condition(s, "Ready")["status"], "False");
+  EXPECT_EQ(Condition(s, "Ready")["reason"], "ProgressDeadlineExceeded");
+  f.inputs.observed = {RolledOut("api", 2), RolledOut("calculation", 1)};
+  EXPECT_EQ(Condition(BuildStatus(f.inputs, s), "Ready")["status"], "True");
+}
+
+TEST(Status, NotReadyAndDegradedNameTheComponents) {
+  Fixture f;
+  f.inputs.observed = {RolledOut("api", 2)};
+  f.inputs.observed[0].ready_replicas = 1;
+  f.inputs.observed[0].available_replicas = 1;
+  const json s = BuildStatus(f.inputs, nullptr);
+  EXPECT_EQ(Condition(s, "Ready")["status"], "False");
+  EXPECT_EQ(Condition(s, "Ready")["message"],
+            "api: 1 of 2 replicas ready; calculation: no Deployment, no HorizontalPodAutoscaler");
   EXPECT_EQ(Condition(s, "Degraded")["status"], "True");
   EXPECT_EQ(Condition(s, "Degraded")["reason"], "BelowMinReplicas");
   EXPECT_EQ(Condition(s, "Degraded")["message"],
@@ -84,7 +274,7 @@ TEST(Status, TransitionTimeMovesOnlyWhenTheStatusChanges) {
   const json second = BuildStatus(f.inputs, first);
   EXPECT_EQ(Condition(second, "Ready")["lastTransitionTime"], "2026-11-30T15:00:00Z");
   EXPECT_EQ(first, second);
-  f.inputs.observed = {{"api", true, 2, 2}, {"calculation", true, 1, 1}};
+  f.inputs.observed = {RolledOut("api", 2), RolledOut("calculation", 1)};
   f.inputs.now = At("2026-11-30T15:07:30Z");
   const json third = BuildStatus(f.inputs, second);
   EXPECT_EQ(Condition(third, "Ready")["status"], "True");

@@ -5,7 +5,8 @@
 // JSON record each is about 300 bytes, most of them field names and the
 // text form of two UIDs; this form is about 90: known fields by position,
 // UIDs as their 16 bytes, a numeric resourceVersion as a varint, and the
-// owner's apiVersion and kind from a table.
+// owner's apiVersion and kind and the kept conditions' types, statuses and
+// usual reasons from a table (a condition is then four bytes).
 //
 // Decoding gives back a record equal to the one encoded. A record of any
 // other shape (a field of an unexpected type, an unknown field) is kept as

@@ -10,6 +10,7 @@
 // projection no longer matches and the child is applied again.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -43,11 +44,25 @@ uint64_t Fingerprint(const nlohmann::json& value);
 std::optional<uint64_t> AppliedFingerprint(const nlohmann::json& object,
                                            std::string_view manager);
 
+// The condition types a ChildCacheRecord keeps: what decides whether a
+// component is rolled out (a Deployment's Progressing, an HPA's AbleToScale
+// and ScalingActive).
+inline constexpr std::string_view kProgressingCondition = "Progressing";
+inline constexpr std::string_view kAbleToScaleCondition = "AbleToScale";
+inline constexpr std::string_view kScalingActiveCondition = "ScalingActive";
+
+// A kept condition's reason is cut to at most this many bytes (at a UTF-8
+// character boundary): enough for every reason Kubernetes' controllers set.
+inline constexpr size_t kMaxKeptReasonBytes = 64;
+
 // What the controller caches of a child it manages, instead of the object:
-// metadata (name, namespace, uid, resourceVersion, the controller owner
-// reference), status.replicas and status.readyReplicas when present, and
-// "appliedFingerprint" (the AppliedFingerprint for `manager`) when `manager`
-// has applied to it. A few hundred bytes where the object is kilobytes.
+// metadata (name, namespace, uid, resourceVersion, generation, the controller
+// owner reference); of status, when present, replicas, readyReplicas,
+// updatedReplicas, availableReplicas, observedGeneration and the conditions
+// of the types above (type, status and reason only; no message or times);
+// and "appliedFingerprint" (the AppliedFingerprint for `manager`) when
+// `manager` has applied to it. A few hundred bytes where the object is
+// kilobytes.
 nlohmann::json ChildCacheRecord(const nlohmann::json& child, std::string_view manager);
 
 // Returns the "appliedFingerprint" of a ChildCacheRecord, or nullopt.

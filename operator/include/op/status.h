@@ -23,12 +23,37 @@ inline constexpr std::string_view kConditionSpecValid = "SpecValid";
 inline constexpr std::string_view kConditionVolatilitySourceHealthy = "VolatilitySourceHealthy";
 inline constexpr std::string_view kConditionDegraded = "Degraded";
 
-// What the reconciler saw of one component's Deployment.
+// A condition of a child as the reconciler saw it.
+struct ChildCondition {
+  std::string status;  // "True", "False", "Unknown"; "" when the child does not report it
+  std::string reason;
+};
+
+// What the reconciler saw of one component's Deployment and HPA. The
+// component is rolled out (DESIGN.md §3.5) when its Deployment exists, is the
+// one the reconciler wants (not unapplied), has observed its generation, has
+// at least one replica with updated = ready = available = replicas, and has
+// not exceeded its progress deadline; and its HPA exists and is AbleToScale
+// and ScalingActive.
 struct ComponentObservation {
   std::string name;
-  bool exists = false;
-  int32_t replicas = 0;        // status.replicas
-  int32_t ready_replicas = 0;  // status.readyReplicas
+  // The Deployment.
+  bool deployment_exists = false;
+  // The reconciler failed to apply the Deployment it wants: what was seen of
+  // it is an older one.
+  bool deployment_unapplied = false;
+  int64_t generation = 0;           // metadata.generation
+  int64_t observed_generation = 0;  // status.observedGeneration
+  int32_t replicas = 0;             // status.replicas
+  int32_t ready_replicas = 0;       // status.readyReplicas
+  int32_t updated_replicas = 0;     // status.updatedReplicas
+  int32_t available_replicas = 0;   // status.availableReplicas
+  // The Progressing condition has reason ProgressDeadlineExceeded.
+  bool progress_deadline_exceeded = false;
+  // The HorizontalPodAutoscaler.
+  bool hpa_exists = false;
+  ChildCondition able_to_scale;
+  ChildCondition scaling_active;
 };
 
 // The volatility reading the policy used, if any.
@@ -59,7 +84,15 @@ struct StatusInputs {
 };
 
 // Returns the new status given the previous one (`previous`: the object's
-// current .status, or null).
+// current .status, or null). Ready is True (RolledOut) when every component
+// is rolled out; else False with the reason of the worst component
+// (ProgressDeadlineExceeded, then RolloutInProgress for any other Deployment
+// problem, then ScalingInactive for an HPA problem) and a message naming each
+// component that is not rolled out and why, e.g. "calculation: 1 of 2
+// replicas updated; api: HPA ScalingActive=False (FailedGetResourceMetric)".
+// Degraded is True when a child failed to apply; else, unless paused, when a
+// Deployment exceeded its progress deadline or a component has fewer ready
+// pods than its effective minimum.
 nlohmann::json BuildStatus(const StatusInputs& inputs, const nlohmann::json& previous);
 
 // Returns the status of a PricingEngine whose spec failed validation:

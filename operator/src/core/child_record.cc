@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace pricing::op {
 namespace {
@@ -17,11 +18,46 @@ constexpr std::uint8_t kCompact = 0x01;
 constexpr std::uint8_t kCbor = 0x00;
 
 // Texts written as an index: the apiVersion and kind a child's controller
-// owner reference carries. Append only: the index is the encoding.
-constexpr std::array<std::string_view, 2> kKnownTexts = {
+// owner reference carries, and the types, statuses and usual reasons of the
+// conditions a record keeps. Append only: the index is the encoding. At most
+// 64, so that every index is one byte.
+constexpr std::array<std::string_view, 30> kKnownTexts = {
     "pricing.borrowrate.io/v1alpha1",
     "PricingEngine",
+    "True",
+    "False",
+    "Unknown",
+    // Condition types.
+    "Progressing",
+    "AbleToScale",
+    "ScalingActive",
+    // A Deployment's Progressing reasons.
+    "NewReplicaSetAvailable",
+    "ReplicaSetUpdated",
+    "NewReplicaSetCreated",
+    "FoundNewReplicaSet",
+    "ProgressDeadlineExceeded",
+    // An HPA's AbleToScale reasons.
+    "ReadyForNewScale",
+    "SucceededRescale",
+    "SucceededGetScale",
+    "ScaleDownStabilized",
+    "ScaleUpStabilized",
+    "FailedGetScale",
+    "FailedUpdateScale",
+    "BackoffBoth",
+    "BackoffDownscale",
+    "BackoffUpscale",
+    // An HPA's ScalingActive reasons.
+    "ValidMetricFound",
+    "FailedGetResourceMetric",
+    "FailedGetContainerResourceMetric",
+    "FailedGetPodsMetric",
+    "FailedGetObjectMetric",
+    "FailedGetExternalMetric",
+    "ScalingDisabled",
 };
+static_assert(kKnownTexts.size() <= 64);
 
 // Record field bits (the first varint of a compact record).
 enum RecordBit : std::uint64_t {
@@ -38,7 +74,28 @@ enum RecordBit : std::uint64_t {
   kHasReplicas = 1u << 10,
   kHasReadyReplicas = 1u << 11,
   kHasFingerprint = 1u << 12,
+  kHasGeneration = 1u << 13,
+  kHasObservedGeneration = 1u << 14,
+  kHasUpdatedReplicas = 1u << 15,
+  kHasAvailableReplicas = 1u << 16,
+  kHasConditions = 1u << 17,
 };
+
+// Status condition field bits.
+enum ConditionBit : std::uint64_t {
+  kConditionType = 1u << 0,
+  kConditionStatus = 1u << 1,
+  kConditionReason = 1u << 2,
+};
+
+// The integer fields of a record's status, in the order of their bits.
+constexpr std::array<std::pair<const char*, std::uint64_t>, 5> kStatusIntegers = {{
+    {"replicas", kHasReplicas},
+    {"readyReplicas", kHasReadyReplicas},
+    {"observedGeneration", kHasObservedGeneration},
+    {"updatedReplicas", kHasUpdatedReplicas},
+    {"availableReplicas", kHasAvailableReplicas},
+}};
 
 // Owner reference field bits.
 enum OwnerBit : std::uint64_t {
@@ -115,13 +172,15 @@ bool FitsCompact(const json& record) {
     return false;
   }
   if (auto m = record.find("metadata"); m != record.end()) {
-    if (!m->is_object() || !OnlyFields(*m, {"name", "namespace", "uid", "resourceVersion",
-                                            "deletionTimestamp", "ownerReferences"})) {
+    if (!m->is_object() ||
+        !OnlyFields(*m, {"name", "namespace", "uid", "resourceVersion", "generation",
+                         "deletionTimestamp", "ownerReferences"})) {
       return false;
     }
     for (const char* field : {"name", "namespace", "uid", "resourceVersion", "deletionTimestamp"}) {
       if (!IsText(*m, field)) return false;
     }
+    if (!IsInteger(*m, "generation")) return false;
     if (auto refs = m->find("ownerReferences"); refs != m->end()) {
       if (!refs->is_array()) return false;
       for (const json& ref : *refs) {
@@ -137,9 +196,22 @@ bool FitsCompact(const json& record) {
     }
   }
   if (auto s = record.find("status"); s != record.end()) {
-    if (!s->is_object() || !OnlyFields(*s, {"replicas", "readyReplicas"}) ||
-        !IsInteger(*s, "replicas") || !IsInteger(*s, "readyReplicas")) {
+    if (!s->is_object() ||
+        !OnlyFields(*s, {"replicas", "readyReplicas", "observedGeneration", "updatedReplicas",
+                         "availableReplicas", "conditions"})) {
       return false;
+    }
+    for (const auto& [field, bit] : kStatusIntegers) {
+      if (!IsInteger(*s, field)) return false;
+    }
+    if (auto conditions = s->find("conditions"); conditions != s->end()) {
+      if (!conditions->is_array()) return false;
+      for (const json& c : *conditions) {
+        if (!c.is_object() || !OnlyFields(c, {"type", "status", "reason"})) return false;
+        for (const char* field : {"type", "status", "reason"}) {
+          if (!IsText(c, field)) return false;
+        }
+      }
     }
   }
   return true;
@@ -259,6 +331,10 @@ class Reader {
   size_t pos_ = 0;
 };
 
+// Returns `v` as JSON: integers read from JSON text are unsigned when not
+// negative.
+json Integer(std::int64_t v) { return v >= 0 ? json(static_cast<std::uint64_t>(v)) : json(v); }
+
 // Writes object[field] as a text when it is there, setting `bit` in *mask.
 void PutText(const json& object, const char* field, std::uint64_t bit, std::uint64_t* mask,
              Writer* out) {
@@ -307,6 +383,10 @@ std::vector<std::uint8_t> EncodeChildRecord(const json& record) {
         body.Text(f->get_ref<const std::string&>());
       }
     }
+    if (auto f = m->find("generation"); f != m->end()) {
+      mask |= kHasGeneration;
+      body.Signed(f->get<std::int64_t>());
+    }
     PutText(*m, "deletionTimestamp", kHasDeletionTimestamp, &mask, &body);
     if (auto refs = m->find("ownerReferences"); refs != m->end()) {
       mask |= kHasOwners;
@@ -332,13 +412,24 @@ std::vector<std::uint8_t> EncodeChildRecord(const json& record) {
   }
   if (auto s = record.find("status"); s != record.end()) {
     mask |= kHasStatus;
-    if (auto f = s->find("replicas"); f != s->end()) {
-      mask |= kHasReplicas;
-      body.Signed(f->get<std::int64_t>());
+    for (const auto& [field, bit] : kStatusIntegers) {
+      if (auto f = s->find(field); f != s->end()) {
+        mask |= bit;
+        body.Signed(f->get<std::int64_t>());
+      }
     }
-    if (auto f = s->find("readyReplicas"); f != s->end()) {
-      mask |= kHasReadyReplicas;
-      body.Signed(f->get<std::int64_t>());
+    if (auto conditions = s->find("conditions"); conditions != s->end()) {
+      mask |= kHasConditions;
+      body.Varint(conditions->size());
+      for (const json& c : *conditions) {
+        std::uint64_t condition_mask = 0;
+        Writer condition;
+        PutText(c, "type", kConditionType, &condition_mask, &condition);
+        PutText(c, "status", kConditionStatus, &condition_mask, &condition);
+        PutText(c, "reason", kConditionReason, &condition_mask, &condition);
+        body.Varint(condition_mask);
+        for (std::uint8_t b : condition.Take()) body.Byte(b);
+      }
     }
   }
   if (auto f = record.find("appliedFingerprint"); f != record.end()) {
@@ -366,6 +457,7 @@ json DecodeChildRecord(std::span<const std::uint8_t> bytes) {
       metadata["resourceVersion"] =
           (mask & kResourceVersionNumber) ? std::to_string(in.Varint()) : in.Text();
     }
+    if (mask & kHasGeneration) metadata["generation"] = Integer(in.Signed());
     if (mask & kHasDeletionTimestamp) metadata["deletionTimestamp"] = in.Text();
     if (mask & kHasOwners) {
       json refs = json::array();
@@ -387,12 +479,21 @@ json DecodeChildRecord(std::span<const std::uint8_t> bytes) {
   }
   if (mask & kHasStatus) {
     json status = json::object();
-    // Integers read from JSON text are unsigned when not negative.
-    auto integer = [](std::int64_t v) {
-      return v >= 0 ? json(static_cast<std::uint64_t>(v)) : json(v);
-    };
-    if (mask & kHasReplicas) status["replicas"] = integer(in.Signed());
-    if (mask & kHasReadyReplicas) status["readyReplicas"] = integer(in.Signed());
+    for (const auto& [field, bit] : kStatusIntegers) {
+      if (mask & bit) status[field] = Integer(in.Signed());
+    }
+    if (mask & kHasConditions) {
+      json conditions = json::array();
+      for (std::uint64_t n = in.Varint(); n > 0; --n) {
+        const std::uint64_t condition_mask = in.Varint();
+        json condition = json::object();
+        if (condition_mask & kConditionType) condition["type"] = in.Text();
+        if (condition_mask & kConditionStatus) condition["status"] = in.Text();
+        if (condition_mask & kConditionReason) condition["reason"] = in.Text();
+        conditions.push_back(std::move(condition));
+      }
+      status["conditions"] = std::move(conditions);
+    }
     record["status"] = std::move(status);
   }
   if (mask & kHasFingerprint) record["appliedFingerprint"] = in.Varint();

@@ -53,6 +53,37 @@ json Select(const json& value, const json& fields) {
   return HasChildren(fields) ? ProjectOntoFields(value, fields) : value;
 }
 
+// Returns `reason` cut to kMaxKeptReasonBytes, at a character boundary.
+std::string ShortReason(const std::string& reason) {
+  if (reason.size() <= kMaxKeptReasonBytes) return reason;
+  size_t end = kMaxKeptReasonBytes;
+  while (end > 0 && (static_cast<unsigned char>(reason[end]) & 0xc0) == 0x80) --end;
+  return reason.substr(0, end);
+}
+
+// Returns the conditions of the kept types in `conditions`, in their order,
+// each with its type and, when they are texts, its status and short reason.
+json KeptConditions(const json& conditions) {
+  json kept = json::array();
+  for (const json& c : conditions) {
+    if (!c.is_object()) continue;
+    auto type = c.find("type");
+    if (type == c.end() || !type->is_string()) continue;
+    const std::string& name = type->get_ref<const std::string&>();
+    if (name != kProgressingCondition && name != kAbleToScaleCondition &&
+        name != kScalingActiveCondition) {
+      continue;
+    }
+    json condition = {{"type", name}};
+    if (auto s = c.find("status"); s != c.end() && s->is_string()) condition["status"] = *s;
+    if (auto r = c.find("reason"); r != c.end() && r->is_string()) {
+      condition["reason"] = ShortReason(r->get_ref<const std::string&>());
+    }
+    kept.push_back(std::move(condition));
+  }
+  return kept;
+}
+
 }  // namespace
 
 std::optional<json> AppliedFieldsOf(const json& object, std::string_view manager) {
@@ -145,7 +176,8 @@ json ChildCacheRecord(const json& child, std::string_view manager) {
   if (!child.is_object()) return record;
   json metadata = json::object();
   if (auto m = child.find("metadata"); m != child.end() && m->is_object()) {
-    for (const char* field : {"name", "namespace", "uid", "resourceVersion", "deletionTimestamp"}) {
+    for (const char* field :
+         {"name", "namespace", "uid", "resourceVersion", "generation", "deletionTimestamp"}) {
       if (auto f = m->find(field); f != m->end()) metadata[field] = *f;
     }
     if (auto refs = m->find("ownerReferences"); refs != m->end() && refs->is_array()) {
@@ -164,8 +196,14 @@ json ChildCacheRecord(const json& child, std::string_view manager) {
   record["metadata"] = std::move(metadata);
   if (auto status = child.find("status"); status != child.end() && status->is_object()) {
     json kept = json::object();
-    for (const char* field : {"replicas", "readyReplicas"}) {
+    for (const char* field : {"replicas", "readyReplicas", "updatedReplicas", "availableReplicas",
+                              "observedGeneration"}) {
       if (auto f = status->find(field); f != status->end()) kept[field] = *f;
+    }
+    if (auto conditions = status->find("conditions");
+        conditions != status->end() && conditions->is_array()) {
+      json kept_conditions = KeptConditions(*conditions);
+      if (!kept_conditions.empty()) kept["conditions"] = std::move(kept_conditions);
     }
     if (!kept.empty()) record["status"] = std::move(kept);
   }

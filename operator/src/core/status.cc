@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "op/managed_fields.h"
+
 namespace pricing::op {
 
 namespace {
@@ -23,13 +25,105 @@ json Conditions(const json& previous) {
   return json::array();
 }
 
-std::string JoinNames(const std::vector<std::string>& names) {
+std::string Join(const std::vector<std::string>& parts, std::string_view separator) {
   std::string out;
-  for (const std::string& n : names) {
-    if (!out.empty()) out += ", ";
-    out += n;
+  for (const std::string& p : parts) {
+    if (!out.empty()) out += separator;
+    out += p;
   }
   return out;
+}
+
+std::string JoinNames(const std::vector<std::string>& names) { return Join(names, ", "); }
+
+// Why a component is not rolled out, by severity (the last is the worst):
+// Ready's reason is that of the worst component.
+enum class RolloutProblem {
+  kNone,
+  kScalingInactive,
+  kRolloutInProgress,
+  kProgressDeadlineExceeded
+};
+
+std::string_view ReasonOf(RolloutProblem p) {
+  switch (p) {
+    case RolloutProblem::kProgressDeadlineExceeded:
+      return "ProgressDeadlineExceeded";
+    case RolloutProblem::kRolloutInProgress:
+      return "RolloutInProgress";
+    case RolloutProblem::kScalingInactive:
+      return "ScalingInactive";
+    case RolloutProblem::kNone:
+      break;
+  }
+  return "RolledOut";
+}
+
+struct Rollout {
+  RolloutProblem problem = RolloutProblem::kNone;
+  std::vector<std::string> why;  // the Deployment's first problem, then each of the HPA's
+};
+
+std::string OfReplicas(int32_t count, int32_t replicas, std::string_view what) {
+  return std::to_string(count) + " of " + std::to_string(replicas) + " replicas " +
+         std::string(what);
+}
+
+// Returns "HPA <type>=<status> (<reason>)", or "HPA <type> not reported".
+std::string HpaCondition(std::string_view type, const ChildCondition& c) {
+  std::string out = "HPA " + std::string(type);
+  if (c.status.empty()) return out + " not reported";
+  out += "=" + c.status;
+  if (!c.reason.empty()) out += " (" + c.reason + ")";
+  return out;
+}
+
+// Returns whether the component observed in `o` (null: nothing seen) is
+// rolled out, and if not why.
+Rollout RolloutOf(const ComponentObservation* o) {
+  Rollout r;
+  const auto deployment = [&r](RolloutProblem problem, std::string why) {
+    r.problem = problem;
+    r.why.push_back(std::move(why));
+  };
+  if (o == nullptr || !o->deployment_exists) {
+    deployment(RolloutProblem::kRolloutInProgress, "no Deployment");
+  } else if (o->deployment_unapplied) {
+    deployment(RolloutProblem::kRolloutInProgress, "Deployment not updated: apply failed");
+  } else if (o->progress_deadline_exceeded) {
+    deployment(RolloutProblem::kProgressDeadlineExceeded, "rollout exceeded its progress deadline");
+  } else if (o->observed_generation < o->generation) {
+    deployment(RolloutProblem::kRolloutInProgress,
+               "Deployment generation " + std::to_string(o->generation) +
+                   " not observed yet (observed " + std::to_string(o->observed_generation) + ")");
+  } else if (o->replicas < 1) {
+    deployment(RolloutProblem::kRolloutInProgress, "no replicas yet");
+  } else if (o->updated_replicas != o->replicas) {
+    deployment(RolloutProblem::kRolloutInProgress,
+               OfReplicas(o->updated_replicas, o->replicas, "updated"));
+  } else if (o->ready_replicas != o->replicas) {
+    deployment(RolloutProblem::kRolloutInProgress,
+               OfReplicas(o->ready_replicas, o->replicas, "ready"));
+  } else if (o->available_replicas != o->replicas) {
+    deployment(RolloutProblem::kRolloutInProgress,
+               OfReplicas(o->available_replicas, o->replicas, "available"));
+  }
+  std::vector<std::string> hpa;
+  if (o == nullptr || !o->hpa_exists) {
+    hpa.push_back("no HorizontalPodAutoscaler");
+  } else {
+    if (o->able_to_scale.status != "True") {
+      hpa.push_back(HpaCondition(kAbleToScaleCondition, o->able_to_scale));
+    }
+    if (o->scaling_active.status != "True") {
+      hpa.push_back(HpaCondition(kScalingActiveCondition, o->scaling_active));
+    }
+  }
+  if (!hpa.empty()) {
+    r.problem = std::max(r.problem, RolloutProblem::kScalingInactive);
+    r.why.insert(r.why.end(), hpa.begin(), hpa.end());
+  }
+  return r;
 }
 
 }  // namespace
@@ -124,7 +218,9 @@ json BuildStatus(const StatusInputs& in, const json& previous) {
                           {"expires", FormatRfc3339(pe.spec.emergency_override->expires)}};
   }
 
-  std::vector<std::string> not_serving;
+  RolloutProblem worst = RolloutProblem::kNone;
+  std::vector<std::string> not_rolled_out;  // "<component>: <why>"
+  std::vector<std::string> past_deadline;
   std::vector<std::string> below_min;
   json components = json::array();
   for (const ComponentDesired& c : d.components) {
@@ -139,7 +235,14 @@ json BuildStatus(const StatusInputs& in, const json& previous) {
                           {"replicas", replicas},
                           {"readyReplicas", ready},
                           {"reasons", c.reasons}});
-    if (ready < 1) not_serving.push_back(c.name);
+    const Rollout rollout = RolloutOf(o);
+    if (rollout.problem != RolloutProblem::kNone) {
+      worst = std::max(worst, rollout.problem);
+      not_rolled_out.push_back(c.name + ": " + JoinNames(rollout.why));
+    }
+    if (rollout.problem == RolloutProblem::kProgressDeadlineExceeded) {
+      past_deadline.push_back(c.name);
+    }
     if (ready < c.bounds.min_replicas) {
       below_min.push_back(c.name + " (" + std::to_string(ready) + "/" +
                           std::to_string(c.bounds.min_replicas) + " ready)");
@@ -156,12 +259,12 @@ json BuildStatus(const StatusInputs& in, const json& previous) {
   json conditions = Conditions(previous);
   conditions = SetCondition(conditions, kConditionSpecValid, "True", "Valid",
                             "the spec passed validation", generation, in.now);
-  if (not_serving.empty()) {
-    conditions = SetCondition(conditions, kConditionReady, "True", "ComponentsServing",
-                              "every component has a ready pod", generation, in.now);
+  if (worst == RolloutProblem::kNone) {
+    conditions = SetCondition(conditions, kConditionReady, "True", ReasonOf(worst),
+                              "every component is rolled out", generation, in.now);
   } else {
-    conditions = SetCondition(conditions, kConditionReady, "False", "ComponentsNotReady",
-                              "no ready pod yet: " + JoinNames(not_serving), generation, in.now);
+    conditions = SetCondition(conditions, kConditionReady, "False", ReasonOf(worst),
+                              Join(not_rolled_out, "; "), generation, in.now);
   }
   if (in.apply_error) {
     conditions = SetCondition(conditions, kConditionDegraded, "True", "ApplyFailed",
@@ -169,6 +272,13 @@ json BuildStatus(const StatusInputs& in, const json& previous) {
   } else if (d.paused) {
     conditions = SetCondition(conditions, kConditionDegraded, "False", "Paused",
                               "spec.paused: children are left as they are", generation, in.now);
+  } else if (!past_deadline.empty()) {
+    std::string message = "rollout past its progress deadline: " + JoinNames(past_deadline);
+    if (!below_min.empty()) {
+      message += "; fewer ready pods than the effective minimum: " + JoinNames(below_min);
+    }
+    conditions = SetCondition(conditions, kConditionDegraded, "True", "ProgressDeadlineExceeded",
+                              message, generation, in.now);
   } else if (!below_min.empty()) {
     conditions = SetCondition(conditions, kConditionDegraded, "True", "BelowMinReplicas",
                               "fewer ready pods than the effective minimum: " +

@@ -61,10 +61,54 @@ RegimeState PreviousRegime(const json& status, TimePoint now) {
   return state;
 }
 
+int64_t Int64At(const json& object, const char* pointer) {
+  const json::json_pointer p(pointer);
+  if (!object.contains(p) || !object.at(p).is_number_integer()) return 0;
+  return object.at(p).get<int64_t>();
+}
+
 int32_t IntAt(const json& object, const char* pointer) {
   const json::json_pointer p(pointer);
   if (!object.contains(p) || !object.at(p).is_number_integer()) return 0;
   return object.at(p).get<int32_t>();
+}
+
+// Returns the status condition `type` of a child's record (empty when it has none).
+ChildCondition ConditionOf(const json& record, std::string_view type) {
+  const json::json_pointer p("/status/conditions");
+  if (!record.contains(p) || !record.at(p).is_array()) return {};
+  for (const json& c : record.at(p)) {
+    if (!c.is_object() || c.value("type", "") != type) continue;
+    return ChildCondition{c.value("status", ""), c.value("reason", "")};
+  }
+  return {};
+}
+
+// Returns what `deployment` and `hpa` (records of a component's children, or
+// nullopt when there are none) say of whether the component is rolled out;
+// `deployment_unapplied`: the reconciler failed to apply the Deployment.
+ComponentObservation Observe(std::string name, const std::optional<json>& deployment,
+                             bool deployment_unapplied, const std::optional<json>& hpa) {
+  ComponentObservation o;
+  o.name = std::move(name);
+  if (deployment) {
+    o.deployment_exists = true;
+    o.deployment_unapplied = deployment_unapplied;
+    o.generation = Int64At(*deployment, "/metadata/generation");
+    o.observed_generation = Int64At(*deployment, "/status/observedGeneration");
+    o.replicas = IntAt(*deployment, "/status/replicas");
+    o.ready_replicas = IntAt(*deployment, "/status/readyReplicas");
+    o.updated_replicas = IntAt(*deployment, "/status/updatedReplicas");
+    o.available_replicas = IntAt(*deployment, "/status/availableReplicas");
+    o.progress_deadline_exceeded =
+        ConditionOf(*deployment, kProgressingCondition).reason == "ProgressDeadlineExceeded";
+  }
+  if (hpa) {
+    o.hpa_exists = true;
+    o.able_to_scale = ConditionOf(*hpa, kAbleToScaleCondition);
+    o.scaling_active = ConditionOf(*hpa, kScalingActiveCondition);
+  }
+  return o;
 }
 
 // Forgets the memory of our write to `key` in `memories` (each entry: the
@@ -200,6 +244,9 @@ KubeResult<ReconcileOutcome> Reconciler::Reconcile(const std::string& key) {
 
   std::optional<std::string> apply_error;
   std::optional<KubeError> retry_error;
+  // The Deployments ("namespace/name") this reconcile failed to apply: what
+  // the cache shows of them is not the spec it wants.
+  std::set<std::string> unapplied_deployments;
   if (!desired->paused) {
     std::set<std::string> wanted;  // "plural/name"
     for (const json& child : desired->Objects()) {
@@ -220,8 +267,12 @@ KubeResult<ReconcileOutcome> Reconciler::Reconcile(const std::string& key) {
       if (applied) {
         ExpectApplied(expectation_key, current_rv, fingerprint);
         LearnApplied(expectation_key, fingerprint, *applied);
+        if (*resource == kDeployments || *resource == kHorizontalPodAutoscalers) {
+          RememberApplied(expectation_key, current_rv, *applied);
+        }
       }
       if (!applied) {
+        if (*resource == kDeployments) unapplied_deployments.insert(child_key);
         if (!apply_error) {
           apply_error = resource->kind + " " + name + ": " + applied.error().message;
         }
@@ -263,15 +314,11 @@ KubeResult<ReconcileOutcome> Reconciler::Reconcile(const std::string& key) {
   inputs.next_transitions = desired->next_transitions;
   inputs.now = now;
   for (const ComponentDesired& c : desired->components) {
-    ComponentObservation o;
-    o.name = c.name;
-    const std::string name = pe.metadata.name + "-" + c.name;
-    if (std::optional<json> d = stores_.deployments->Get(pe.metadata.namespace_name + "/" + name)) {
-      o.exists = true;
-      o.replicas = IntAt(*d, "/status/replicas");
-      o.ready_replicas = IntAt(*d, "/status/readyReplicas");
-    }
-    inputs.observed.push_back(std::move(o));
+    const std::string child_key =
+        pe.metadata.namespace_name + "/" + pe.metadata.name + "-" + c.name;
+    inputs.observed.push_back(Observe(c.name, CurrentRecord(kDeployments, child_key),
+                                      unapplied_deployments.contains(child_key),
+                                      CurrentRecord(kHorizontalPodAutoscalers, child_key)));
   }
   const json status = BuildStatus(inputs, previous);
   if (status != previous) {
@@ -303,7 +350,8 @@ KubeResult<ReconcileOutcome> Reconciler::Reconcile(const std::string& key) {
 
 void Reconciler::Observed(const std::string& key) {
   std::lock_guard lock(mu_);
-  if (applied_.erase(key) > 0) return;
+  const bool child = applied_.erase(key) > 0;
+  if (applied_records_.erase(key) > 0 || child) return;
   const std::string prefix = kPricingEngines.plural + "/";
   if (key.starts_with(prefix)) status_written_.erase(key.substr(prefix.size()));
 }
@@ -311,6 +359,7 @@ void Reconciler::Observed(const std::string& key) {
 void Reconciler::ObservedAll() {
   std::lock_guard lock(mu_);
   applied_.clear();
+  applied_records_.clear();
   status_written_.clear();
 }
 
@@ -363,6 +412,31 @@ void Reconciler::ExpectApplied(const std::string& child, const std::string& cach
                                uint64_t fingerprint) {
   std::lock_guard lock(mu_);
   applied_.insert_or_assign(child, std::make_pair(cached_rv, fingerprint));
+}
+
+void Reconciler::RememberApplied(const std::string& child, const std::string& cached_rv,
+                                 const json& live) {
+  std::vector<std::uint8_t> record = EncodeChildRecord(ChildCacheRecord(live, kFieldManager));
+  std::lock_guard lock(mu_);
+  applied_records_.insert_or_assign(child, std::make_pair(cached_rv, std::move(record)));
+}
+
+std::optional<json> Reconciler::CurrentRecord(const Resource& resource,
+                                              const std::string& child_key) {
+  const std::string child = resource.plural + "/" + child_key;
+  std::optional<std::pair<std::string, std::vector<std::uint8_t>>> written;
+  {
+    std::lock_guard lock(mu_);  // before the cache: see AppliedMemoryOf
+    if (auto it = applied_records_.find(child); it != applied_records_.end()) written = it->second;
+  }
+  std::optional<json> cached = StoreOf(resource).Get(child_key);
+  if (!written) return cached;
+  if (written->first == (cached ? ResourceVersionOf(*cached) : "")) {
+    return DecodeChildRecord(written->second);  // our last write, not in the cache yet
+  }
+  std::lock_guard lock(mu_);
+  ForgetOvertakenLocked(applied_records_, child, written->first);
+  return cached;
 }
 
 void Reconciler::RememberStatus(const std::string& key, const std::string& cached_rv,

@@ -11,8 +11,9 @@
 //      child's (a field added, changed, dropped from the spec, or taken over
 //      by someone else), and delete the children of components the spec no
 //      longer lists;
-//   4. write the status if it changed, and an Event for each policy
-//      transition (phase, regime, events, override);
+//   4. write the status if it changed (Ready when every component's
+//      Deployment and HPA, as cached, show the desired spec rolled out), and
+//      an Event for each policy transition (phase, regime, events, override);
 //   5. ask to be called again at the next policy transition.
 //
 // Children are read from the watch caches, so a steady state costs no API
@@ -24,11 +25,12 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <unordered_map>
-#include <utility>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "op/clock.h"
 #include "op/kube.h"
@@ -118,6 +120,15 @@ class Reconciler {
   bool AwaitingCache(const std::string& child, const std::optional<AppliedMemory>& memory,
                      const std::string& cached_rv, uint64_t fingerprint);
   void ExpectApplied(const std::string& child, const std::string& cached_rv, uint64_t fingerprint);
+  // The status reads a Deployment's and an HPA's rollout from the same
+  // memory: RememberApplied keeps what an apply of `child` returned, made
+  // while the cache held `cached_rv`, and CurrentRecord returns it in place
+  // of the cached record of `resource` `child_key` ("namespace/name") until
+  // the cache has seen that write (else the cached record; nullopt: none).
+  void RememberApplied(const std::string& child, const std::string& cached_rv,
+                       const nlohmann::json& live);
+  std::optional<nlohmann::json> CurrentRecord(const Resource& resource,
+                                              const std::string& child_key);
 
   // True when the child's cached record shows what `wanted` (the fingerprint
   // of the desired child's AppliedContent) would apply: the fingerprints are
@@ -141,6 +152,10 @@ class Reconciler {
   std::mutex mu_;
   // child "plural/ns/name" -> (cached resourceVersion at apply, fingerprint)
   std::unordered_map<std::string, AppliedMemory> applied_;
+  // Deployment or HPA "plural/ns/name" -> (cached resourceVersion at apply,
+  // EncodeChildRecord of what the apply returned); dropped with applied_
+  std::unordered_map<std::string, std::pair<std::string, std::vector<std::uint8_t>>>
+      applied_records_;
   // child "plural/ns/name" -> (desired fingerprint, its read-back fingerprint),
   // only for the children whose two differ
   std::unordered_map<std::string, std::pair<uint64_t, uint64_t>> read_back_;
