@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Builds (or reuses) the test control plane: kube-apiserver, kube-controller-manager
 # and kubectl from k8s.io/kubernetes, and etcd from go.etcd.io/etcd/server/v3, at the
-# releases pinned in versions.env. Binaries are cached per version under
-# ${PRICING_CACHE:-~/.cache/pricing-engine}/ so a fresh clone on the same machine
-# reuses them. Prints the bin directory on the last line of stdout.
+# releases pinned in versions.env; and, for the one-node test cluster, the kubelet,
+# kube-scheduler and kube-proxy from the same k8s.io/kubernetes release (the other
+# node components come from ../node/build.sh). All are static (CGO_ENABLED=0), the
+# kubelet too: upstream links it with cgo, but it builds and runs without.
+# Binaries are cached per version under ${PRICING_CACHE:-~/.cache/pricing-engine}/
+# so a fresh clone on the same machine reuses them. Prints the bin directory on
+# the last line of stdout.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
@@ -42,6 +46,9 @@ build_one "$here/etcd" "$etcd_dir/bin/etcd" go.etcd.io/etcd/server/v3 ""
 build_one "$here/k8s" "$k8s_dir/bin/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver "$vflags"
 build_one "$here/k8s" "$k8s_dir/bin/kube-controller-manager" k8s.io/kubernetes/cmd/kube-controller-manager "$vflags"
 build_one "$here/k8s" "$k8s_dir/bin/kubectl" k8s.io/kubernetes/cmd/kubectl "$vflags"
+build_one "$here/k8s" "$k8s_dir/bin/kube-scheduler" k8s.io/kubernetes/cmd/kube-scheduler "$vflags"
+build_one "$here/k8s" "$k8s_dir/bin/kubelet" k8s.io/kubernetes/cmd/kubelet "$vflags"
+build_one "$here/k8s" "$k8s_dir/bin/kube-proxy" k8s.io/kubernetes/cmd/kube-proxy "$vflags"
 
 ln -sf "$etcd_dir/bin/etcd" "$k8s_dir/bin/etcd"
 echo "$k8s_dir/bin"

@@ -1,0 +1,13 @@
+//go:build tools
+
+// Package tools pins the containerd commands the test node builds.
+// The commands are main packages, which no build can import: the tools build
+// tag keeps this file out of every build, while go mod tidy (which reads all
+// build tags) still records their dependencies in go.mod and go.sum.
+package tools
+
+import (
+	_ "github.com/containerd/containerd/v2/cmd/containerd"
+	_ "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2"
+	_ "github.com/containerd/containerd/v2/cmd/ctr"
+)
