@@ -43,15 +43,8 @@ alive() {
   tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$name"
 }
 
-# running PIDFILE: true while the process in PIDFILE exists and is not a zombie.
-# Used during start-up, where the child may not have exec'd its binary yet (its
-# command line is still this script's), so it cannot be checked by name.
-running() {
-  local pid state
-  pid=$(cat "$1" 2>/dev/null) || return 1
-  [ -n "$pid" ] && state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || return 1
-  [ "$state" != Z ]
-}
+# shellcheck source=lib/proc.sh
+. "$repo/scripts/lib/proc.sh"
 
 # start NAME BINARY ARGS...: runs BINARY in its own session, logs to DIR/logs/NAME.log.
 start() {

@@ -12,9 +12,14 @@
 #   scripts/services.sh stop-redis DIR   stop Redis, keep its port
 #   scripts/services.sh start-redis DIR  start it again on the same port
 #
+# PRICING_SERVICES_ADDR (default 127.0.0.1) is the address both listen on, and
+# PRICING_SERVICES_CLIENTS a CIDR whose clients PostgreSQL also admits (by
+# password): scripts/e2e.sh runs them on its node's address, inside its own
+# network namespace, for the cluster's pods. Both are fixed at the first `up`.
+#
 # DIR/services.env (mode 0600, KEY=value lines that a shell can source):
-#   PRICING_DATABASE_URL  postgresql://pricing:<password>@127.0.0.1:<port>/pricing
-#   PRICING_REDIS_URL     redis://127.0.0.1:<port>/0
+#   PRICING_DATABASE_URL  postgresql://pricing:<password>@<addr>:<port>/pricing
+#   PRICING_REDIS_URL     redis://<addr>:<port>/0
 #   PRICING_PG_ADMIN_URL  the superuser's URL (database postgres), for tests
 #   PRICING_PG_PORT, PRICING_PG_PID, PRICING_PG_DATA, PRICING_REDIS_PORT, PRICING_REDIS_PID
 #
@@ -165,9 +170,9 @@ load_state() {
 write_env() {
   local tmp=$dir/services.env.tmp
   cat >"$tmp" <<ENV
-PRICING_DATABASE_URL=postgresql://pricing:$app_password@127.0.0.1:$pg_port/pricing
-PRICING_REDIS_URL=redis://127.0.0.1:$redis_port/0
-PRICING_PG_ADMIN_URL=postgresql://postgres:$admin_password@127.0.0.1:$pg_port/postgres
+PRICING_DATABASE_URL=postgresql://pricing:$app_password@$addr:$pg_port/pricing
+PRICING_REDIS_URL=redis://$addr:$redis_port/0
+PRICING_PG_ADMIN_URL=postgresql://postgres:$admin_password@$addr:$pg_port/postgres
 PRICING_PG_PORT=$pg_port
 PRICING_PG_PID=$(pid_of postgres)
 PRICING_PG_DATA=$pg_root/data
@@ -178,7 +183,7 @@ ENV
   mv "$tmp" "$dir/services.env"
 }
 
-pg_ready() { "$pgbin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" -t 1; }
+pg_ready() { "$pgbin/pg_isready" -q -h "$addr" -p "$pg_port" -t 1; }
 
 # start_pg: starts postgres on pg_port; returns 1 if it exited (e.g. the port
 # was taken), dies if it neither exits nor answers within 60 s.
@@ -190,13 +195,13 @@ start_pg() {
     (cd / && exec setsid setpriv --reuid="$pg_user" --regid="$pg_user" --init-groups -- \
       env -i PATH=/usr/bin:/bin LANG=C HOME=/ \
       "$pgbin/postgres" -D "$data" -p "$pg_port" \
-      -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=200 \
+      -c listen_addresses="$addr" -c unix_socket_directories= -c max_connections=200 \
       -c fsync="$pg_fsync" -c full_page_writes="$pg_fsync") \
       >>"$dir/logs/postgres.log" 2>&1 </dev/null 9<&- &
   else
     (cd / && exec setsid env -i PATH=/usr/bin:/bin LANG=C HOME=/ \
       "$pgbin/postgres" -D "$data" -p "$pg_port" \
-      -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=200 \
+      -c listen_addresses="$addr" -c unix_socket_directories= -c max_connections=200 \
       -c fsync="$pg_fsync" -c full_page_writes="$pg_fsync") \
       >>"$dir/logs/postgres.log" 2>&1 </dev/null 9<&- &
   fi
@@ -213,16 +218,19 @@ start_pg() {
 }
 
 redis_ready() {
-  [ "$(redis-cli -h 127.0.0.1 -p "$redis_port" ping 2>/dev/null)" = PONG ]
+  [ "$(redis-cli -h "$addr" -p "$redis_port" ping 2>/dev/null)" = PONG ]
 }
 
 # start_redis: like start_pg, for redis-server on redis_port.
 start_redis() {
-  local pid deadline
+  local pid deadline protected=yes
+  # Protected mode refuses every client but loopback ones while Redis has no
+  # password; on another address the clients are the e2e cluster's pods.
+  [ "$addr" = 127.0.0.1 ] || protected=no
   cat >"$dir/redis/redis.conf" <<CONF
-bind 127.0.0.1
+bind $addr
 port $redis_port
-protected-mode yes
+protected-mode $protected
 daemonize no
 save ""
 appendonly no
@@ -242,7 +250,7 @@ CONF
 
 psql_admin() {
   PGPASSWORD=$admin_password "$pgbin/psql" -X -q -A -t -v ON_ERROR_STOP=1 \
-    -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres "$@"
+    -h "$addr" -p "$pg_port" -U postgres -d postgres "$@"
 }
 
 # bootstrap_pg: creates the role and database `pricing` unless they exist.
@@ -267,6 +275,13 @@ init_pg() {
     die "initdb failed; see $dir/logs/initdb.log"
   fi
   rm -f "$pwfile"
+  # initdb admits 127.0.0.1 only; the address PostgreSQL listens on (its own
+  # clients, psql_admin among them, connect from it) and the CIDR of others.
+  local cidr
+  for cidr in ${addr:+$addr/32} $clients; do
+    [ "$cidr" != 127.0.0.1/32 ] || continue
+    printf 'host all all %s scram-sha-256\n' "$cidr" >>"$pg_root/data/pg_hba.conf"
+  done
 }
 
 # ensure_pg / ensure_redis FIRST: start the service unless it runs; on the first
@@ -319,6 +334,8 @@ up() {
     admin_password=$(random_secret)
     app_password=$(random_secret)
     cat >"$dir/state.env.tmp" <<STATE
+addr=${PRICING_SERVICES_ADDR:-127.0.0.1}
+clients=${PRICING_SERVICES_CLIENTS:-}
 pg_root=$pg_root
 pg_port=$pg_port
 redis_port=$redis_port
@@ -341,7 +358,7 @@ STATE
   bootstrap_pg
   ensure_redis "$first"
   write_env
-  log "ready in $((SECONDS - started)) s (PostgreSQL 127.0.0.1:$pg_port, Redis 127.0.0.1:$redis_port, logs in $dir/logs)"
+  log "ready in $((SECONDS - started)) s (PostgreSQL $addr:$pg_port, Redis $addr:$redis_port, logs in $dir/logs)"
   cat "$dir/services.env"
 }
 
