@@ -23,6 +23,12 @@ packages=(
   faketime
   # promtool: tests/cluster/manifests_test.sh parses the alert rules and queries
   prometheus
+  # the e2e cluster's node (scripts/e2e.sh): the OCI runtime under containerd,
+  # and the iptables kube-proxy and the CNI plugins program inside its namespace
+  runc iptables
+  # make images (scripts/images/build.sh): daemonless image builds on base
+  # images made from Debian packages
+  buildah mmdebstrap
 )
 
 missing=()
