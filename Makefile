@@ -4,7 +4,7 @@ ASAN_DIR  ?= build-asan
 JOBS      ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build build-asan control-plane run test test-unit test-integration test-cluster bench bench-instructions bench-operator clean
+.PHONY: all deps build build-asan control-plane node images run test test-unit test-integration test-cluster test-e2e bench bench-instructions bench-operator clean
 
 all: build
 
@@ -25,13 +25,24 @@ build-asan: deps
 control-plane: deps
 	scripts/control-plane/build.sh >/dev/null
 
+# The one-node cluster's other components (containerd, CNI plugins, CoreDNS,
+# metrics-server, ...), from upstream sources, cached per version.
+node: control-plane
+	scripts/node/build.sh >/dev/null
+
+# pricing-engine:e2e and pricing-operator:e2e from the Dockerfiles, with a
+# daemonless builder on base images made from Debian packages; cached.
+images: deps
+	scripts/images/build.sh >/dev/null
+
 # Starts PostgreSQL, Redis and the engine on :8080; Ctrl-C stops all of it.
 run: build
 	scripts/run-local.sh
 
 # Every test: unit, integration (real PostgreSQL/Redis), cluster (real control
-# plane), and the unit tests again under ASan+UBSan.
-test: build build-asan control-plane
+# plane), e2e (a real one-node cluster running the images), and the unit tests
+# again under ASan+UBSan.
+test: build build-asan control-plane node images
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j 2
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  ctest --test-dir $(ASAN_DIR) --output-on-failure -L unit
@@ -44,6 +55,9 @@ test-integration: build
 
 test-cluster: build control-plane
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -L cluster
+
+test-e2e: build control-plane node images
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -L e2e
 
 bench: build
 	scripts/bench.sh

@@ -26,7 +26,7 @@ work=${2:-$(mktemp -d)}
 . "$here/lib.sh"
 
 operator_cluster_up
-envs="dev staging production"
+envs="dev staging production e2e"
 quiet() { "$@" >/dev/null 2>&1; }
 
 # --- Rendering --------------------------------------------------------------
