@@ -210,6 +210,7 @@ EOF
 # Dockerfile installs later are slimmed too. (mmdebstrap applies them to the
 # essential packages it unpacks itself only when written "option=value".)
 base_opts() {
+  # shellcheck disable=SC2016 # "$1" is the hook's argument: the chroot
   printf '%s\n' --mode=root --variant=minbase --format=tar \
     --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
     --aptopt='Acquire::Languages "none"' \
