@@ -21,7 +21,8 @@ packages=(
   valgrind
   # runs the operator at a chosen wall-clock time in tests/cluster/policy_test.sh
   faketime
-  # promtool: tests/cluster/manifests_test.sh parses the alert rules and queries
+  # promtool for tests/monitoring and tests/cluster/manifests_test.sh; the
+  # server itself is the e2e cluster's Prometheus (scripts/e2e.sh)
   prometheus
   # the e2e cluster's node (scripts/e2e.sh): the OCI runtime under containerd,
   # and the iptables kube-proxy and the CNI plugins program inside its namespace
