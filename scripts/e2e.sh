@@ -2,7 +2,8 @@
 # A real one-node Kubernetes cluster for the e2e tests, entirely inside a
 # network namespace of its own: etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler, kubelet, containerd with runc and the CNI bridge, kube-proxy,
-# CoreDNS, PostgreSQL and Redis, and the operator installed from
+# CoreDNS, metrics-server, kube-state-metrics, Prometheus and prometheus-adapter
+# (manifests/monitoring as shipped), PostgreSQL and Redis, and the operator installed from
 # manifests/overlays/e2e, running from the project's own images (make images).
 #
 #   scripts/e2e.sh up DIR                  start; returns once the node is Ready,
@@ -11,6 +12,7 @@
 #   scripts/e2e.sh secrets DIR NAMESPACE   the Secrets the seed PricingEngine expects,
 #                                          the database migrated and seeded
 #   scripts/e2e.sh down DIR                stop and remove everything `up` made
+#   scripts/e2e.sh rss DIR                 resident memory of all of it, by command
 #   scripts/e2e.sh stop-pg DIR | start-pg DIR
 #                                          stop / start the cluster's PostgreSQL
 #
@@ -46,7 +48,7 @@ kubernetes_ip=10.77.96.1
 dns_ip=10.77.96.10
 apiserver_port=6443
 
-[ -n "$dir" ] || die "usage: $0 up|exec|secrets|down|stop-pg|start-pg DIR ..."
+[ -n "$dir" ] || die "usage: $0 up|exec|secrets|down|rss|stop-pg|start-pg DIR ..."
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 ns=pe2e-$(printf '%s' "$dir" | sha256sum | cut -c1-8)
@@ -458,6 +460,24 @@ $ep
 YAML
 }
 
+# api_service GROUP VERSION PRIORITY NAMESPACE/SERVICE: YAML registering an
+# aggregated API served by a node_service, its certificate signed by the CA.
+api_service() {
+  cat <<YAML
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata: {name: $2.$1}
+spec:
+  group: $1
+  version: $2
+  groupPriorityMinimum: 100
+  versionPriority: $3
+  service: {name: ${4#*/}, namespace: ${4%/*}, port: 443}
+  caBundle: $(base64 -w0 "$dir/pki/ca.crt")
+YAML
+}
+
 start_dns() {
   # CoreDNS runs as a process on the node's address, behind the kube-dns
   # Service that kubelet gives pods as their resolver.
@@ -529,17 +549,7 @@ metadata: {name: e2e-metrics-server-auth-reader, namespace: kube-system}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: extension-apiserver-authentication-reader}
 subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:e2e:metrics-server"}]
 $(node_service metrics-server kube-system auto https/TCP/443/4443)
----
-apiVersion: apiregistration.k8s.io/v1
-kind: APIService
-metadata: {name: v1beta1.metrics.k8s.io}
-spec:
-  group: metrics.k8s.io
-  version: v1beta1
-  groupPriorityMinimum: 100
-  versionPriority: 100
-  service: {name: metrics-server, namespace: kube-system, port: 443}
-  caBundle: $(base64 -w0 "$dir/pki/ca.crt")
+$(api_service metrics.k8s.io v1beta1 100 kube-system/metrics-server)
 YAML
   start metrics-server ns "$nodebin/metrics-server" \
     --secure-port 4443 --bind-address "$node_ip" \
@@ -552,6 +562,128 @@ YAML
     --kubelet-certificate-authority "$dir/pki/ca.crt" \
     --metric-resolution 15s --v 1
   wait_for metrics-server 120 kubectl_ top nodes
+}
+
+# The monitoring stack of manifests/monitoring, as processes on the node:
+# kube-state-metrics with the shipped custom-resource configuration and RBAC
+# (it runs as the ServiceAccount monitoring/kube-state-metrics that RBAC
+# names), Prometheus with the ServiceMonitors translated to scrape
+# configurations (scripts/e2e/monitoring.py) and the PrometheusRules as its
+# rule file, and
+# prometheus-adapter with the shipped rules behind the custom metrics
+# APIService. E2E_ALERT_FOR="ALERT=DURATION ..." shortens alerts' `for:`
+# (default: PricingEngineSpecInvalid=10s, for the e2e scenario that fires it).
+ksm_port=8090
+prometheus_port=9090
+adapter_port=6445
+start_monitoring() {
+  local m=$dir/monitoring sa
+  mkdir -p "$m" "$dir/prometheus"
+  kubectl_ create namespace monitoring >/dev/null
+  for sa in kube-state-metrics prometheus prometheus-adapter; do
+    kubectl_ -n monitoring create serviceaccount "$sa" >/dev/null
+    kubectl_ -n monitoring create token "$sa" --duration 720h >"$m/$sa.token"
+    chmod 600 "$m/$sa.token"
+    write_kubeconfig "$m/$sa.kubeconfig" "$(cat "$m/$sa.token")"
+  done
+  local for_args=() f
+  for f in ${E2E_ALERT_FOR-PricingEngineSpecInvalid=10s}; do for_args+=(--for "$f"); done
+  kubectl_ kustomize "$repo/manifests/monitoring" | python3 "$repo/scripts/e2e/monitoring.py" "$m" \
+    --targets-file "$m/targets.json" --kube-state-metrics "$node_ip:$ksm_port" \
+    --evaluation-interval 5s "${for_args[@]}"
+  kubectl_ apply -f "$m/resources.yaml" >/dev/null
+  cert prometheus-adapter "/CN=prometheus-adapter" \
+    "subjectAltName=DNS:prometheus-adapter.monitoring.svc,IP:$node_ip
+extendedKeyUsage=serverAuth"
+  # What the upstream deployments of these three grant, for what the shipped
+  # files do not cover: kube-state-metrics' built-in resources, Prometheus's
+  # service discovery, and the adapter's delegated authentication.
+  kubectl_ apply -f - >/dev/null <<YAML
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: e2e-kube-state-metrics}
+rules:
+- {apiGroups: [""], resources: [pods], verbs: [list, watch]}
+- {apiGroups: [apps], resources: [deployments], verbs: [list, watch]}
+- {apiGroups: [autoscaling], resources: [horizontalpodautoscalers], verbs: [list, watch]}
+- {apiGroups: [policy], resources: [poddisruptionbudgets], verbs: [list, watch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: e2e-kube-state-metrics}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: e2e-kube-state-metrics}
+subjects: [{kind: ServiceAccount, name: kube-state-metrics, namespace: monitoring}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: e2e-prometheus}
+rules:
+- {apiGroups: [""], resources: [services, endpoints, pods], verbs: [get, list, watch]}
+- {apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [get, list, watch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: e2e-prometheus}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: e2e-prometheus}
+subjects: [{kind: ServiceAccount, name: prometheus, namespace: monitoring}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: e2e-prometheus-adapter}
+rules:
+- {apiGroups: [""], resources: [namespaces, pods, services], verbs: [get, list, watch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: e2e-prometheus-adapter}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: e2e-prometheus-adapter}
+subjects: [{kind: ServiceAccount, name: prometheus-adapter, namespace: monitoring}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: e2e-prometheus-adapter-auth-delegator}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "system:auth-delegator"}
+subjects: [{kind: ServiceAccount, name: prometheus-adapter, namespace: monitoring}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: e2e-prometheus-adapter-auth-reader, namespace: kube-system}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: extension-apiserver-authentication-reader}
+subjects: [{kind: ServiceAccount, name: prometheus-adapter, namespace: monitoring}]
+$(node_service prometheus-adapter monitoring auto https/TCP/443/$adapter_port)
+$(api_service custom.metrics.k8s.io v1beta1 100 monitoring/prometheus-adapter)
+$(api_service custom.metrics.k8s.io v1beta2 200 monitoring/prometheus-adapter)
+YAML
+  start kube-state-metrics ns "$nodebin/kube-state-metrics" \
+    --kubeconfig "$m/kube-state-metrics.kubeconfig" \
+    --host "$node_ip" --port "$ksm_port" --telemetry-host 127.0.0.1 --telemetry-port 8091 \
+    --resources deployments,horizontalpodautoscalers,poddisruptionbudgets,pods \
+    --custom-resource-state-config-file "$m/pricing-kube-state-metrics/custom-resource-state.yaml"
+  # Debian's Prometheus lacks Kubernetes service discovery; discovery.py
+  # writes the same targets and labels to a file, as the prometheus
+  # ServiceAccount sees them.
+  start discovery ns python3 "$repo/scripts/e2e/discovery.py" "$m/targets.json" \
+    --api-server "https://$node_ip:$apiserver_port" --ca "$dir/pki/ca.crt" \
+    --token-file "$m/prometheus.token"
+  start prometheus ns prometheus --config.file "$m/prometheus.yml" \
+    --storage.tsdb.path "$dir/prometheus" --storage.tsdb.retention.time 6h \
+    --web.listen-address "$node_ip:$prometheus_port" --log.level warn
+  # The adapter lists Prometheus's series every 15 s (10 min by default), so
+  # pods that start during a test are served within a scrape or two.
+  start prometheus-adapter ns "$nodebin/prometheus-adapter" \
+    --secure-port "$adapter_port" --bind-address "$node_ip" \
+    --tls-cert-file "$dir/pki/prometheus-adapter.crt" \
+    --tls-private-key-file "$dir/pki/prometheus-adapter.key" \
+    --lister-kubeconfig "$m/prometheus-adapter.kubeconfig" \
+    --authentication-kubeconfig "$m/prometheus-adapter.kubeconfig" \
+    --authorization-kubeconfig "$m/prometheus-adapter.kubeconfig" \
+    --requestheader-client-ca-file "$dir/pki/front-proxy-ca.crt" \
+    --config "$m/pricing-prometheus-adapter/config.yaml" \
+    --prometheus-url "http://$node_ip:$prometheus_port/" \
+    --metrics-relist-interval 15s --v 1
+  wait_for kube-state-metrics 60 in_ns curl -sf "http://$node_ip:$ksm_port/healthz"
+  wait_for prometheus 60 in_ns curl -sf "http://$node_ip:$prometheus_port/-/ready"
+  wait_for prometheus-adapter 120 kubectl_ get --raw /apis/custom.metrics.k8s.io/v1beta2
 }
 
 dns_answers() {
@@ -626,7 +758,7 @@ up() {
     die "DIR must not be under /run, /var/lib or /var/log: the node hides those" ;;
   esac
   local tool
-  for tool in ip nsenter unshare runc iptables-restore openssl curl python3; do
+  for tool in ip nsenter unshare runc iptables-restore openssl curl python3 prometheus; do
     command -v "$tool" >/dev/null || die "$tool is missing; run scripts/install-deps.sh"
   done
   local started=$SECONDS
@@ -650,6 +782,7 @@ up() {
   start_dns
   wait_for coredns 30 dns_answers
   start_metrics_server
+  start_monitoring
   start_services
   install_operator
   trap - EXIT
@@ -701,7 +834,14 @@ case "$cmd" in
     load_state
     [ $# -eq 3 ] || die "usage: $0 secrets DIR NAMESPACE"
     make_secrets "$3" ;;
+  rss)
+    # The cluster's resident memory: every process in the node's cgroup
+    # subtree (control plane, node, pods, monitoring) and the data tier.
+    load_state
+    # shellcheck disable=SC2046
+    python3 "$repo/scripts/e2e/rss.py" $(python3 "$cgroups" pids "$cgname") \
+      $(cat "$dir"/services/pids/*.pid 2>/dev/null) ;;
   stop-pg) load_state; in_ns "$repo/scripts/services.sh" stop-pg "$dir/services" ;;
   start-pg) load_state; in_ns "$repo/scripts/services.sh" start-pg "$dir/services" ;;
-  *) die "usage: $0 up|exec|secrets|down|stop-pg|start-pg DIR ..." ;;
+  *) die "usage: $0 up|exec|secrets|down|rss|stop-pg|start-pg DIR ..." ;;
 esac
