@@ -60,6 +60,7 @@
 #include "engine/json_text.h"
 #include "engine/reference_data.h"
 #include "engine/service.h"
+#include "engine/validation.h"
 
 namespace pricing::engine {
 namespace {
@@ -125,7 +126,7 @@ std::string_view RouteOf(std::string_view path) {
   if (path.starts_with("/api/v1/rates/status/")) return "/api/v1/rates/status/{status}";
   if (path.starts_with("/api/v1/rates/")) return "/api/v1/rates/{ticker}";
   if (std::string_view internal = InternalRouteOf(path); !internal.empty()) return internal;
-  return "other";
+  return "unmatched";
 }
 
 int Migrate(const EngineConfig& cfg) {
@@ -324,8 +325,30 @@ std::shared_ptr<ApiRequest> ToApiRequest(HttpRequest&& http) {
   req->headers = std::move(http.headers);
   req->body = std::move(http.body);
   std::string_view rid = req->Header("x-request-id");
-  req->request_id = rid.empty() || rid.size() > 128 ? NewUuid() : std::string(rid);
+  req->request_id_refused = !rid.empty() && !IsValidRequestId(rid);
+  req->request_id = rid.empty() || req->request_id_refused ? NewUuid() : std::string(rid);
   return req;
+}
+
+// Answers 400 naming X-Request-Id when the client's cannot be stored as it is
+// (DESIGN.md §2.3): it reaches the audit record, and a price answered 200 must
+// never be refused by the store afterwards. True when it answered.
+bool RefusedRequestId(const ApiRequest& req, const std::function<void(ApiResponse)>& done) {
+  if (!req.request_id_refused) return false;
+  done(PricingService::ErrorResponse(
+      Error{ErrorCode::kInvalidParameter,
+            "X-Request-Id must be 1-128 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'",
+            "X-Request-Id"}));
+  return true;
+}
+
+// The method label of http_requests_total: the routes' methods or "other",
+// so a client cannot mint series by inventing methods.
+std::string_view MethodLabel(std::string_view method) {
+  for (std::string_view m : {"GET", "HEAD", "POST"}) {
+    if (method == m) return m;
+  }
+  return "other";
 }
 
 // Returns the function that answers `req`: it records the request's metrics,
@@ -335,7 +358,7 @@ std::function<void(ApiResponse)> Responding(Metrics& metrics, std::shared_ptr<Ap
   auto started = std::chrono::steady_clock::now();
   return [&metrics, req = std::move(req), started, respond = std::move(respond)](ApiResponse r) {
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    metrics.RecordHttpRequest(req->method, RouteOf(req->path), r.status, secs);
+    metrics.RecordHttpRequest(MethodLabel(req->method), RouteOf(req->path), r.status, secs);
     if (r.status >= 500) {
       Log(LogLevel::kError, "request failed",
           {{"method", req->method},
@@ -361,6 +384,7 @@ HttpHandler ServiceHandler(PricingService& service, Metrics& metrics,
   return [&service, &metrics, &blocking](HttpRequest&& http, Responder respond) {
     auto req = ToApiRequest(std::move(http));
     auto done = Responding(metrics, req, std::move(respond));
+    if (RefusedRequestId(*req, done)) return;
     if (service.Handle(*req, done, /*may_block=*/false)) return;
     boost::asio::post(blocking, [&service, req, done = std::move(done)]() mutable {
       service.Handle(*req, std::move(done), /*may_block=*/true);
@@ -409,6 +433,7 @@ HttpHandler RoleHandler(RoleRoutes routes, std::string role, Metrics& metrics,
                                                                Responder respond) {
     auto req = ToApiRequest(std::move(http));
     auto done = Responding(metrics, req, std::move(respond));
+    if (RefusedRequestId(*req, done)) return;
     const std::string& path = req->path;
     const bool probe = path == "/health/live" || path == "/health/ready" || path == "/metrics";
     if (probe && req->method != "GET" && req->method != "HEAD") {
@@ -520,6 +545,7 @@ HttpHandler WithAuditIntake(const EngineConfig& cfg, HttpHandler inner, AuditSpo
     if (http.path != kAuditBatchPath) return inner(std::move(http), std::move(respond));
     auto req = ToApiRequest(std::move(http));
     auto done = Responding(metrics, req, std::move(respond));
+    if (RefusedRequestId(*req, done)) return;
     boost::asio::post(blocking,
                       [intake, req, done = std::move(done)] { done(intake->Handle(*req)); });
   };

@@ -1,6 +1,7 @@
 """The REST API of DESIGN.md §2.3 over real HTTP: every route and error code,
 the exact figures of the contract's example, and conformance to openapi.yaml."""
 import json
+import re
 import socket
 from decimal import Decimal
 
@@ -285,3 +286,54 @@ def test_every_price_is_in_the_audit_log(engine, services):
     assert services.sql(q) == "20"
     row = services.sql("select ticker, client_id, total_fee from audit_log where calculation_id = '%s'" % ids[0])
     assert row.split("|")[0] == "GME" and row.split("|")[1] == "big_fund_007"
+
+
+def _raw_answer(port, request):
+    """Sends raw request bytes on a fresh connection; returns (status, body)."""
+    data, _ = _raw_exchange(port, request, until_close=False)
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), body
+
+
+@pytest.mark.parametrize("request_id", [b"caf\xc3\xa9", b"\xff\xfe", b"a b", b"x" * 129, b"id/1"])
+def test_a_request_id_the_store_could_refuse_is_a_400_naming_the_header(engine, services, request_id):
+    body = json.dumps(GME).encode()
+    before = services.sql("select count(*) from audit_log")
+    status, data = _raw_answer(engine.port, b"POST /api/v1/calculate-locate HTTP/1.1\r\nHost: x\r\n"
+                               b"X-API-Key: demo-key-123\r\nContent-Type: application/json\r\n"
+                               b"X-Request-Id: " + request_id + b"\r\nContent-Length: " +
+                               str(len(body)).encode() + b"\r\n\r\n" + body)
+    assert status == 400 and error_of(status, parse(data), "INVALID_PARAMETER", "X-Request-Id")
+    # Refused before pricing: nothing reaches the audit trail.
+    assert services.sql("select count(*) from audit_log") == before
+
+
+def test_a_valid_request_id_is_echoed_and_audited(engine, services):
+    rid = "desk-7:2026-12-07T09.30_1"
+    status, headers, body = post(engine, GME, headers={"X-Request-Id": rid})
+    assert status == 200 and headers["x-request-id"] == rid
+    import time
+    deadline = time.time() + 10
+    q = "select count(*) from audit_log where request_id = '%s'" % rid
+    while time.time() < deadline and services.sql(q) != "1":
+        time.sleep(0.2)
+    assert services.sql(q) == "1"
+
+
+def test_headers_too_large_is_431_headers_too_large(engine):
+    status, data = _raw_answer(engine.port, b"GET /health/live HTTP/1.1\r\nHost: x\r\nX-Pad: " +
+                               b"a" * (17 * 1024) + b"\r\n\r\n")
+    assert status == 431 and error_of(status, parse(data), "HEADERS_TOO_LARGE")
+
+
+def test_metric_labels_come_from_fixed_sets(engine):
+    # Invented methods and paths must not mint series (DESIGN.md §2.3).
+    for i in range(40):
+        engine.request("FOO%d" % i, "/nowhere/%d" % i)
+    _, _, data = engine.request("GET", "/metrics")
+    text = data.decode()
+    methods = set(re.findall(r'^http_requests_total\{[^}]*method="([^"]*)"', text, re.M))
+    routes = set(re.findall(r'^http_requests_total\{[^}]*route="([^"]*)"', text, re.M))
+    assert methods <= {"GET", "HEAD", "POST", "other"}, methods
+    assert "other" in methods and "unmatched" in routes
+    assert not any(r.startswith("/nowhere") for r in routes), routes

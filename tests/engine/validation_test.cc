@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "test_util.h"
 
@@ -60,6 +61,23 @@ TEST(ClientId, RejectsWrongLengthsAndCharacters) {
        {std::string("ab"), too_long, std::string("big fund"), std::string("fund.007"),
         std::string("fünd"), std::string("fund/1"), std::string("")}) {
     ExpectInvalid(ValidateClientId(bad), "client_id");
+  }
+}
+
+TEST(RequestId, AcceptsOneTo128OfTheDesignCharacters) {
+  for (const std::string& ok :
+       std::vector<std::string>{"a", "req-1", "2026-12-07T01:02:03.456Z", "svc:node_7.abc-DEF",
+                                "550e8400-e29b-41d4-a716-446655440000", std::string(128, 'x')}) {
+    EXPECT_TRUE(IsValidRequestId(ok)) << ok;
+  }
+}
+
+TEST(RequestId, RejectsWhatAStoreCouldRefuseOrAttackerCouldInject) {
+  for (const std::string& bad : {std::string(), std::string(129, 'x'), std::string("caf\xc3\xa9"),
+                          std::string("\xff\xfe"), std::string("a b"), std::string("a\tb"),
+                          std::string("a\r\nX-Evil: 1"), std::string("a\0b", 3), std::string("id/1"),
+                          std::string("{\"json\"}"), std::string("a'b")}) {
+    EXPECT_FALSE(IsValidRequestId(bad)) << bad;
   }
 }
 

@@ -30,6 +30,9 @@ struct ApiRequest {
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-case
   std::string body;
   std::string request_id;  // from X-Request-Id, or generated
+  // The client sent an X-Request-Id that IsValidRequestId refuses; request_id
+  // is then a generated one, for the 400 that names the header.
+  bool request_id_refused = false;
 
   std::string_view Header(std::string_view lower_name) const;
 };

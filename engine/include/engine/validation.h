@@ -35,6 +35,11 @@ bool IsValidTicker(std::string_view ticker);
 // Returns true when `client_id` matches ^[A-Za-z0-9_-]{3,50}$.
 bool IsValidClientId(std::string_view client_id);
 
+// Returns true when `id` is 1-128 characters of [A-Za-z0-9._:-], the
+// X-Request-Id a client may send: it reaches the audit record, so nothing the
+// store could refuse may pass.
+bool IsValidRequestId(std::string_view id);
+
 // Returns `raw` upper-cased (ASCII) when it is then a valid ticker, else
 // kInvalidParameter with field "ticker".
 Result<std::string> ValidateTicker(std::string_view raw);

@@ -168,7 +168,9 @@ class Session : public std::enable_shared_from_this<Session> {
           "request body exceeds " + std::to_string(options_.body_limit) + " bytes");
     }
     if (ec == http::error::header_limit) {
-      return WriteServerError(431, "INVALID_PARAMETER", "request headers too large");
+      return WriteServerError(431, "HEADERS_TOO_LARGE",
+                              "request line and headers exceed " +
+                                  std::to_string(options_.header_limit) + " bytes");
     }
     if (ec)
       return WriteServerError(400, "INVALID_PARAMETER", "malformed HTTP request: " + ec.message());

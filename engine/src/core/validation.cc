@@ -127,6 +127,15 @@ bool IsValidClientId(std::string_view client_id) {
   return true;
 }
 
+bool IsValidRequestId(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    if (!IsUpper(c) && !IsLower(c) && !IsDigit(c) && c != '.' && c != '_' && c != ':' && c != '-')
+      return false;
+  }
+  return true;
+}
+
 Result<std::string> ValidateTicker(std::string_view raw) {
   if (raw.empty() || raw.size() > 10) return Invalid("ticker", std::string(kTickerRule));
   std::string upper(raw);
