@@ -483,6 +483,7 @@ std::unique_ptr<HttpServer> RunServer(
   hopts.port = cfg.listen_port;
   hopts.threads = cfg.threads;
   hopts.body_limit = body_limit;
+  hopts.max_connections = cfg.max_connections;
   auto server = std::make_unique<HttpServer>(hopts, std::move(handler), ServerErrorBody);
   if (std::string err = server->Start(); !err.empty()) Die(err);
   serving(cfg.listen_host + ":" + std::to_string(server->port()));

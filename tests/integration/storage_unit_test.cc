@@ -188,6 +188,19 @@ TEST(ParseRedisUrl, RejectsEverythingElse) {
   }
 }
 
+TEST(ParseRedisUrl, ErrorsNeverShowTheCredentials) {
+  for (const char* bad : {"redis://app:s3cret@h:x/0", "redis://s3cret@h:70000", "redis://:s3cret@h:1/db",
+                          "redis://app:s3cret@[::1", "redis://app:s3cret@h:"}) {
+    auto r = ParseRedisUrl(bad);
+    ASSERT_FALSE(r.has_value()) << bad;
+    EXPECT_EQ(r.error().message.find("s3cret"), std::string::npos) << r.error().message;
+    EXPECT_NE(r.error().message.find("redis://***@"), std::string::npos) << r.error().message;
+  }
+  auto plain = ParseRedisUrl("redis://h:x");
+  ASSERT_FALSE(plain.has_value());
+  EXPECT_NE(plain.error().message.find("'redis://h:x'"), std::string::npos) << plain.error().message;
+}
+
 // Migrations -----------------------------------------------------------------------------
 
 TEST(SqlMigrations, EmbeddedFilesAreVersionedInOrder) {

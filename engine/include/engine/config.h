@@ -23,6 +23,7 @@
 //   audit_sync           PRICING_AUDIT_SYNC            --audit-sync          fsync (or write)
 //   threads              PRICING_THREADS               --threads             0 (one per core)
 //   body_limit           PRICING_BODY_LIMIT            --body-limit          65536
+//   max_connections      PRICING_MAX_CONNECTIONS       --max-connections     10000
 //   calculation_url      PRICING_CALCULATION_URL       --calculation-url     (none)
 //   data_url             PRICING_DATA_URL              --data-url            (none)
 //   audit_url            PRICING_AUDIT_URL             --audit-url           (none)
@@ -82,6 +83,7 @@ struct EngineConfig {
   bool audit_fsync = true;
   int threads = 0;                              // 0..256; 0 = one per core
   size_t body_limit = 64 * 1024;                // bytes, 1 KiB .. 16 MiB
+  int max_connections = 10000;                  // per process, 1 .. 1,000,000
   // Split roles (see ValidateRoleConfig). Base URLs of the other roles,
   // http://host:port, no trailing '/'; empty: unset.
   std::string calculation_url;  // gateway -> calculation

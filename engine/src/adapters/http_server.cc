@@ -8,6 +8,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -86,6 +87,10 @@ struct Tracker {
     std::lock_guard lock(mu);
     if (--open == 0) cv.notify_all();
   }
+  int Open() {
+    std::lock_guard lock(mu);
+    return open;
+  }
 };
 
 // The open connections of one event loop, so that a stop can reach the idle
@@ -103,6 +108,10 @@ class Session : public std::enable_shared_from_this<Session> {
   Session(Socket&& socket, const HttpServerOptions& options, const HttpHandler& handler,
           const ErrorBodyFn& error_body, Tracker& tracker, Connections& connections)
       : stream_(std::move(socket)),
+        // Nothing a client sends is buffered beyond the header limit: a
+        // request head, a chunk header with its extensions or the trailers
+        // that do not fit fail the read (431). Body bytes pass through.
+        buffer_(options.header_limit + kReadSlack),
         options_(options),
         handler_(handler),
         error_body_(error_body),
@@ -117,13 +126,19 @@ class Session : public std::enable_shared_from_this<Session> {
   // still counts as closed.
   ~Session() { MarkClosed(); }
 
-  // On the loop's thread, right after construction.
-  void Start() {
+  // On the loop's thread, right after construction. `refuse`: the server is
+  // at its connection cap; answer 503 and close.
+  void Start(bool refuse) {
     {
       std::lock_guard lock(connections_.mu);
       connections_.open.emplace(this, weak_from_this());
     }
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(true); });
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this(), refuse] {
+      if (!refuse) return self->Read(true);
+      self->WriteServerError(503, "SERVICE_UNAVAILABLE",
+                             "the server has " + std::to_string(self->options_.max_connections) +
+                                 " connections open; retry later");
+    });
   }
 
   // On the loop's thread, once the server drains: a connection waiting for
@@ -139,27 +154,54 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
+  // A new connection's first request, or one already buffered, must arrive
+  // whole within the read timeout. An idle keep-alive connection waits up to
+  // the idle timeout for the next request's first byte; from that byte on,
+  // the request gets the read timeout, however long the wait was.
   void Read(bool first) {
     parser_.emplace();
     parser_->body_limit(options_.body_limit);
     parser_->header_limit(static_cast<std::uint32_t>(options_.header_limit));
-    // Idle keep-alive connections get the idle timeout; once bytes of a request
-    // are buffered the whole request must arrive within the read timeout.
-    stream_.expires_after(first || buffer_.size() > 0 ? options_.read_timeout
-                                                      : options_.idle_timeout);
+    if (first || buffer_.size() > 0) return ReadRequest();
+    stream_.expires_after(options_.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(kReadSlack),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              // Idle timeout, end of stream or reset: no request began.
+                              if (ec) return self->Close();
+                              self->buffer_.commit(n);
+                              self->ReadRequest();
+                            });
+  }
+
+  // The read deadline is a timer of its own that cancels the read: the
+  // stream's own timeout would close the socket, and the 408 could not be
+  // written.
+  void ReadRequest() {
+    stream_.expires_never();
+    timed_out_ = false;
+    deadline_.expires_after(options_.read_timeout);
+    deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec) return;  // cancelled: the read completed first
+      self->timed_out_ = true;
+      beast::error_code ignored;
+      self->stream_.socket().cancel(ignored);
+    });
     http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == asio::error::eof ||
-        ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
+    deadline_.cancel();
+    if (timed_out_) {
+      // Bytes of a request arrived (parsed, or still waiting in the buffer
+      // for the rest of its head): answer 408. Nothing at all: just close.
+      if (parser_->got_some() || buffer_.size() > 0)
+        return WriteServerError(408, "REQUEST_TIMEOUT", "request not received in time");
       return Close();
     }
-    if (ec == beast::error::timeout) {
-      if (parser_->got_some())
-        return WriteServerError(408, "REQUEST_TIMEOUT", "request not received in time");
+    if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+        ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
       return Close();
     }
     if (ec == http::error::body_limit) {
@@ -167,9 +209,10 @@ class Session : public std::enable_shared_from_this<Session> {
           413, "PAYLOAD_TOO_LARGE",
           "request body exceeds " + std::to_string(options_.body_limit) + " bytes");
     }
-    if (ec == http::error::header_limit) {
+    if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
       return WriteServerError(431, "HEADERS_TOO_LARGE",
-                              "request line and headers exceed " +
+                              "the request line and headers, a chunk header or the trailers "
+                              "exceed " +
                                   std::to_string(options_.header_limit) + " bytes");
     }
     if (ec)
@@ -208,9 +251,12 @@ class Session : public std::enable_shared_from_this<Session> {
     handler_(std::move(req), std::move(respond));
   }
 
+  // An answer the server gives before the request was read whole; the
+  // connection then lingers (see Linger) and closes.
   void WriteServerError(int status, std::string_view code, const std::string& message) {
     busy_ = true;
     keep_alive_ = false;
+    unread_input_ = true;
     HttpResponse res;
     res.status = status;
     res.body = error_body_(status, code, message);
@@ -249,10 +295,31 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.expires_after(options_.read_timeout);
     asio::async_write(stream_, buffers, [self = shared_from_this()](beast::error_code ec, size_t) {
       if (ec) return self->Close();
-      if (!self->keep_alive_) return self->Close();
+      if (!self->keep_alive_) return self->unread_input_ ? self->Linger() : self->Close();
       self->busy_ = false;
       self->Read(false);
     });
+  }
+
+  // Closing with unread input makes the kernel send a reset, and a client
+  // still sending its body would see that instead of the answer. So: stop
+  // sending (FIN), then read and discard until the client closes or the
+  // linger timeout passes, whichever is first.
+  void Linger() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return Close();
+    discard_ = std::make_unique<char[]>(kDiscardSize);
+    stream_.expires_after(options_.linger_timeout);
+    Discard();
+  }
+
+  void Discard() {
+    stream_.async_read_some(asio::buffer(discard_.get(), kDiscardSize),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) return self->Close();
+                              self->Discard();
+                            });
   }
 
   void Close() {
@@ -272,8 +339,15 @@ class Session : public std::enable_shared_from_this<Session> {
     tracker_.Closed();
   }
 
+  // Room beyond header_limit for what follows a request head in one read.
+  static constexpr size_t kReadSlack = 4096;
+  static constexpr size_t kDiscardSize = 16 * 1024;
+
   Stream stream_;
   beast::flat_buffer buffer_;
+  std::unique_ptr<char[]> discard_;  // Linger's sink, allocated only then
+  asio::steady_timer deadline_{stream_.get_executor()};  // a request's read deadline
+  bool timed_out_ = false;                                // deadline_ fired
   std::optional<http::request_parser<http::string_body>> parser_;
   const HttpServerOptions& options_;
   const HttpHandler& handler_;
@@ -287,6 +361,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool busy_ = false;    // a request was read and its response is not yet written
   bool closed_ = false;  // Close() ran (or the session is being destroyed)
   bool head_only_ = false;
+  bool unread_input_ = false;  // answered before the request was read whole
   unsigned version_ = 11;
 };
 
@@ -330,9 +405,10 @@ struct HttpServer::Impl {
       if (ec == asio::error::operation_aborted) return;
       if (!ec) {
         socket.set_option(tcp::no_delay(true), ec);
+        const bool refuse = tracker.Open() >= options.max_connections;
         std::make_shared<Session>(std::move(socket), options, handler, error_body, tracker,
                                   loop.connections)
-            ->Start();
+            ->Start(refuse);
       }
       if (loop.acceptor->is_open()) Accept(loop);
     });

@@ -52,8 +52,17 @@ struct HttpServerOptions {
   int threads = 0;       // 0 = one per core
   size_t body_limit = 64 * 1024;
   size_t header_limit = 16 * 1024;
-  std::chrono::milliseconds read_timeout{10000};  // whole request, once it starts
-  std::chrono::milliseconds idle_timeout{60000};  // keep-alive wait between requests
+  // Bounds on what a client controls (DESIGN.md §2.3). The request line and
+  // headers, each chunk header with its extensions, and the trailers must fit
+  // header_limit (else 431); bytes of a request are never buffered beyond it
+  // and the body limit.
+  std::chrono::milliseconds read_timeout{10000};  // whole request, from its first byte
+  std::chrono::milliseconds idle_timeout{60000};  // keep-alive wait for that first byte
+  int max_connections = 10000;  // open at once; the next is answered 503 and closed
+  // After an error answered before the request was read whole (413, 431,
+  // 408), the connection reads and discards for up to this long, or until
+  // the client stops sending, so the client sees the answer and not a reset.
+  std::chrono::milliseconds linger_timeout{2000};
   // How long Stop() waits for the responses of requests already read.
   std::chrono::milliseconds drain_timeout{10000};
 };

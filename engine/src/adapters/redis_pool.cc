@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -81,12 +82,23 @@ std::optional<std::string> ErrorReply(const redisReply* r) {
   return std::string(r->str, r->len);
 }
 
+// `url` with its credentials, if any, replaced by "***", for messages: a
+// start-up error must not print the password.
+std::string WithoutCredentials(std::string_view url) {
+  const size_t scheme = url.find("://");
+  const size_t start = scheme == std::string_view::npos ? 0 : scheme + 3;
+  const size_t end = std::min(url.find('/', start), url.size());
+  const size_t at = url.substr(0, end).rfind('@');
+  if (at == std::string_view::npos || at < start) return std::string(url);
+  return std::string(url.substr(0, start)) + "***" + std::string(url.substr(at));
+}
+
 }  // namespace
 
 Result<RedisEndpoint> ParseRedisUrl(std::string_view url) {
   auto bad = [url](std::string_view why) {
     return Fail(ErrorCode::kInvalidParameter,
-                "redis URL '" + std::string(url) + "': " + std::string(why), "redis_url");
+                "redis URL '" + WithoutCredentials(url) + "': " + std::string(why), "redis_url");
   };
   constexpr std::string_view kScheme = "redis://";
   if (!url.starts_with(kScheme)) return bad("must start with redis://");

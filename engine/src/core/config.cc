@@ -279,7 +279,14 @@ std::optional<std::string> SetBodyLimit(std::string_view v, EngineConfig* c) {
   return std::nullopt;
 }
 
-constexpr std::array<Key, 26> kKeys = {{
+std::optional<std::string> SetMaxConnections(std::string_view v, EngineConfig* c) {
+  const std::optional<int64_t> n = ParseInteger(v, 1, 1000000);
+  if (!n) return Quoted(v) + " is not an integer from 1 to 1000000";
+  c->max_connections = static_cast<int>(*n);
+  return std::nullopt;
+}
+
+constexpr std::array<Key, 27> kKeys = {{
     {"listen", "PRICING_LISTEN", "listen", SetListen},
     {"role", "PRICING_ROLE", "role", SetRole},
     {"database_url", "PRICING_DATABASE_URL", "database-url", SetDatabaseUrl},
@@ -296,6 +303,7 @@ constexpr std::array<Key, 26> kKeys = {{
     {"audit_sync", "PRICING_AUDIT_SYNC", "audit-sync", SetAuditSync},
     {"threads", "PRICING_THREADS", "threads", SetThreads},
     {"body_limit", "PRICING_BODY_LIMIT", "body-limit", SetBodyLimit},
+    {"max_connections", "PRICING_MAX_CONNECTIONS", "max-connections", SetMaxConnections},
     {"calculation_url", "PRICING_CALCULATION_URL", "calculation-url", SetCalculationUrl},
     {"data_url", "PRICING_DATA_URL", "data-url", SetDataUrl},
     {"audit_url", "PRICING_AUDIT_URL", "audit-url", SetAuditUrl},
@@ -549,6 +557,8 @@ the --config file (a YAML mapping of the file keys below), then the flag.
                               (fsync: survives power loss; write: survives kill -9)
   --threads N                 PRICING_THREADS               threads              0 (one per core)
   --body-limit BYTES          PRICING_BODY_LIMIT            body_limit           65536
+  --max-connections N         PRICING_MAX_CONNECTIONS       max_connections      10000
+                              (open connections per process; over it: 503 and close)
   --audit-handoff-url URL     PRICING_AUDIT_HANDOFF_URL     audit_handoff_url    none
                               (all, calculation: on stop, records the store of
                               record did not take go to this peer's spool,
