@@ -202,6 +202,24 @@ TEST(Service, RateLimitedRequestsGet429WithHeaders) {
   EXPECT_TRUE(retry_after);
 }
 
+// A request that the non-blocking pass admits and then hands to the blocking
+// pass (a cold ticker) is admitted once and spends one token, not two.
+TEST(Service, ARequestResumedWhereItMayBlockSpendsOneToken) {
+  Harness h;  // demo-key-123: 3 requests a minute
+  ASSERT_EQ(h.Call(Harness::Locate("GME"))->status, 200);  // warms the key; token 1
+  ApiRequest cold = Harness::Locate("AAPL");
+  ASSERT_FALSE(h.Call(cold, /*may_block=*/false)) << "AAPL's row is cold: the pass must hand over";
+  auto resumed = h.Call(cold, /*may_block=*/true);  // token 2, spent by the first pass
+  ASSERT_EQ(resumed->status, 200) << resumed->body;
+  std::string remaining;
+  for (const auto& [k, v] : resumed->headers) {
+    if (k == "X-RateLimit-Remaining") remaining = v;
+  }
+  EXPECT_EQ(remaining, "1");
+  EXPECT_EQ(h.Call(Harness::Locate("GME"))->status, 200);  // token 3
+  EXPECT_EQ(h.Call(Harness::Locate("GME"))->status, 429);
+}
+
 // The calculate-locate body as JsonWriter writes it, member by member: the
 // reference AppendLocateSuccessBody is held to.
 std::string LocateBodyByJsonWriter(const LocateRequest& req, const Quote& quote,

@@ -23,6 +23,13 @@
 
 namespace pricing::engine {
 
+// What admitting a request established: its key, checked, and the rate-limit
+// headers of the token it spent (DESIGN.md §2.3: exactly one per request).
+struct Admission {
+  ApiKey key;
+  std::vector<std::pair<std::string, std::string>> rate_headers;
+};
+
 struct ApiRequest {
   std::string method;
   std::string path;  // not decoded, no query
@@ -30,6 +37,10 @@ struct ApiRequest {
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-case
   std::string body;
   std::string request_id;  // from X-Request-Id, or generated
+  // Set when a pass that may not block admitted the request and then had to
+  // hand it to a pass that may (PricingService::Handle): that pass resumes
+  // from this admission instead of spending a second token.
+  mutable std::shared_ptr<const Admission> admitted;
   // The client sent an X-Request-Id that IsValidRequestId refuses; request_id
   // is then a generated one, for the 400 that names the header.
   bool request_id_refused = false;

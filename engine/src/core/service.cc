@@ -167,6 +167,33 @@ struct PricingService::Ctx {
   SysTime now;
 };
 
+namespace {
+
+// Keeps a request's admission when the pass that admitted it returns to be
+// run again where it may block (a later stage would wait), so the request
+// is admitted, and spends its token, once. Allocates only then.
+class KeepAdmission {
+ public:
+  KeepAdmission(const bool& would_block, const ApiRequest& request, std::optional<ApiKey>& key,
+                Headers& rate_headers)
+      : would_block_(would_block), request_(request), key_(key), rate_headers_(rate_headers) {}
+  KeepAdmission(const KeepAdmission&) = delete;
+  KeepAdmission& operator=(const KeepAdmission&) = delete;
+  ~KeepAdmission() {
+    if (!would_block_ || !key_ || request_.admitted) return;
+    request_.admitted =
+        std::make_shared<const Admission>(Admission{std::move(*key_), std::move(rate_headers_)});
+  }
+
+ private:
+  const bool& would_block_;
+  const ApiRequest& request_;
+  std::optional<ApiKey>& key_;
+  Headers& rate_headers_;
+};
+
+}  // namespace
+
 PricingService::PricingService(ServiceDeps deps, ServiceOptions options)
     : deps_(std::move(deps)), options_(std::move(options)) {}
 
@@ -269,6 +296,10 @@ ApiResponse PricingService::Ready() {
 
 std::optional<ApiKey> PricingService::Admit(Ctx& ctx, const ApiRequest& request,
                                             ApiResponse& out, Headers& rate_headers) {
+  if (request.admitted) {
+    rate_headers = request.admitted->rate_headers;
+    return request.admitted->key;
+  }
   if (!options_.internal_token.empty()) {
     auto principal = ForwardedPrincipal(request, options_.internal_token);
     if (!principal) {
@@ -581,6 +612,7 @@ bool PricingService::CalculateLocate(Ctx& ctx, const ApiRequest& request, Done& 
     done(std::move(out));
     return true;
   }
+  KeepAdmission keep(ctx.would_block, request, key, rate_headers);
   if (deps_.forward) {
     deps_.forward(request, *key, std::move(rate_headers), std::move(done));
     return true;
@@ -660,6 +692,7 @@ bool PricingService::GetRate(Ctx& ctx, const ApiRequest& request, std::string_vi
     done(std::move(out));
     return true;
   }
+  KeepAdmission keep(ctx.would_block, request, key, rate_headers);
   if (deps_.forward) {
     deps_.forward(request, *key, std::move(rate_headers), std::move(done));
     return true;
