@@ -395,26 +395,14 @@ HttpHandler ServiceHandler(PricingService& service, Metrics& metrics,
 // The readiness body of a role without a PricingService, in the service's
 // format: {"checks":{name:"ok"|"unavailable",...},"status":...,"role":...}.
 // Ready when every required check is ok.
-struct Check {
-  std::string name;
-  bool ok = false;
-  bool required = true;
-};
+using Check = ReadinessCheck;
 
-ApiResponse ReadyResponse(const std::vector<Check>& checks, std::string_view role) {
-  std::string body;
-  JsonWriter w(&body);
-  bool ready = true;
-  w.BeginObject().Key("checks").BeginObject();
-  for (const Check& c : checks) {
-    w.Key(c.name).String(c.ok ? "ok" : "unavailable");
-    ready = ready && (c.ok || !c.required);
-  }
-  w.EndObject().Key("status").String(ready ? "ready" : "not_ready").Key("role").String(role);
-  w.EndObject();
+ApiResponse ReadyResponse(const std::vector<Check>& checks, Staleness& stale,
+                          std::string_view role) {
+  ReadinessAnswer a = ReadinessOf(checks, stale, std::chrono::system_clock::now(), role);
   ApiResponse r;
-  r.status = ready ? 200 : 503;
-  r.body = std::move(body);
+  r.status = a.status;
+  r.body = std::move(a.body);
   return r;
 }
 
@@ -422,6 +410,7 @@ ApiResponse ReadyResponse(const std::vector<Check>& checks, std::string_view rol
 // and the role's internal routes (`owns`/`handle`, run on `blocking`).
 struct RoleRoutes {
   std::function<std::vector<Check>()> checks;  // readiness; may block
+  std::shared_ptr<Staleness> stale;             // for the checks that may be stale
   std::function<bool(std::string_view path)> owns;
   std::function<ApiResponse(const ApiRequest&)> handle;  // may block
 };
@@ -455,7 +444,7 @@ HttpHandler RoleHandler(RoleRoutes routes, std::string role, Metrics& metrics,
     }
     if (path == "/health/ready") {
       boost::asio::post(blocking, [shared, role, done = std::move(done)] {
-        done(ReadyResponse(shared->checks(), role));
+        done(ReadyResponse(shared->checks(), *shared->stale, role));
       });
       return;
     }
@@ -619,6 +608,7 @@ ServiceOptions BaseOptions(const EngineConfig& cfg) {
   sopts.params = cfg.params;
   sopts.openapi_yaml = std::string(EmbeddedOpenApi());
   sopts.role = std::string(RoleName(cfg.role));
+  sopts.stale_limit = cfg.stale_limit;
   return sopts;
 }
 
@@ -860,8 +850,10 @@ int ServeData(const EngineConfig& cfg) {
   ReferenceStore* raw = store.store.get();
   RoleRoutes routes;
   routes.checks = [raw] {
-    return std::vector<Check>{{"reference_store", raw->Ping().has_value()}};
+    // Its callers cache what it served them, so an outage is degraded first.
+    return std::vector<Check>{{"reference_store", raw->Ping().has_value(), true, true}};
   };
+  routes.stale = std::make_shared<Staleness>(cfg.stale_limit);
   routes.owns = [](std::string_view path) { return DataApi::Owns(path); };
   routes.handle = [api](const ApiRequest& req) { return api->Handle(req); };
   NamedThreadPool blocking(16, "blocking");
@@ -918,8 +910,9 @@ int ServeCache(const EngineConfig& cfg) {
   RoleRoutes routes;
   routes.checks = [redis_raw, &store] {
     return std::vector<Check>{{"redis", redis_raw->Ping().has_value()},
-                              {"reference_store", store.Ping().has_value()}};
+                              {"reference_store", store.Ping().has_value(), true, true}};
   };
+  routes.stale = std::make_shared<Staleness>(cfg.stale_limit);
   NamedThreadPool blocking(4, "blocking");
   auto server = RunServer(cfg, RoleHandler(std::move(routes), "cache", metrics, blocking),
                           cfg.body_limit, [&](const std::string& listen) {
@@ -948,7 +941,9 @@ int ServeAudit(const EngineConfig& cfg) {
       [raw](const std::vector<AuditRecord>& batch) { return InsertAuditBatch(*raw, batch); },
       cfg.internal_token);
   RoleRoutes routes;
+  // Batches it cannot store stay in the caller's spool: not ready at once.
   routes.checks = [store] { return std::vector<Check>{{"postgresql", store->Ping().has_value()}}; };
+  routes.stale = std::make_shared<Staleness>(cfg.stale_limit);
   routes.owns = [](std::string_view path) { return path == kAuditBatchPath; };
   routes.handle = [api](const ApiRequest& req) { return api->Handle(req); };
   // Batches of the spool (hundreds of records) exceed the client API's limit.

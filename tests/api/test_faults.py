@@ -63,6 +63,7 @@ def test_postgres_stopped_prices_from_cache_and_spools_audit(services, market, f
     market.rates["GME"] = "0.15"
     status, _, body = e.price()
     assert status == 200, body
+    assert e.request("GET", "/health/ready")[0] == 200  # as kubelet's probe would
     services.run("stop-pg")
     ids = []
     try:
@@ -74,13 +75,31 @@ def test_postgres_stopped_prices_from_cache_and_spools_audit(services, market, f
         # Reference data this process never saw cannot be priced: 503, not a guess.
         status, _, body = e.price(ticker="NOVOL", key="internal-key-001")
         assert status == 503 and body["error"]["code"] == "SERVICE_UNAVAILABLE", body
-        status, _, _ = e.request("GET", "/health/ready")
-        assert status == 503
+        # Still in service, degraded (DESIGN.md §2.3): it serves what it has.
+        status, _, data = e.request("GET", "/health/ready")
+        ready = json.loads(data)
+        assert status == 200 and ready["status"] == "degraded", ready
+        assert ready["checks"]["reference_store"] == "degraded" and ready["degraded"] == ["reference_store"]
         assert e.metric("audit_records_pending") >= 10
     finally:
         services.run("start-pg")
     assert wait_until(lambda: audit_count(services, ids) == 10, timeout=30)
     assert wait_until(lambda: e.metric("audit_records_pending") == 0)
+
+
+def test_readiness_is_degraded_for_the_stale_limit_then_not_ready(services, market, fresh_engine):
+    e = fresh_engine(PRICING_STALE_LIMIT="3s")
+    assert e.request("GET", "/health/ready")[0] == 200
+    services.run("stop-pg")
+    try:
+        status, _, data = e.request("GET", "/health/ready")
+        assert status == 200 and json.loads(data)["status"] == "degraded", data
+        assert wait_until(lambda: e.request("GET", "/health/ready")[0] == 503, timeout=10)
+        assert json.loads(e.request("GET", "/health/ready")[2])["status"] == "not_ready"
+    finally:
+        services.run("start-pg")
+    assert wait_until(lambda: e.request("GET", "/health/ready")[0] == 200, timeout=30)
+    assert json.loads(e.request("GET", "/health/ready")[2])["status"] == "ready"
 
 
 def test_lender_500_and_garbage_fall_back_and_are_flagged(engine, market):

@@ -24,6 +24,7 @@
 //   threads              PRICING_THREADS               --threads             0 (one per core)
 //   body_limit           PRICING_BODY_LIMIT            --body-limit          65536
 //   max_connections      PRICING_MAX_CONNECTIONS       --max-connections     10000
+//   stale_limit          PRICING_STALE_LIMIT           --stale-limit         15m
 //   calculation_url      PRICING_CALCULATION_URL       --calculation-url     (none)
 //   data_url             PRICING_DATA_URL              --data-url            (none)
 //   audit_url            PRICING_AUDIT_URL             --audit-url           (none)
@@ -84,6 +85,9 @@ struct EngineConfig {
   int threads = 0;                              // 0..256; 0 = one per core
   size_t body_limit = 64 * 1024;                // bytes, 1 KiB .. 16 MiB
   int max_connections = 10000;                  // per process, 1 .. 1,000,000
+  // How long /health/ready stays 200 "degraded" while the reference store is
+  // unreachable (1s .. 24h).
+  std::chrono::seconds stale_limit{15 * 60};
   // Split roles (see ValidateRoleConfig). Base URLs of the other roles,
   // http://host:port, no trailing '/'; empty: unset.
   std::string calculation_url;  // gateway -> calculation

@@ -17,6 +17,7 @@
 
 #include "engine/error.h"
 #include "engine/model.h"
+#include "engine/readiness.h"
 #include "engine/ports.h"
 #include "engine/pricing.h"
 #include "engine/ttl_cache.h"
@@ -122,6 +123,9 @@ struct ServiceOptions {
   // must carry this token and the principal it verified (ForwardedPrincipal,
   // internal_api.h); X-API-Key and rate limits are not consulted here.
   std::string internal_token;
+  // How long the reference store may be unreachable while /health/ready
+  // still answers 200 "degraded" (DESIGN.md §2.3, PRICING_STALE_LIMIT).
+  std::chrono::seconds stale_limit{15 * 60};
 };
 
 class PricingService {
@@ -150,7 +154,7 @@ class PricingService {
   bool GetRate(Ctx& ctx, const ApiRequest& request, std::string_view ticker, Done& done);
   bool RatesByStatus(Ctx& ctx, const ApiRequest& request, std::string_view status, Done& done);
   bool MarketVolatility(Ctx& ctx, const ApiRequest& request, Done& done);
-  ApiResponse Ready();
+  ApiResponse Ready(std::chrono::system_clock::time_point now);
 
   // Authenticates and rate-limits; on failure fills `out` with the response.
   std::optional<ApiKey> Admit(Ctx& ctx, const ApiRequest& request, ApiResponse& out,
@@ -164,6 +168,7 @@ class PricingService {
 
   ServiceDeps deps_;
   ServiceOptions options_;
+  std::unique_ptr<Staleness> stale_;  // the reference store's last answer, for Ready
   TtlCache<std::optional<ApiKey>> keys_;
   TtlCache<std::optional<Stock>> stocks_;
   TtlCache<std::optional<Broker>> brokers_;

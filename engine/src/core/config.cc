@@ -286,7 +286,12 @@ std::optional<std::string> SetMaxConnections(std::string_view v, EngineConfig* c
   return std::nullopt;
 }
 
-constexpr std::array<Key, 27> kKeys = {{
+std::optional<std::string> SetStaleLimit(std::string_view v, EngineConfig* c) {
+  return SetSeconds(v, std::chrono::seconds(1), std::chrono::hours(24), "1s to 24h",
+                    &c->stale_limit);
+}
+
+constexpr std::array<Key, 28> kKeys = {{
     {"listen", "PRICING_LISTEN", "listen", SetListen},
     {"role", "PRICING_ROLE", "role", SetRole},
     {"database_url", "PRICING_DATABASE_URL", "database-url", SetDatabaseUrl},
@@ -304,6 +309,7 @@ constexpr std::array<Key, 27> kKeys = {{
     {"threads", "PRICING_THREADS", "threads", SetThreads},
     {"body_limit", "PRICING_BODY_LIMIT", "body-limit", SetBodyLimit},
     {"max_connections", "PRICING_MAX_CONNECTIONS", "max-connections", SetMaxConnections},
+    {"stale_limit", "PRICING_STALE_LIMIT", "stale-limit", SetStaleLimit},
     {"calculation_url", "PRICING_CALCULATION_URL", "calculation-url", SetCalculationUrl},
     {"data_url", "PRICING_DATA_URL", "data-url", SetDataUrl},
     {"audit_url", "PRICING_AUDIT_URL", "audit-url", SetAuditUrl},
@@ -559,6 +565,9 @@ the --config file (a YAML mapping of the file keys below), then the flag.
   --body-limit BYTES          PRICING_BODY_LIMIT            body_limit           65536
   --max-connections N         PRICING_MAX_CONNECTIONS       max_connections      10000
                               (open connections per process; over it: 503 and close)
+  --stale-limit DURATION      PRICING_STALE_LIMIT           stale_limit          15m
+                              (the reference store unreachable for up to this long:
+                              /health/ready answers 200 "degraded", then 503)
   --audit-handoff-url URL     PRICING_AUDIT_HANDOFF_URL     audit_handoff_url    none
                               (all, calculation: on stop, records the store of
                               record did not take go to this peer's spool,

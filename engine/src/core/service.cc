@@ -195,7 +195,9 @@ class KeepAdmission {
 }  // namespace
 
 PricingService::PricingService(ServiceDeps deps, ServiceOptions options)
-    : deps_(std::move(deps)), options_(std::move(options)) {}
+    : deps_(std::move(deps)),
+      options_(std::move(options)),
+      stale_(std::make_unique<Staleness>(options_.stale_limit)) {}
 
 std::string PricingService::ErrorBody(const Error& error) {
   std::string out;
@@ -233,7 +235,7 @@ bool PricingService::Handle(const ApiRequest& request, Done done, bool may_block
   if (path == "/health/ready") {
     if (!get) return method_not_allowed("GET");
     if (!ctx.may_block) return false;
-    done(Ready());
+    done(Ready(ctx.now));
     return true;
   }
   if (path == "/metrics") {
@@ -276,22 +278,20 @@ bool PricingService::Handle(const ApiRequest& request, Done done, bool may_block
   return true;
 }
 
-ApiResponse PricingService::Ready() {
-  std::string body;
-  JsonWriter w(&body);
-  bool ready = true;
-  w.BeginObject().Key("checks").BeginObject();
-  auto store = deps_.store->Ping();
-  w.Key("reference_store").String(store ? "ok" : "unavailable");
-  ready = ready && store.has_value();
+// Ready while the reference store answers; degraded (still 200) while it has
+// not answered for up to the stale limit, the process serving what it has
+// cached; then not ready. The other dependencies are reported, not required:
+// without Redis the limits and the cache are per process.
+ApiResponse PricingService::Ready(SysTime now) {
+  std::vector<ReadinessCheck> checks;
+  checks.push_back({"reference_store", deps_.store->Ping().has_value(), true, true});
   if (deps_.dependency_status) {
     for (const auto& [name, ok] : deps_.dependency_status()) {
-      w.Key(name).String(ok ? "ok" : "unavailable");
+      checks.push_back({name, ok, false, false});
     }
   }
-  w.EndObject().Key("status").String(ready ? "ready" : "not_ready").Key("role").String(options_.role);
-  w.EndObject();
-  return Json(ready ? 200 : 503, std::move(body));
+  ReadinessAnswer a = ReadinessOf(checks, *stale_, now, options_.role);
+  return Json(a.status, std::move(a.body));
 }
 
 std::optional<ApiKey> PricingService::Admit(Ctx& ctx, const ApiRequest& request,
