@@ -186,6 +186,10 @@ make_mntns() {
       binds+="mount --bind '$dir/sysctl/${key//\//.}' /proc/sys/$key; "
     fi
   done
+  # No resolver outside the namespace: the node's own lookups (containerd's
+  # image references, for one) fail at once instead of waiting on the host's.
+  printf '# the e2e node resolves nothing outside its cluster\n' >"$dir/resolv.conf"
+  binds+="mount --bind '$dir/resolv.conf' /etc/resolv.conf; "
   in_ns unshare --mount="$dir/ns/mnt" --propagation private -- sh -ec "
     $binds
     mount -t tmpfs -o mode=0755 e2e-run /run
@@ -821,6 +825,9 @@ down() {
   set -e
 }
 
+# Everything runs from main, after bash has read the whole file: an edit to
+# the script while a cluster starts cannot change what the running one does.
+main() {
 case "$cmd" in
   up) up ;;
   down) down ;;
@@ -845,3 +852,6 @@ case "$cmd" in
   start-pg) load_state; in_ns "$repo/scripts/services.sh" start-pg "$dir/services" ;;
   *) die "usage: $0 up|exec|secrets|down|rss|stop-pg|start-pg DIR ..." ;;
 esac
+}
+
+main "$@"; exit

@@ -35,3 +35,38 @@ bad = [p["metadata"]["name"] for p in pods if p["status"].get("phase") != "Runni
 print(len(pods), "pods;", "not ready:", bad)
 sys.exit(1 if bad or not pods else 0)'
 }
+
+# field NAMESPACE OBJECT JSONPATH: one field of an object, empty if it is missing.
+field() { kc -n "$1" get "$2" -o "jsonpath=$3" 2>/dev/null; }
+# field_is NAMESPACE OBJECT JSONPATH VALUE: the field equals VALUE.
+field_is() { [ "$(field "$1" "$2" "$3")" = "$4" ]; }
+
+# pe_set_spec FILE: the PricingEngine pricing's spec becomes FILE's JSON
+# (scenarios save the spec first and put it back this way).
+pe_set_spec() {
+  python3 -c 'import json, sys; print(json.dumps([{"op": "replace", "path": "/spec", "value": json.load(open(sys.argv[1]))}]))' \
+    "$1" >"$1.patch"
+  kc -n pricing patch pricingengine pricing --type json --patch-file "$1.patch" >/dev/null
+}
+# pe_ready: Ready=True for the PricingEngine pricing's current generation.
+pe_ready() {
+  kc -n pricing get pricingengine pricing -o json | python3 -c '
+import json, sys
+o = json.load(sys.stdin); g, s = o["metadata"]["generation"], o.get("status", {})
+sys.exit(0 if s.get("observedGeneration") == g and any(c["type"] == "Ready" and c["status"] == "True" and
+         c.get("observedGeneration", g) == g for c in s.get("conditions", [])) else 1)'
+}
+# pe_save_spec PREFIX: the PricingEngine pricing's spec as
+# $work/PREFIX-spec-original.json, and as PREFIX-spec-fast-down.json with
+# calculation's scale-down window at 0, which brings calculation back to its
+# floor quickly before the original spec returns.
+pe_save_spec() {
+  kc -n pricing get pricingengine pricing -o json | python3 -c '
+import json, sys
+w, p = sys.argv[1], sys.argv[2]
+spec = json.load(sys.stdin)["spec"]
+json.dump(spec, open(f"{w}/{p}-spec-original.json", "w"))
+calc = next(c for c in spec["components"] if c["name"] == "calculation")
+calc.setdefault("autoscaling", {}).setdefault("behavior", {}).setdefault("scaleDown", {})["stabilizationWindowSeconds"] = 0
+json.dump(spec, open(f"{w}/{p}-spec-fast-down.json", "w"))' "$work" "$1"
+}
