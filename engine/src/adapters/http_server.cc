@@ -156,29 +156,53 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   // A new connection's first request, or one already buffered, must arrive
   // whole within the read timeout. An idle keep-alive connection waits up to
-  // the idle timeout for the next request's first byte; from that byte on,
-  // the request gets the read timeout, however long the wait was.
+  // the idle timeout for the next request's first bytes (the stream's own
+  // timeout, which closes quietly) and parses them at once; only a request
+  // still incomplete then gets a timer of its own, the read timeout, for the
+  // rest. A request that arrives in one read, the usual case, costs one read
+  // and no timer.
   void Read(bool first) {
     parser_.emplace();
+    parser_->eager(true);
     parser_->body_limit(options_.body_limit);
     parser_->header_limit(static_cast<std::uint32_t>(options_.header_limit));
-    if (first || buffer_.size() > 0) return ReadRequest();
-    stream_.expires_after(options_.idle_timeout);
-    stream_.async_read_some(buffer_.prepare(kReadSlack),
-                            [self = shared_from_this()](beast::error_code ec, size_t n) {
-                              // Idle timeout, end of stream or reset: no request began.
-                              if (ec) return self->Close();
-                              self->buffer_.commit(n);
-                              self->ReadRequest();
-                            });
+    timed_out_ = false;
+    deadline_armed_ = false;
+    if (!first && buffer_.size() == 0) {
+      stream_.expires_after(options_.idle_timeout);
+      stream_.async_read_some(buffer_.prepare(kReadSlack),
+                              [self = shared_from_this()](beast::error_code ec, size_t n) {
+                                if (ec) return self->OnRead(ec);
+                                self->buffer_.commit(n);
+                                self->ParseOrReadRest();
+                              });
+      return;
+    }
+    ParseOrReadRest();
+  }
+
+  // Parses what is buffered; answers when that completes (or breaks) the
+  // request, else reads the rest under the read deadline.
+  void ParseOrReadRest() {
+    if (buffer_.size() > 0) {
+      beast::error_code ec;
+      const size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more) ec = {};
+      if (ec || parser_->is_done()) return OnRead(ec);
+    }
+    ArmDeadline();
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
   // The read deadline is a timer of its own that cancels the read: the
   // stream's own timeout would close the socket, and the 408 could not be
   // written.
-  void ReadRequest() {
+  void ArmDeadline() {
     stream_.expires_never();
-    timed_out_ = false;
+    deadline_armed_ = true;
     deadline_.expires_after(options_.read_timeout);
     deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (ec) return;  // cancelled: the read completed first
@@ -186,13 +210,10 @@ class Session : public std::enable_shared_from_this<Session> {
       beast::error_code ignored;
       self->stream_.socket().cancel(ignored);
     });
-    http::async_read(
-        stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
-    deadline_.cancel();
+    if (deadline_armed_) deadline_.cancel();
     if (timed_out_) {
       // Bytes of a request arrived (parsed, or still waiting in the buffer
       // for the rest of its head): answer 408. Nothing at all: just close.
@@ -200,8 +221,11 @@ class Session : public std::enable_shared_from_this<Session> {
         return WriteServerError(408, "REQUEST_TIMEOUT", "request not received in time");
       return Close();
     }
-    if (ec == http::error::end_of_stream || ec == asio::error::eof ||
-        ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
+    // The idle wait's timeout (no byte of a request came), the peer leaving,
+    // or a stop.
+    if (ec == beast::error::timeout || ec == http::error::end_of_stream ||
+        ec == asio::error::eof || ec == asio::error::connection_reset ||
+        ec == asio::error::operation_aborted) {
       return Close();
     }
     if (ec == http::error::body_limit) {
@@ -347,6 +371,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::unique_ptr<char[]> discard_;  // Linger's sink, allocated only then
   asio::steady_timer deadline_{stream_.get_executor()};  // a request's read deadline
+  bool deadline_armed_ = false;                           // for the request being read
   bool timed_out_ = false;                                // deadline_ fired
   std::optional<http::request_parser<http::string_body>> parser_;
   const HttpServerOptions& options_;
