@@ -330,18 +330,6 @@ std::shared_ptr<ApiRequest> ToApiRequest(HttpRequest&& http) {
   return req;
 }
 
-// Answers 400 naming X-Request-Id when the client's cannot be stored as it is
-// (DESIGN.md §2.3): it reaches the audit record, and a price answered 200 must
-// never be refused by the store afterwards. True when it answered.
-bool RefusedRequestId(const ApiRequest& req, const std::function<void(ApiResponse)>& done) {
-  if (!req.request_id_refused) return false;
-  done(PricingService::ErrorResponse(
-      Error{ErrorCode::kInvalidParameter,
-            "X-Request-Id must be 1-128 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'",
-            "X-Request-Id"}));
-  return true;
-}
-
 // The method label of http_requests_total: the routes' methods or "other",
 // so a client cannot mint series by inventing methods.
 std::string_view MethodLabel(std::string_view method) {
@@ -377,14 +365,33 @@ std::function<void(ApiResponse)> Responding(Metrics& metrics, std::shared_ptr<Ap
   };
 }
 
+// A request as every handler takes it: its ApiRequest and the function that
+// answers it (metrics recorded). An X-Request-Id that could not be stored as
+// it is (DESIGN.md §2.3: it reaches the audit record, and a price answered 200
+// must never be refused by the store afterwards) is answered 400 naming the
+// header here, and `req` is null.
+struct Received {
+  std::shared_ptr<ApiRequest> req;
+  std::function<void(ApiResponse)> done;
+};
+Received Receive(HttpRequest&& http, Responder respond, Metrics& metrics) {
+  auto req = ToApiRequest(std::move(http));
+  auto done = Responding(metrics, req, std::move(respond));
+  if (!req->request_id_refused) return {std::move(req), std::move(done)};
+  done(PricingService::ErrorResponse(
+      Error{ErrorCode::kInvalidParameter,
+            "X-Request-Id must be 1-128 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'",
+            "X-Request-Id"}));
+  return {};
+}
+
 // The HTTP handler of a PricingService: answered on the event loop when the
 // service can, else on `blocking`.
 HttpHandler ServiceHandler(PricingService& service, Metrics& metrics,
                            boost::asio::thread_pool& blocking) {
   return [&service, &metrics, &blocking](HttpRequest&& http, Responder respond) {
-    auto req = ToApiRequest(std::move(http));
-    auto done = Responding(metrics, req, std::move(respond));
-    if (RefusedRequestId(*req, done)) return;
+    auto [req, done] = Receive(std::move(http), std::move(respond), metrics);
+    if (!req) return;
     if (service.Handle(*req, done, /*may_block=*/false)) return;
     boost::asio::post(blocking, [&service, req, done = std::move(done)]() mutable {
       service.Handle(*req, std::move(done), /*may_block=*/true);
@@ -392,9 +399,8 @@ HttpHandler ServiceHandler(PricingService& service, Metrics& metrics,
   };
 }
 
-// The readiness body of a role without a PricingService, in the service's
-// format: {"checks":{name:"ok"|"unavailable",...},"status":...,"role":...}.
-// Ready when every required check is ok.
+// The readiness answer of a role without a PricingService, in the service's
+// format (ReadinessOf).
 using Check = ReadinessCheck;
 
 ApiResponse ReadyResponse(const std::vector<Check>& checks, Staleness& stale,
@@ -410,19 +416,18 @@ ApiResponse ReadyResponse(const std::vector<Check>& checks, Staleness& stale,
 // and the role's internal routes (`owns`/`handle`, run on `blocking`).
 struct RoleRoutes {
   std::function<std::vector<Check>()> checks;  // readiness; may block
-  std::shared_ptr<Staleness> stale;             // for the checks that may be stale
   std::function<bool(std::string_view path)> owns;
   std::function<ApiResponse(const ApiRequest&)> handle;  // may block
 };
 
-HttpHandler RoleHandler(RoleRoutes routes, std::string role, Metrics& metrics,
-                        boost::asio::thread_pool& blocking) {
+HttpHandler RoleHandler(RoleRoutes routes, std::string role, std::chrono::seconds stale_limit,
+                        Metrics& metrics, boost::asio::thread_pool& blocking) {
   auto shared = std::make_shared<RoleRoutes>(std::move(routes));
-  return [shared, role = std::move(role), &metrics, &blocking](HttpRequest&& http,
-                                                               Responder respond) {
-    auto req = ToApiRequest(std::move(http));
-    auto done = Responding(metrics, req, std::move(respond));
-    if (RefusedRequestId(*req, done)) return;
+  auto stale = std::make_shared<Staleness>(stale_limit);  // for the checks that may be stale
+  return [shared, stale, role = std::move(role), &metrics, &blocking](HttpRequest&& http,
+                                                                      Responder respond) {
+    auto [req, done] = Receive(std::move(http), std::move(respond), metrics);
+    if (!req) return;
     const std::string& path = req->path;
     const bool probe = path == "/health/live" || path == "/health/ready" || path == "/metrics";
     if (probe && req->method != "GET" && req->method != "HEAD") {
@@ -443,8 +448,8 @@ HttpHandler RoleHandler(RoleRoutes routes, std::string role, Metrics& metrics,
       return done(std::move(r));
     }
     if (path == "/health/ready") {
-      boost::asio::post(blocking, [shared, role, done = std::move(done)] {
-        done(ReadyResponse(shared->checks(), *shared->stale, role));
+      boost::asio::post(blocking, [shared, stale, role, done = std::move(done)] {
+        done(ReadyResponse(shared->checks(), *stale, role));
       });
       return;
     }
@@ -533,9 +538,8 @@ HttpHandler WithAuditIntake(const EngineConfig& cfg, HttpHandler inner, AuditSpo
   return [inner = std::move(inner), intake, &metrics, &blocking](HttpRequest&& http,
                                                                  Responder respond) {
     if (http.path != kAuditBatchPath) return inner(std::move(http), std::move(respond));
-    auto req = ToApiRequest(std::move(http));
-    auto done = Responding(metrics, req, std::move(respond));
-    if (RefusedRequestId(*req, done)) return;
+    auto [req, done] = Receive(std::move(http), std::move(respond), metrics);
+    if (!req) return;
     boost::asio::post(blocking,
                       [intake, req, done = std::move(done)] { done(intake->Handle(*req)); });
   };
@@ -853,17 +857,17 @@ int ServeData(const EngineConfig& cfg) {
     // Its callers cache what it served them, so an outage is degraded first.
     return std::vector<Check>{{"reference_store", raw->Ping().has_value(), true, true}};
   };
-  routes.stale = std::make_shared<Staleness>(cfg.stale_limit);
   routes.owns = [](std::string_view path) { return DataApi::Owns(path); };
   routes.handle = [api](const ApiRequest& req) { return api->Handle(req); };
   NamedThreadPool blocking(16, "blocking");
-  auto server = RunServer(cfg, RoleHandler(std::move(routes), "data", metrics, blocking),
-                          cfg.body_limit, [&](const std::string& listen) {
-                            Log(LogLevel::kInfo, "serving",
-                                {{"listen", listen},
-                                 {"role", RoleName(cfg.role)},
-                                 {"store", store.pg ? "postgresql" : "memory"}});
-                          });
+  auto server =
+      RunServer(cfg, RoleHandler(std::move(routes), "data", cfg.stale_limit, metrics, blocking),
+                cfg.body_limit, [&](const std::string& listen) {
+                  Log(LogLevel::kInfo, "serving",
+                      {{"listen", listen},
+                       {"role", RoleName(cfg.role)},
+                       {"store", store.pg ? "postgresql" : "memory"}});
+                });
   blocking.join();
   Log(LogLevel::kInfo, "stopped");
   return 0;
@@ -912,17 +916,17 @@ int ServeCache(const EngineConfig& cfg) {
     return std::vector<Check>{{"redis", redis_raw->Ping().has_value()},
                               {"reference_store", store.Ping().has_value(), true, true}};
   };
-  routes.stale = std::make_shared<Staleness>(cfg.stale_limit);
   NamedThreadPool blocking(4, "blocking");
-  auto server = RunServer(cfg, RoleHandler(std::move(routes), "cache", metrics, blocking),
-                          cfg.body_limit, [&](const std::string& listen) {
-                            Log(LogLevel::kInfo, "serving",
-                                {{"listen", listen},
-                                 {"role", RoleName(cfg.role)},
-                                 {"data", cfg.data_url},
-                                 {"interval_s", std::to_string(cfg.cache_refresh_interval.count())},
-                                 {"window_s", std::to_string(cfg.active_window.count())}});
-                          });
+  auto server =
+      RunServer(cfg, RoleHandler(std::move(routes), "cache", cfg.stale_limit, metrics, blocking),
+                cfg.body_limit, [&](const std::string& listen) {
+                  Log(LogLevel::kInfo, "serving",
+                      {{"listen", listen},
+                       {"role", RoleName(cfg.role)},
+                       {"data", cfg.data_url},
+                       {"interval_s", std::to_string(cfg.cache_refresh_interval.count())},
+                       {"window_s", std::to_string(cfg.active_window.count())}});
+                });
   blocking.join();
   worker.join();
   data->Close();
@@ -943,14 +947,13 @@ int ServeAudit(const EngineConfig& cfg) {
   RoleRoutes routes;
   // Batches it cannot store stay in the caller's spool: not ready at once.
   routes.checks = [store] { return std::vector<Check>{{"postgresql", store->Ping().has_value()}}; };
-  routes.stale = std::make_shared<Staleness>(cfg.stale_limit);
   routes.owns = [](std::string_view path) { return path == kAuditBatchPath; };
   routes.handle = [api](const ApiRequest& req) { return api->Handle(req); };
   // Batches of the spool (hundreds of records) exceed the client API's limit.
   constexpr size_t kBatchLimit = 32u << 20;
   NamedThreadPool blocking(8, "blocking");
   auto server =
-      RunServer(cfg, RoleHandler(std::move(routes), "audit", metrics, blocking),
+      RunServer(cfg, RoleHandler(std::move(routes), "audit", cfg.stale_limit, metrics, blocking),
                 std::max(cfg.body_limit, kBatchLimit), [&](const std::string& listen) {
                   Log(LogLevel::kInfo, "serving",
                       {{"listen", listen}, {"role", RoleName(cfg.role)}, {"store", "postgresql"}});

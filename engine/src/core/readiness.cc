@@ -6,15 +6,11 @@ namespace pricing::engine {
 
 Staleness::State Staleness::Observe(std::string_view name, bool ok, ReadinessTime now) {
   std::lock_guard lock(mu_);
-  auto it = last_ok_.find(std::string(name));
   if (ok) {
-    if (it == last_ok_.end()) {
-      last_ok_.emplace(std::string(name), now);
-    } else {
-      it->second = now;
-    }
+    last_ok_.insert_or_assign(std::string(name), now);
     return State::kOk;
   }
+  auto it = last_ok_.find(std::string(name));
   if (it != last_ok_.end() && now - it->second <= limit_) return State::kDegraded;
   return State::kUnavailable;
 }
