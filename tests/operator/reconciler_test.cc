@@ -84,6 +84,27 @@ class ReconcilerTest : public ::testing::Test {
     RollOut("calculation", 3);
   }
 
+  // The desk engine applied and its children rolled out, not reconciled since.
+  void ApplyDeskAndRollOut() {
+    client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+    ASSERT_TRUE(Reconcile().has_value());
+    RollOutAll();
+  }
+
+  // ... and reconciled again: Ready=True.
+  void DeskReady() {
+    ASSERT_NO_FATAL_FAILURE(ApplyDeskAndRollOut());
+    ASSERT_TRUE(Reconcile().has_value());
+    ASSERT_EQ(Ready()["status"], "True");
+  }
+
+  // A new image in the desk engine's spec.
+  void ChangeDeskImage() {
+    json cr = Engine();
+    cr["spec"]["image"] = "registry.example.com/pricing-engine:1.1.0";
+    client_.Seed(kPricingEngines, cr);
+  }
+
   // Sets status.conditions[type] of the fake's child `name` of `resource`.
   void SetChildCondition(const Resource& resource, const std::string& name, const char* type,
                          const char* status, const char* reason) {
@@ -497,14 +518,8 @@ TEST_F(ReconcilerTest, ReadyOnceEveryDeploymentAndHpaShowsTheRolloutDone) {
 // generation: not in the reconcile that applies it (the caches still show the
 // old Deployments, rolled out), nor in those before the watches deliver it.
 TEST_F(ReconcilerTest, ASpecChangeIsNotReadyUntilTheDeploymentsObserveIt) {
-  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
-  ASSERT_TRUE(Reconcile().has_value());
-  RollOutAll();
-  ASSERT_TRUE(Reconcile().has_value());
-  ASSERT_EQ(Ready()["status"], "True");
-  json cr = Engine();
-  cr["spec"]["image"] = "registry.example.com/pricing-engine:1.1.0";
-  client_.Seed(kPricingEngines, cr);
+  ASSERT_NO_FATAL_FAILURE(DeskReady());
+  ChangeDeskImage();
   const std::string not_observed =
       "api: Deployment generation 2 not observed yet (observed 1); "
       "calculation: Deployment generation 2 not observed yet (observed 1)";
@@ -530,14 +545,8 @@ TEST_F(ReconcilerTest, ASpecChangeIsNotReadyUntilTheDeploymentsObserveIt) {
 // The cache shows the old Deployment, rolled out; but it is not the one the
 // spec asks for.
 TEST_F(ReconcilerTest, ADeploymentThatFailedToApplyIsNotReady) {
-  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
-  ASSERT_TRUE(Reconcile().has_value());
-  RollOutAll();
-  ASSERT_TRUE(Reconcile().has_value());
-  ASSERT_EQ(Ready()["status"], "True");
-  json cr = Engine();
-  cr["spec"]["image"] = "registry.example.com/pricing-engine:1.1.0";
-  client_.Seed(kPricingEngines, cr);
+  ASSERT_NO_FATAL_FAILURE(DeskReady());
+  ChangeDeskImage();
   client_.FailNext(1, "Apply");  // the first child: the api Deployment
   ASSERT_FALSE(Reconcile().has_value());
   EXPECT_EQ(Ready()["status"], "False");
@@ -548,9 +557,7 @@ TEST_F(ReconcilerTest, ADeploymentThatFailedToApplyIsNotReady) {
 }
 
 TEST_F(ReconcilerTest, FewerUpdatedReplicasThanReplicasIsNotReady) {
-  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
-  ASSERT_TRUE(Reconcile().has_value());
-  RollOutAll();
+  ASSERT_NO_FATAL_FAILURE(ApplyDeskAndRollOut());
   json deployment = *client_.Object(kDeployments, "prod", "desk-calculation");
   deployment["status"]["replicas"] = 4;  // one new pod surged, three old ones left
   deployment["status"]["updatedReplicas"] = 1;
@@ -562,9 +569,7 @@ TEST_F(ReconcilerTest, FewerUpdatedReplicasThanReplicasIsNotReady) {
 }
 
 TEST_F(ReconcilerTest, ProgressDeadlineExceededIsNotReadyAndDegraded) {
-  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
-  ASSERT_TRUE(Reconcile().has_value());
-  RollOutAll();
+  ASSERT_NO_FATAL_FAILURE(ApplyDeskAndRollOut());
   SetChildCondition(kDeployments, "desk-api", "Progressing", "False", "ProgressDeadlineExceeded");
   ASSERT_TRUE(Reconcile().has_value());
   EXPECT_EQ(Ready()["status"], "False");
@@ -577,9 +582,7 @@ TEST_F(ReconcilerTest, ProgressDeadlineExceededIsNotReadyAndDegraded) {
 }
 
 TEST_F(ReconcilerTest, AnHpaWhoseScalingIsNotActiveIsNotReady) {
-  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
-  ASSERT_TRUE(Reconcile().has_value());
-  RollOutAll();
+  ASSERT_NO_FATAL_FAILURE(ApplyDeskAndRollOut());
   SetChildCondition(kHorizontalPodAutoscalers, "desk-api", "ScalingActive", "False",
                     "FailedGetResourceMetric");
   ASSERT_TRUE(Reconcile().has_value());
@@ -590,11 +593,7 @@ TEST_F(ReconcilerTest, AnHpaWhoseScalingIsNotActiveIsNotReady) {
 }
 
 TEST_F(ReconcilerTest, AMissingHpaIsNotReady) {
-  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
-  ASSERT_TRUE(Reconcile().has_value());
-  RollOutAll();
-  ASSERT_TRUE(Reconcile().has_value());
-  ASSERT_EQ(Ready()["status"], "True");
+  ASSERT_NO_FATAL_FAILURE(DeskReady());
   ASSERT_TRUE(client_.Delete(kHorizontalPodAutoscalers, "prod", "desk-calculation").has_value());
   client_.FailNext(1, "Apply");  // recreating it
   ASSERT_FALSE(Reconcile().has_value());
