@@ -286,6 +286,8 @@ std::unique_ptr<AuditSpool> OpenSpool(const EngineConfig& cfg, const std::string
   aopts.on_sync = [&metrics](std::chrono::nanoseconds took) {
     metrics.RecordAuditSync(std::chrono::duration<double>(took).count());
   };
+  aopts.on_dead_letter = [&metrics] { metrics.RecordAuditDeadLetter(); };
+  aopts.on_damage = [&metrics](int64_t bytes) { metrics.RecordAuditDamage(bytes); };
   auto spool = AuditSpool::Open(aopts, std::move(sink));
   if (!spool) Die("audit spool: " + spool.error().message);
   AuditSpool* raw = spool->get();
@@ -963,6 +965,47 @@ int ServeAudit(const EngineConfig& cfg) {
   return 0;
 }
 
+// `pricing-engine audit redrive`: sends the spool's dead letters to the audit
+// store of record again: PostgreSQL with a database URL, else the audit role
+// (audit_url), else the embedded mode's local file. Exits 0 when none is left.
+int Audit(const EngineConfig& cfg) {
+  if (cfg.positional.size() != 2 || cfg.positional[1] != "redrive")
+    Die("usage: pricing-engine audit redrive [--audit-dir DIR]");
+  const std::string audit_dir = AuditDir(cfg);
+  std::unique_ptr<PgPool> pool;
+  std::unique_ptr<HttpClient> client;
+  std::unique_ptr<FileAuditStore> file;
+  AuditBatchSink sink;
+  std::string to;
+  if (!cfg.database_url.empty()) {
+    auto p = PgPool::Create(PgPoolOptions{cfg.database_url});
+    if (!p) Die("database: " + p.error().message);
+    pool = std::move(*p);
+    sink = [raw = pool.get()](const std::vector<AuditRecord>& b) { return InsertAuditBatch(*raw, b); };
+    to = "postgresql";
+  } else if (!cfg.audit_url.empty()) {
+    if (cfg.internal_token.empty()) Die("audit redrive: audit_url needs internal_token");
+    client = OpenRoleClient(cfg.audit_url, "audit", 1, cfg.internal_timeout);
+    sink = RemoteAuditSink(*client, cfg.internal_token);
+    to = cfg.audit_url;
+  } else {
+    auto f = FileAuditStore::Open(audit_dir + "/audit-log.jsonl");
+    if (!f) Die("audit: " + f.error().message);
+    file = std::move(*f);
+    sink = [raw = file.get()](const std::vector<AuditRecord>& b) { return raw->InsertBatch(b); };
+    to = audit_dir + "/audit-log.jsonl";
+  }
+  auto stats = RedriveDeadLetters(audit_dir + "/spool", sink, cfg.audit_fsync);
+  if (!stats) Die(stats.error().message);
+  Log(stats->refused + stats->unreadable == 0 ? LogLevel::kInfo : LogLevel::kWarn,
+      "audit dead letters redriven",
+      {{"to", to},
+       {"redriven", std::to_string(stats->redriven)},
+       {"refused_again", std::to_string(stats->refused)},
+       {"unreadable", std::to_string(stats->unreadable)}});
+  return stats->refused + stats->unreadable == 0 ? 0 : 1;
+}
+
 int Serve(const EngineConfig& cfg) {
   if (auto ok = ValidateRoleConfig(cfg); !ok) Die(ok.error().message);
   switch (cfg.role) {
@@ -1015,13 +1058,16 @@ int main(int argc, char** argv) {
       ReadFile);
   if (!cfg) Die(cfg.error().message);
   if (cfg->show_help) {
-    std::cout << "usage: pricing-engine [serve|migrate|seed FILE] [flags]\n\n" << ConfigHelp();
+    std::cout << "usage: pricing-engine [serve|migrate|seed FILE|audit redrive] [flags]\n\n"
+              << ConfigHelp();
     return 0;
   }
   std::string sub = cfg->positional.empty() ? "serve" : cfg->positional[0];
   if (sub == "migrate") return Migrate(*cfg);
   if (sub == "seed") return Seed(*cfg);
-  if (sub != "serve") Die("unknown subcommand '" + sub + "' (serve, migrate, seed FILE)");
+  if (sub == "audit") return Audit(*cfg);
+  if (sub != "serve")
+    Die("unknown subcommand '" + sub + "' (serve, migrate, seed FILE, audit redrive)");
 
   std::thread([set] {
     NameThisThread("signals");

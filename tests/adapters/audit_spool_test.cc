@@ -1009,6 +1009,250 @@ TEST(AuditSpool, DeadLettersOnlyARecordTheSinkRefusesTerminally) {
   EXPECT_NE(line.find(Id(4)), std::string::npos) << line;
 }
 
+// Returns the offsets [start, end) of every frame of the segment at `path`.
+std::vector<std::pair<size_t, size_t>> FrameOffsets(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::pair<size_t, size_t>> frames;
+  size_t at = 8;
+  while (at + 8 <= data.size()) {
+    uint32_t len = 0;
+    for (int i = 0; i < 4; ++i) len |= uint32_t(static_cast<unsigned char>(data[at + i])) << (8 * i);
+    if (len == 0 || at + 8 + len > data.size()) break;
+    frames.emplace_back(at, at + 8 + len);
+    at += 8 + len;
+  }
+  return frames;
+}
+
+// Overwrites the byte at `offset` of `path` with one that differs.
+void DamageByte(const fs::path& path, size_t offset) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(static_cast<std::streamoff>(offset));
+  const char c = static_cast<char>(f.get());
+  f.seekp(static_cast<std::streamoff>(offset));
+  f.put(static_cast<char>(c ^ 0x5a));
+}
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+TEST(AuditSpool, RecoveryKeepsEveryIntactRecordAfterDamageInsideASegment) {
+  ScratchDir dir;
+  FillSpoolWithSinkDown(dir.path(), 20);
+  auto segments = Segments(dir.path());
+  ASSERT_EQ(segments.size(), 1u);
+  const auto frames = FrameOffsets(segments[0]);
+  ASSERT_EQ(frames.size(), 20u);
+  DamageByte(segments[0], frames[5].first + 20);  // inside record 5's payload
+  DamageByte(segments[0], frames[12].first + 1);  // record 12's length
+
+  FakeSink sink;
+  auto spool = AuditSpool::Open(Options(dir.path()), sink.Fn());
+  ASSERT_TRUE(spool);
+  EXPECT_EQ((*spool)->stats().recovered_records, 18);
+  EXPECT_EQ((*spool)->stats().damaged_regions, 2);
+  EXPECT_EQ((*spool)->stats().damaged_bytes,
+            static_cast<int64_t>(frames[5].second - frames[5].first + frames[12].second -
+                                 frames[12].first));
+  EXPECT_EQ((*spool)->stats().truncated_bytes, 0);
+  ASSERT_TRUE((*spool)->WaitUntilDrained(10s));
+  const auto counts = sink.counts();
+  EXPECT_EQ(counts.size(), 18u);
+  EXPECT_FALSE(counts.contains(Id(5)));
+  EXPECT_FALSE(counts.contains(Id(12)));
+  for (int i : {0, 4, 6, 11, 13, 19}) EXPECT_TRUE(counts.contains(Id(i))) << i;
+}
+
+TEST(AuditSpool, RecoveryOfADamagedSegmentResendsNothingBeforeTheCursor) {
+  ScratchDir dir;
+  {
+    // 10 delivered, then 10 more kept while the sink is down.
+    FakeSink sink;
+    auto spool = AuditSpool::Open(Options(dir.path()), sink.Fn());
+    ASSERT_TRUE(spool);
+    AppendAndWait(**spool, 0, 10);
+    ASSERT_TRUE((*spool)->WaitUntilDrained(10s));
+    sink.SetUp(false);
+    AppendAndWait(**spool, 10, 10);
+    (*spool)->Close(0ms);
+  }
+  auto segments = Segments(dir.path());
+  ASSERT_EQ(segments.size(), 1u);
+  const auto frames = FrameOffsets(segments[0]);
+  ASSERT_EQ(frames.size(), 20u);
+  DamageByte(segments[0], frames[14].first + 30);
+
+  FakeSink sink;
+  auto spool = AuditSpool::Open(Options(dir.path()), sink.Fn());
+  ASSERT_TRUE(spool);
+  EXPECT_EQ((*spool)->stats().recovered_records, 9);
+  ASSERT_TRUE((*spool)->WaitUntilDrained(10s));
+  const auto counts = sink.counts();
+  EXPECT_EQ(counts.size(), 9u);
+  for (int i = 0; i < 10; ++i) EXPECT_FALSE(counts.contains(Id(i))) << i;
+  EXPECT_FALSE(counts.contains(Id(14)));
+  EXPECT_TRUE(counts.contains(Id(19)));
+}
+
+TEST(AuditSpool, DrainerSkipsDamageFoundWhileReadingAndKeepsTheRest) {
+  ScratchDir dir;
+  FakeSink sink;
+  sink.SetUp(false);
+  auto options = Options(dir.path());
+  options.memory_records = 0;  // the drainer reads every record from the segment
+  // How many records the damage held is known once the segment is closed
+  // (rolled by age): only then does Pending() stop counting them.
+  options.max_segment_age = 200ms;
+  auto spool = AuditSpool::Open(options, sink.Fn());
+  ASSERT_TRUE(spool);
+  AppendAndWait(**spool, 0, 20);
+  auto segments = Segments(dir.path());
+  ASSERT_EQ(segments.size(), 1u);
+  const auto frames = FrameOffsets(segments[0]);
+  ASSERT_EQ(frames.size(), 20u);
+  DamageByte(segments[0], frames[7].first + 40);
+  sink.SetUp(true);
+  ASSERT_TRUE((*spool)->WaitUntilDrained(10s));
+  const auto counts = sink.counts();
+  EXPECT_EQ(counts.size(), 19u);
+  EXPECT_FALSE(counts.contains(Id(7)));
+  EXPECT_TRUE(counts.contains(Id(8)));
+  EXPECT_TRUE(counts.contains(Id(19)));
+  EXPECT_EQ((*spool)->stats().damaged_regions, 1);
+}
+
+TEST(AuditSpool, IsolatesARefusedRecordWithoutDelayingTheOthers) {
+  ScratchDir dir;
+  FakeSink sink;
+  sink.SetPoison(Id(37));
+  auto options = Options(dir.path());
+  // A backoff for a refused record would stall every record behind it.
+  options.retry_initial = std::chrono::hours(1);
+  options.retry_max = std::chrono::hours(1);
+  int dead_letters = 0;
+  options.on_dead_letter = [&] { ++dead_letters; };
+  auto spool = AuditSpool::Open(options, sink.Fn());
+  ASSERT_TRUE(spool);
+  AppendAndWait(**spool, 0, 100);
+  ASSERT_TRUE((*spool)->WaitUntilDrained(10s));
+  const auto counts = sink.counts();
+  EXPECT_EQ(counts.size(), 99u);
+  EXPECT_FALSE(counts.contains(Id(37)));
+  for (const auto& [id, n] : counts) EXPECT_EQ(n, 1) << id;
+  EXPECT_EQ(dead_letters, 1);
+  // Halving: about 2 log2(100) calls for the refused record's batch, and 3
+  // tries of the record alone; one call per record would be 100.
+  EXPECT_LE(sink.calls(), 30);
+  (*spool)->Close(0ms);
+}
+
+TEST(AuditSpool, KeepsARecordWhoseDeadLetterCannotBeWritten) {
+  ScratchDir dir;
+  FakeSink sink;
+  sink.SetPoison(Id(3));
+  // dead-letter.jsonl cannot be opened for appending while it is a directory.
+  fs::create_directories(dir.path() + "/dead-letter.jsonl");
+  auto spool = AuditSpool::Open(Options(dir.path()), sink.Fn());
+  ASSERT_TRUE(spool);
+  AppendAndWait(**spool, 0, 6);
+  EXPECT_FALSE((*spool)->WaitUntilDrained(300ms));
+  // The batch stays pending until record 3 is set aside; the records before
+  // it were stored, and are not sent again.
+  EXPECT_EQ((*spool)->Pending(), 6);
+  EXPECT_EQ(sink.counts().size(), 3u);
+  EXPECT_EQ((*spool)->stats().dead_lettered, 0);
+  fs::remove(dir.path() + "/dead-letter.jsonl");
+  ASSERT_TRUE((*spool)->WaitUntilDrained(10s));
+  EXPECT_EQ((*spool)->stats().dead_lettered, 1);
+  EXPECT_EQ(sink.counts().size(), 5u);
+  EXPECT_NE(ReadText(dir.path() + "/dead-letter.jsonl").find(Id(3)), std::string::npos);
+}
+
+TEST(AuditRedrive, SendsDeadLettersAgainAndKeepsOnlyWhatIsRefusedAgain) {
+  ScratchDir dir;
+  FakeSink sink;
+  sink.SetPoison(Id(2));
+  {
+    auto spool = AuditSpool::Open(Options(dir.path()), sink.Fn());
+    ASSERT_TRUE(spool);
+    AppendAndWait(**spool, 0, 5);
+    ASSERT_TRUE((*spool)->WaitUntilDrained(10s));
+    EXPECT_EQ((*spool)->stats().dead_lettered, 1);
+  }
+  // Still refused: kept, with the new reason.
+  auto again = RedriveDeadLetters(dir.path(), sink.Fn());
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->redriven, 0);
+  EXPECT_EQ(again->refused, 1);
+  EXPECT_NE(ReadText(dir.path() + "/dead-letter.jsonl").find(Id(2)), std::string::npos);
+
+  sink.SetPoison("");
+  auto redriven = RedriveDeadLetters(dir.path(), sink.Fn());
+  ASSERT_TRUE(redriven) << redriven.error().message;
+  EXPECT_EQ(redriven->redriven, 1);
+  EXPECT_EQ(redriven->refused, 0);
+  EXPECT_EQ(sink.counts().at(Id(2)), 1);
+  EXPECT_EQ(sink.counts().size(), 5u);
+  EXPECT_FALSE(fs::exists(dir.path() + "/dead-letter.jsonl"));
+  for (const auto& e : fs::directory_iterator(dir.path())) {
+    EXPECT_FALSE(e.path().filename().string().starts_with("dead-letter")) << e.path();
+  }
+  // Nothing left: a second redrive sends nothing.
+  auto nothing = RedriveDeadLetters(dir.path(), sink.Fn());
+  ASSERT_TRUE(nothing);
+  EXPECT_EQ(nothing->redriven, 0);
+}
+
+TEST(AuditRedrive, KeepsTheClaimedFileWhileTheStoreIsDownAndSendsItLater) {
+  ScratchDir dir;
+  FakeSink sink;
+  sink.SetPoison(Id(1));
+  {
+    auto spool = AuditSpool::Open(Options(dir.path()), sink.Fn());
+    ASSERT_TRUE(spool);
+    AppendAndWait(**spool, 0, 3);
+    ASSERT_TRUE((*spool)->WaitUntilDrained(10s));
+  }
+  sink.SetPoison("");
+  sink.SetUp(false);
+  auto down = RedriveDeadLetters(dir.path(), sink.Fn());
+  ASSERT_FALSE(down);
+  EXPECT_NE(down.error().message.find("next redrive"), std::string::npos) << down.error().message;
+  // A spool dead-letters meanwhile: a new file, beside the claimed one.
+  {
+    FakeSink refusing;
+    refusing.SetPoison(Id(9));
+    auto spool = AuditSpool::Open(Options(dir.path()), refusing.Fn());
+    ASSERT_TRUE(spool);
+    AppendAndWait(**spool, 9, 1);
+    ASSERT_TRUE((*spool)->WaitUntilDrained(10s));
+  }
+  sink.SetUp(true);
+  auto later = RedriveDeadLetters(dir.path(), sink.Fn());
+  ASSERT_TRUE(later) << later.error().message;
+  EXPECT_EQ(later->redriven, 2);
+  EXPECT_EQ(sink.counts().at(Id(1)), 1);
+  EXPECT_EQ(sink.counts().at(Id(9)), 1);
+}
+
+TEST(AuditRedrive, KeepsLinesThatHoldNoRecord) {
+  ScratchDir dir;
+  {
+    std::ofstream out(dir.path() + "/dead-letter.jsonl");
+    out << "{\"reason\":\"x\",\"record\":\"not a record\"}\n" << "torn {\n";
+  }
+  FakeSink sink;
+  auto r = RedriveDeadLetters(dir.path(), sink.Fn());
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->unreadable, 2);
+  EXPECT_EQ(r->redriven, 0);
+  EXPECT_EQ(ReadText(dir.path() + "/dead-letter.jsonl"),
+            "{\"reason\":\"x\",\"record\":\"not a record\"}\ntorn {\n");
+}
+
 TEST(AuditSpool, RefusesASecondOpenOfTheSameDirectory) {
   ScratchDir dir;
   FakeSink sink;

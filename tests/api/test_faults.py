@@ -4,9 +4,13 @@ the engine under load. Nothing answered with 200 may be missing from the audit
 log."""
 import http.client
 import json
+import os
+import subprocess
 import threading
 import time
 from decimal import Decimal
+
+from conftest import ENGINE, free_port
 
 GME = {"ticker": "GME", "position_value": 50000, "loan_days": 60, "client_id": "big_fund_007"}
 
@@ -260,3 +264,60 @@ def test_sigterm_while_postgres_is_down_hands_the_spool_to_a_peer(services, mark
     # Delivered once: the stopping engine's spool kept nothing to send again.
     restarted = fresh_engine(PRICING_AUDIT_DIR=str(tmp_path / "stopping-audit"))
     assert restarted.metric("audit_records_pending") == 0
+
+
+def test_a_record_the_store_refuses_is_dead_lettered_alone_and_redriven(services, market, fresh_engine, tmp_path):
+    e = fresh_engine()
+    market.rates["GME"] = "0.15"
+    # The store refuses one request's record (as a constraint added by a DBA
+    # would), and no other.
+    services.sql("alter table audit_log add constraint refuse_277_days check (loan_days <> 277) not valid")
+    try:
+        ids, refused = [], None
+        for days in (60, 61, 277, 62, 63):
+            status, _, body = e.price(loan_days=days)
+            assert status == 200, body
+            if days == 277:
+                refused = body["calculation_id"]
+            else:
+                ids.append(body["calculation_id"])
+        # The records after the refused one are not held back by it.
+        assert wait_until(lambda: audit_count(services, ids) == 4, timeout=10)
+        assert wait_until(lambda: e.metric("audit_dead_letters_total") == 1)
+        assert audit_count(services, [refused]) == 0
+        dead = os.path.join(e.env["PRICING_AUDIT_DIR"], "spool", "dead-letter.jsonl")
+        with open(dead) as f:
+            lines = [json.loads(line) for line in f]
+        assert len(lines) == 1 and refused in lines[0]["record"], lines
+        assert "refuse_277_days" in lines[0]["reason"], lines
+        assert e.metric("audit_records_pending") == 0
+    finally:
+        services.sql("alter table audit_log drop constraint refuse_277_days")
+
+    env = {"PATH": e.env["PATH"], "PRICING_DATABASE_URL": e.env["PRICING_DATABASE_URL"],
+           "PRICING_AUDIT_DIR": e.env["PRICING_AUDIT_DIR"]}
+    # While the engine runs on the same spool.
+    out = subprocess.run([ENGINE, "audit", "redrive"], env=env, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr + out.stdout
+    assert '"redriven":"1"' in out.stderr + out.stdout, out.stderr + out.stdout
+    assert audit_count(services, [refused]) == 1
+    assert not os.path.exists(dead)
+    # Once more: nothing left to send, nothing sent twice.
+    out = subprocess.run([ENGINE, "audit", "redrive"], env=env, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and '"redriven":"0"' in out.stderr + out.stdout, out.stderr + out.stdout
+    assert audit_count(services, [refused]) == 1
+
+
+def test_audit_redrive_usage_and_unavailable_store_are_one_line_errors(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "PRICING_AUDIT_DIR": str(tmp_path)}
+    out = subprocess.run([ENGINE, "audit"], env=env, capture_output=True, text=True, timeout=30)
+    assert out.returncode != 0 and "usage: pricing-engine audit redrive" in out.stderr, out.stderr
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    (spool / "dead-letter.jsonl").write_text('{"reason":"x","record":"{}"}\n')
+    env["PRICING_DATABASE_URL"] = "postgresql://nobody@127.0.0.1:%d/none?connect_timeout=2" % free_port()
+    out = subprocess.run([ENGINE, "audit", "redrive"], env=env, capture_output=True, text=True, timeout=30)
+    assert out.returncode != 0, out.stdout
+    # Nothing is lost: the dead letters are all still there.
+    left = [p.name for p in spool.iterdir()]
+    assert any(n.startswith("dead-letter") for n in left), left

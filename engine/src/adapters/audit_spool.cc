@@ -15,6 +15,7 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -102,30 +103,77 @@ bool WriteAllAt(int fd, const char* data, size_t size, uint64_t offset) {
   return true;
 }
 
-// True when the `size` bytes of `fd` from `offset` on are all zero (bytes
-// past the end of the file count as zero).
-bool ZeroFrom(int fd, uint64_t offset, uint64_t size) {
-  char buf[1 << 16];
-  while (size > 0) {
-    const size_t want = static_cast<size_t>(std::min<uint64_t>(size, sizeof(buf)));
-    const ssize_t got = PreadAll(fd, buf, want, offset);
-    if (got < 0) return false;
-    if (got == 0) return true;
-    for (ssize_t i = 0; i < got; ++i) {
-      if (buf[i] != 0) return false;
-    }
-    offset += static_cast<uint64_t>(got);
-    size -= static_cast<uint64_t>(got);
-  }
-  return true;
-}
-
 int SyncData(int fd) {
   int rc;
   do {
     rc = ::fdatasync(fd);
   } while (rc != 0 && errno == EINTR);
   return rc;
+}
+
+constexpr std::string_view kDeadLetterFile = "dead-letter.jsonl";
+constexpr std::string_view kRedrivePrefix = "dead-letter.redrive-";
+
+int FsyncDir(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  return rc;
+}
+
+// Appends `text` (whole lines) to the dead letters of the spool in `dir`,
+// under the file's own lock: a redrive renames the file away under that
+// lock, so a writer that finds the name moved writes to the new file.
+Result<void> AppendDeadLetters(const std::string& dir, std::string_view text, bool fsync) {
+  const std::string path = dir + "/" + std::string(kDeadLetterFile);
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0)
+      return Fail(ErrorCode::kServiceUnavailable, ErrnoText("audit spool: open " + path, errno));
+    struct stat held {}, named {};
+    if (::flock(fd, LOCK_EX) != 0 || ::fstat(fd, &held) != 0) {
+      const int err = errno;
+      ::close(fd);
+      return Fail(ErrorCode::kServiceUnavailable, ErrnoText("audit spool: lock " + path, err));
+    }
+    if (::stat(path.c_str(), &named) != 0 || named.st_ino != held.st_ino ||
+        named.st_dev != held.st_dev) {
+      ::close(fd);  // renamed by a redrive meanwhile
+      continue;
+    }
+    const bool ok = WriteAll(fd, text.data(), text.size()) &&
+                    (!fsync || (SyncData(fd) == 0 && FsyncDir(dir) == 0));
+    const int err = errno;
+    ::close(fd);
+    if (!ok) return Fail(ErrorCode::kServiceUnavailable, ErrnoText("audit spool: write " + path, err));
+    return {};
+  }
+  return Fail(ErrorCode::kServiceUnavailable, "audit spool: " + path + " keeps being renamed");
+}
+
+// Returns the end of the frame at `at` in `data` if one is there whole, with
+// a matching CRC and a payload that parses as an audit record.
+std::optional<uint64_t> IntactFrameAt(std::string_view data, uint64_t at) {
+  if (at + kFrameHeaderBytes > data.size()) return std::nullopt;
+  const uint32_t len = GetU32(data.data() + at);
+  if (len == 0 || len > kMaxPayloadBytes || at + kFrameHeaderBytes + len > data.size())
+    return std::nullopt;
+  const std::string_view payload = data.substr(at + kFrameHeaderBytes, len);
+  // Every record is a JSON object: a cheap test before the CRC.
+  if (payload.front() != '{' || Crc32(payload) != GetU32(data.data() + at + 4))
+    return std::nullopt;
+  if (!ParseAuditRecord(payload)) return std::nullopt;
+  return at + kFrameHeaderBytes + len;
+}
+
+// Returns the offset of the first intact frame (IntactFrameAt) at or after
+// `from`, if any.
+std::optional<uint64_t> NextIntactFrame(std::string_view data, uint64_t from) {
+  for (uint64_t at = from; at + kFrameHeaderBytes < data.size(); ++at) {
+    if (data[at + kFrameHeaderBytes] == '{' && IntactFrameAt(data, at)) return at;
+  }
+  return std::nullopt;
 }
 
 // The frame header of `payload`: its length and CRC-32.
@@ -491,7 +539,6 @@ Result<void> AuditSpool::Recover() {
 
   int64_t cursor_records = 0;
   bool cursor_found = false;
-  std::string buf;
   for (uint64_t seq : seqs) {
     const std::string path = SegmentPath(seq);
     if (cursor_valid && seq < cursor_seq) {
@@ -502,16 +549,25 @@ Result<void> AuditSpool::Recover() {
     if (fd < 0) {
       return Fail(ErrorCode::kServiceUnavailable, ErrnoText("audit spool: open " + path, errno));
     }
-    struct stat st {};
-    ::fstat(fd, &st);
-    const uint64_t size = static_cast<uint64_t>(st.st_size);
-    char magic[kHeaderBytes];
-    const ssize_t got = PreadAll(fd, magic, kHeaderBytes, 0);
-    if (got < static_cast<ssize_t>(kHeaderBytes) ||
-        std::memcmp(magic, kSegmentMagic, kHeaderBytes) != 0) {
+    // A segment is read whole: at most max_segment_bytes plus its
+    // preallocation, one segment at a time.
+    std::string data;
+    {
+      struct stat st {};
+      ::fstat(fd, &st);
+      data.resize(static_cast<size_t>(st.st_size));
+      const ssize_t got = PreadAll(fd, data.data(), data.size(), 0);
+      if (got < 0) {
+        const int err = errno;
+        ::close(fd);
+        return Fail(ErrorCode::kServiceUnavailable, ErrnoText("audit spool: read " + path, err));
+      }
+      data.resize(static_cast<size_t>(got));
+    }
+    const uint64_t size = data.size();
+    if (size < kHeaderBytes || std::memcmp(data.data(), kSegmentMagic, kHeaderBytes) != 0) {
       ::close(fd);
-      const bool torn_header =
-          got >= 0 && std::memcmp(magic, kSegmentMagic, static_cast<size_t>(got)) == 0;
+      const bool torn_header = std::memcmp(data.data(), kSegmentMagic, size) == 0;
       if (torn_header && size < kHeaderBytes) {
         ::unlink(path.c_str());  // created, never written: holds no record
       } else {
@@ -521,52 +577,80 @@ Result<void> AuditSpool::Recover() {
       }
       continue;
     }
-    // Walk the frames; the first incomplete or corrupt one ends the segment.
+    // Walk the frames. A frame that is not intact is skipped up to the next
+    // intact one (resynchronising on length, CRC and a record that parses);
+    // with none after it, it starts the tail.
+    const bool cursor_here = cursor_valid && seq == cursor_seq;
+    std::vector<std::pair<uint64_t, uint64_t>> frames;  // [start, end) of each intact frame
     uint64_t offset = kHeaderBytes;
-    int64_t records = 0;
     int64_t before_cursor = 0;
-    bool cursor_on_boundary = !(cursor_valid && seq == cursor_seq) || cursor_offset == offset;
-    while (offset + kFrameHeaderBytes <= size) {
-      char header[kFrameHeaderBytes];
-      if (PreadAll(fd, header, kFrameHeaderBytes, offset) !=
-          static_cast<ssize_t>(kFrameHeaderBytes))
-        break;
-      const uint32_t len = GetU32(header);
-      const uint32_t crc = GetU32(header + 4);
-      if (len == 0) break;  // no record is empty: the preallocated end, or damage
-      if (len > kMaxPayloadBytes || offset + kFrameHeaderBytes + len > size) break;
-      buf.resize(len);
-      if (PreadAll(fd, buf.data(), len, offset + kFrameHeaderBytes) != static_cast<ssize_t>(len))
-        break;
-      if (Crc32(buf) != crc) break;
-      offset += kFrameHeaderBytes + len;
-      ++records;
-      if (cursor_valid && seq == cursor_seq && offset <= cursor_offset) {
-        before_cursor = records;
-        if (offset == cursor_offset) cursor_on_boundary = true;
+    bool cursor_on_boundary = !cursor_here || cursor_offset == offset;
+    int64_t damaged_regions = 0;
+    for (;;) {
+      if (auto end = IntactFrameAt(data, offset)) {
+        frames.emplace_back(offset, *end);
+        offset = *end;
+        if (cursor_here && offset <= cursor_offset) {
+          before_cursor = static_cast<int64_t>(frames.size());
+          if (offset == cursor_offset) cursor_on_boundary = true;
+        }
+        continue;
       }
+      if (offset >= size) break;
+      const auto next = NextIntactFrame(data, offset + 1);
+      if (!next) break;
+      ++damaged_regions;
+      damaged_regions_.fetch_add(1);
+      damaged_bytes_.fetch_add(static_cast<int64_t>(*next - offset));
+      if (options_.on_damage) options_.on_damage(static_cast<int64_t>(*next - offset));
+      Log("audit spool: " + path + ": " + std::to_string(*next - offset) +
+          " unreadable bytes at offset " + std::to_string(offset) +
+          "; resumed at the next intact record");
+      offset = *next;
     }
-    if (offset < size) {
-      // Zeros are the active segment's preallocation, left by a crash; anything
-      // else is a torn or damaged tail.
-      const bool preallocated = ZeroFrom(fd, offset, size - offset);
-      if (::ftruncate(fd, static_cast<off_t>(offset)) != 0 ||
-          (options_.fsync && SyncData(fd) != 0)) {
+    const bool zeros_tail =
+        std::all_of(data.begin() + static_cast<ptrdiff_t>(offset), data.end(),
+                    [](char c) { return c == 0; });
+    if (offset < size && !zeros_tail) {
+      // Zeros are the active segment's preallocation, left by a crash;
+      // anything else is a torn or damaged tail.
+      truncated_bytes_ += static_cast<int64_t>(size - offset);
+      Log("audit spool: " + path + ": dropped a torn tail of " + std::to_string(size - offset) +
+          " bytes after " + std::to_string(frames.size()) + " complete records");
+    }
+    bool rewritten = false;
+    if (damaged_regions > 0) {
+      // Rewritten with only its intact frames still to deliver, so that the
+      // drainer reads a clean segment.
+      const size_t skip = cursor_here && cursor_on_boundary && cursor_offset <= offset
+                              ? static_cast<size_t>(before_cursor)
+                              : 0;
+      std::string clean(data.data(), kHeaderBytes);
+      for (size_t i = skip; i < frames.size(); ++i) {
+        clean.append(data, frames[i].first, frames[i].second - frames[i].first);
+      }
+      frames.erase(frames.begin(), frames.begin() + static_cast<ptrdiff_t>(skip));
+      ::close(fd);
+      if (auto r = ReplaceFile(path, clean); !r) return r;
+      offset = clean.size();
+      rewritten = true;
+    } else {
+      if (offset < size && (::ftruncate(fd, static_cast<off_t>(offset)) != 0 ||
+                            (options_.fsync && SyncData(fd) != 0))) {
         const int err = errno;
         ::close(fd);
         return Fail(ErrorCode::kServiceUnavailable,
                     ErrnoText("audit spool: truncate " + path, err));
       }
-      if (!preallocated) {
-        truncated_bytes_ += static_cast<int64_t>(size - offset);
-        Log("audit spool: " + path + ": dropped a torn tail of " + std::to_string(size - offset) +
-            " bytes after " + std::to_string(records) + " complete records");
-      }
+      ::close(fd);
     }
-    ::close(fd);
-    if (cursor_valid && seq == cursor_seq) {
+    const auto records = static_cast<int64_t>(frames.size());
+    if (cursor_here) {
       cursor_found = true;
-      if (cursor_on_boundary && cursor_offset <= offset) {
+      if (rewritten) {
+        cursor_offset = kHeaderBytes;
+        cursor_records = 0;
+      } else if (cursor_on_boundary && cursor_offset <= offset) {
         cursor_records = before_cursor;
       } else {
         Log("audit spool: cursor does not match " + path + "; re-sending it from the start");
@@ -691,6 +775,8 @@ AuditSpool::Stats AuditSpool::stats() const {
   s.delivered_from_memory = delivered_from_memory_.load();
   s.sink_failures = sink_failures_.load();
   s.dead_lettered = dead_lettered_.load();
+  s.damaged_regions = damaged_regions_.load();
+  s.damaged_bytes = damaged_bytes_.load();
   std::lock_guard lock(drain_mu_);
   s.segments = static_cast<int64_t>(segments_.size());
   return s;
@@ -954,35 +1040,50 @@ bool AuditSpool::Backoff(std::chrono::milliseconds delay) {
 }
 
 Result<std::vector<AuditSpool::Frame>> AuditSpool::ReadFrames(uint64_t seq, uint64_t offset,
-                                                              uint64_t limit) {
+                                                              uint64_t limit, uint64_t* end) {
   const std::string path = SegmentPath(seq);
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return Fail(ErrorCode::kServiceUnavailable, ErrnoText("audit spool: open " + path, errno));
   std::vector<Frame> frames;
   std::string buf;
-  auto corrupt = [&](std::string_view why) {
+  auto read_error = [&] {
+    const int err = errno;
     ::close(fd);
-    return Fail(ErrorCode::kCalculationError, "audit spool: " + path + " at offset " +
-                                                  std::to_string(offset) + ": " + std::string(why));
+    return Fail(ErrorCode::kServiceUnavailable, ErrnoText("audit spool: read " + path, err));
+  };
+  // Damage at `bad`: skips to the next intact frame before `limit` (or to
+  // `limit`), counting what it could not read.
+  auto resync = [&](uint64_t bad) -> bool {
+    std::string rest(static_cast<size_t>(limit - bad), '\0');
+    if (PreadAll(fd, rest.data(), rest.size(), bad) != static_cast<ssize_t>(rest.size()))
+      return false;
+    const auto next = NextIntactFrame(rest, 1);
+    const uint64_t resume = next ? bad + *next : limit;
+    damaged_regions_.fetch_add(1);
+    damaged_bytes_.fetch_add(static_cast<int64_t>(resume - bad));
+    if (options_.on_damage) options_.on_damage(static_cast<int64_t>(resume - bad));
+    Log("audit spool: " + path + ": " + std::to_string(resume - bad) +
+        " unreadable bytes at offset " + std::to_string(bad) +
+        (next ? "; resumed at the next intact record" : "; none intact after them"));
+    offset = resume;
+    return true;
   };
   while (offset < limit && frames.size() < options_.batch_size) {
     const size_t want = static_cast<size_t>(std::min<uint64_t>(limit - offset, kReadChunkBytes));
     buf.resize(want);
     const ssize_t got = PreadAll(fd, buf.data(), want, offset);
-    if (got < 0) {
-      const int err = errno;
-      ::close(fd);
-      return Fail(ErrorCode::kServiceUnavailable, ErrnoText("audit spool: read " + path, err));
-    }
-    if (static_cast<size_t>(got) < kFrameHeaderBytes) return corrupt("truncated frame header");
+    if (got < 0) return read_error();
     size_t pos = 0;
     size_t available = static_cast<size_t>(got);
-    while (pos + kFrameHeaderBytes <= available && frames.size() < options_.batch_size) {
+    bool damaged = available < kFrameHeaderBytes;
+    while (!damaged && pos + kFrameHeaderBytes <= available &&
+           frames.size() < options_.batch_size) {
       const uint32_t len = GetU32(buf.data() + pos);
       const uint32_t crc = GetU32(buf.data() + pos + 4);
-      if (len > kMaxPayloadBytes || offset + pos + kFrameHeaderBytes + len > limit) {
-        return corrupt("bad frame length");
+      if (len == 0 || len > kMaxPayloadBytes || offset + pos + kFrameHeaderBytes + len > limit) {
+        damaged = true;
+        break;
       }
       bool oversized = false;
       if (pos + kFrameHeaderBytes + len > available) {
@@ -990,37 +1091,42 @@ Result<std::vector<AuditSpool::Frame>> AuditSpool::ReadFrames(uint64_t seq, uint
         // A single frame larger than the chunk: read it whole.
         buf.resize(kFrameHeaderBytes + len);
         if (PreadAll(fd, buf.data(), buf.size(), offset) != static_cast<ssize_t>(buf.size())) {
-          return corrupt("short read");
+          return read_error();
         }
         available = buf.size();
         oversized = true;
       }
       std::string payload(buf.data() + pos + kFrameHeaderBytes, len);
-      if (Crc32(payload) != crc) return corrupt("checksum mismatch");
+      if (Crc32(payload) != crc) {
+        damaged = true;
+        break;
+      }
       pos += kFrameHeaderBytes + len;
       frames.push_back(Frame{std::move(payload), offset + pos});
       if (oversized) break;
     }
     offset += pos;
+    if (damaged && !resync(offset)) return read_error();
   }
   ::close(fd);
+  *end = offset;
   return frames;
 }
 
-void AuditSpool::DeadLetter(const std::string& payload, std::string_view why) {
+bool AuditSpool::DeadLetter(const std::string& payload, std::string_view why) {
   std::lock_guard lock(dead_letter_mu_);
   Json line;
   line["reason"] = std::string(why);
   line["record"] = payload;
   const std::string text = line.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
-  const std::string path = options_.directory + "/dead-letter.jsonl";
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0 || !WriteAll(fd, text.data(), text.size()) || (options_.fsync && SyncData(fd) != 0)) {
-    Log(ErrnoText("audit spool: cannot write " + path, errno));
+  if (auto r = AppendDeadLetters(options_.directory, text, options_.fsync); !r) {
+    Log(r.error().message + "; the record stays in the spool");
+    return false;
   }
-  if (fd >= 0) ::close(fd);
   dead_lettered_.fetch_add(1);
+  if (options_.on_dead_letter) options_.on_dead_letter();
   Log("audit spool: dead-lettered a record: " + std::string(why));
+  return true;
 }
 
 bool AuditSpool::Deliver(std::vector<AuditRecord> records,
@@ -1034,13 +1140,12 @@ bool AuditSpool::Deliver(std::vector<AuditRecord> records,
       return Fail(ErrorCode::kServiceUnavailable, "audit sink threw");
     }
   };
-  auto delay = options_.retry_initial;
   bool failing = false;
   auto note_failure = [&](const Error& e) {
     sink_failures_.fetch_add(1);
+    if (e.code != ErrorCode::kServiceUnavailable) return;  // that record, not the sink
     if (!failing) Log("audit spool: sink unavailable, retrying: " + e.message);
     failing = true;
-    if (e.code != ErrorCode::kServiceUnavailable) return;  // that record, not the sink
     std::lock_guard lock(drain_mu_);
     sink_failing_ = true;
     if (stop_draining_ && drain_until_sink_fails_) drain_deadline_ = SteadyClock::now();
@@ -1051,39 +1156,54 @@ bool AuditSpool::Deliver(std::vector<AuditRecord> records,
     std::lock_guard lock(drain_mu_);
     sink_failing_ = false;
   };
-  auto next_delay = [&] { delay = std::min(delay * 2, options_.retry_max); };
 
   if (records.empty()) return true;
-  for (;;) {
-    Result<void> r = call(records);
-    if (r) {
-      note_success();
-      return true;
+  // The records of [begin, end) still to deliver, last first. A range the
+  // sink refuses terminally is halved until the records at fault stand
+  // alone: each is found in O(log n) calls and dead-lettered, and the others
+  // go on without waiting. Only an unavailable sink is waited for, with a
+  // backoff that starts afresh for each range.
+  std::vector<std::pair<size_t, size_t>> todo{{0, records.size()}};
+  std::vector<AuditRecord> part;
+  while (!todo.empty()) {
+    const auto [begin, end] = todo.back();
+    todo.pop_back();
+    const bool whole = begin == 0 && end == records.size();
+    if (!whole) {
+      part.assign(std::make_move_iterator(records.begin() + static_cast<ptrdiff_t>(begin)),
+                  std::make_move_iterator(records.begin() + static_cast<ptrdiff_t>(end)));
     }
-    note_failure(r.error());
-    if (r.error().code != ErrorCode::kServiceUnavailable) break;
-    if (!Backoff(delay)) return false;
-    next_delay();
-  }
-  // Terminal refusal of the batch: find the records at fault one at a time.
-  for (size_t i = 0; i < records.size(); ++i) {
-    const std::vector<AuditRecord> one{records[i]};
+    const std::vector<AuditRecord>& batch = whole ? records : part;
+    auto delay = options_.retry_initial;
     int terminal = 0;
     for (;;) {
-      Result<void> r = call(one);
+      Result<void> r = call(batch);
       if (r) {
         note_success();
         break;
       }
       note_failure(r.error());
-      if (r.error().code != ErrorCode::kServiceUnavailable &&
-          ++terminal >= options_.terminal_attempts) {
-        DeadLetter(payloads.empty() ? SerializeAuditRecord(records[i]) : payloads[i],
-                   r.error().message);
+      if (r.error().code == ErrorCode::kServiceUnavailable) {
+        if (!Backoff(delay)) return false;
+        delay = std::min(delay * 2, options_.retry_max);
+        continue;
+      }
+      if (end - begin > 1) {
+        const size_t mid = begin + (end - begin) / 2;
+        if (!whole) {
+          // Put the records back for the halves.
+          std::move(part.begin(), part.end(), records.begin() + static_cast<ptrdiff_t>(begin));
+        }
+        todo.emplace_back(mid, end);
+        todo.emplace_back(begin, mid);
         break;
       }
+      if (++terminal < options_.terminal_attempts) continue;
+      const std::string& payload = payloads.empty() ? SerializeAuditRecord(batch[0]) : payloads[begin];
+      if (DeadLetter(payload, r.error().message)) break;
+      // Not even the dead letter could be written: the record stays here.
       if (!Backoff(delay)) return false;
-      next_delay();
+      delay = std::min(delay * 2, options_.retry_max);
     }
   }
   return true;
@@ -1093,18 +1213,7 @@ Result<void> AuditSpool::PersistCursor(uint64_t seq, uint64_t offset) {
   const std::string body = std::to_string(seq) + " " + std::to_string(offset);
   const std::string text =
       std::string(kCursorMagic) + " " + body + " " + std::to_string(Crc32(body)) + "\n";
-  const std::string tmp = options_.directory + "/cursor.tmp";
-  const std::string path = options_.directory + "/cursor";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Fail(ErrorCode::kServiceUnavailable, ErrnoText("audit spool: " + tmp, errno));
-  const bool ok = WriteAll(fd, text.data(), text.size()) && (!options_.fsync || SyncData(fd) == 0);
-  const int err = errno;
-  ::close(fd);
-  if (!ok) return Fail(ErrorCode::kServiceUnavailable, ErrnoText("audit spool: " + tmp, err));
-  if (::rename(tmp.c_str(), path.c_str()) != 0 || (options_.fsync && ::fsync(dir_fd_) != 0)) {
-    return Fail(ErrorCode::kServiceUnavailable, ErrnoText("audit spool: " + path, errno));
-  }
-  return {};
+  return ReplaceFile(options_.directory + "/cursor", text);
 }
 
 void AuditSpool::DrainerLoop() {
@@ -1191,30 +1300,39 @@ void AuditSpool::DrainUntilStopped() {
       Delivered(seq, memory_end, n, n);
       continue;
     }
-    auto frames = ReadFrames(seq, offset, limit);
+    uint64_t end = offset;
+    auto frames = ReadFrames(seq, offset, limit, &end);
     if (!frames) {
-      Log(frames.error().message + "; skipping the rest of the segment");
-      std::lock_guard lock(drain_mu_);
-      if (cursor_seq_ == seq) cursor_offset_ = limit;
+      // The segment could not be read (not damage, which ReadFrames skips):
+      // retried after a pause, its records stay pending.
+      Log(frames.error().message);
+      if (!Backoff(options_.retry_max)) return;
       continue;
     }
     std::vector<AuditRecord> records;
     std::vector<std::string> payloads;
     records.reserve(frames->size());
     payloads.reserve(frames->size());
+    bool kept = true;
     for (Frame& f : *frames) {
       auto record = ParseAuditRecord(f.payload);
       if (!record) {
-        DeadLetter(f.payload, record.error().message);
+        kept = kept && DeadLetter(f.payload, record.error().message);
         continue;
       }
       records.push_back(std::move(*record));
       payloads.push_back(std::move(f.payload));
     }
-    if (frames->empty()) continue;
+    if (!kept) {
+      // A record that does not parse could not be set aside: nothing of this
+      // read moves on until it can be.
+      if (!Backoff(options_.retry_max)) return;
+      continue;
+    }
+    if (frames->empty() && end == offset) continue;
     const size_t delivered = records.size();
     if (!Deliver(std::move(records), payloads)) return;
-    Delivered(seq, frames->back().end, frames->size(), delivered);
+    Delivered(seq, end, frames->size(), delivered);
   }
 }
 
@@ -1237,6 +1355,128 @@ void AuditSpool::Delivered(uint64_t seq, uint64_t end, size_t frames, size_t del
     pending_.fetch_sub(static_cast<int64_t>(frames));
   }
   drain_cv_.notify_all();
+}
+
+Result<void> AuditSpool::ReplaceFile(const std::string& path, std::string_view content) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Fail(ErrorCode::kServiceUnavailable, ErrnoText("audit spool: " + tmp, errno));
+  const bool ok =
+      WriteAll(fd, content.data(), content.size()) && (!options_.fsync || SyncData(fd) == 0);
+  const int err = errno;
+  ::close(fd);
+  if (!ok) return Fail(ErrorCode::kServiceUnavailable, ErrnoText("audit spool: " + tmp, err));
+  if (::rename(tmp.c_str(), path.c_str()) != 0 || (options_.fsync && ::fsync(dir_fd_) != 0)) {
+    return Fail(ErrorCode::kServiceUnavailable, ErrnoText("audit spool: " + path, errno));
+  }
+  return {};
+}
+
+// ---------------------------------------------------------------------------
+// Redrive
+
+Result<RedriveStats> RedriveDeadLetters(const std::string& directory, const AuditBatchSink& sink,
+                                        bool fsync) {
+  const std::string path = directory + "/" + std::string(kDeadLetterFile);
+  // Claims the current dead letters by renaming them, under the lock their
+  // writers take; a spool that dead-letters meanwhile starts a new file.
+  if (const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC); fd >= 0) {
+    timespec now{};
+    ::clock_gettime(CLOCK_REALTIME, &now);
+    char name[96];
+    std::snprintf(name, sizeof(name), "%s%020" PRId64 "%09ld.jsonl",
+                  std::string(kRedrivePrefix).c_str(), static_cast<int64_t>(now.tv_sec),
+                  now.tv_nsec);
+    const std::string claimed = directory + "/" + name;
+    const bool ok = ::flock(fd, LOCK_EX) == 0 && ::rename(path.c_str(), claimed.c_str()) == 0 &&
+                    (!fsync || FsyncDir(directory) == 0);
+    const int err = errno;
+    ::close(fd);
+    if (!ok) return Fail(ErrorCode::kServiceUnavailable, ErrnoText("redrive: claim " + path, err));
+  } else if (errno != ENOENT) {
+    return Fail(ErrorCode::kServiceUnavailable, ErrnoText("redrive: open " + path, errno));
+  }
+
+  // Every claimed file, this run's and any an earlier run left, oldest first.
+  std::vector<std::string> files;
+  if (DIR* d = ::opendir(directory.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      const std::string_view n = e->d_name;
+      if (n.starts_with(kRedrivePrefix) && n.ends_with(".jsonl")) files.emplace_back(n);
+    }
+    ::closedir(d);
+  } else {
+    return Fail(ErrorCode::kServiceUnavailable, ErrnoText("redrive: list " + directory, errno));
+  }
+  std::sort(files.begin(), files.end());
+
+  auto call = [&](const std::vector<AuditRecord>& batch) -> Result<void> {
+    try {
+      return sink(batch);
+    } catch (const std::exception& e) {
+      return Fail(ErrorCode::kServiceUnavailable, std::string("audit sink threw: ") + e.what());
+    }
+  };
+  RedriveStats stats;
+  for (const std::string& name : files) {
+    const std::string file = directory + "/" + name;
+    std::ifstream in(file, std::ios::binary);
+    if (!in) return Fail(ErrorCode::kServiceUnavailable, "redrive: cannot read " + file);
+    std::string kept;  // lines that stay dead letters
+    std::vector<AuditRecord> records;
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) {
+      if (line.empty()) continue;
+      Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+      std::optional<AuditRecord> record;
+      if (j.is_object() && j.contains("record") && j["record"].is_string()) {
+        if (auto r = ParseAuditRecord(j["record"].get_ref<const std::string&>())) record = *r;
+      }
+      if (!record) {
+        ++stats.unreadable;
+        kept += line + "\n";
+        continue;
+      }
+      records.push_back(std::move(*record));
+      lines.push_back(std::move(line));
+    }
+    auto unavailable = [&](const Error& e) {
+      return Fail(ErrorCode::kServiceUnavailable,
+                  "redrive: the audit store is unavailable (" + e.message + "); " + file +
+                      " is kept and will be sent by the next redrive");
+    };
+    for (size_t begin = 0; begin < records.size(); begin += 500) {
+      const size_t end = std::min(records.size(), begin + 500);
+      const std::vector<AuditRecord> batch(records.begin() + static_cast<ptrdiff_t>(begin),
+                                           records.begin() + static_cast<ptrdiff_t>(end));
+      auto r = call(batch);
+      if (r) {
+        stats.redriven += static_cast<int64_t>(batch.size());
+        continue;
+      }
+      if (r.error().code == ErrorCode::kServiceUnavailable) return unavailable(r.error());
+      for (size_t i = begin; i < end; ++i) {
+        auto one = call({records[i]});
+        if (one) {
+          ++stats.redriven;
+          continue;
+        }
+        if (one.error().code == ErrorCode::kServiceUnavailable) return unavailable(one.error());
+        ++stats.refused;
+        Json line;
+        line["reason"] = one.error().message;
+        line["record"] = Json::parse(lines[i])["record"];
+        kept += line.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+      }
+    }
+    if (!kept.empty()) {
+      if (auto r = AppendDeadLetters(directory, kept, fsync); !r) return std::unexpected(r.error());
+    }
+    if (::unlink(file.c_str()) != 0 || (fsync && FsyncDir(directory) != 0)) {
+      return Fail(ErrorCode::kServiceUnavailable, ErrnoText("redrive: remove " + file, errno));
+    }
+  }
+  return stats;
 }
 
 // ---------------------------------------------------------------------------

@@ -27,8 +27,12 @@
 // marks the preallocated end of the active segment); `cursor` (the first unacked
 // frame, replaced atomically); `LOCK` (flock: one process per directory); and
 // `dead-letter.jsonl` (records the sink refused terminally, or that no longer
-// parse). A torn tail left by a crash fails the length/CRC check and is
-// truncated on start-up; every complete record before it is delivered.
+// parse: one JSON object per line, {"reason":…,"record":…}, appended under the
+// file's flock and synced; RedriveDeadLetters sends them again). A torn tail
+// left by a crash fails the length/CRC check and is truncated on start-up;
+// every complete record before it is delivered. Damage inside a segment (a
+// frame whose length or CRC is wrong) is skipped up to the next intact frame,
+// at start-up and while draining, and counted: the records after it are kept.
 #pragma once
 
 #include <atomic>
@@ -105,6 +109,10 @@ struct AuditSpoolOptions {
   // fdatasync (only when `fsync`), whether it succeeded or not: every record
   // of the commit waited that long. Must be quick. Null: not observed.
   std::function<void(std::chrono::nanoseconds)> on_sync;
+  // Called once per record written to dead-letter.jsonl, and with the size of
+  // each unreadable stretch skipped inside a segment. Null: not observed.
+  std::function<void()> on_dead_letter;
+  std::function<void(int64_t bytes)> on_damage;
 };
 
 class AuditSpool : public AuditSink {
@@ -117,6 +125,8 @@ class AuditSpool : public AuditSink {
     int64_t delivered_from_memory = 0;  // of those, taken from memory, not read from a segment
     int64_t sink_failures = 0;      // failed sink calls since Open
     int64_t dead_lettered = 0;      // records moved to dead-letter.jsonl
+    int64_t damaged_regions = 0;    // unreadable stretches skipped inside segments
+    int64_t damaged_bytes = 0;      // their bytes
     int64_t segments = 0;           // segment files currently on disk
   };
 
@@ -221,17 +231,26 @@ class AuditSpool : public AuditSink {
   void CloseActiveSegment();
   void DrainerLoop();
   void DrainUntilStopped();
-  // Reads up to batch_size frames of `segment` in [offset, limit).
-  Result<std::vector<Frame>> ReadFrames(uint64_t seq, uint64_t offset, uint64_t limit);
+  // Reads up to batch_size frames of segment `seq` in [offset, limit),
+  // skipping damage, and sets `end` past what it read (or skipped). Fails
+  // only when the file cannot be read.
+  Result<std::vector<Frame>> ReadFrames(uint64_t seq, uint64_t offset, uint64_t limit,
+                                        uint64_t* end);
   // Delivers `records` (parsed from `payloads`, or from memory when
-  // `payloads` is empty) until the sink accepts them or the drainer must stop.
-  // Returns false when stopped before delivery.
+  // `payloads` is empty) until the sink accepts them or the drainer must stop;
+  // records the sink refuses terminally are isolated by halving and
+  // dead-lettered, without delaying the others. Returns false when stopped
+  // before delivery.
   bool Deliver(std::vector<AuditRecord> records, const std::vector<std::string>& payloads);
   // Moves the cursor past the `frames` frames of segment `seq` up to `end`,
   // of which `delivered` reached the sink (the others were dead-lettered), and
   // persists it if it is due.
   void Delivered(uint64_t seq, uint64_t end, size_t frames, size_t delivered);
-  void DeadLetter(const std::string& payload, std::string_view why);
+  // Appends the record to dead-letter.jsonl durably. Returns false (logged)
+  // if it could not, and the record must stay in the spool.
+  bool DeadLetter(const std::string& payload, std::string_view why);
+  // Replaces the file at `path` with `content` atomically (and durably with fsync).
+  Result<void> ReplaceFile(const std::string& path, std::string_view content);
   Result<void> PersistCursor(uint64_t seq, uint64_t offset);
   // Sleeps `delay` or until the drainer is told to give up. Returns false if it must stop.
   bool Backoff(std::chrono::milliseconds delay);
@@ -252,6 +271,8 @@ class AuditSpool : public AuditSink {
   std::atomic<int64_t> delivered_from_memory_{0};
   std::atomic<int64_t> sink_failures_{0};
   std::atomic<int64_t> dead_lettered_{0};
+  std::atomic<int64_t> damaged_regions_{0};
+  std::atomic<int64_t> damaged_bytes_{0};
   int64_t recovered_records_ = 0;
   int64_t truncated_bytes_ = 0;
 
@@ -308,6 +329,23 @@ class AuditSpool : public AuditSink {
   std::thread writer_;
   std::thread drainer_;
 };
+
+// What RedriveDeadLetters did.
+struct RedriveStats {
+  int64_t redriven = 0;    // accepted by the sink: no longer dead letters
+  int64_t refused = 0;     // refused again: kept, with the new reason
+  int64_t unreadable = 0;  // lines holding no record: kept as they were
+};
+
+// Sends the dead letters of the spool in `directory` to `sink` again (the
+// `pricing-engine audit redrive` command). Safe while a spool runs on the
+// same directory: the current dead-letter.jsonl is claimed by an atomic
+// rename under its lock, and new dead letters start a new file. A claimed
+// file is removed only once each of its lines is stored or written back as a
+// dead letter, so a crash or an unavailable sink (kServiceUnavailable) leaves
+// it for the next redrive, which re-sends it (the sinks are idempotent).
+Result<RedriveStats> RedriveDeadLetters(const std::string& directory, const AuditBatchSink& sink,
+                                        bool fsync = true);
 
 // The audit store of record in embedded mode: an append-only JSON-lines file,
 // one SerializeAuditRecord() per line. InsertBatch is idempotent for recently

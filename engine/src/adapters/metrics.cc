@@ -179,6 +179,18 @@ Metrics::Metrics()
                         .Help("Audit records accepted but not yet in the audit store of record.")
                         .Register(r)
                         .Add({});
+  audit_dead_letters_ =
+      &prometheus::BuildCounter()
+           .Name("audit_dead_letters_total")
+           .Help("Audit records the store refused (or that no longer parse), set aside in the "
+                 "spool's dead letters for `pricing-engine audit redrive`.")
+           .Register(r)
+           .Add({});
+  audit_damaged_bytes_ = &prometheus::BuildCounter()
+                              .Name("audit_spool_damaged_bytes_total")
+                              .Help("Unreadable bytes skipped inside audit spool segments.")
+                              .Register(r)
+                              .Add({});
   db_in_use_ = &prometheus::BuildGauge()
                     .Name("db_pool_connections_in_use")
                     .Help("PostgreSQL pool connections currently lent out.")
@@ -272,6 +284,12 @@ void Metrics::RecordCacheOperation(std::string_view op, int64_t n) {
       ->Get({op},
             [this](const auto& key) { return &cache_operations_->Add(ToLabels<1>({"op"}, key)); })
       ->Increment(static_cast<double>(n));
+}
+
+void Metrics::RecordAuditDeadLetter() { audit_dead_letters_->Increment(); }
+
+void Metrics::RecordAuditDamage(int64_t bytes) {
+  audit_damaged_bytes_->Increment(static_cast<double>(bytes));
 }
 
 void Metrics::SetAuditPendingSource(std::function<int64_t()> source) {

@@ -58,6 +58,11 @@ class Metrics {
   // audit_spool_sync_duration_seconds observes `seconds`: one group commit's
   // fdatasync of the audit spool, which every record of the commit waited for.
   void RecordAuditSync(double seconds);
+  // audit_dead_letters_total += 1: a record the audit store refused (or that
+  // no longer parses) was set aside in the spool's dead letters.
+  void RecordAuditDeadLetter();
+  // audit_spool_damaged_bytes_total += bytes: unreadable spool bytes skipped.
+  void RecordAuditDamage(int64_t bytes);
 
   // Sources of the gauges refreshed at each Serialize(): audit_records_pending,
   // db_pool_connections_in_use, db_pool_connections_max. An unset source
@@ -98,6 +103,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* cache_operations_;
   prometheus::Histogram* audit_sync_duration_;
   prometheus::Gauge* audit_pending_;
+  prometheus::Counter* audit_dead_letters_;
+  prometheus::Counter* audit_damaged_bytes_;
   prometheus::Gauge* db_in_use_;
   prometheus::Gauge* db_max_;
 
