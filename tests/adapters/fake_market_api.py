@@ -4,11 +4,13 @@
 Listens on 127.0.0.1 on a free port and prints the port on stdout. The API
 answers follow the current mode, set by the test through control requests:
 
-  PUT /__mode/<mode>    ok | error500 | garbage | hang | trickle
+  PUT /__mode/<mode>    ok | error500 | garbage | hang | trickle | flood-chunked |
+                        flood-close (an endless answer, chunked or ended by close)
   PUT /__delay/<ms>     wait this long before answering in mode ok
   PUT /__rate/<text>    the lender rate, as raw JSON number text (default 0.15)
   PUT /__risk/<text>    the events risk_factor text (default 6)
   GET /__count          number of API requests received so far
+  GET /__sent           body bytes the last flood got sent before the client left
 """
 import socket
 import sys
@@ -16,7 +18,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-state = {"mode": "ok", "delay_ms": 0, "rate": "0.15", "risk": "6", "count": 0}
+state = {"mode": "ok", "delay_ms": 0, "rate": "0.15", "risk": "6", "count": 0, "sent": 0}
 lock = threading.Lock()
 stop = threading.Event()
 
@@ -56,6 +58,9 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/__count":
             with lock:
                 return self.reply(200, '{"count":%d}' % state["count"])
+        if self.path == "/__sent":
+            with lock:
+                return self.reply(200, '{"sent":%d}' % state["sent"])
         with lock:
             state["count"] += 1
             mode, delay_ms = state["mode"], state["delay_ms"]
@@ -79,6 +84,32 @@ class Handler(BaseHTTPRequestHandler):
                     self.wfile.flush()
                 except OSError:
                     return
+            return
+        if mode in ("flood-chunked", "flood-close"):
+            # A valid start, then spaces without end (256 MiB at most),
+            # as fast as the client takes them.
+            chunked = mode == "flood-chunked"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            if chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+            else:
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            self.end_headers()
+            piece = b'{"value":22.4' + b" " * (64 * 1024 - 13)
+            sent = 0
+            with lock:
+                state["sent"] = 0
+            try:
+                while sent < (256 << 20) and not stop.is_set():
+                    data = (b"%x\r\n" % len(piece)) + piece + b"\r\n" if chunked else piece
+                    self.wfile.write(data)
+                    sent += len(piece)
+                    with lock:
+                        state["sent"] = sent
+            except OSError:
+                pass
             return
         if mode == "error500":
             return self.reply(500, '{"error":"boom"}')

@@ -67,6 +67,13 @@ class FakeApiServer {
     if (response.status_code() != 200) throw std::runtime_error("control request failed: " + path);
   }
 
+  // Body bytes the last flood answer got sent.
+  int64_t Sent() {
+    auto body =
+        control_->request(web::http::methods::GET, "/__sent").get().extract_json(true).get();
+    return body.at("sent").as_number().to_int64();
+  }
+
   int Count() {
     auto body =
         control_->request(web::http::methods::GET, "/__count").get().extract_json(true).get();
@@ -227,6 +234,24 @@ TEST_F(HttpMarketDataTest, TricklingServerCannotHoldACallerPastTheTimeout) {
   ASSERT_FALSE(vix);
   EXPECT_LT(elapsed, 400ms + 300ms);
   EXPECT_EQ(Outcomes("market/timeout"), 1);
+}
+
+TEST_F(HttpMarketDataTest, AnEndlessAnswerIsCutOffAtTheSizeCapWhateverItsFraming) {
+  for (const std::string mode : {"flood-chunked", "flood-close"}) {
+    auto o = Options();
+    o.timeout = 10s;  // the cap ends it, not the deadline
+    auto md = Make(o);
+    server_->Put("/__mode/" + mode);
+    auto vix = md->MarketVix();
+    ASSERT_FALSE(vix) << mode;
+    EXPECT_NE(vix.error().message.find("too large"), std::string::npos)
+        << mode << ": " << vix.error().message;
+    // The transfer stopped: no more than the cap and the sockets' buffers
+    // left the server, far from the 256 MiB it would send.
+    std::this_thread::sleep_for(300ms);
+    EXPECT_LT(server_->Sent(), int64_t{32} << 20) << mode;
+  }
+  EXPECT_EQ(Outcomes("market/error"), 2);
 }
 
 TEST_F(HttpMarketDataTest, BreakerOpensAfterRepeatedFailuresAndClosesAfterCoolDown) {

@@ -1,5 +1,6 @@
 #include "adapters/market_http.h"
 
+#include <cpprest/containerstream.h>
 #include <cpprest/http_client.h>
 #include <cpprest/uri.h>
 
@@ -9,6 +10,7 @@
 #include <exception>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <system_error>
 #include <unordered_map>
 #include <utility>
@@ -34,6 +36,25 @@ std::unexpected<Error> Unavailable(MarketApi api, std::string_view why) {
 }
 
 // One outbound request and everyone waiting for it.
+// Reads the rest of `body` into `text`, at most `max` bytes in all: returns
+// the text, or nothing once more than `max` has come.
+pplx::task<std::optional<std::string>> ReadCapped(
+    concurrency::streams::istream body, size_t max,
+    std::shared_ptr<concurrency::streams::container_buffer<std::string>> text =
+        std::make_shared<concurrency::streams::container_buffer<std::string>>()) {
+  const size_t room = max + 1 - text->collection().size();
+  return body.read(*text, std::min<size_t>(room, 16 * 1024))
+      .then([body, max, text](size_t n) -> pplx::task<std::optional<std::string>> {
+        if (text->collection().size() > max) {
+          return pplx::task_from_result(std::optional<std::string>());
+        }
+        if (n == 0) {
+          return pplx::task_from_result(std::optional<std::string>(std::move(text->collection())));
+        }
+        return ReadCapped(body, max, text);
+      });
+}
+
 struct Flight {
   std::string key;
   SteadyTime deadline;  // real time: callers never wait past it
@@ -254,24 +275,32 @@ struct HttpMarketData::Impl : std::enable_shared_from_this<HttpMarketData::Impl>
         self->TaskDone();
         return;
       }
-      const auto length = response.headers().content_length();
-      if (length > self->options.max_body_bytes) {
+      // Over the cap, whatever the framing: a declared length says so at
+      // once, a chunked or close-delimited answer once that much has come.
+      if (response.headers().content_length() > self->options.max_body_bytes) {
         self->Finish(ep, flight, Unavailable(ep.api, "answer too large"), ApiOutcome::kError);
         self->TaskDone();
         return;
       }
-      pplx::task<std::string> body;
+      pplx::task<std::optional<std::string>> body;
       try {
-        body = response.extract_utf8string(true);
+        body = ReadCapped(response.body(), self->options.max_body_bytes);
       } catch (...) {
         self->FinishWithException(ep, flight, std::current_exception());
         self->TaskDone();
         return;
       }
-      body.then([self, &ep, flight, ticker](pplx::task<std::string> task) {
+      body.then([self, &ep, flight, ticker](pplx::task<std::optional<std::string>> task) {
         try {
-          const std::string text = task.get();
-          Result<Decimal> value = ep.parse(text, ticker);
+          const std::optional<std::string> text = task.get();
+          if (!text) {
+            // Stops the transfer too: nothing more of it is read.
+            flight->cancel.cancel();
+            self->Finish(ep, flight, Unavailable(ep.api, "answer too large"), ApiOutcome::kError);
+            self->TaskDone();
+            return;
+          }
+          Result<Decimal> value = ep.parse(*text, ticker);
           if (value) {
             self->Finish(ep, flight, *value, ApiOutcome::kSuccess);
           } else {
