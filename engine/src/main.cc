@@ -329,6 +329,7 @@ std::shared_ptr<ApiRequest> ToApiRequest(HttpRequest&& http) {
   std::string_view rid = req->Header("x-request-id");
   req->request_id_refused = !rid.empty() && !IsValidRequestId(rid);
   req->request_id = rid.empty() || req->request_id_refused ? NewUuid() : std::string(rid);
+  req->request_id_given = !rid.empty() && !req->request_id_refused;
   return req;
 }
 
@@ -605,6 +606,14 @@ ServiceDeps BaseDeps(ReferenceStore* store, Cache* cache, RateLimiter* limiter, 
   deps.observer = observer;
   deps.hash_key = [](std::string_view key) { return Sha256Hex(key); };
   deps.new_uuid = [] { return NewTimeOrderedUuid(); };
+  deps.name_uuid = [](std::string_view name) {
+    // RFC 9562 version 8 (custom): the first 128 bits of SHA-256(name).
+    std::string h = Sha256Hex(name).substr(0, 32);
+    h[12] = '8';
+    h[16] = "89ab"[std::stoi(std::string(1, h[16]), nullptr, 16) & 3];
+    return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
+           "-" + h.substr(20);
+  };
   deps.metrics_text = [&metrics] { return metrics.Serialize(); };
   return deps;
 }

@@ -50,6 +50,9 @@ struct Harness {
     deps.clock = &clock;
     deps.hash_key = Hash;
     deps.new_uuid = [this] { return "00000000-0000-4000-8000-" + std::to_string(100000000000 + ++uuid); };
+    deps.name_uuid = [](std::string_view name) {
+      return "named-" + std::to_string(std::hash<std::string_view>{}(name));
+    };
     service.emplace(deps, ServiceOptions{});
   }
 
@@ -224,7 +227,7 @@ TEST(Service, ARequestResumedWhereItMayBlockSpendsOneToken) {
 // reference AppendLocateSuccessBody is held to.
 std::string LocateBodyByJsonWriter(const LocateRequest& req, const Quote& quote,
                                    const MarketInputs& in, std::string_view calculation_id,
-                                   std::chrono::system_clock::time_point at) {
+                                   std::chrono::system_clock::time_point at, bool stale) {
   std::string body;
   JsonWriter w(&body);
   w.BeginObject()
@@ -249,8 +252,9 @@ std::string LocateBodyByJsonWriter(const LocateRequest& req, const Quote& quote,
       .Key("sources").BeginObject()
       .Key("base_rate").String(SourceName(in.base_rate.source))
       .Key("volatility").String(SourceName(in.volatility.source))
-      .Key("event_risk").String(SourceName(in.event_risk.source))
-      .EndObject()
+      .Key("event_risk").String(SourceName(in.event_risk.source));
+  if (stale) w.Key("reference_data").String("stale");
+  w.EndObject()
       .Key("calculation_id").String(calculation_id)
       .Key("calculated_at").String(Rfc3339Utc(at, 3))
       .EndObject();
@@ -284,10 +288,83 @@ TEST(LocateBody, WritesWhatJsonWriterWritesForEveryKindOfValue) {
     const std::string id = text();
     const auto at = std::chrono::system_clock::time_point(
         std::chrono::microseconds(static_cast<int64_t>(rng() % 4102444800000000ull)));
+    const bool stale = rng() % 2 == 0;
     std::string body = "prefix:";
-    AppendLocateSuccessBody(&body, req, quote, in, id, at);
-    ASSERT_EQ(body, "prefix:" + LocateBodyByJsonWriter(req, quote, in, id, at)) << i;
+    AppendLocateSuccessBody(&body, req, quote, in, id, at, stale);
+    ASSERT_EQ(body, "prefix:" + LocateBodyByJsonWriter(req, quote, in, id, at, stale)) << i;
   }
+}
+
+TEST(Service, ARetriedRequestIdIsPricedAndAuditedOnce) {
+  Harness h;
+  auto with_id = [](std::string id, std::string ticker = "GME") {
+    ApiRequest r = Harness::Locate(std::move(ticker), "internal");
+    r.request_id = std::move(id);
+    r.request_id_given = true;
+    return r;
+  };
+  auto first = h.Call(with_id("order-17"));
+  ASSERT_EQ(first->status, 200) << first->body;
+  h.market.SetLenderRate("GME", D("0.25"));  // the inputs move between the tries
+  auto again = h.Call(with_id("order-17"));
+  ASSERT_EQ(again->status, 200) << again->body;
+  EXPECT_EQ(again->body, first->body);
+  ASSERT_EQ(h.audit.records().size(), 1u);
+  EXPECT_EQ(Member(first->body, "calculation_id"), h.audit.records()[0].calculation_id);
+  EXPECT_TRUE(h.audit.records()[0].calculation_id.starts_with("named-"));
+
+  // The same id on another request prices that request.
+  auto other = h.Call(with_id("order-17", "AAPL"));
+  ASSERT_EQ(other->status, 200) << other->body;
+  EXPECT_NE(Member(other->body, "calculation_id"), Member(first->body, "calculation_id"));
+  EXPECT_EQ(h.audit.records().size(), 2u);
+
+  // Past the replay window (or in another process), a retry is priced again
+  // under the same calculation id, which the audit store keeps once.
+  h.clock.Advance(std::chrono::minutes(11));
+  auto late = h.Call(with_id("order-17"));
+  ASSERT_EQ(late->status, 200) << late->body;
+  EXPECT_EQ(Member(late->body, "calculation_id"), Member(first->body, "calculation_id"));
+
+  // Without the client's id, every request is its own.
+  auto a = h.Call(Harness::Locate("GME", "internal"));
+  auto b = h.Call(Harness::Locate("GME", "internal"));
+  EXPECT_NE(Member(a->body, "calculation_id"), Member(b->body, "calculation_id"));
+}
+
+TEST(Service, ServesKnownKeysAndRowsStaleWhileTheStoreIsDownUpToTheLimit) {
+  Harness h;
+  ASSERT_EQ(h.Call(Harness::Locate())->status, 200);
+  h.store.SetDown(true);
+  // Past every TTL (keys 60 s, stocks and brokers 30 min, volatility 15 min),
+  // within the stale limit (15 min past expiry) of the key.
+  h.clock.Advance(std::chrono::minutes(31));
+  auto r = h.Call(Harness::Locate());
+  ASSERT_TRUE(r);
+  // Known only before the outage: refused as before, never guessed.
+  auto unknown = h.Call(Harness::Locate("AAPL", "internal", "big_fund_007"));
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 503) << unknown->body;
+  // The key expired 30 min ago: past its stale limit.
+  EXPECT_EQ(r->status, 503) << r->body;
+
+  Harness fresh;
+  ASSERT_EQ(fresh.Call(Harness::Locate())->status, 200);
+  fresh.store.SetDown(true);
+  fresh.clock.Advance(std::chrono::minutes(5));  // the key (60 s) expired 4 min ago
+  auto stale = fresh.Call(Harness::Locate());
+  ASSERT_TRUE(stale);
+  ASSERT_EQ(stale->status, 200) << stale->body;
+  EXPECT_NE(stale->body.find(R"("reference_data":"stale")"), std::string::npos) << stale->body;
+  EXPECT_EQ(Member(stale->body, "total_fee"), "1535.17");
+  fresh.store.SetDown(false);
+  auto current = fresh.Call(Harness::Locate());
+  ASSERT_EQ(current->status, 200) << current->body;
+  EXPECT_EQ(current->body.find("reference_data"), std::string::npos) << current->body;
+  // 16 min past the key's expiry, the store down again: no longer served.
+  fresh.store.SetDown(true);
+  fresh.clock.Advance(std::chrono::minutes(17));
+  EXPECT_EQ(fresh.Call(Harness::Locate())->status, 503);
 }
 
 TEST(Service, RoutesUnknownPathsAndMethods) {

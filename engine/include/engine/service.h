@@ -45,6 +45,8 @@ struct ApiRequest {
   // The client sent an X-Request-Id that IsValidRequestId refuses; request_id
   // is then a generated one, for the 400 that names the header.
   bool request_id_refused = false;
+  // request_id is the client's own X-Request-Id (a retry carries it again).
+  bool request_id_given = false;
 
   std::string_view Header(std::string_view lower_name) const;
 };
@@ -95,6 +97,10 @@ struct ServiceDeps {
   std::function<std::string(std::string_view)> hash_key;
   // Returns a new random UUID (calculation ids).
   std::function<std::string()> new_uuid;
+  // Returns a UUID determined by `name` (SHA-256 based): the calculation id
+  // of a request with the client's own request id, so that a retry of it is
+  // stored once by the idempotent audit store. Optional: new_uuid instead.
+  std::function<std::string(std::string_view)> name_uuid;
   // Readiness of dependencies beyond the store; empty = ready. Optional.
   std::function<std::vector<std::pair<std::string, bool>>()> dependency_status;
   // Prometheus text for GET /metrics. Optional.
@@ -170,6 +176,9 @@ class PricingService {
   ServiceOptions options_;
   std::unique_ptr<Staleness> stale_;  // the reference store's last answer, for Ready
   TtlCache<std::optional<ApiKey>> keys_;
+  // Answers of priced requests that carried the client's request id, by
+  // principal, request id and request: a retry gets the same answer.
+  TtlCache<std::string> replies_{1 << 16};
   TtlCache<std::optional<Stock>> stocks_;
   TtlCache<std::optional<Broker>> brokers_;
   TtlCache<std::optional<VolatilityRow>> volatility_;
@@ -183,9 +192,12 @@ class PricingService {
 // Appends the body of a successful calculate-locate answer (DESIGN.md §2.3)
 // to `out` in one pass: the bytes JsonWriter writes for the same members in
 // the same order (a unit test holds the two to each other), without its
-// per-member bookkeeping on the hottest path of the service.
+// per-member bookkeeping on the hottest path of the service. With
+// `stale_reference`, sources says "reference_data":"stale": a key or
+// reference row was its last known good value (the store did not answer).
 void AppendLocateSuccessBody(std::string* out, const LocateRequest& req, const Quote& quote,
                              const MarketInputs& inputs, std::string_view calculation_id,
-                             std::chrono::system_clock::time_point calculated_at);
+                             std::chrono::system_clock::time_point calculated_at,
+                             bool stale_reference = false);
 
 }  // namespace pricing::engine

@@ -31,6 +31,18 @@ class TtlCache {
     return it->second.value;
   }
 
+  // Returns the value stored under `key`, expired or not, if it expired less
+  // than `grace` before `now`: the last known good value, for a caller whose
+  // source of truth is unavailable.
+  std::optional<V> GetStale(const std::string& key, TimePoint now,
+                            std::chrono::seconds grace) const {
+    const Shard& s = ShardFor(key);
+    std::lock_guard lock(s.mu);
+    auto it = s.map.find(key);
+    if (it == s.map.end() || it->second.expires + grace <= now) return std::nullopt;
+    return it->second.value;
+  }
+
   // Stores `value` under `key` until now + ttl.
   void Put(const std::string& key, V value, TimePoint now, std::chrono::seconds ttl) {
     Shard& s = ShardFor(key);

@@ -38,6 +38,10 @@ ApiResponse Json(int status, std::string body, Headers headers = {}) {
 
 }  // namespace
 
+// How long the answer to a request with the client's request id is kept for
+// its retries.
+constexpr std::chrono::seconds kReplyTtl{600};
+
 // Cache text of the reference rows kept in the shared cache. Decimals travel as
 // their exact text; "-" marks a row that does not exist (negative caching).
 constexpr std::string_view kAbsent = "-";
@@ -164,6 +168,9 @@ std::string_view ApiRequest::Header(std::string_view lower_name) const {
 struct PricingService::Ctx {
   bool may_block = false;
   bool would_block = false;
+  // A key or reference row came from its last known good value: the store
+  // did not answer.
+  bool stale = false;
   SysTime now;
 };
 
@@ -215,7 +222,7 @@ ApiResponse PricingService::ErrorResponse(const Error& error) {
 }
 
 bool PricingService::Handle(const ApiRequest& request, Done done, bool may_block) {
-  Ctx ctx{may_block, false, deps_.clock->Now()};
+  Ctx ctx{may_block, false, false, deps_.clock->Now()};
   const std::string_view path = request.path;
   const bool get = request.method == "GET" || request.method == "HEAD";
   const bool post = request.method == "POST";
@@ -368,7 +375,8 @@ Result<std::optional<T>> Tiered(TtlCache<std::optional<T>>& l1, Cache* shared,
                                 ServiceObserver* observer, std::string_view cache_name,
                                 const std::string& key, SysTime now, std::chrono::seconds ttl,
                                 std::chrono::seconds absent_ttl, bool may_block, bool& would_block,
-                                Load load, Encode encode, Decode decode) {
+                                std::chrono::seconds stale_limit, bool& stale, Load load,
+                                Encode encode, Decode decode) {
   if (auto hit = l1.Get(key, now)) {
     if (observer) observer->CacheHit(cache_name);
     return std::move(*hit);
@@ -389,7 +397,17 @@ Result<std::optional<T>> Tiered(TtlCache<std::optional<T>>& l1, Cache* shared,
   }
   if (observer) observer->CacheMiss(cache_name);
   auto loaded = load();
-  if (!loaded) return std::unexpected(loaded.error());
+  if (!loaded) {
+    // The store is down: the last known good value, up to the stale limit
+    // past its expiry (DESIGN.md §2.3, degraded service).
+    if (loaded.error().code == ErrorCode::kServiceUnavailable) {
+      if (auto old = l1.GetStale(key, now, stale_limit)) {
+        stale = true;
+        return std::move(*old);
+      }
+    }
+    return std::unexpected(loaded.error());
+  }
   std::chrono::seconds keep = *loaded ? ttl : absent_ttl;
   l1.Put(key, *loaded, now, keep);
   if (shared && encode) (void)shared->Set(key, encode(*loaded), keep);
@@ -402,8 +420,8 @@ Result<std::optional<ApiKey>> PricingService::LookupKey(Ctx& ctx, const std::str
   // Keys are kept in-process only: the shared cache never holds credentials.
   return Tiered<ApiKey>(
       keys_, nullptr, deps_.observer, "api_key", key_hash, ctx.now, options_.ttls.api_key,
-      options_.ttls.unknown_api_key, ctx.may_block, ctx.would_block,
-      [&] { return deps_.store->GetApiKeyByHash(key_hash); },
+      options_.ttls.unknown_api_key, ctx.may_block, ctx.would_block, options_.stale_limit,
+      ctx.stale, [&] { return deps_.store->GetApiKeyByHash(key_hash); },
       std::function<std::string(const std::optional<ApiKey>&)>(),
       [](std::string_view) { return std::optional<std::optional<ApiKey>>(); });
 }
@@ -411,14 +429,16 @@ Result<std::optional<ApiKey>> PricingService::LookupKey(Ctx& ctx, const std::str
 Result<std::optional<Stock>> PricingService::LookupStock(Ctx& ctx, const std::string& ticker) {
   return Tiered<Stock>(stocks_, deps_.cache, deps_.observer, "stock", "stock:" + ticker, ctx.now,
                        options_.ttls.stock, options_.ttls.stock / 6, ctx.may_block,
-                       ctx.would_block, [&] { return deps_.store->GetStock(ticker); },
+                       ctx.would_block, options_.stale_limit, ctx.stale,
+                       [&] { return deps_.store->GetStock(ticker); },
                        EncodeStock, DecodeStock);
 }
 
 Result<std::optional<Broker>> PricingService::LookupBroker(Ctx& ctx, const std::string& client) {
   return Tiered<Broker>(brokers_, deps_.cache, deps_.observer, "broker", "broker:" + client,
                         ctx.now, options_.ttls.broker, options_.ttls.broker / 6, ctx.may_block,
-                        ctx.would_block, [&] { return deps_.store->GetBroker(client); },
+                        ctx.would_block, options_.stale_limit, ctx.stale,
+                        [&] { return deps_.store->GetBroker(client); },
                         EncodeBroker, DecodeBroker);
 }
 
@@ -427,6 +447,7 @@ Result<std::optional<VolatilityRow>> PricingService::LookupVolatility(Ctx& ctx,
   return Tiered<VolatilityRow>(volatility_, deps_.cache, deps_.observer, "volatility",
                                "vol:" + ticker, ctx.now, options_.ttls.volatility,
                                options_.ttls.volatility, ctx.may_block, ctx.would_block,
+                               options_.stale_limit, ctx.stale,
                                [&] { return deps_.store->GetVolatility(ticker); },
                                EncodeVolatility, DecodeVolatility);
 }
@@ -545,20 +566,21 @@ Result<MarketInputs> PricingService::ResolveInputs(Ctx& ctx, const Stock& stock)
 
 namespace {
 
-void WriteSources(JsonWriter& w, const MarketInputs& in) {
+void WriteSources(JsonWriter& w, const MarketInputs& in, bool stale_reference) {
   w.Key("sources")
       .BeginObject()
       .Key("base_rate").String(SourceName(in.base_rate.source))
       .Key("volatility").String(SourceName(in.volatility.source))
-      .Key("event_risk").String(SourceName(in.event_risk.source))
-      .EndObject();
+      .Key("event_risk").String(SourceName(in.event_risk.source));
+  if (stale_reference) w.Key("reference_data").String("stale");
+  w.EndObject();
 }
 
 }  // namespace
 
 void AppendLocateSuccessBody(std::string* out, const LocateRequest& req, const Quote& quote,
                              const MarketInputs& inputs, std::string_view calculation_id,
-                             SysTime calculated_at) {
+                             SysTime calculated_at, bool stale_reference) {
   auto number = [out](std::string_view key, const Decimal& d, int places) {
     out->append(key);
     d.AppendTo(out, places);
@@ -587,6 +609,7 @@ void AppendLocateSuccessBody(std::string* out, const LocateRequest& req, const Q
   string(R"(},"sources":{"base_rate":)", SourceName(inputs.base_rate.source));
   string(R"(,"volatility":)", SourceName(inputs.volatility.source));
   string(R"(,"event_risk":)", SourceName(inputs.event_risk.source));
+  if (stale_reference) out->append(R"(,"reference_data":"stale")");
   string(R"(},"calculation_id":)", calculation_id);
   out->append(R"(,"calculated_at":")");
   AppendRfc3339Utc(out, calculated_at, 3);
@@ -651,6 +674,21 @@ bool PricingService::CalculateLocate(Ctx& ctx, const ApiRequest& request, Done& 
   if (ctx.would_block) return false;
   if (!inputs) return fail(inputs.error());
 
+  // A request the client identified, seen again (a retry): the same answer,
+  // not a second price. The request's fields are part of the name, so an id
+  // reused for another request prices that one.
+  std::string name;
+  if (request.request_id_given) {
+    name.reserve(128);
+    name.append(key->client_id).append("\n").append(request.request_id).append("\n");
+    name.append(req.ticker).append("\n").append(req.position_value.ToString()).append("\n");
+    name.append(std::to_string(req.loan_days)).append("\n").append(req.client_id);
+    if (auto reply = replies_.Get(name, ctx.now)) {
+      done(Json(200, std::move(*reply), std::move(rate_headers)));
+      return true;
+    }
+  }
+
   auto quote = TryPrice(req, **stock, **broker, *inputs, options_.params);
   if (!quote) return fail(quote.error());
   if (deps_.observer) {
@@ -658,7 +696,8 @@ bool PricingService::CalculateLocate(Ctx& ctx, const ApiRequest& request, Done& 
   }
 
   AuditRecord record;
-  record.calculation_id = deps_.new_uuid();
+  record.calculation_id =
+      !name.empty() && deps_.name_uuid ? deps_.name_uuid(name) : deps_.new_uuid();
   record.request_id = request.request_id;
   record.api_key_client = key->client_id;
   record.request = req;
@@ -668,13 +707,17 @@ bool PricingService::CalculateLocate(Ctx& ctx, const ApiRequest& request, Done& 
 
   std::string body;
   body.reserve(512);
-  AppendLocateSuccessBody(&body, req, *quote, *inputs, record.calculation_id, ctx.now);
+  AppendLocateSuccessBody(&body, req, *quote, *inputs, record.calculation_id, ctx.now, ctx.stale);
 
   auto response = Json(200, std::move(body), std::move(rate_headers));
   // The price is answered only once its audit record is durable.
-  deps_.audit->Append(std::move(record), [done = std::move(done), response = std::move(response)](
-                                             Result<void> ok) mutable {
-                        if (ok) return done(std::move(response));
+  deps_.audit->Append(std::move(record), [this, done = std::move(done),
+                                          response = std::move(response), name = std::move(name),
+                                          now = ctx.now](Result<void> ok) mutable {
+                        if (ok) {
+                          if (!name.empty()) replies_.Put(name, response.body, now, kReplyTtl);
+                          return done(std::move(response));
+                        }
                         done(ErrorResponse(Error{ErrorCode::kServiceUnavailable,
                                                  "audit trail unavailable: " + ok.error().message,
                                                  ""}));
@@ -727,7 +770,7 @@ bool PricingService::GetRate(Ctx& ctx, const ApiRequest& request, std::string_vi
       .Key("volatility").Number(inputs->volatility.value)
       .Key("event_risk").Int(inputs->event_risk.value)
       .EndObject();
-  WriteSources(w, *inputs);
+  WriteSources(w, *inputs, ctx.stale);
   w.Key("as_of").String(Iso8601(ctx.now)).EndObject();
   if (deps_.rate_read) deps_.rate_read((*stock)->ticker);
   done(Json(200, std::move(body), std::move(rate_headers)));
