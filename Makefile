@@ -4,7 +4,7 @@ ASAN_DIR  ?= build-asan
 JOBS      ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build build-asan control-plane node images run test test-unit test-integration test-cluster test-e2e bench bench-instructions bench-operator clean
+.PHONY: all deps build build-asan control-plane node images run test test-unit test-integration test-cluster test-e2e bench bench-instructions bench-operator faults clean
 
 all: build
 
@@ -61,6 +61,13 @@ test-e2e: build control-plane node images
 
 bench: build
 	scripts/bench.sh
+
+# The fault matrix under load (kill -9, PostgreSQL and Redis restarted or away,
+# the spool's disk full, slow clients and floods) with long windows; a table
+# per fault. Root: the spool's disk is a loop-mounted image. `make test` runs
+# it with short windows (faults.matrix).
+faults: build
+	scripts/faults.sh
 
 bench-instructions: build
 	scripts/bench-instructions.sh
