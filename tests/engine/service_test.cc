@@ -295,6 +295,19 @@ TEST(LocateBody, WritesWhatJsonWriterWritesForEveryKindOfValue) {
   }
 }
 
+TEST(Service, ALimiterRoundTripIsNeverTakenOnTheFastPath) {
+  Harness h;
+  ASSERT_EQ(h.Call(Harness::Locate())->status, 200);  // warm caches, one token
+  h.limiter.SetNeedsRoundTrip(true);
+  EXPECT_FALSE(h.Call(Harness::Locate(), /*may_block=*/false))
+      << "the fast path must hand the request on, not wait for Redis";
+  EXPECT_EQ(h.limiter.Deferred(), 1);
+  EXPECT_EQ(h.limiter.Calls(), 1) << "nothing spent by the pass that handed it on";
+  auto r = h.Call(Harness::Locate(), /*may_block=*/true);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(h.limiter.Calls(), 2) << "one token per request";
+}
+
 TEST(Service, ARetriedRequestIdIsPricedAndAuditedOnce) {
   Harness h;
   auto with_id = [](std::string id, std::string ticker = "GME") {

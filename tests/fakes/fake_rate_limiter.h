@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "engine/ports.h"
@@ -32,6 +33,27 @@ class FakeRateLimiter : public RateLimiter {
     return d;
   }
 
+  // While set, TryTake answers nullopt (its decision would need a round
+  // trip), spending nothing.
+  std::optional<RateDecision> TryTake(const std::string& key_id, int64_t limit) override {
+    {
+      std::lock_guard lock(mu_);
+      if (needs_round_trip_) {
+        ++deferred_;
+        return std::nullopt;
+      }
+    }
+    return Take(key_id, limit);
+  }
+  void SetNeedsRoundTrip(bool needs) {
+    std::lock_guard lock(mu_);
+    needs_round_trip_ = needs;
+  }
+  int64_t Deferred() const {
+    std::lock_guard lock(mu_);
+    return deferred_;
+  }
+
   void SetDenyAll(bool deny) {
     std::lock_guard lock(mu_);
     deny_all_ = deny;
@@ -51,6 +73,8 @@ class FakeRateLimiter : public RateLimiter {
   mutable std::mutex mu_;
   std::map<std::string, int64_t> used_;
   bool deny_all_ = false;
+  bool needs_round_trip_ = false;
+  int64_t deferred_ = 0;
   int64_t calls_ = 0;
 };
 

@@ -177,6 +177,58 @@ TEST(RedisRateLimiter, LeasesAtMostOnePercentOfTheLimit) {
   EXPECT_LE(ttl, 30 + 10);
 }
 
+TEST(RedisRateLimiter, TryTakeNeverWaitsAndLeasesAheadOfNeed) {
+  FakeClock clock = MidWindowClock();
+  auto pool = MakePool();
+  RedisRateLimiter limiter(*pool, &clock);
+  const std::string key = UniqueName("ahead");
+  const std::string counter = RedisRateLimiter::CounterKey(key, RateWindowAt(clock.Now()).index);
+
+  // Cold: deciding needs Redis, so nothing is spent and a lease is fetched
+  // in the background.
+  EXPECT_FALSE(limiter.TryTake(key, 1000));
+  ASSERT_TRUE(Eventually([&] { return IntegerOf(*pool, {"GET", counter}) == 10; }, 5s));
+  // 200 tokens taken without a round trip on the caller's thread: each time
+  // half a lease is left, the next is fetched ahead of need.
+  int answered = 0;
+  for (int i = 0; i < 200; ++i) {
+    std::optional<RateDecision> d;
+    ASSERT_TRUE(Eventually([&] { return (d = limiter.TryTake(key, 1000)).has_value(); }, 5s)) << i;
+    EXPECT_TRUE(d->allowed) << i;
+    ++answered;
+  }
+  EXPECT_EQ(answered, 200);
+  EXPECT_GE(limiter.refills(), 20);
+  // Never more leased than 200 spent plus one lease and one lease ahead.
+  EXPECT_LE(IntegerOf(*pool, {"GET", counter}), 200 + 2 * 10);
+  EXPECT_FALSE(limiter.degraded());
+}
+
+TEST(RedisRateLimiter, TryTakeAndTakeTogetherNeverGrantMoreThanTheLimit) {
+  FakeClock clock = MidWindowClock();
+  auto pool_a = MakePool();
+  auto pool_b = MakePool();
+  RedisRateLimiter a(*pool_a, &clock);
+  RedisRateLimiter b(*pool_b, &clock);
+  const std::string key = UniqueName("mixed");
+  const int64_t limit = 500;
+  std::atomic<int64_t> granted{0};
+  std::vector<std::thread> threads;
+  for (RedisRateLimiter* limiter : {&a, &b}) {
+    threads.emplace_back([&, limiter] {
+      for (int i = 0; i < limit; ++i) {
+        auto d = limiter->TryTake(key, limit);
+        if (!d) d = limiter->Take(key, limit);
+        if (d->allowed) granted.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_LE(granted.load(), limit);
+  // The leases fetched ahead and not spent are all that is missing.
+  EXPECT_GE(granted.load(), limit - 2 * 2 * RedisRateLimiter::LeaseSize(limit));
+}
+
 TEST(RedisRateLimiter, NewWindowStartsAFreshCount) {
   FakeClock clock = MidWindowClock();
   auto pool = MakePool();

@@ -61,6 +61,13 @@ class RateLimiter {
  public:
   virtual ~RateLimiter() = default;
   virtual RateDecision Take(const std::string& key_id, int64_t limit_per_minute) = 0;
+  // Take without waiting on I/O, for an event loop: nullopt when the decision
+  // needs a round trip (the caller then calls Take where it may block; no
+  // token was spent). Default: Take, for limiters that never wait.
+  virtual std::optional<RateDecision> TryTake(const std::string& key_id,
+                                              int64_t limit_per_minute) {
+    return Take(key_id, limit_per_minute);
+  }
 };
 
 // Live market inputs from external APIs (DESIGN.md §2.2). An error means the

@@ -1,5 +1,7 @@
 #include "adapters/redis_store.h"
 
+#include "adapters/thread_name.h"
+
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -74,7 +76,21 @@ Result<void> RedisCache::Ping() { return pool_.Ping(); }
 // RedisRateLimiter ---------------------------------------------------------------
 
 RedisRateLimiter::RedisRateLimiter(RedisPool& pool, const Clock* clock)
-    : pool_(pool), clock_(clock), script_sha_(Sha1Hex(kLeaseScript)) {}
+    : pool_(pool), clock_(clock), script_sha_(Sha1Hex(kLeaseScript)) {
+  refiller_ = std::thread([this] {
+    NameThisThread("rate-refill");
+    RefillLoop();
+  });
+}
+
+RedisRateLimiter::~RedisRateLimiter() {
+  {
+    std::lock_guard lock(refill_mu_);
+    stopping_ = true;
+  }
+  refill_cv_.notify_all();
+  refiller_.join();
+}
 
 int64_t RedisRateLimiter::LeaseSize(int64_t limit) { return std::max<int64_t>(limit / 100, 1); }
 
@@ -122,6 +138,103 @@ Result<RedisRateLimiter::Grant> RedisRateLimiter::Lease(const std::string& key_i
   return Grant{r->element[0]->integer, r->element[1]->integer};
 }
 
+void RedisRateLimiter::Roll(Entry& e, int64_t window, int64_t limit) {
+  if (e.window == window) return;
+  e.window = window;
+  e.leased = 0;
+  e.shared_remaining = limit;
+  e.granted = 0;
+  e.exhausted_limit = 0;
+}
+
+std::optional<RateDecision> RedisRateLimiter::TakeLocally(Entry& e, RateDecision d) {
+  if (e.leased > 0) {
+    --e.leased;
+    ++e.granted;
+    d.allowed = true;
+    d.remaining = e.shared_remaining + e.leased;
+    return d;
+  }
+  if (e.exhausted_limit == d.limit) return d;  // Redis has nothing left this window
+  if (degraded_.load()) {
+    // This process limits on its own, with the full limit.
+    if (e.granted < d.limit) {
+      ++e.granted;
+      d.allowed = true;
+    }
+    d.remaining = d.limit - e.granted;
+    return d;
+  }
+  return std::nullopt;
+}
+
+std::optional<RateDecision> RedisRateLimiter::TryTake(const std::string& key_id,
+                                                      int64_t limit_per_minute) {
+  const auto now = clock_ != nullptr ? clock_->Now() : std::chrono::system_clock::now();
+  const RateWindow window = RateWindowAt(now);
+  RateDecision d;
+  d.limit = std::max<int64_t>(limit_per_minute, 0);
+  d.reset_seconds = window.reset_seconds;
+  if (d.limit == 0) return d;
+
+  std::shared_ptr<Entry> entry = EntryFor(key_id, window.index);
+  // Take holds the key's lock across its round trip: waiting for it here
+  // would be waiting for Redis.
+  std::unique_lock lock(entry->mu, std::try_to_lock);
+  if (!lock.owns_lock()) return std::nullopt;
+  Roll(*entry, window.index, d.limit);
+  auto decided = TakeLocally(*entry, d);
+  // Ahead of need: at half a lease left (or none, or while degraded, to find
+  // Redis again), unless Redis has nothing left this window.
+  const int64_t lease = LeaseSize(d.limit);
+  if (entry->exhausted_limit != d.limit && (entry->leased * 2 < lease || degraded_.load())) {
+    QueueRefill(key_id, d.limit, entry);
+  }
+  return decided;
+}
+
+void RedisRateLimiter::QueueRefill(const std::string& key_id, int64_t limit,
+                                   const std::shared_ptr<Entry>& entry) {
+  if (entry->refill_queued) return;
+  entry->refill_queued = true;
+  {
+    std::lock_guard lock(refill_mu_);
+    refill_queue_.push_back(Refill{key_id, limit, entry});
+  }
+  refill_cv_.notify_one();
+}
+
+void RedisRateLimiter::RefillLoop() {
+  for (;;) {
+    Refill job;
+    {
+      std::unique_lock lock(refill_mu_);
+      refill_cv_.wait(lock, [&] { return stopping_ || !refill_queue_.empty(); });
+      if (stopping_) return;
+      job = std::move(refill_queue_.front());
+      refill_queue_.pop_front();
+    }
+    const auto now = clock_ != nullptr ? clock_->Now() : std::chrono::system_clock::now();
+    const RateWindow window = RateWindowAt(now);
+    auto grant = Lease(job.key_id, window, job.limit, LeaseSize(job.limit));
+    std::lock_guard lock(job.entry->mu);
+    Entry& e = *job.entry;
+    e.refill_queued = false;
+    if (!grant) {
+      degraded_.store(true);
+      continue;
+    }
+    degraded_.store(false);
+    refills_.fetch_add(1);
+    Roll(e, window.index, job.limit);
+    // Tokens of a window that ended meanwhile are forfeited, as a lease's are.
+    if (e.window != window.index) continue;
+    e.shared_remaining = std::max<int64_t>(job.limit - grant->count, 0);
+    e.leased += grant->granted;
+    if (grant->granted == 0) e.exhausted_limit = job.limit;
+  }
+}
+
 RateDecision RedisRateLimiter::Take(const std::string& key_id, int64_t limit_per_minute) {
   const auto now = clock_ != nullptr ? clock_->Now() : std::chrono::system_clock::now();
   const RateWindow window = RateWindowAt(now);
@@ -133,21 +246,8 @@ RateDecision RedisRateLimiter::Take(const std::string& key_id, int64_t limit_per
   std::shared_ptr<Entry> entry = EntryFor(key_id, window.index);
   std::lock_guard lock(entry->mu);
   Entry& e = *entry;
-  if (e.window != window.index) {
-    e.window = window.index;
-    e.leased = 0;
-    e.shared_remaining = d.limit;
-    e.granted = 0;
-    e.exhausted_limit = 0;
-  }
-  if (e.leased > 0) {
-    --e.leased;
-    ++e.granted;
-    d.allowed = true;
-    d.remaining = e.shared_remaining + e.leased;
-    return d;
-  }
-  if (e.exhausted_limit == d.limit) return d;  // Redis has nothing left this window
+  Roll(e, window.index, d.limit);
+  if (e.leased > 0 || e.exhausted_limit == d.limit) return *TakeLocally(e, d);
 
   auto grant = Lease(key_id, window, d.limit, LeaseSize(d.limit));
   if (!grant) {

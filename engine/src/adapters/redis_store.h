@@ -5,11 +5,14 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unordered_map>
 
 #include "adapters/memory_store.h"
@@ -54,6 +57,12 @@ class RedisCache : public Cache {
 // local grants together), which is the full limit per process. degraded()
 // reports it; the first successful round trip returns to shared mode.
 //
+// TryTake never waits on Redis: it spends the unspent lease, and once that
+// falls to half a lease it asks a background thread to lease more ahead of
+// need, so an event loop rarely finds it empty (then TryTake answers nullopt
+// and the caller takes the round trip with Take where it may block). While
+// degraded it decides locally and the refiller probes Redis.
+//
 // RateDecision::remaining is this process's view: tokens left in Redis at its
 // last round trip plus its unspent lease. Thread-safe: keys are spread over
 // mutex-guarded shards, each key's state has its own mutex.
@@ -62,8 +71,16 @@ class RedisRateLimiter : public RateLimiter {
   // `pool` and `clock` (not owned; the system clock when null) must outlive
   // the limiter.
   explicit RedisRateLimiter(RedisPool& pool, const Clock* clock = nullptr);
+  ~RedisRateLimiter() override;
+  RedisRateLimiter(const RedisRateLimiter&) = delete;
+  RedisRateLimiter& operator=(const RedisRateLimiter&) = delete;
 
   RateDecision Take(const std::string& key_id, int64_t limit_per_minute) override;
+  std::optional<RateDecision> TryTake(const std::string& key_id,
+                                      int64_t limit_per_minute) override;
+
+  // Leases taken ahead of need by the background refiller so far.
+  int64_t refills() const { return refills_.load(); }
 
   // True while the latest attempt to reach Redis failed.
   bool degraded() const { return degraded_.load(); }
@@ -81,6 +98,12 @@ class RedisRateLimiter : public RateLimiter {
     int64_t shared_remaining = 0;  // limit - count at the last round trip
     int64_t granted = 0;           // grants by this process in the window
     int64_t exhausted_limit = 0;   // >0: Redis granted nothing at this limit
+    bool refill_queued = false;    // a background lease is queued or running
+  };
+  struct Refill {
+    std::string key_id;
+    int64_t limit = 0;
+    std::shared_ptr<Entry> entry;
   };
   struct Shard {
     std::mutex mu;
@@ -94,6 +117,15 @@ class RedisRateLimiter : public RateLimiter {
   static constexpr size_t kShards = 16;
 
   std::shared_ptr<Entry> EntryFor(const std::string& key_id, int64_t window);
+  // Starts `e`'s window over if `window` is a new one. REQUIRES: e.mu held.
+  static void Roll(Entry& e, int64_t window, int64_t limit);
+  // Spends a token of `e` without Redis if it can: from the lease, or
+  // refused (exhausted), or locally while degraded. REQUIRES: e.mu held.
+  std::optional<RateDecision> TakeLocally(Entry& e, RateDecision d);
+  // Queues a background lease for `key_id` unless one is queued.
+  // REQUIRES: entry->mu held.
+  void QueueRefill(const std::string& key_id, int64_t limit, const std::shared_ptr<Entry>& entry);
+  void RefillLoop();
   // Asks Redis for up to `want` tokens of `key_id` in `window`.
   Result<Grant> Lease(const std::string& key_id, const RateWindow& window, int64_t limit,
                       int64_t want);
@@ -103,6 +135,13 @@ class RedisRateLimiter : public RateLimiter {
   const std::string script_sha_;
   std::array<Shard, kShards> shards_;
   std::atomic<bool> degraded_{false};
+  std::atomic<int64_t> refills_{0};
+
+  std::mutex refill_mu_;
+  std::condition_variable refill_cv_;
+  std::deque<Refill> refill_queue_;  // guarded by refill_mu_
+  bool stopping_ = false;            // guarded by refill_mu_
+  std::thread refiller_;
 };
 
 }  // namespace pricing::engine

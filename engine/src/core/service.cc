@@ -346,7 +346,16 @@ std::optional<ApiKey> PricingService::Admit(Ctx& ctx, const ApiRequest& request,
     return std::nullopt;
   }
   ApiKey& api_key = **found;
-  RateDecision d = deps_.limiter->Take(api_key.key_hash, api_key.rate_limit_per_minute);
+  // The limiter's round trip to Redis, when its lease is spent, is taken
+  // where blocking is allowed, never on an event loop.
+  std::optional<RateDecision> taken =
+      ctx.may_block ? deps_.limiter->Take(api_key.key_hash, api_key.rate_limit_per_minute)
+                    : deps_.limiter->TryTake(api_key.key_hash, api_key.rate_limit_per_minute);
+  if (!taken) {
+    ctx.would_block = true;
+    return std::nullopt;
+  }
+  RateDecision& d = *taken;
   // Built in place: an initializer list would copy each name and value again.
   rate_headers.clear();
   rate_headers.reserve(3);
