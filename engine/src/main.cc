@@ -326,8 +326,17 @@ std::shared_ptr<ApiRequest> ToApiRequest(HttpRequest&& http) {
   req->query = std::move(http.query);
   req->headers = std::move(http.headers);
   req->body = std::move(http.body);
-  std::string_view rid = req->Header("x-request-id");
-  req->request_id_refused = !rid.empty() && !IsValidRequestId(rid);
+  // Present but empty is refused too: the contract allows 1-128 characters.
+  bool rid_present = false;
+  std::string_view rid;
+  for (const auto& [name, value] : req->headers) {
+    if (name == "x-request-id") {
+      rid_present = true;
+      rid = value;
+      break;
+    }
+  }
+  req->request_id_refused = rid_present && !IsValidRequestId(rid);
   req->request_id = rid.empty() || req->request_id_refused ? NewUuid() : std::string(rid);
   req->request_id_given = !rid.empty() && !req->request_id_refused;
   return req;

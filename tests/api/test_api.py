@@ -295,7 +295,7 @@ def _raw_answer(port, request):
     return int(head.split(b" ")[1]), body
 
 
-@pytest.mark.parametrize("request_id", [b"caf\xc3\xa9", b"\xff\xfe", b"a b", b"x" * 129, b"id/1"])
+@pytest.mark.parametrize("request_id", [b"caf\xc3\xa9", b"\xff\xfe", b"a b", b"x" * 129, b"id/1", b"", b"  "])
 def test_a_request_id_the_store_could_refuse_is_a_400_naming_the_header(engine, services, request_id):
     body = json.dumps(GME).encode()
     before = services.sql("select count(*) from audit_log")
