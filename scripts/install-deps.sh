@@ -17,8 +17,14 @@ packages=(
   postgresql postgresql-client redis-server redis-tools nginx-light
   # test and benchmark tooling
   wrk procps psmisc iproute2 jq python3 python3-yaml python3-pytest util-linux bc openssl
+  # scripts/pytools.sh: the venv of tests/api/schema (schemathesis from PyPI)
+  python3-venv
   # make bench-instructions counts a request's instructions with callgrind
   valgrind
+  # tests/fuzz/run.sh: libFuzzer targets built with clang; libclang-rt-16-dev
+  # holds the sanitizer and libFuzzer runtimes, llvm-16 the symbolizer that
+  # makes crash stacks readable
+  clang-16 libclang-rt-16-dev libfuzzer-16-dev llvm-16
   # runs the operator at a chosen wall-clock time in tests/cluster/policy_test.sh
   faketime
   # promtool for tests/monitoring and tests/cluster/manifests_test.sh; the
