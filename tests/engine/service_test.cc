@@ -295,6 +295,33 @@ TEST(LocateBody, WritesWhatJsonWriterWritesForEveryKindOfValue) {
   }
 }
 
+TEST(Service, AFloodOfInventedKeysCostsBoundedStoreLookups) {
+  Harness h;
+  ASSERT_EQ(h.Call(Harness::Locate())->status, 200);  // a real key, now held
+  const int64_t before = h.store.Calls();
+  int unauthorized = 0, unavailable = 0;
+  for (int i = 0; i < 1000; ++i) {
+    auto r = h.Call(Harness::Locate("GME", "invented-" + std::to_string(i)));
+    ASSERT_TRUE(r);
+    if (r->status == 401) ++unauthorized;
+    if (r->status == 503) ++unavailable;
+  }
+  // Within one second: the per-second budget (100 lookups, one spent on the
+  // real key) reached the store, the rest were answered 503 without it.
+  EXPECT_EQ(h.store.Calls() - before, 99);
+  EXPECT_EQ(unauthorized, 99);
+  EXPECT_EQ(unavailable, 901);
+  // The real key is unaffected, and an invented one already refused is
+  // refused again from memory.
+  EXPECT_EQ(h.Call(Harness::Locate())->status, 200);
+  const int64_t after = h.store.Calls();
+  EXPECT_EQ(h.Call(Harness::Locate("GME", "invented-7"))->status, 401);
+  EXPECT_EQ(h.store.Calls(), after);
+  // The next second has a budget again.
+  h.clock.Advance(1s);
+  EXPECT_EQ(h.Call(Harness::Locate("GME", "invented-5000"))->status, 401);
+}
+
 TEST(Service, ALimiterRoundTripIsNeverTakenOnTheFastPath) {
   Harness h;
   ASSERT_EQ(h.Call(Harness::Locate())->status, 200);  // warm caches, one token

@@ -9,9 +9,11 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -132,6 +134,10 @@ struct ServiceOptions {
   // How long the reference store may be unreachable while /health/ready
   // still answers 200 "degraded" (DESIGN.md §2.3, PRICING_STALE_LIMIT).
   std::chrono::seconds stale_limit{15 * 60};
+  // Store lookups of API keys this process does not hold, per second at
+  // most: a flood of invented keys costs no more. Past it such a key gets
+  // 503 (retry), a key already held is unaffected.
+  int64_t key_lookups_per_second = 100;
 };
 
 class PricingService {
@@ -175,7 +181,17 @@ class PricingService {
   ServiceDeps deps_;
   ServiceOptions options_;
   std::unique_ptr<Staleness> stale_;  // the reference store's last answer, for Ready
-  TtlCache<std::optional<ApiKey>> keys_;
+  TtlCache<std::optional<ApiKey>> keys_;  // keys found; never an absent one
+  // Hashes the store did not know, for unknown_api_key: apart from keys_, and
+  // smaller, so that a flood of invented keys evicts no real one.
+  TtlCache<bool> unknown_keys_{1 << 16};
+  // Store lookups of keys this second (rate limit), and the lookups in
+  // flight, which concurrent requests for the same key wait for.
+  struct KeyFlight;
+  std::mutex key_lookups_mu_;
+  int64_t key_lookup_second_ = 0;
+  int64_t key_lookups_this_second_ = 0;
+  std::unordered_map<std::string, std::shared_ptr<KeyFlight>> key_flights_;
   // Answers of priced requests that carried the client's request id, by
   // principal, request id and request: a retry gets the same answer.
   TtlCache<std::string> replies_{1 << 16};

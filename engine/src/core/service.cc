@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <condition_variable>
 
 #include "engine/internal_api.h"
 #include "engine/json_text.h"
@@ -425,14 +426,93 @@ Result<std::optional<T>> Tiered(TtlCache<std::optional<T>>& l1, Cache* shared,
 
 }  // namespace
 
+// One store lookup of a key, shared by the requests that need it meanwhile.
+struct PricingService::KeyFlight {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  bool stale = false;
+  Result<std::optional<ApiKey>> result;
+};
+
 Result<std::optional<ApiKey>> PricingService::LookupKey(Ctx& ctx, const std::string& key_hash) {
   // Keys are kept in-process only: the shared cache never holds credentials.
-  return Tiered<ApiKey>(
-      keys_, nullptr, deps_.observer, "api_key", key_hash, ctx.now, options_.ttls.api_key,
-      options_.ttls.unknown_api_key, ctx.may_block, ctx.would_block, options_.stale_limit,
-      ctx.stale, [&] { return deps_.store->GetApiKeyByHash(key_hash); },
-      std::function<std::string(const std::optional<ApiKey>&)>(),
-      [](std::string_view) { return std::optional<std::optional<ApiKey>>(); });
+  if (auto hit = keys_.Get(key_hash, ctx.now)) {
+    if (deps_.observer) deps_.observer->CacheHit("api_key");
+    return std::move(*hit);
+  }
+  if (unknown_keys_.Get(key_hash, ctx.now)) {
+    if (deps_.observer) deps_.observer->CacheHit("api_key");
+    return std::optional<ApiKey>();
+  }
+  if (!ctx.may_block) {
+    ctx.would_block = true;
+    return std::optional<ApiKey>();
+  }
+  if (deps_.observer) deps_.observer->CacheMiss("api_key");
+  std::shared_ptr<KeyFlight> flight;
+  bool leader = false;
+  {
+    std::lock_guard lock(key_lookups_mu_);
+    auto it = key_flights_.find(key_hash);
+    if (it != key_flights_.end()) {
+      flight = it->second;
+    } else {
+      const int64_t second =
+          std::chrono::duration_cast<std::chrono::seconds>(ctx.now.time_since_epoch()).count();
+      if (second != key_lookup_second_) {
+        key_lookup_second_ = second;
+        key_lookups_this_second_ = 0;
+      }
+      if (key_lookups_this_second_ >= options_.key_lookups_per_second) {
+        // A key this process has never seen, in a flood of them: the last
+        // known good value if the store once knew it, else retry later.
+        if (auto old = keys_.GetStale(key_hash, ctx.now, options_.stale_limit)) {
+          ctx.stale = true;
+          return *old;
+        }
+        return Fail(ErrorCode::kServiceUnavailable,
+                    "too many lookups of unknown API keys; retry in a second");
+      }
+      ++key_lookups_this_second_;
+      flight = std::make_shared<KeyFlight>();
+      key_flights_.emplace(key_hash, flight);
+      leader = true;
+    }
+  }
+  if (!leader) {
+    std::unique_lock lock(flight->mu);
+    flight->cv.wait(lock, [&] { return flight->done; });
+    ctx.stale = ctx.stale || flight->stale;
+    return flight->result;
+  }
+  Result<std::optional<ApiKey>> loaded = deps_.store->GetApiKeyByHash(key_hash);
+  if (loaded) {
+    if (*loaded) {
+      keys_.Put(key_hash, *loaded, ctx.now, options_.ttls.api_key);
+    } else {
+      unknown_keys_.Put(key_hash, true, ctx.now, options_.ttls.unknown_api_key);
+    }
+  } else if (loaded.error().code == ErrorCode::kServiceUnavailable) {
+    // The store is down: the last known good key, up to the stale limit past
+    // its expiry (DESIGN.md §2.3, degraded service).
+    if (auto old = keys_.GetStale(key_hash, ctx.now, options_.stale_limit)) {
+      ctx.stale = true;
+      loaded = std::move(*old);
+    }
+  }
+  {
+    std::lock_guard lock(key_lookups_mu_);
+    key_flights_.erase(key_hash);
+  }
+  {
+    std::lock_guard lock(flight->mu);
+    flight->result = loaded;
+    flight->stale = ctx.stale;
+    flight->done = true;
+  }
+  flight->cv.notify_all();
+  return loaded;
 }
 
 Result<std::optional<Stock>> PricingService::LookupStock(Ctx& ctx, const std::string& ticker) {
