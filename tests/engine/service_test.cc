@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include <optional>
 #include <random>
 #include <string>
@@ -32,7 +34,7 @@ struct Harness {
   int uuid = 0;
   std::optional<PricingService> service;
 
-  Harness() {
+  explicit Harness(ServiceOptions options = {}) {
     store.Put(Stock{"GME", BorrowStatus::kHard, D("0.05"), "SL-GME"});
     store.Put(Stock{"AAPL", BorrowStatus::kEasy, D("0.0025"), "SL-AAPL"});
     store.Put(Broker{"big_fund_007", D("5.0"), FeeType::kFlat, D("40.00"), 365});
@@ -53,7 +55,7 @@ struct Harness {
     deps.name_uuid = [](std::string_view name) {
       return "named-" + std::to_string(std::hash<std::string_view>{}(name));
     };
-    service.emplace(deps, ServiceOptions{});
+    service.emplace(deps, std::move(options));
   }
 
   // Handles `req` allowing blocking; returns the response (or nullopt if none yet).
@@ -293,6 +295,46 @@ TEST(LocateBody, WritesWhatJsonWriterWritesForEveryKindOfValue) {
     AppendLocateSuccessBody(&body, req, quote, in, id, at, stale);
     ASSERT_EQ(body, "prefix:" + LocateBodyByJsonWriter(req, quote, in, id, at, stale)) << i;
   }
+}
+
+ApiRequest ReadyProbe() {
+  ApiRequest r;
+  r.method = "GET";
+  r.path = "/health/ready";
+  return r;
+}
+
+TEST(Service, ReadinessIsDegradedWhenTheStoreAnsweredLookupsBeforeAnyProbe) {
+  Harness h;
+  ASSERT_EQ(h.Call(Harness::Locate())->status, 200);  // the store answered these lookups
+  h.store.SetDown(true);
+  h.clock.Advance(std::chrono::minutes(1));
+  auto ready = h.Call(ReadyProbe());
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200) << ready->body;
+  EXPECT_NE(ready->body.find(R"("status":"degraded")"), std::string::npos) << ready->body;
+  h.clock.Advance(std::chrono::minutes(15));
+  EXPECT_EQ(h.Call(ReadyProbe())->status, 503);
+}
+
+TEST(Service, ReadinessFromItsOwnProberAnswersOnTheFastPath) {
+  ServiceOptions options;
+  options.readiness_interval = 5ms;
+  Harness h(options);
+  auto ready = h.Call(ReadyProbe(), /*may_block=*/false);
+  ASSERT_TRUE(ready) << "answered without the blocking pass";
+  EXPECT_EQ(ready->status, 200) << ready->body;
+  EXPECT_NE(ready->body.find(R"("status":"ready")"), std::string::npos) << ready->body;
+  h.store.SetDown(true);
+  // The next probes see the store down: degraded, still on the fast path.
+  bool degraded = false;
+  for (int i = 0; i < 400 && !degraded; ++i) {
+    std::this_thread::sleep_for(5ms);
+    auto r = h.Call(ReadyProbe(), /*may_block=*/false);
+    ASSERT_TRUE(r);
+    degraded = r->body.find(R"("status":"degraded")") != std::string::npos;
+  }
+  EXPECT_TRUE(degraded);
 }
 
 TEST(Service, AFloodOfInventedKeysCostsBoundedStoreLookups) {

@@ -26,6 +26,9 @@ class Staleness {
   // kOk when it answered, kDegraded when it did not but answered within the
   // limit, else kUnavailable. Thread-safe.
   State Observe(std::string_view name, bool ok, ReadinessTime now);
+  // Records that `name` answered at `now` outside a probe (a lookup served
+  // by it), so that a process not probed yet still knows it had answered.
+  void Answered(std::string_view name, ReadinessTime now) { Observe(name, true, now); }
 
  private:
   std::chrono::seconds limit_;

@@ -7,12 +7,14 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -138,6 +140,11 @@ struct ServiceOptions {
   // most: a flood of invented keys costs no more. Past it such a key gets
   // 503 (retry), a key already held is unaffected.
   int64_t key_lookups_per_second = 100;
+  // >0: the dependencies are probed on a thread of the service's own this
+  // often, and GET /health/ready answers the latest probe at once, on any
+  // thread: readiness never waits behind request work. 0: each GET probes
+  // (on the blocking pass).
+  std::chrono::milliseconds readiness_interval{0};
 };
 
 class PricingService {
@@ -145,6 +152,10 @@ class PricingService {
   using Done = std::function<void(ApiResponse)>;
 
   PricingService(ServiceDeps deps, ServiceOptions options);
+  // Stops the readiness prober, if any.
+  ~PricingService();
+  PricingService(const PricingService&) = delete;
+  PricingService& operator=(const PricingService&) = delete;
 
   // Answers one request. With `may_block` false the call never waits on I/O:
   // when it would (a lookup missing the in-process level), it returns false
@@ -173,6 +184,9 @@ class PricingService {
                               std::vector<std::pair<std::string, std::string>>& rate_headers);
 
   Result<std::optional<ApiKey>> LookupKey(Ctx& ctx, const std::string& key_hash);
+  // Returns `result`, noting in stale_ that the store answered if it did.
+  template <typename T>
+  T Answered(T result, std::chrono::system_clock::time_point now);
   Result<std::optional<Stock>> LookupStock(Ctx& ctx, const std::string& ticker);
   Result<std::optional<Broker>> LookupBroker(Ctx& ctx, const std::string& client_id);
   Result<std::optional<VolatilityRow>> LookupVolatility(Ctx& ctx, const std::string& ticker);
@@ -181,6 +195,12 @@ class PricingService {
   ServiceDeps deps_;
   ServiceOptions options_;
   std::unique_ptr<Staleness> stale_;  // the reference store's last answer, for Ready
+  // The readiness prober (readiness_interval > 0) and its latest answer.
+  std::mutex ready_mu_;
+  std::condition_variable ready_cv_;
+  bool stopping_ = false;                   // guarded by ready_mu_
+  std::optional<ApiResponse> last_ready_;   // guarded by ready_mu_
+  std::thread prober_;
   TtlCache<std::optional<ApiKey>> keys_;  // keys found; never an absent one
   // Hashes the store did not know, for unknown_api_key: apart from keys_, and
   // smaller, so that a flood of invented keys evicts no real one.

@@ -205,7 +205,29 @@ class KeepAdmission {
 PricingService::PricingService(ServiceDeps deps, ServiceOptions options)
     : deps_(std::move(deps)),
       options_(std::move(options)),
-      stale_(std::make_unique<Staleness>(options_.stale_limit)) {}
+      stale_(std::make_unique<Staleness>(options_.stale_limit)) {
+  if (options_.readiness_interval.count() <= 0) return;
+  last_ready_ = Ready(deps_.clock->Now());
+  prober_ = std::thread([this] {
+    std::unique_lock lock(ready_mu_);
+    while (!ready_cv_.wait_for(lock, options_.readiness_interval, [&] { return stopping_; })) {
+      lock.unlock();
+      ApiResponse answer = Ready(deps_.clock->Now());
+      lock.lock();
+      last_ready_ = std::move(answer);
+    }
+  });
+}
+
+PricingService::~PricingService() {
+  if (!prober_.joinable()) return;
+  {
+    std::lock_guard lock(ready_mu_);
+    stopping_ = true;
+  }
+  ready_cv_.notify_all();
+  prober_.join();
+}
 
 std::string PricingService::ErrorBody(const Error& error) {
   std::string out;
@@ -242,6 +264,15 @@ bool PricingService::Handle(const ApiRequest& request, Done done, bool may_block
   }
   if (path == "/health/ready") {
     if (!get) return method_not_allowed("GET");
+    if (options_.readiness_interval.count() > 0) {
+      std::optional<ApiResponse> answer;
+      {
+        std::lock_guard lock(ready_mu_);
+        answer = last_ready_;
+      }
+      done(std::move(*answer));
+      return true;
+    }
     if (!ctx.may_block) return false;
     done(Ready(ctx.now));
     return true;
@@ -488,6 +519,7 @@ Result<std::optional<ApiKey>> PricingService::LookupKey(Ctx& ctx, const std::str
   }
   Result<std::optional<ApiKey>> loaded = deps_.store->GetApiKeyByHash(key_hash);
   if (loaded) {
+    stale_->Answered("reference_store", ctx.now);
     if (*loaded) {
       keys_.Put(key_hash, *loaded, ctx.now, options_.ttls.api_key);
     } else {
@@ -515,11 +547,17 @@ Result<std::optional<ApiKey>> PricingService::LookupKey(Ctx& ctx, const std::str
   return loaded;
 }
 
+template <typename T>
+T PricingService::Answered(T result, SysTime now) {
+  if (result) stale_->Answered("reference_store", now);
+  return result;
+}
+
 Result<std::optional<Stock>> PricingService::LookupStock(Ctx& ctx, const std::string& ticker) {
   return Tiered<Stock>(stocks_, deps_.cache, deps_.observer, "stock", "stock:" + ticker, ctx.now,
                        options_.ttls.stock, options_.ttls.stock / 6, ctx.may_block,
                        ctx.would_block, options_.stale_limit, ctx.stale,
-                       [&] { return deps_.store->GetStock(ticker); },
+                       [&] { return Answered(deps_.store->GetStock(ticker), ctx.now); },
                        EncodeStock, DecodeStock);
 }
 
@@ -527,7 +565,7 @@ Result<std::optional<Broker>> PricingService::LookupBroker(Ctx& ctx, const std::
   return Tiered<Broker>(brokers_, deps_.cache, deps_.observer, "broker", "broker:" + client,
                         ctx.now, options_.ttls.broker, options_.ttls.broker / 6, ctx.may_block,
                         ctx.would_block, options_.stale_limit, ctx.stale,
-                        [&] { return deps_.store->GetBroker(client); },
+                        [&] { return Answered(deps_.store->GetBroker(client), ctx.now); },
                         EncodeBroker, DecodeBroker);
 }
 
@@ -537,7 +575,7 @@ Result<std::optional<VolatilityRow>> PricingService::LookupVolatility(Ctx& ctx,
                                "vol:" + ticker, ctx.now, options_.ttls.volatility,
                                options_.ttls.volatility, ctx.may_block, ctx.would_block,
                                options_.stale_limit, ctx.stale,
-                               [&] { return deps_.store->GetVolatility(ticker); },
+                               [&] { return Answered(deps_.store->GetVolatility(ticker), ctx.now); },
                                EncodeVolatility, DecodeVolatility);
 }
 
