@@ -495,6 +495,10 @@ ServiceOptions BaseOptions(const EngineConfig& cfg) {
   sopts.openapi_yaml = std::string(EmbeddedOpenApi());
   sopts.role = std::string(RoleName(cfg.role));
   sopts.stale_limit = cfg.stale_limit;
+  // GET /health/ready answers the latest of these probes at once, on the
+  // event loop: a probe never waits behind request work for the blocking
+  // pool, and kubelet's probes cost the store nothing extra.
+  sopts.readiness_interval = std::chrono::seconds(1);
   return sopts;
 }
 
