@@ -19,6 +19,7 @@
 #include "adapters/redis_store.h"
 #include "adapters/role_clients.h"
 #include "adapters/sql_migrations.h"
+#include "adapters/thread_name.h"
 #include "engine/internal_api.h"
 #include "engine/json_text.h"
 #include "engine/reference_data.h"
@@ -306,8 +307,11 @@ HttpHandler RoleHandler(RoleRoutes routes, std::string role, std::chrono::second
                         Metrics& metrics, boost::asio::thread_pool& blocking) {
   auto shared = std::make_shared<RoleRoutes>(std::move(routes));
   auto stale = std::make_shared<Staleness>(stale_limit);  // for the checks that may be stale
-  return [shared, stale, role = std::move(role), &metrics, &blocking](HttpRequest&& http,
-                                                                      Responder respond) {
+  // Readiness probes run on a thread of their own: never behind request work
+  // queued on `blocking`.
+  auto ready_pool = std::make_shared<NamedThreadPool>(1, "ready");
+  return [shared, stale, ready_pool, role = std::move(role), &metrics, &blocking](
+             HttpRequest&& http, Responder respond) {
     auto [req, done] = Receive(std::move(http), std::move(respond), metrics);
     if (!req) return;
     const std::string& path = req->path;
@@ -330,7 +334,7 @@ HttpHandler RoleHandler(RoleRoutes routes, std::string role, std::chrono::second
       return done(std::move(r));
     }
     if (path == "/health/ready") {
-      boost::asio::post(blocking, [shared, stale, role, done = std::move(done)] {
+      boost::asio::post(*ready_pool, [shared, stale, role, done = std::move(done)] {
         done(ReadyResponse(shared->checks(), *stale, role));
       });
       return;
