@@ -164,6 +164,20 @@ TEST(ConfigErrors, NameTheFileLineAndKey) {
   EXPECT_EQ(c.error().field, "listen");
 }
 
+// Found by tests/fuzz (engine_config): a control character in a value or in
+// yaml-cpp's message ("unknown escape character: " and the byte) split the
+// one-line error that start-up prints.
+TEST(ConfigErrors, StayOneLineWhateverTheValue) {
+  World world;
+  // ExpectError also checks that the message is one line.
+  world.files["bytes.yaml"] = "audit_handoff_url: http://peer:80" + std::string(27, '\xff') +
+                              std::string(1, '\0') + "\n" + std::string(18, '\xff') + "80\n";
+  EXPECT_TRUE(ExpectError(world, {"--config", "bytes.yaml"}).starts_with("bytes.yaml:"));
+  world.files["value.yaml"] = "listen: \"a\\nb\\x01\"\n";
+  EXPECT_EQ(ExpectError(world, {"--config", "value.yaml"}),
+            "value.yaml:1: listen: \"a\\nb\\x01\" is not host:port");
+}
+
 TEST(ConfigErrors, NameTheEnvironmentVariable) {
   World world;
   world.env = {{"PRICING_ROLE", "boss"}};

@@ -222,6 +222,11 @@ TEST(DecodeErrorBody, ReadsTheDesignErrorAndFallsBackOnStatus) {
   EXPECT_EQ(e.field, "status");
   EXPECT_EQ(DecodeErrorBody(502, "Bad Gateway").code, ErrorCode::kServiceUnavailable);
   EXPECT_EQ(DecodeErrorBody(401, "").code, ErrorCode::kUnauthorized);
+  // The last of two messages is empty (found by the internal_api fuzz
+  // target): still an error that says something.
+  e = DecodeErrorBody(404, R"({"error":{"code":"TICKER_NOT_FOUND","message":"x","message":""}})");
+  EXPECT_FALSE(e.message.empty());
+  EXPECT_EQ(e.code, ErrorCode::kNotFound);
 }
 
 struct DataHarness {

@@ -222,6 +222,10 @@ TEST(Spec, PhaseTimesAreClockTimesOrOpenCloseWithAnOffset) {
       {"open+90s", false, A::kClock, 0},
       {"open 90m", false, A::kClock, 0},
       {"", false, A::kClock, 0},
+      // Found by tests/fuzz (rfc3339): a long run of digits overflowed int
+      // (undefined behaviour) before its length was checked.
+      {"close+10500033333", false, A::kClock, 0},
+      {"open-99999999999h", false, A::kClock, 0},
   };
   for (const PhaseTimeCase& c : cases) {
     const std::optional<PhaseTime> t = ParsePhaseTime(c.text);

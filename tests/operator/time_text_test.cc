@@ -53,6 +53,17 @@ TEST(TimeText, RejectsMalformedRfc3339) {
   for (const std::string& text : bad) EXPECT_FALSE(ParseRfc3339(text).has_value()) << text;
 }
 
+// Found by tests/fuzz (rfc3339): a year outside 1677..2262 overflowed the
+// nanosecond count (undefined behaviour) instead of being refused.
+TEST(TimeText, RejectsRfc3339BeyondTheTimePointRange) {
+  EXPECT_EQ(ParseRfc3339("0000-01-01T00:00:00-23:59"), std::nullopt);
+  EXPECT_EQ(ParseRfc3339("1000-06-15T12:00:00Z"), std::nullopt);
+  EXPECT_EQ(ParseRfc3339("9999-12-31T23:59:59Z"), std::nullopt);
+  EXPECT_EQ(ParseRfc3339("1678-01-01T00:00:00Z"), Utc(1678, 1, 1, 0, 0, 0));
+  EXPECT_EQ(ParseRfc3339("2261-12-31T23:59:59.999999999Z"),
+            Utc(2261, 12, 31, 23, 59, 59) + nanoseconds{999999999});
+}
+
 TEST(TimeText, FormatsRfc3339InUtc) {
   EXPECT_EQ(FormatRfc3339(Utc(2026, 11, 28, 18, 0, 0)), "2026-11-28T18:00:00Z");
   EXPECT_EQ(FormatRfc3339(Utc(2027, 3, 5, 7, 8, 9) + milliseconds{500}), "2027-03-05T07:08:09.5Z");
@@ -72,6 +83,19 @@ TEST(TimeText, ParsesDatesAndClockTimes) {
   EXPECT_FALSE(ParseClockTime("24:00").has_value());
   EXPECT_FALSE(ParseClockTime("9:30").has_value());
   EXPECT_FALSE(ParseClockTime("09:30:00").has_value());
+}
+
+TEST(TimeText, EveryParsedRfc3339TimeFormatsBackWithoutOverflow) {
+  // Near the ends of the time point's range (1677-09-21 and 2262-04-11):
+  // formatting floors to whole days, so parsing keeps two days inside
+  // (found by the rfc3339 fuzz target).
+  EXPECT_FALSE(ParseRfc3339("1677-09-22T12:00:00Z").has_value());
+  EXPECT_FALSE(ParseRfc3339("2262-04-10T00:00:00Z").has_value());
+  for (const char* ok : {"1677-09-24T00:00:00Z", "2262-04-08T00:00:00Z", "1677-09-24T23:59:59-23:59"}) {
+    auto t = ParseRfc3339(ok);
+    ASSERT_TRUE(t.has_value()) << ok;
+    EXPECT_EQ(ParseRfc3339(FormatRfc3339(*t)), t) << ok;
+  }
 }
 
 TEST(TimeText, ParsesGoDurations) {

@@ -149,6 +149,20 @@ TEST(Yaml, RejectsNestingBeyondTheLimit) {
   EXPECT_NE(doc.error().message.find("nested more than"), std::string::npos);
 }
 
+// Found by tests/fuzz (operator_yaml): a few KiB of aliases to one long
+// scalar expanded to gigabytes of JSON text within the node limit.
+TEST(Yaml, RejectsAliasesThatRepeatTooMuchText) {
+  std::string text = "a: &s " + std::string(65536, 'x') + "\nb: &b [";
+  for (int i = 0; i < 32; ++i) text += i ? ", *s" : "*s";
+  text += "]\nc: [";
+  for (int i = 0; i < 33; ++i) text += i ? ", *b" : "*b";
+  text += "]\n";
+  const Result<json> doc = ParseYaml(text);
+  ASSERT_FALSE(doc.has_value());
+  EXPECT_NE(doc.error().message.find("MiB of scalar text"), std::string::npos)
+      << doc.error().message;
+}
+
 TEST(Yaml, StreamsSkipEmptyDocuments) {
   const Result<std::vector<json>> docs =
       ParseYamlStream("---\na: 1\n---\n---\n# only a comment\n---\nb: 2\n");

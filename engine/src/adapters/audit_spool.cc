@@ -391,22 +391,47 @@ std::string SerializeAuditRecord(const AuditRecord& r) {
   return out;
 }
 
+namespace {
+
+// The integer `key` of `j` within [lo, hi]: an integer JSON number, else
+// throws (a double such as 1e30 is never converted).
+int64_t IntegerAt(const Json& j, const char* key, int64_t lo, int64_t hi) {
+  const Json& v = j.at(key);
+  const bool fits = v.is_number_unsigned()
+                        ? v.get<uint64_t>() <= static_cast<uint64_t>(hi)
+                        : v.is_number_integer() && v.get<int64_t>() >= lo && v.get<int64_t>() <= hi;
+  if (!fits) throw std::runtime_error(std::string(key) + " is not an integer in range");
+  return v.is_number_unsigned() ? static_cast<int64_t>(v.get<uint64_t>()) : v.get<int64_t>();
+}
+
+int IntAt(const Json& j, const char* key) {
+  return static_cast<int>(
+      IntegerAt(j, key, std::numeric_limits<int>::min(), std::numeric_limits<int>::max()));
+}
+
+int64_t Int64At(const Json& j, const char* key) {
+  return IntegerAt(j, key, std::numeric_limits<int64_t>::min(),
+                   std::numeric_limits<int64_t>::max());
+}
+
+}  // namespace
+
 Result<AuditRecord> ParseAuditRecord(std::string_view text) {
   if (auto fast = AuditTextReader(text).Read()) return std::move(*fast);
   try {
     const Json j = Json::parse(text);
-    if (j.at("v").get<int>() != 1) throw std::runtime_error("unknown version");
+    if (IntAt(j, "v") != 1) throw std::runtime_error("unknown version");
     AuditRecord r;
     r.calculation_id = j.at("calculation_id").get<std::string>();
     r.request_id = j.at("request_id").get<std::string>();
     r.api_key_client = j.at("api_key_client").get<std::string>();
     r.at = std::chrono::system_clock::time_point(
         std::chrono::duration_cast<std::chrono::system_clock::duration>(
-            std::chrono::nanoseconds(j.at("at_unix_ns").get<int64_t>())));
+            std::chrono::nanoseconds(Int64At(j, "at_unix_ns"))));
     const Json& req = j.at("request");
     r.request.ticker = req.at("ticker").get<std::string>();
     r.request.position_value = DecimalAt(req, "position_value");
-    r.request.loan_days = req.at("loan_days").get<int>();
+    r.request.loan_days = IntAt(req, "loan_days");
     r.request.client_id = req.at("client_id").get<std::string>();
     const Json& q = j.at("quote");
     r.quote.rate = DecimalAt(q, "rate");
@@ -415,11 +440,11 @@ Result<AuditRecord> ParseAuditRecord(std::string_view text) {
     r.quote.markup = DecimalAt(q, "markup");
     r.quote.transaction_fees = DecimalAt(q, "transaction_fees");
     r.quote.total_fee = DecimalAt(q, "total_fee");
-    r.quote.day_count = q.at("day_count").get<int>();
+    r.quote.day_count = IntAt(q, "day_count");
     const Json& in = j.at("inputs");
     r.inputs.base_rate = {DecimalAt(in.at("base_rate"), "value"), SourceAt(in.at("base_rate"))};
     r.inputs.volatility = {DecimalAt(in.at("volatility"), "value"), SourceAt(in.at("volatility"))};
-    r.inputs.event_risk = {in.at("event_risk").at("value").get<int>(),
+    r.inputs.event_risk = {IntAt(in.at("event_risk"), "value"),
                            SourceAt(in.at("event_risk"))};
     return r;
   } catch (const std::exception& e) {
@@ -567,7 +592,8 @@ Result<void> AuditSpool::Recover() {
     const uint64_t size = data.size();
     if (size < kHeaderBytes || std::memcmp(data.data(), kSegmentMagic, kHeaderBytes) != 0) {
       ::close(fd);
-      const bool torn_header = std::memcmp(data.data(), kSegmentMagic, size) == 0;
+      const bool torn_header =
+          std::memcmp(data.data(), kSegmentMagic, std::min<size_t>(size, kHeaderBytes)) == 0;
       if (torn_header && size < kHeaderBytes) {
         ::unlink(path.c_str());  // created, never written: holds no record
       } else {

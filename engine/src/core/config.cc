@@ -23,10 +23,35 @@ struct Key {
   Setter set;
 };
 
+// Returns `s` with control characters written as \n, \r, \t or \xHH, so
+// that an error naming a bad value stays one line.
+std::string OneLine(std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (u < 0x20 || u == 0x7f) {
+      out += "\\x";
+      out += kHex[u >> 4];
+      out += kHex[u & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 std::string Quoted(std::string_view s) {
   constexpr size_t kMax = 80;
   std::string out = "\"";
-  out.append(s.substr(0, kMax));
+  out.append(OneLine(s.substr(0, kMax)));
   if (s.size() > kMax) out += "...";
   out += "\"";
   return out;
@@ -428,7 +453,7 @@ Result<void> ApplyConfigFile(const std::string& path, const std::string& text,
   } catch (const YAML::Exception& ex) {
     std::string where = path;
     if (!ex.mark.is_null()) where += ":" + std::to_string(ex.mark.line + 1);
-    return Fail(ErrorCode::kInvalidParameter, where + ": " + ex.msg);
+    return Fail(ErrorCode::kInvalidParameter, where + ": " + OneLine(ex.msg));
   }
   return {};
 }

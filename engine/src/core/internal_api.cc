@@ -497,7 +497,8 @@ Error DecodeErrorBody(int status, std::string_view body) {
             ErrorCode::kMethodNotAllowed, ErrorCode::kPayloadTooLarge,
             ErrorCode::kUnsupportedMediaType, ErrorCode::kRateLimitExceeded,
             ErrorCode::kCalculationError, ErrorCode::kServiceUnavailable}) {
-        if (code && message && ErrorCodeName(c) == *code) {
+        // An error with an empty message is read as one without a body.
+        if (code && message && !message->empty() && ErrorCodeName(c) == *code) {
           return Error{c, std::move(*message), std::move(field)};
         }
       }

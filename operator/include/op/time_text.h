@@ -18,7 +18,9 @@ using TimePoint = std::chrono::system_clock::time_point;
 // "2026-11-28T13:00:00.5-05:00" ('t' and 'z' may be lower case). Seconds are
 // required; a fraction keeps up to nanosecond precision (further digits are
 // dropped); a leap second (:60) is read as :59. Returns nullopt for anything
-// else, including impossible dates such as 2026-02-30.
+// else, including impossible dates such as 2026-02-30 and instants a
+// TimePoint cannot hold (it counts nanoseconds in 64 bits: years 1678 to 2261
+// always fit, 0000 and 9999 never).
 std::optional<TimePoint> ParseRfc3339(std::string_view text);
 
 // Returns `t` in UTC as "YYYY-MM-DDTHH:MM:SSZ", with a fraction only when `t`

@@ -985,10 +985,11 @@ std::optional<std::chrono::minutes> ParseOffset(std::string_view s) {
     size_t n = 0;
     int v = 0;
     while (n < s.size() && IsDigit(s[n])) {
+      if (n == max_digits) return std::nullopt;  // before `v` can overflow
       v = v * 10 + (s[n] - '0');
       ++n;
     }
-    if (n == 0 || n > max_digits || n >= s.size() || s[n] != unit) return std::nullopt;
+    if (n == 0 || n >= s.size() || s[n] != unit) return std::nullopt;
     s.remove_prefix(n + 1);
     return v;
   };

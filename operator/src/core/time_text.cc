@@ -86,10 +86,19 @@ std::optional<TimePoint> ParseRfc3339(std::string_view s) {
     return std::nullopt;
   }
   if (pos != s.size()) return std::nullopt;
-  const auto local = date::sys_days{*ymd} + std::chrono::hours{hh} + std::chrono::minutes{mm} +
-                     std::chrono::seconds{ss} + std::chrono::nanoseconds{nanos};
-  return std::chrono::time_point_cast<TimePoint::duration>(local -
-                                                           std::chrono::minutes{offset_minutes});
+  // Whole seconds first: any four-digit year fits in them, but not in a
+  // TimePoint (nanoseconds in int64), whose range is checked before converting.
+  const std::chrono::seconds utc =
+      (date::sys_days{*ymd} + std::chrono::hours{hh} + std::chrono::minutes{mm} +
+       std::chrono::seconds{ss} - std::chrono::minutes{offset_minutes})
+          .time_since_epoch();
+  // Two days inside the range: FormatRfc3339 floors to whole days.
+  constexpr auto kLimit =
+      std::chrono::duration_cast<std::chrono::seconds>(TimePoint::duration::max()) -
+      std::chrono::hours{48};
+  if (utc > kLimit || utc < -kLimit) return std::nullopt;
+  return TimePoint(std::chrono::duration_cast<TimePoint::duration>(utc) +
+                   std::chrono::duration_cast<TimePoint::duration>(std::chrono::nanoseconds{nanos}));
 }
 
 std::string FormatRfc3339(TimePoint t) {

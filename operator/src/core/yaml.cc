@@ -18,7 +18,10 @@ constexpr std::string_view kTagPrefix = "tag:yaml.org,2002:";
 // Limits that keep a hostile file (deep nesting, alias expansion) from
 // exhausting the stack or memory.
 constexpr int kMaxDepth = 200;
-constexpr size_t kMaxNodes = 1'000'000;
+constexpr size_t kMaxNodes = 100'000;
+// Aliases repeat a scalar without repeating its text, so the node limit alone
+// lets a short file expand one long scalar a million times.
+constexpr size_t kMaxScalarBytes = 64u << 20;
 
 std::string At(const YAML::Mark& mark) {
   if (mark.is_null()) return "";
@@ -214,6 +217,7 @@ class Converter {
       case YAML::NodeType::Null:
         return json(nullptr);
       case YAML::NodeType::Scalar:
+        if (!CountScalar(node)) return TooLarge(node);
         return ResolveScalar(node);
       case YAML::NodeType::Sequence: {
         json array = json::array();
@@ -230,6 +234,7 @@ class Converter {
           const YAML::Node key = it->first;
           if (!key.IsScalar()) return FailAt(key, "mapping keys must be scalars");
           const std::string& name = key.Scalar();
+          if (!CountScalar(key)) return TooLarge(key);
           if (!IsUtf8(name)) return FailAt(key, "key is not valid UTF-8");
           if (object.contains(name)) return FailAt(key, "duplicate key \"" + name + "\"");
           Result<json> value = Convert(it->second, depth + 1);
@@ -243,7 +248,18 @@ class Converter {
   }
 
  private:
+  // Adds the scalar's text to the total; false once that passes the limit.
+  bool CountScalar(const YAML::Node& node) {
+    scalar_bytes_ += node.Scalar().size();
+    return scalar_bytes_ <= kMaxScalarBytes;
+  }
+  static std::unexpected<Error> TooLarge(const YAML::Node& node) {
+    return FailAt(node, "more than " + std::to_string(kMaxScalarBytes >> 20) +
+                            " MiB of scalar text (aliases included)");
+  }
+
   size_t nodes_ = 0;
+  size_t scalar_bytes_ = 0;
 };
 
 // ---- Writing ---------------------------------------------------------------
