@@ -4,7 +4,7 @@ ASAN_DIR  ?= build-asan
 JOBS      ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build build-asan control-plane node images run test test-unit test-integration test-cluster test-e2e bench bench-instructions bench-operator faults clean
+.PHONY: all deps build build-asan control-plane node images run test test-unit test-integration test-cluster test-e2e bench bench-instructions bench-operator faults fuzz clean
 
 all: build
 
@@ -69,6 +69,12 @@ bench: build
 faults: build
 	scripts/faults.sh
 
+# libFuzzer targets (tests/fuzz): a clang build in build-fuzz, then each target
+# from its committed corpus for FUZZ_SECONDS (15) after replaying every
+# regression input. `make test` runs the same (fuzz.targets).
+fuzz: deps
+	tests/fuzz/run.sh
+
 bench-instructions: build
 	scripts/bench-instructions.sh
 
@@ -78,4 +84,4 @@ bench-operator: build control-plane
 	scripts/bench-operator.sh
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) build-fuzz
