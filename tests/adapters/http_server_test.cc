@@ -15,6 +15,7 @@
 #include <chrono>
 #include <future>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "test_http_server.h"
@@ -199,6 +200,58 @@ TEST(HttpServerResponse, HeaderValuesCannotSplitTheResponse) {
   }
   EXPECT_EQ(lines, 6u) << head;  // status, Server, Content-Type, Content-Length, X-Id, X-Plain
   server.Stop();
+}
+
+
+// The read deadline holds however the bytes of a request trickle in. Clients
+// that keep sending a byte of a head that never ends get 408 at the deadline,
+// round after round: the timer often fires while a read's completion is
+// already queued (nothing then for its cancel to stop), and the next read
+// must not start as if no deadline had passed, or that client waits forever.
+TEST(HttpServerDeadline, ATrickledHeadGets408AtTheDeadlineWhateverTheTiming) {
+  TestServer s(0, 1, 10s, 20ms);
+  constexpr int kClients = 32;
+  const std::string head = "GET /slow HTTP/1.1\r\nHost: t\r\nX-Slow: ";
+  struct Client {
+    int fd = -1;
+    std::chrono::steady_clock::time_point since;
+  };
+  const auto open = [&](Client& c) {
+    c.fd = Connect(s.port());
+    ASSERT_GE(c.fd, 0);
+    ASSERT_EQ(::send(c.fd, head.data(), head.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(head.size()));
+    c.since = std::chrono::steady_clock::now();
+  };
+  std::vector<Client> clients(kClients);
+  for (Client& c : clients) open(c);
+  int answered = 0;
+  int not_408 = 0;
+  int stuck = 0;
+  const auto end = std::chrono::steady_clock::now() + 4s;
+  while (std::chrono::steady_clock::now() < end && stuck == 0) {
+    for (Client& c : clients) {
+      char buf[512];
+      const ssize_t n = ::recv(c.fd, buf, sizeof buf, MSG_DONTWAIT);
+      if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+        ++answered;
+        if (n <= 0 || std::string(buf, static_cast<size_t>(n)).rfind("HTTP/1.1 408", 0) != 0) {
+          ++not_408;
+        }
+        ::close(c.fd);
+        open(c);
+        continue;
+      }
+      // 25 deadlines without an answer: the deadline was lost.
+      if (std::chrono::steady_clock::now() - c.since > 500ms) ++stuck;
+      ::send(c.fd, "a", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    std::this_thread::sleep_for(100us);
+  }
+  for (Client& c : clients) ::close(c.fd);
+  EXPECT_EQ(stuck, 0) << "connections still reading 500 ms past a 20 ms deadline";
+  EXPECT_EQ(not_408, 0) << "of " << answered << " answers";
+  EXPECT_GT(answered, kClients * 10) << "the deadline should have come round many times";
 }
 
 }  // namespace

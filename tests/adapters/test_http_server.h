@@ -29,10 +29,12 @@ inline HttpServerOptions LocalServerOptions(int threads = 1) {
 class TestServer {
  public:
   explicit TestServer(uint16_t port = 0, int threads = 1,
-                      std::chrono::milliseconds drain_timeout = std::chrono::seconds(10)) {
+                      std::chrono::milliseconds drain_timeout = std::chrono::seconds(10),
+                      std::chrono::milliseconds read_timeout = std::chrono::seconds(10)) {
     HttpServerOptions o = LocalServerOptions(threads);
     o.port = port;
     o.drain_timeout = drain_timeout;
+    o.read_timeout = read_timeout;
     server_ = std::make_unique<HttpServer>(
         o,
         [this](HttpRequest&& req, Responder respond) {

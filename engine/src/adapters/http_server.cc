@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
@@ -181,20 +182,47 @@ class Session : public std::enable_shared_from_this<Session> {
     ParseOrReadRest();
   }
 
+  // Feeds the parser what is buffered, as far as it goes. Returns true when
+  // that completes the request or breaks it (`*ec` says how).
+  bool ParseBuffered(beast::error_code* ec) {
+    while (buffer_.size() > 0) {
+      const size_t used = parser_->put(buffer_.data(), *ec);
+      buffer_.consume(used);
+      if (*ec == http::error::need_more) {
+        *ec = {};
+        break;
+      }
+      if (*ec || parser_->is_done()) return true;
+      if (used == 0) break;
+    }
+    return parser_->is_done();
+  }
+
   // Parses what is buffered; answers when that completes (or breaks) the
   // request, else reads the rest under the read deadline.
   void ParseOrReadRest() {
-    if (buffer_.size() > 0) {
-      beast::error_code ec;
-      const size_t used = parser_->put(buffer_.data(), ec);
-      buffer_.consume(used);
-      if (ec == http::error::need_more) ec = {};
-      if (ec || parser_->is_done()) return OnRead(ec);
-    }
+    beast::error_code ec;
+    if (ParseBuffered(&ec)) return OnRead(ec);
     ArmDeadline();
-    http::async_read(
-        stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+    ReadStep();
+  }
+
+  // One read of the socket, then the parser, then the deadline: the timer may
+  // fire while a read's completion is already queued, when there is nothing
+  // left for its cancel to stop, so the deadline is checked before each read
+  // as well as by the cancel. (Beast's composed reads loop inside, over the
+  // whole head, and would start the next read regardless.)
+  void ReadStep() {
+    const size_t room = buffer_.max_size() - buffer_.size();
+    if (room == 0) return OnRead(http::error::buffer_overflow);
+    stream_.async_read_some(buffer_.prepare(std::min(room, kReadSlack)),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              if (ec) return self->OnRead(ec);
+                              self->buffer_.commit(n);
+                              if (self->ParseBuffered(&ec)) return self->OnRead(ec);
+                              if (self->timed_out_) return self->OnRead({});
+                              self->ReadStep();
+                            });
   }
 
   // The read deadline is a timer of its own that cancels the read: the
@@ -214,7 +242,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnRead(beast::error_code ec) {
     if (deadline_armed_) deadline_.cancel();
-    if (timed_out_) {
+    // A request that completed as the deadline fired is served.
+    if (timed_out_ && (ec || !parser_->is_done())) {
       // Bytes of a request arrived (parsed, or still waiting in the buffer
       // for the rest of its head): answer 408. Nothing at all: just close.
       if (parser_->got_some() || buffer_.size() > 0)
