@@ -151,6 +151,10 @@ KCFG
 # --- the namespaces -----------------------------------------------------------
 
 make_netns() {
+  # The first `ip netns add` on a host mounts /run/netns on itself (and may
+  # create it); down undoes that when it was this cluster's doing.
+  [ -d /run/netns ] || touch "$dir/netns-dir.made"
+  mountpoint -q /run/netns 2>/dev/null || touch "$dir/netns-mount.made"
   ip netns add "$ns"
   echo "$ns" >"$dir/netns"
   ip -n "$ns" link set lo up
@@ -815,6 +819,12 @@ down() {
   if mountpoint -q "$dir/ns/mnt" 2>/dev/null; then umount "$dir/ns/mnt"; fi
   if mountpoint -q "$dir/ns" 2>/dev/null; then umount "$dir/ns"; fi
   if [ -e "/run/netns/$ns" ]; then ip netns delete "$ns"; fi
+  # /run/netns itself, once no namespace is left in it, when this cluster
+  # mounted (or made) it.
+  if [ -z "$(ls -A /run/netns 2>/dev/null)" ]; then
+    if [ -f "$dir/netns-mount.made" ] && mountpoint -q /run/netns; then umount /run/netns; fi
+    if [ -f "$dir/netns-dir.made" ] && ! mountpoint -q /run/netns; then rmdir /run/netns 2>/dev/null; fi
+  fi
   # Anything still mounted under DIR (there should be nothing: the node's
   # mounts lived in its own namespace) is reported and removed.
   local m
