@@ -364,6 +364,64 @@ TEST(Service, AFloodOfInventedKeysCostsBoundedStoreLookups) {
   EXPECT_EQ(h.Call(Harness::Locate("GME", "invented-5000"))->status, 401);
 }
 
+// Handles the `n` requests `make(i)` on threads of their own while the
+// store holds its key lookups, lets the first lookup through once the others
+// have had time to start theirs, and returns the answers.
+template <typename Make>
+std::vector<std::optional<ApiResponse>> CallWhileKeyLookupsWait(Harness& h, int n, Make make) {
+  h.store.Hold("GetApiKeyByHash");
+  std::vector<std::optional<ApiResponse>> answers(static_cast<size_t>(n));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) {
+    threads.emplace_back([&h, &answers, &make, i] {
+      h.service->Handle(
+          make(i), [&answers, i](ApiResponse r) { answers[static_cast<size_t>(i)] = std::move(r); },
+          true);
+    });
+  }
+  EXPECT_TRUE(h.store.WaitHeld(1)) << "no lookup reached the store";
+  // Time for the other requests to arrive and (wrongly) start lookups of
+  // their own, which would be held and counted too.
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(h.store.Calls("GetApiKeyByHash"), 1) << "while the first lookup was under way";
+  h.store.Release();
+  for (auto& t : threads) t.join();
+  return answers;
+}
+
+// Requests for one key the process does not hold, arriving while its store
+// lookup is under way, wait for that lookup instead of making their own, and
+// all get its answer.
+TEST(Service, ConcurrentRequestsForOneUnknownKeyShareOneStoreLookup) {
+  Harness h;
+  auto answers =
+      CallWhileKeyLookupsWait(h, 8, [](int) { return Harness::Locate("GME", "invented-key"); });
+  EXPECT_EQ(h.store.Calls("GetApiKeyByHash"), 1);
+  for (const auto& a : answers) {
+    ASSERT_TRUE(a);
+    EXPECT_EQ(a->status, 401) << a->body;
+  }
+  // Remembered as unknown: no lookup now either.
+  EXPECT_EQ(h.Call(Harness::Locate("GME", "invented-key"))->status, 401);
+  EXPECT_EQ(h.store.Calls("GetApiKeyByHash"), 1);
+}
+
+// The same for a real key: one lookup admits every waiting request.
+TEST(Service, ConcurrentRequestsForOneNewKeyShareOneStoreLookupAndAreAdmitted) {
+  Harness h;
+  auto answers = CallWhileKeyLookupsWait(h, 6, [](int i) {
+    return Harness::Locate("GME", "internal", "client_" + std::to_string(100 + i));
+  });
+  EXPECT_EQ(h.store.Calls("GetApiKeyByHash"), 1);
+  for (const auto& a : answers) {
+    ASSERT_TRUE(a);
+    // The client ids exist nowhere: a 404 naming the client comes after
+    // admission, so each request was admitted by the shared lookup.
+    EXPECT_EQ(a->status, 404) << a->body;
+    EXPECT_NE(a->body.find("CLIENT_NOT_FOUND"), std::string::npos) << a->body;
+  }
+}
+
 TEST(Service, ALimiterRoundTripIsNeverTakenOnTheFastPath) {
   Harness h;
   ASSERT_EQ(h.Call(Harness::Locate())->status, 200);  // warm caches, one token

@@ -7,9 +7,12 @@
 //   fake.FailNext(1, "Get", Error{ErrorCode::kCalculationError, "boom", ""});
 //   fake.SetDown(true);                    // every call fails until SetDown(false)
 //   fake.Calls("GetStock");                // calls so far (failed ones included)
+//   fake.Hold("GetApiKeyByHash");          // such calls wait until Release()
 #pragma once
 
 #include <cstdint>
+#include <chrono>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -57,6 +60,26 @@ class FaultInjector {
     return it == calls_.end() ? 0 : it->second;
   }
 
+  // Calls of `method` wait inside the fake, counted, until Release(): a slow
+  // dependency, for tests of what overlaps one call.
+  void Hold(std::string method) {
+    std::lock_guard lock(mu_);
+    held_method_ = std::move(method);
+  }
+  // Lets held calls (and later ones) through.
+  void Release() {
+    {
+      std::lock_guard lock(mu_);
+      held_method_.clear();
+    }
+    cv_.notify_all();
+  }
+  // Returns true once `n` calls are waiting in Hold, false after `timeout`.
+  bool WaitHeld(int n, std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return waiting_ >= n; });
+  }
+
   // Forgets planned failures, the down state and the call counts.
   void ResetFaults() {
     std::lock_guard lock(mu_);
@@ -69,8 +92,14 @@ class FaultInjector {
  protected:
   // Counts a call of `method` and returns the error to fail it with, if any.
   std::optional<Error> Check(std::string_view method) {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     ++calls_[std::string(method)];
+    if (!held_method_.empty() && held_method_ == method) {
+      ++waiting_;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return held_method_ != method; });
+      --waiting_;
+    }
     if (down_) return down_error_.value_or(DefaultError(method));
     for (auto it = planned_.begin(); it != planned_.end(); ++it) {
       if (!it->method.empty() && it->method != method) continue;
@@ -88,6 +117,9 @@ class FaultInjector {
     std::optional<Error> error;
   };
   mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::string held_method_;  // empty: none
+  int waiting_ = 0;
   std::vector<Planned> planned_;
   std::map<std::string, int64_t> calls_;
   bool down_ = false;
