@@ -1485,6 +1485,70 @@ TEST(AuditSpool, FailedWritesReportErrorsAndLeaveTheSpoolClean) {
   EXPECT_EQ(delivered, confirmed);
 }
 
+// Readiness asks the spool whether a price's record could be made durable
+// now. A child whose files may not grow past 1 KiB: writable before any
+// failure, not after a write failed (its probe fails too), writable again
+// once files may grow (the probe succeeds), with no write in between.
+TEST(AuditSpool, IsNotWritableAfterAFailedWriteUntilAProbeWriteSucceeds) {
+  ScratchDir dir;
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::signal(SIGXFSZ, SIG_IGN);
+    FakeSink down;
+    down.SetUp(false);
+    AuditSpoolOptions o = Options(dir.path());
+    o.min_free_bytes = 0;
+    auto spool = AuditSpool::Open(o, down.Fn());
+    if (!spool) ::_exit(2);
+    if (!(*spool)->Writable()) ::_exit(3);
+    rlimit limit{};
+    ::getrlimit(RLIMIT_FSIZE, &limit);
+    const rlim_t was = limit.rlim_cur;
+    limit.rlim_cur = 1024;
+    if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(4);
+    int failed = 0;
+    for (int i = 0; i < 8 && failed == 0; ++i) {
+      DoneCounter done;
+      (*spool)->Append(MakeAuditRecord(Id(i), i), done.Fn());
+      if (!done.WaitFor(1)) ::_exit(5);
+      if (done.ok() != 1) ++failed;
+    }
+    if (failed == 0) ::_exit(6);
+    if ((*spool)->Writable()) ::_exit(7);
+    if ((*spool)->Writable()) ::_exit(8);  // the probe keeps failing
+    limit.rlim_cur = was;
+    if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(9);
+    if (!(*spool)->Writable()) ::_exit(10);
+    if (std::filesystem::exists(dir.path() + "/.write-probe")) ::_exit(11);
+    (*spool)->Close(0ms);
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "see the ::_exit codes above";
+}
+
+// And a file system with less free space than min_free_bytes is not writable
+// before anything fails.
+TEST(AuditSpool, IsNotWritableWithLessFreeSpaceThanItsFloor) {
+  ScratchDir dir;
+  FakeSink sink;
+  AuditSpoolOptions o = Options(dir.path());
+  o.min_free_bytes = uint64_t{1} << 62;  // 4 EiB
+  auto spool = AuditSpool::Open(o, sink.Fn());
+  ASSERT_TRUE(spool);
+  EXPECT_FALSE((*spool)->Writable());
+  FakeSink sink2;
+  ScratchDir dir2;
+  AuditSpoolOptions o2 = Options(dir2.path());
+  o2.min_free_bytes = 1;
+  auto spool2 = AuditSpool::Open(o2, sink2.Fn());
+  ASSERT_TRUE(spool2);
+  EXPECT_TRUE((*spool2)->Writable());
+}
+
 TEST(FileAuditStore, IgnoresRecordsItAlreadyStoredAcrossReopen) {
   ScratchDir dir;
   const std::string path = dir.path() + "/audit.jsonl";

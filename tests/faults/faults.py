@@ -983,23 +983,43 @@ class Matrix:
                          % ((probe.stdout + probe.stderr).strip()[:60], sleeps))
 
     def disk_full(self, window, stats, notes, problems):
+        """Fills the spool's file system. The engine must take itself out of
+        service (503 not_ready naming audit_spool) within a few probes rather
+        than answer prices it cannot make durable, and come back once space
+        is freed. Prices it did answer 200 must all reach audit_log."""
         time.sleep(min(1.0, window / 4))
         written = self.spool.fill()
         st = os.statvfs(self.spool.mount)
         notes.append("spool filesystem %d MiB filled (%.1f MiB written, %d KiB left)"
                      % (self.args.spool_mib, written / MIB, st.f_bavail * st.f_frsize // 1024))
+        full_at = time.monotonic()
         try:
-            time.sleep(max(0.0, window - 3.0))
+            seen = {}
+
+            def spool_unready():
+                seen["answer"] = self.ready_checks()
+                status, checks = seen["answer"]
+                return status == 503 and checks.get("audit_spool") == "unavailable"
+
+            if wait_until(spool_unready, timeout=5, step=0.2):
+                notes.append("/health/ready 503 naming audit_spool %.1f s after the disk filled"
+                             % (time.monotonic() - full_at))
+            else:
+                problems.append("/health/ready did not name audit_spool within 5 s of a full disk: %s"
+                                % (seen.get("answer"),))
+            time.sleep(max(0.0, window - 3.0 - (time.monotonic() - full_at)))
             with stats.lock:
                 during = dict(stats.codes)
             notes.append("answers while full: %s" % (during,))
-            try:
-                notes.append("/health/ready while full: %s" % (self.ready(),))
-            except (OSError, http.client.HTTPException):
-                pass
         finally:
             self.spool.free()
+        freed_at = time.monotonic()
         notes.append("filler removed")
+        if wait_until(lambda: self.ready_checks()[0] == 200, timeout=5, step=0.2):
+            notes.append("/health/ready 200 again %.1f s after the filler was removed"
+                         % (time.monotonic() - freed_at))
+        else:
+            problems.append("/health/ready not 200 within 5 s of freeing the disk: %s" % (self.ready_checks(),))
 
     def slow_clients(self, window, stats, notes, problems):
         slow = []
@@ -1061,6 +1081,14 @@ class Matrix:
         status = self.engine.request("GET", "/health/live", timeout=5)[0]
         if status != 200:
             problems.append("/health/live after the cap was released: %d" % status)
+
+    def ready_checks(self):
+        """(status, {check: state}) of /health/ready; (error text, {}) on failure."""
+        try:
+            status, data = self.engine.request("GET", "/health/ready", timeout=5)
+            return status, json.loads(data).get("checks", {})
+        except (OSError, http.client.HTTPException, ValueError) as e:
+            return repr(e), {}
 
     def ready(self):
         status, data = self.engine.request("GET", "/health/ready", timeout=5)

@@ -105,8 +105,9 @@ struct ServiceDeps {
   // of a request with the client's own request id, so that a retry of it is
   // stored once by the idempotent audit store. Optional: new_uuid instead.
   std::function<std::string(std::string_view)> name_uuid;
-  // Readiness of dependencies beyond the store; empty = ready. Optional.
-  std::function<std::vector<std::pair<std::string, bool>>()> dependency_status;
+  // Readiness of dependencies beyond the store, each required or only
+  // reported; empty = ready. Called by the readiness prober. Optional.
+  std::function<std::vector<ReadinessCheck>()> dependency_status;
   // Prometheus text for GET /metrics. Optional.
   std::function<std::string()> metrics_text;
   // Calculation role: called with the ticker of every rate answered by

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -981,6 +982,7 @@ void AuditSpool::WriteBatch(std::vector<Waiter>* batch, const std::string& frame
                             std::vector<AuditRecord>* records) {
   auto fail_all = [&](const std::string& why) {
     Log(why);
+    write_failed_.store(true, std::memory_order_relaxed);
     {
       std::lock_guard lock(drain_mu_);  // so WaitUntilDrained cannot miss the change
       pending_.fetch_sub(static_cast<int64_t>(batch->size()));
@@ -1027,6 +1029,7 @@ void AuditSpool::WriteBatch(std::vector<Waiter>* batch, const std::string& frame
     return fail_all(why);
   }
   commits_.fetch_add(1, std::memory_order_relaxed);
+  write_failed_.store(false, std::memory_order_relaxed);
   if (active_records_ == 0) active_since_ = SteadyClock::now();
   const uint64_t start = active_size_;
   active_size_ = end;
@@ -1046,6 +1049,30 @@ void AuditSpool::WriteBatch(std::vector<Waiter>* batch, const std::string& frame
   }
   if (wake_drainer) drain_cv_.notify_all();
   Complete(batch, {});
+}
+
+bool AuditSpool::Writable() const {
+  if (options_.min_free_bytes > 0) {
+    struct statvfs fs {};
+    if (::statvfs(options_.directory.c_str(), &fs) != 0) return false;
+    const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+    if (free_bytes < options_.min_free_bytes) return false;
+  }
+  if (!write_failed_.load(std::memory_order_relaxed)) return true;
+  if (!ProbeWrite()) return false;
+  write_failed_.store(false, std::memory_order_relaxed);
+  return true;
+}
+
+bool AuditSpool::ProbeWrite() const {
+  const std::string path = options_.directory + "/.write-probe";
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  const std::string block(4096, '\0');
+  bool ok = WriteAllAt(fd, block.data(), block.size(), 0) && (!options_.fsync || SyncData(fd) == 0);
+  ::close(fd);
+  ok = ::unlink(path.c_str()) == 0 && ok;
+  return ok;
 }
 
 bool AuditSpool::MustStopDraining() const {

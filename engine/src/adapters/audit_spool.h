@@ -83,6 +83,10 @@ struct AuditSpoolOptions {
   // file's size. A closed segment is cut back to its records; after a crash,
   // recovery drops the zeros. 0: plain appends.
   size_t preallocate_bytes = 1u << 20;
+  // Writable() is false while the spool's file system has less than this
+  // free (for an unprivileged process): a process about to fail its writes
+  // should stop taking prices first. 0: only a failed write counts.
+  uint64_t min_free_bytes = 4u << 20;
   size_t batch_size = 500;                            // records per sink call
   // Committed records kept in memory for the drainer, at most. While the sink
   // keeps up, every record is delivered from memory; past this many waiting
@@ -176,6 +180,12 @@ class AuditSpool : public AuditSink {
 
   Stats stats() const;
 
+  // Whether a record appended now can be made durable, for readiness: false
+  // while the file system holds less than min_free_bytes, or after a failed
+  // write until a probe write (a small file, written, synced and removed)
+  // succeeds. Reads the file system; call from a prober, not per request.
+  bool Writable() const;
+
  private:
   struct Segment {
     uint64_t seq = 0;
@@ -205,6 +215,7 @@ class AuditSpool : public AuditSink {
   AuditSpool(AuditSpoolOptions options, AuditBatchSink sink);
 
   Result<void> Recover();
+  bool ProbeWrite() const;
   Result<void> OpenActiveSegment(uint64_t seq);
   void WriterLoop();
   // Writes `frames` (the frames of `records`, whose callbacks are `batch`, in
@@ -273,6 +284,9 @@ class AuditSpool : public AuditSink {
   std::atomic<int64_t> dead_lettered_{0};
   std::atomic<int64_t> damaged_regions_{0};
   std::atomic<int64_t> damaged_bytes_{0};
+  // The last group commit failed; cleared by the next that succeeds or by a
+  // successful probe in Writable().
+  mutable std::atomic<bool> write_failed_{false};
   int64_t recovered_records_ = 0;
   int64_t truncated_bytes_ = 0;
 

@@ -319,15 +319,14 @@ bool PricingService::Handle(const ApiRequest& request, Done done, bool may_block
 
 // Ready while the reference store answers; degraded (still 200) while it has
 // not answered for up to the stale limit, the process serving what it has
-// cached; then not ready. The other dependencies are reported, not required:
-// without Redis the limits and the cache are per process.
+// cached; then not ready. The role's other dependencies say whether they are
+// required (the audit spool's disk) or only reported (without Redis the
+// limits and the cache are per process).
 ApiResponse PricingService::Ready(SysTime now) {
   std::vector<ReadinessCheck> checks;
   checks.push_back({"reference_store", deps_.store->Ping().has_value(), true, true});
   if (deps_.dependency_status) {
-    for (const auto& [name, ok] : deps_.dependency_status()) {
-      checks.push_back({name, ok, false, false});
-    }
+    for (ReadinessCheck& c : deps_.dependency_status()) checks.push_back(std::move(c));
   }
   ReadinessAnswer a = ReadinessOf(checks, *stale_, now, options_.role);
   return Json(a.status, std::move(a.body));

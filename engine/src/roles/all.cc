@@ -42,7 +42,12 @@ int ServeAll(const EngineConfig& cfg) {
   ServiceDeps deps = BaseDeps(store.store.get(), redis.cache.get(), redis.limiter.get(),
                               market.get(), spool.get(), &clock, &observer, metrics);
   RedisPool* redis_raw = redis.pool.get();
-  deps.dependency_status = [redis_raw] { return RedisStatus(redis_raw); };
+  const AuditSpool* spool_raw = spool.get();
+  deps.dependency_status = [redis_raw, spool_raw] {
+    auto out = RedisStatus(redis_raw);
+    out.push_back(SpoolCheck(*spool_raw));
+    return out;
+  };
   PricingService service(deps, BaseOptions(cfg));
 
   // Requests that would block run here, never on an event loop.

@@ -60,10 +60,12 @@ int ServeCalculation(const EngineConfig& cfg) {
   RedisPool* redis_raw = redis.pool.get();
   HttpClient* audit_raw = audit_client.get();
   const std::string token = cfg.internal_token;
-  deps.dependency_status = [redis_raw, audit_raw, token] {
+  const AuditSpool* spool_raw = spool.get();
+  deps.dependency_status = [redis_raw, audit_raw, spool_raw, token] {
     auto out = RedisStatus(redis_raw);
     // Reported, not required: the spool holds records while audit is away.
-    out.emplace_back("audit", ProbeRole(*audit_raw, "/health/ready", token).has_value());
+    out.push_back({"audit", ProbeRole(*audit_raw, "/health/ready", token).has_value(), false, false});
+    out.push_back(SpoolCheck(*spool_raw));
     return out;
   };
   ServiceOptions sopts = BaseOptions(cfg);

@@ -462,10 +462,14 @@ void CheckAuditHandoff(const EngineConfig& cfg) {
   }
 }
 
-std::vector<std::pair<std::string, bool>> RedisStatus(RedisPool* redis) {
-  std::vector<std::pair<std::string, bool>> out;
-  if (redis) out.emplace_back("redis", redis->Ping().has_value());
+std::vector<ReadinessCheck> RedisStatus(RedisPool* redis) {
+  std::vector<ReadinessCheck> out;
+  if (redis) out.push_back({"redis", redis->Ping().has_value(), false, false});
   return out;
+}
+
+ReadinessCheck SpoolCheck(const AuditSpool& spool) {
+  return {"audit_spool", spool.Writable(), true, false};
 }
 
 ServiceDeps BaseDeps(ReferenceStore* store, Cache* cache, RateLimiter* limiter, MarketData* market,

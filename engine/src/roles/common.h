@@ -194,8 +194,12 @@ void StopAuditSpool(const EngineConfig& cfg, AuditSpool& spool);
 void CheckAuditHandoff(const EngineConfig& cfg);
 
 // Returns the readiness of Redis as a service's dependency_status reports it:
-// ("redis", answered) when `redis` is set, else nothing.
-std::vector<std::pair<std::string, bool>> RedisStatus(RedisPool* redis);
+// "redis", reported and not required, when `redis` is set, else nothing.
+std::vector<ReadinessCheck> RedisStatus(RedisPool* redis);
+
+// The spool's disk as a required readiness check: a process that cannot
+// make a price's audit record durable must not take prices.
+ReadinessCheck SpoolCheck(const AuditSpool& spool);
 
 // Returns the ServiceDeps every PricingService of the engine starts from:
 // the given ports (none owned; each must outlive the service), SHA-256 key

@@ -61,7 +61,7 @@ int ServeGateway(const EngineConfig& cfg) {
     auto out = RedisStatus(redis_raw);
     // Reported, not required: while calculation is away the gateway stays in
     // service and answers 503 itself, rather than vanishing from the Service.
-    out.emplace_back("calculation", ProbeRole(*calc, "/health/live", token).has_value());
+    out.push_back({"calculation", ProbeRole(*calc, "/health/live", token).has_value(), false, false});
     return out;
   };
   auto upstream_log = std::make_shared<ThrottledLog>(std::chrono::seconds(5));
