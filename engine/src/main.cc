@@ -18,6 +18,7 @@
 
 #include <pplx/threadpool.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -70,6 +71,7 @@ int main(int argc, char** argv) {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  pricing::SetLogOutput(STDOUT_FILENO, "pricing-engine");
 
   // cpprestsdk's shared pool defaults to 40 threads; on small machines a pool
   // the size of the core count is faster and has far lower tail latency.
@@ -100,7 +102,7 @@ int main(int argc, char** argv) {
     Die("unknown subcommand '" + sub + "' (serve, migrate, seed FILE, audit redrive)");
 
   std::thread([set] {
-    NameThisThread("signals");
+    pricing::NameThisThread("signals");
     int sig = 0;
     sigwait(&set, &sig);
     RequestStop();

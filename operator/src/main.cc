@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
   }
   const pricing::op::Result<Command> command = pricing::op::ParseCommandLine(args);
   if (!command) {
-    std::cerr << "pricing-operator: " << pricing::op::ToString(command.error()) << "\n";
+    std::cerr << "pricing-operator: " << pricing::ToString(command.error()) << "\n";
     return 2;
   }
   if (command->kind == Command::Kind::kHelp) {
@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
     const pricing::op::Result<std::string> report =
         pricing::op::Explain(text, at, options.vix, options.horizon);
     if (!report) {
-      std::cerr << "pricing-operator: " << pricing::op::ToString(report.error()) << "\n";
+      std::cerr << "pricing-operator: " << pricing::ToString(report.error()) << "\n";
       return 1;
     }
     std::cout << *report;
@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
   const pricing::op::Result<pricing::op::Rendered> rendered =
       pricing::op::Render(text, at, options.vix, options.format);
   if (!rendered) {
-    std::cerr << "pricing-operator: " << pricing::op::ToString(rendered.error()) << "\n";
+    std::cerr << "pricing-operator: " << pricing::ToString(rendered.error()) << "\n";
     return 1;
   }
   for (const std::string& note : rendered->notes) std::cerr << "pricing-operator: " << note << "\n";

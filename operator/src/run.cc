@@ -19,7 +19,7 @@
 
 #include "adapters/kube_client.h"
 #include "adapters/kubeconfig.h"
-#include "adapters/log.h"
+#include "common/log.h"
 #include "adapters/operator_metrics.h"
 #include "adapters/ops_server.h"
 #include "adapters/tls_trust.h"
@@ -29,7 +29,7 @@
 #include "runtime/controller.h"
 #include "runtime/event_recorder.h"
 #include "runtime/leader_elector.h"
-#include "runtime/thread_name.h"
+#include "common/thread_name.h"
 
 namespace pricing::op {
 namespace {
@@ -39,7 +39,7 @@ constexpr std::string_view kControllerName = "pricingengine";
 // volatility source sends (mount it from a Secret).
 constexpr const char* kEngineApiKeyVariable = "PRICING_OPERATOR_ENGINE_API_KEY";
 
-std::string ErrorText(const Error& error) { return ToString(error); }
+std::string ErrorText(const Error& error) { return pricing::ToString(error); }
 
 }  // namespace
 
@@ -54,6 +54,7 @@ int RunOperator(const std::vector<std::string>& args) {
     std::cout << RunUsageText();
     return 0;
   }
+  SetLogOutput(STDERR_FILENO, "pricing-operator");
   LogLevel level = LogLevel::kInfo;
   ParseLogLevel(options.log_level, &level);
   SetLogLevel(level);

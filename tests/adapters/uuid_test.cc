@@ -12,7 +12,8 @@
 #include <utility>
 #include <vector>
 
-#include "adapters/log.h"
+#include "adapters/uuid.h"
+#include "common/log.h"
 
 namespace {
 

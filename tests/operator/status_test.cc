@@ -284,7 +284,7 @@ TEST(Status, TransitionTimeMovesOnlyWhenTheStatusChanges) {
 
 TEST(Status, InvalidSpecNamesTheFieldAndKeepsTheRest) {
   const json previous = {{"marketPhase", "Regular"}, {"observedGeneration", 1}};
-  const json s = InvalidSpecStatus(previous, 4, Error{"spec.components[0].replicas.min", "must be at least 1"},
+  const json s = InvalidSpecStatus(previous, 4, Invalid("spec.components[0].replicas.min", "must be at least 1"),
                                    At("2026-11-30T15:00:00Z"));
   EXPECT_EQ(s["observedGeneration"], 4);
   EXPECT_EQ(s["marketPhase"], "Regular");

@@ -1,47 +1,18 @@
-// Error values shared by the engine's core and its adapters. Every error that
-// reaches a client maps to one code of DESIGN.md §2.3 and, where one input is at
-// fault, names that input in `field`.
+// The engine's errors are the shared ones (common/error.h): every error that
+// reaches a client maps to one code of DESIGN.md §2.3. Named here too, so that
+// pricing::engine::Result and the like keep working.
 #pragma once
 
-#include <expected>
-#include <string>
-#include <string_view>
-#include <utility>
+#include "common/error.h"
 
 namespace pricing::engine {
 
-enum class ErrorCode {
-  kInvalidParameter,      // 400
-  kUnauthorized,          // 401
-  kForbidden,             // 403
-  kTickerNotFound,        // 404
-  kClientNotFound,        // 404
-  kNotFound,              // 404 (route)
-  kMethodNotAllowed,      // 405
-  kPayloadTooLarge,       // 413
-  kUnsupportedMediaType,  // 415
-  kRateLimitExceeded,     // 429
-  kCalculationError,      // 500
-  kServiceUnavailable,    // 503
-};
-
-struct Error {
-  ErrorCode code = ErrorCode::kCalculationError;
-  std::string message;
-  std::string field;  // empty when no single input is at fault
-};
-
-template <typename T>
-using Result = std::expected<T, Error>;
-
-// Returns the wire name of `code`, e.g. "INVALID_PARAMETER".
-std::string_view ErrorCodeName(ErrorCode code);
-
-// Returns the HTTP status that carries `code`.
-int HttpStatus(ErrorCode code);
-
-inline std::unexpected<Error> Fail(ErrorCode code, std::string message, std::string field = {}) {
-  return std::unexpected(Error{code, std::move(message), std::move(field)});
-}
+using pricing::Error;
+using pricing::ErrorCode;
+using pricing::ErrorCodeName;
+using pricing::Fail;
+using pricing::HttpStatus;
+using pricing::Result;
+using pricing::ToString;
 
 }  // namespace pricing::engine

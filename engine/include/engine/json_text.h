@@ -12,41 +12,11 @@
 #include <utility>
 #include <vector>
 
+#include "common/text.h"
 #include "engine/decimal.h"
 #include "engine/error.h"
 
 namespace pricing::engine {
-
-// Appends `s` to `*out` as a JSON string literal, quotes included. Escapes
-// '"', '\\' and control characters (\b \f \n \r \t, others as \u00XX);
-// bytes that are not valid UTF-8 are replaced by U+FFFD so the output is
-// always valid JSON.
-void AppendJsonString(std::string* out, std::string_view s);
-
-// The first index from `i` on whose byte AppendJsonString cannot copy as it
-// is (a control character, '"', '\\' or a byte from 0x80 up), or s.size().
-size_t PlainRunEnd(std::string_view s, size_t i);
-
-// Appends `value` in decimal, as a JSON number, without a temporary string.
-void AppendInt(std::string* out, int64_t value);
-
-// Returns the value of the hexadecimal digit `c` (either case), or -1.
-int HexDigitValue(char c);
-
-// Returns the `n` bytes at `data` as lowercase hexadecimal, two digits a byte.
-std::string HexText(const unsigned char* data, size_t n);
-
-// Writes those 2n digits at `p` and returns the end.
-char* WriteHex(char* p, const unsigned char* data, size_t n);
-
-// Returns `c` with A-Z folded to a-z and every other byte as it was (HTTP
-// header names and media types; no locale).
-constexpr char AsciiLowerChar(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-// As AsciiLowerChar, for each byte of `s`.
-std::string AsciiLower(std::string_view s);
 
 // Writes one JSON value into a string, inserting commas and colons itself:
 //

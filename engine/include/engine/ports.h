@@ -10,16 +10,11 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "engine/error.h"
 #include "engine/model.h"
 
 namespace pricing::engine {
-
-class Clock {
- public:
-  virtual ~Clock() = default;
-  virtual std::chrono::system_clock::time_point Now() const = 0;
-};
 
 // Reference data of record (PostgreSQL, or the in-memory embedded store).
 // Lookups return nullopt for "does not exist" and an error (kServiceUnavailable)

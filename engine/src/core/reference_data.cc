@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/text.h"
 #include "engine/pricing.h"
 #include "engine/validation.h"
 
@@ -34,15 +35,6 @@ int LineOf(const YAML::Node& node) {
 
 std::unexpected<Fault> FaultAt(std::string path, const YAML::Node& node, std::string message) {
   return std::unexpected(Fault{std::move(path), LineOf(node), std::move(message)});
-}
-
-std::string Quoted(std::string_view s) {
-  constexpr size_t kMax = 64;
-  std::string out = "\"";
-  out.append(s.substr(0, kMax));
-  if (s.size() > kMax) out += "...";
-  out += "\"";
-  return out;
 }
 
 // One mapping of a list, with its members checked against the allowed keys.

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "adapters/audit_spool.h"
-#include "adapters/log.h"
+#include "common/log.h"
 #include "adapters/pg_store.h"
 #include "adapters/thread_name.h"
 #include "engine/service.h"

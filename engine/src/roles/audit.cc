@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "adapters/audit_spool.h"
-#include "adapters/log.h"
+#include "common/log.h"
 #include "adapters/pg_store.h"
 #include "adapters/thread_name.h"
 #include "engine/internal_api.h"

@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include "adapters/log.h"
+#include "common/log.h"
 #include "adapters/redis_activity.h"
 #include "adapters/role_clients.h"
 #include "adapters/thread_name.h"

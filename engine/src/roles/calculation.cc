@@ -4,7 +4,7 @@
 #include <thread>
 
 #include "adapters/audit_spool.h"
-#include "adapters/log.h"
+#include "common/log.h"
 #include "adapters/redis_activity.h"
 #include "adapters/role_clients.h"
 #include "adapters/thread_name.h"
@@ -64,7 +64,8 @@ int ServeCalculation(const EngineConfig& cfg) {
   deps.dependency_status = [redis_raw, audit_raw, spool_raw, token] {
     auto out = RedisStatus(redis_raw);
     // Reported, not required: the spool holds records while audit is away.
-    out.push_back({"audit", ProbeRole(*audit_raw, "/health/ready", token).has_value(), false, false});
+    out.push_back(
+        {"audit", ProbeRole(*audit_raw, "/health/ready", token).has_value(), false, false});
     out.push_back(SpoolCheck(*spool_raw));
     return out;
   };

@@ -7,7 +7,7 @@
 
 #include "adapters/audit_spool.h"
 #include "adapters/http_client.h"
-#include "adapters/log.h"
+#include "common/log.h"
 #include "adapters/pg_pool.h"
 #include "adapters/pg_store.h"
 #include "adapters/role_clients.h"

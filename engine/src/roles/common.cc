@@ -20,6 +20,7 @@
 #include "adapters/role_clients.h"
 #include "adapters/sql_migrations.h"
 #include "adapters/thread_name.h"
+#include "adapters/uuid.h"
 #include "engine/internal_api.h"
 #include "engine/json_text.h"
 #include "engine/reference_data.h"

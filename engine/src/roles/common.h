@@ -22,7 +22,7 @@
 #include "adapters/audit_spool.h"
 #include "adapters/http_client.h"
 #include "adapters/http_server.h"
-#include "adapters/log.h"
+#include "common/log.h"
 #include "adapters/market_http.h"
 #include "adapters/metrics.h"
 #include "adapters/pg_pool.h"
@@ -34,14 +34,6 @@
 #include "engine/service.h"
 
 namespace pricing::engine {
-
-// The system's wall clock.
-class SystemClock : public Clock {
- public:
-  std::chrono::system_clock::time_point Now() const override {
-    return std::chrono::system_clock::now();
-  }
-};
 
 // A ServiceObserver that records to `m`, which must outlive it.
 class MetricsObserver : public ServiceObserver {

@@ -4,7 +4,7 @@
 #include <utility>
 #include <vector>
 
-#include "adapters/log.h"
+#include "common/log.h"
 #include "adapters/thread_name.h"
 #include "engine/internal_api.h"
 #include "roles/common.h"

@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include "adapters/log.h"
+#include "common/log.h"
 #include "adapters/role_clients.h"
 #include "adapters/thread_name.h"
 #include "engine/internal_api.h"
@@ -61,7 +61,8 @@ int ServeGateway(const EngineConfig& cfg) {
     auto out = RedisStatus(redis_raw);
     // Reported, not required: while calculation is away the gateway stays in
     // service and answers 503 itself, rather than vanishing from the Service.
-    out.push_back({"calculation", ProbeRole(*calc, "/health/live", token).has_value(), false, false});
+    out.push_back(
+        {"calculation", ProbeRole(*calc, "/health/live", token).has_value(), false, false});
     return out;
   };
   auto upstream_log = std::make_shared<ThrottledLog>(std::chrono::seconds(5));

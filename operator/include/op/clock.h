@@ -1,26 +1,14 @@
-// The operator's source of time, injected so that every timing decision (work
-// queue delays, backoff, lease renewal, requeue at a policy transition) can be
-// tested with a clock that only moves when the test moves it.
+// The operator's clock is the shared one (common/clock.h): policy
+// transitions and lease timestamps are wall-clock instants; renew deadlines
+// and backoff are monotonic intervals.
 #pragma once
 
-#include <chrono>
-
+#include "common/clock.h"
 #include "op/time_text.h"
 
 namespace pricing::op {
 
-class Clock {
- public:
-  virtual ~Clock() = default;
-  // Returns the current instant. Wall-clock time (system_clock), because
-  // policy transitions and lease timestamps are wall-clock instants.
-  virtual TimePoint Now() const = 0;
-};
-
-// The real clock.
-class SystemClock : public Clock {
- public:
-  TimePoint Now() const override { return std::chrono::system_clock::now(); }
-};
+using pricing::Clock;
+using pricing::SystemClock;
 
 }  // namespace pricing::op

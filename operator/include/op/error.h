@@ -1,31 +1,28 @@
-// Error values of the operator's core. Every validation failure names the
-// input at fault in `field` as a JSON path into the PricingEngine object
-// ("spec.components[1].replicas.min"), so that `render` and the SpecValid
-// condition can say exactly what to fix.
+// The operator's errors are the shared ones (common/error.h). A validation
+// failure names the input at fault in `field` as a JSON path into the
+// PricingEngine object ("spec.components[1].replicas.min").
 #pragma once
 
 #include <expected>
 #include <string>
 #include <utility>
 
+#include "common/error.h"
+
 namespace pricing::op {
 
-struct Error {
-  std::string field;    // JSON path of the offending input; empty when none applies
-  std::string message;  // what is wrong, e.g. "min (5) is greater than max (3)"
-};
+using pricing::Error;
+using pricing::ErrorCode;
+using pricing::Result;
+using pricing::ToString;
 
-template <typename T>
-using Result = std::expected<T, Error>;
-
-inline std::unexpected<Error> Fail(std::string field, std::string message) {
-  return std::unexpected(Error{std::move(field), std::move(message)});
+// An invalid input: `field` is its JSON path (empty when none applies).
+inline Error Invalid(std::string field, std::string message) {
+  return Error{ErrorCode::kInvalidParameter, std::move(message), std::move(field)};
 }
 
-// Returns "field: message", or the message alone when `field` is empty.
-inline std::string ToString(const Error& error) {
-  if (error.field.empty()) return error.message;
-  return error.field + ": " + error.message;
+inline std::unexpected<Error> Fail(std::string field, std::string message) {
+  return std::unexpected(Invalid(std::move(field), std::move(message)));
 }
 
 }  // namespace pricing::op

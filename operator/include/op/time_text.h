@@ -1,45 +1,16 @@
-// Text forms of instants, dates, wall-clock times and durations that appear in
-// a PricingEngine spec and on the `pricing-operator` command line. Pure
-// parsing: no time zone database, no clock.
+// The operator reads instants, dates, wall-clock times and durations with the
+// shared parsers (common/time_text.h).
 #pragma once
 
-#include <date/date.h>
-
-#include <chrono>
-#include <optional>
-#include <string>
-#include <string_view>
+#include "common/time_text.h"
 
 namespace pricing::op {
 
-using TimePoint = std::chrono::system_clock::time_point;
-
-// Parses an RFC 3339 date-time: "2026-11-28T18:00:00Z",
-// "2026-11-28T13:00:00.5-05:00" ('t' and 'z' may be lower case). Seconds are
-// required; a fraction keeps up to nanosecond precision (further digits are
-// dropped); a leap second (:60) is read as :59. Returns nullopt for anything
-// else, including impossible dates such as 2026-02-30 and instants a
-// TimePoint cannot hold (it counts nanoseconds in 64 bits: years 1678 to 2261
-// always fit, 0000 and 9999 never).
-std::optional<TimePoint> ParseRfc3339(std::string_view text);
-
-// Returns `t` in UTC as "YYYY-MM-DDTHH:MM:SSZ", with a fraction only when `t`
-// is not a whole second (trailing zeros removed: ".5", ".123456789").
-std::string FormatRfc3339(TimePoint t);
-
-// Parses a calendar date "YYYY-MM-DD" (four-digit year). Returns nullopt when
-// malformed or not a real date.
-std::optional<date::year_month_day> ParseDate(std::string_view text);
-
-// Parses a wall-clock time "HH:MM" (two digits each, 00:00 to 23:59) and
-// returns the minutes since midnight.
-std::optional<std::chrono::minutes> ParseClockTime(std::string_view text);
-
-// Parses a duration in Go's notation, restricted to non-negative values and
-// the units h, m, s and ms: one or more <number><unit> terms such as "10m",
-// "1h30m", "1.5s", "250ms". Numbers are decimal with an optional fraction
-// (exact to the nanosecond). Returns nullopt when malformed or longer than
-// about 290 years.
-std::optional<std::chrono::nanoseconds> ParseDuration(std::string_view text);
+using TimePoint = WallTime;
+using pricing::FormatRfc3339;
+using pricing::ParseClockTime;
+using pricing::ParseDate;
+using pricing::ParseDuration;
+using pricing::ParseRfc3339;
 
 }  // namespace pricing::op

@@ -130,14 +130,15 @@ std::optional<Error> ConfigureTls(boost::asio::ssl::context& context, const Clus
       TrustDefaultCaBundle(context);  // a cluster whose certificate a public CA signed
     }
   } catch (const std::exception& e) {
-    return Error{"certificate_authority_pem", std::string("not a PEM certificate: ") + e.what()};
+    return op::Invalid("certificate_authority_pem",
+                       std::string("not a PEM certificate: ") + e.what());
   }
   try {
     if (!config.client_certificate_pem.empty()) {
       context.use_certificate_chain(boost::asio::buffer(config.client_certificate_pem));
     }
   } catch (const std::exception& e) {
-    return Error{"client_certificate_pem", std::string("not a PEM certificate: ") + e.what()};
+    return op::Invalid("client_certificate_pem", std::string("not a PEM certificate: ") + e.what());
   }
   try {
     if (!config.client_key_pem.empty()) {
@@ -145,8 +146,8 @@ std::optional<Error> ConfigureTls(boost::asio::ssl::context& context, const Clus
                               boost::asio::ssl::context::pem);
     }
   } catch (const std::exception& e) {
-    return Error{"client_key_pem", std::string("not a PEM key matching the certificate: ") +
-                                       e.what()};
+    return op::Invalid("client_key_pem",
+                       std::string("not a PEM key matching the certificate: ") + e.what());
   }
   return std::nullopt;
 }

@@ -58,14 +58,14 @@ std::optional<Error> ReadFileOrData(const YAML::Node& map, const std::string& pr
   const std::string data = Scalar(map[key + "-data"]);
   if (!data.empty()) {
     auto decoded = DecodeBase64(data);
-    if (!decoded) return Error{prefix + "." + key + "-data", decoded.error().message};
+    if (!decoded) return Invalid(prefix + "." + key + "-data", decoded.error().message);
     out = std::move(*decoded);
     return std::nullopt;
   }
   const std::string file = Scalar(map[key]);
   if (file.empty()) return std::nullopt;
   auto text = ReadFile((dir / file).string());
-  if (!text) return Error{prefix + "." + key, text.error().message};
+  if (!text) return Invalid(prefix + "." + key, text.error().message);
   out = std::move(*text);
   return std::nullopt;
 }

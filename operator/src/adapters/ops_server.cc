@@ -15,7 +15,7 @@
 #include <thread>
 #include <utility>
 
-#include "runtime/thread_name.h"
+#include "common/thread_name.h"
 
 namespace pricing::op {
 namespace {
@@ -34,7 +34,7 @@ constexpr const char* kMetricsContentType = "text/plain; version=0.0.4; charset=
 constexpr const char* kTextContentType = "text/plain; charset=utf-8";
 
 Error AddressError(const std::string& address, std::string_view why) {
-  return Error{"", "cannot listen on \"" + address + "\": " + std::string(why)};
+  return Invalid("", "cannot listen on \"" + address + "\": " + std::string(why));
 }
 
 // Splits "[host]:port" into its parts and resolves the host. An empty host is

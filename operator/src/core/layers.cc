@@ -20,8 +20,8 @@ int32_t ScaleBound(int32_t base, int32_t percent) {
 }
 
 Error NoLayerSets(std::string_view what, const std::string& component) {
-  return Error{
-      "", "no active layer sets " + std::string(what) + " for component \"" + component + "\""};
+  return Invalid(
+      "", "no active layer sets " + std::string(what) + " for component \"" + component + "\"");
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include <string>
 #include <utility>
 
+#include "common/text.h"
+
 namespace pricing::op {
 namespace {
 
@@ -55,10 +57,7 @@ json Select(const json& value, const json& fields) {
 
 // Returns `reason` cut to kMaxKeptReasonBytes, at a character boundary.
 std::string ShortReason(const std::string& reason) {
-  if (reason.size() <= kMaxKeptReasonBytes) return reason;
-  size_t end = kMaxKeptReasonBytes;
-  while (end > 0 && (static_cast<unsigned char>(reason[end]) & 0xc0) == 0x80) --end;
-  return reason.substr(0, end);
+  return std::string(CutUtf8(reason, kMaxKeptReasonBytes));
 }
 
 // Returns the conditions of the kept types in `conditions`, in their order,

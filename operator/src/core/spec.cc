@@ -8,6 +8,8 @@
 #include <set>
 #include <utility>
 
+#include "common/text.h"
+
 namespace pricing::op {
 namespace {
 
@@ -39,15 +41,6 @@ std::string Index(const std::string& path, size_t i) {
 
 std::string Key(const std::string& path, std::string_view key) {
   return path + "[" + std::string(key) + "]";
-}
-
-std::string Quoted(std::string_view s) {
-  constexpr size_t kMax = 64;
-  std::string out = "\"";
-  out.append(s.substr(0, kMax));
-  if (s.size() > kMax) out += "...";
-  out += "\"";
-  return out;
 }
 
 bool IsLower(char c) { return c >= 'a' && c <= 'z'; }

@@ -9,6 +9,8 @@
 #include <string>
 #include <utility>
 
+#include "common/text.h"
+
 namespace pricing::op {
 namespace {
 
@@ -121,43 +123,6 @@ std::optional<json> ParseFloat(std::string_view s, bool& out_of_range) {
   if (ec == std::errc::result_out_of_range) out_of_range = true;
   if (ec != std::errc() || end != number.data() + number.size()) return std::nullopt;
   return json(value);
-}
-
-// Returns true when `s` is well-formed UTF-8 (no overlongs, surrogates or
-// code points above U+10FFFF).
-bool IsUtf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t n = 0;
-    uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    if ((c & 0xE0) == 0xC0) {
-      n = 1;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      n = 2;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      n = 3;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + n >= s.size()) return false;
-    for (size_t k = 1; k <= n; ++k) {
-      const auto b = static_cast<unsigned char>(s[i + k]);
-      if ((b & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (b & 0x3F);
-    }
-    static constexpr uint32_t kMinimum[] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMinimum[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += n + 1;
-  }
-  return true;
 }
 
 bool IsNull(std::string_view s) { return IsOneOf(s, {"", "~", "null", "Null", "NULL"}); }

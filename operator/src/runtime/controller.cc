@@ -6,7 +6,7 @@
 
 #include "op/children.h"
 #include "runtime/free_memory.h"
-#include "runtime/thread_name.h"
+#include "common/thread_name.h"
 
 namespace pricing::op {
 

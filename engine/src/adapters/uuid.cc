@@ -1,52 +1,12 @@
-#include "adapters/log.h"
-
-#include <unistd.h>
+#include "adapters/uuid.h"
 
 #include <chrono>
 #include <random>
 #include <string>
 
-#include "engine/json_text.h"
-#include "engine/time_text.h"
+#include "common/text.h"
 
 namespace pricing::engine {
-
-namespace {
-
-std::string_view LevelName(LogLevel level) {
-  switch (level) {
-    case LogLevel::kDebug:
-      return "debug";
-    case LogLevel::kInfo:
-      return "info";
-    case LogLevel::kWarn:
-      return "warn";
-    case LogLevel::kError:
-      return "error";
-  }
-  return "info";
-}
-
-std::string NowText() { return Rfc3339Utc(std::chrono::system_clock::now(), 6); }
-
-}  // namespace
-
-void Log(LogLevel level, std::string_view msg, std::initializer_list<LogField> fields) {
-  std::string line;
-  line.reserve(128);
-  JsonWriter w(&line);
-  w.BeginObject().Key("ts").String(NowText()).Key("level").String(LevelName(level));
-  w.Key("msg").String(msg);
-  for (const auto& [k, v] : fields) w.Key(k).String(v);
-  w.EndObject();
-  line.push_back('\n');
-  size_t off = 0;
-  while (off < line.size()) {
-    ssize_t n = ::write(STDOUT_FILENO, line.data() + off, line.size() - off);
-    if (n <= 0) break;
-    off += static_cast<size_t>(n);
-  }
-}
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "op/time_text.h"
+#include "common/time_text.h"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace pricing::op {
+namespace pricing {
 namespace {
 
 using std::chrono::hours;
@@ -15,7 +15,7 @@ using std::chrono::minutes;
 using std::chrono::nanoseconds;
 using std::chrono::seconds;
 
-TimePoint Utc(int y, unsigned m, unsigned d, int hh, int mm, int ss) {
+WallTime Utc(int y, unsigned m, unsigned d, int hh, int mm, int ss) {
   return date::sys_days{date::year{y} / m / d} + hours{hh} + minutes{mm} + seconds{ss};
 }
 
@@ -68,7 +68,7 @@ TEST(TimeText, FormatsRfc3339InUtc) {
   EXPECT_EQ(FormatRfc3339(Utc(2026, 11, 28, 18, 0, 0)), "2026-11-28T18:00:00Z");
   EXPECT_EQ(FormatRfc3339(Utc(2027, 3, 5, 7, 8, 9) + milliseconds{500}), "2027-03-05T07:08:09.5Z");
   EXPECT_EQ(FormatRfc3339(Utc(1999, 12, 31, 23, 59, 59)), "1999-12-31T23:59:59Z");
-  const TimePoint t = Utc(2026, 1, 2, 3, 4, 5) + nanoseconds{123456789};
+  const WallTime t = Utc(2026, 1, 2, 3, 4, 5) + nanoseconds{123456789};
   EXPECT_EQ(ParseRfc3339(FormatRfc3339(t)), t);
 }
 
@@ -91,7 +91,8 @@ TEST(TimeText, EveryParsedRfc3339TimeFormatsBackWithoutOverflow) {
   // (found by the rfc3339 fuzz target).
   EXPECT_FALSE(ParseRfc3339("1677-09-22T12:00:00Z").has_value());
   EXPECT_FALSE(ParseRfc3339("2262-04-10T00:00:00Z").has_value());
-  for (const char* ok : {"1677-09-24T00:00:00Z", "2262-04-08T00:00:00Z", "1677-09-24T23:59:59-23:59"}) {
+  for (const char* ok :
+       {"1677-09-24T00:00:00Z", "2262-04-08T00:00:00Z", "1677-09-24T23:59:59-23:59"}) {
     auto t = ParseRfc3339(ok);
     ASSERT_TRUE(t.has_value()) << ok;
     EXPECT_EQ(ParseRfc3339(FormatRfc3339(*t)), t) << ok;
@@ -116,4 +117,4 @@ TEST(TimeText, ParsesGoDurations) {
 }
 
 }  // namespace
-}  // namespace pricing::op
+}  // namespace pricing

@@ -1,10 +1,79 @@
-#include "op/time_text.h"
+#include "common/time_text.h"
 
+#include <algorithm>
 #include <cstdint>
-#include <cstdio>
 #include <limits>
+#include <type_traits>
 
-namespace pricing::op {
+namespace pricing {
+
+namespace {
+
+// system_clock counts int64 nanoseconds, so every year it can name has four
+// digits (1677..2262).
+static_assert(std::is_same_v<std::chrono::system_clock::duration, std::chrono::nanoseconds>);
+
+// Writes the last `width` decimal digits of `value` to p[0..width).
+void PutDigits(char* p, uint64_t value, int width) {
+  for (int i = width - 1; i >= 0; --i) {
+    p[i] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
+}
+
+}  // namespace
+
+void AppendRfc3339Utc(std::string* out, WallTime t, int digits) {
+  using namespace std::chrono;
+  // In whole seconds and days (floored) so that no step leaves int64
+  // nanoseconds, even at the ends of the range.
+  const int64_t ns = duration_cast<nanoseconds>(t.time_since_epoch()).count();
+  int64_t secs = ns / 1'000'000'000;
+  int64_t fraction = ns % 1'000'000'000;
+  if (fraction < 0) {
+    fraction += 1'000'000'000;
+    --secs;
+  }
+  int64_t day = secs / 86'400;
+  int64_t second_of_day = secs % 86'400;
+  if (second_of_day < 0) {
+    second_of_day += 86'400;
+    --day;
+  }
+  const year_month_day date{sys_days{days{day}}};
+  // "YYYY-MM-DDTHH:MM:SS", then ".fffffffff" and "Z": written in place and
+  // appended at once.
+  char text[30];
+  PutDigits(text, static_cast<uint64_t>(static_cast<int>(date.year())), 4);
+  text[4] = '-';
+  PutDigits(text + 5, static_cast<unsigned>(date.month()), 2);
+  text[7] = '-';
+  PutDigits(text + 8, static_cast<unsigned>(date.day()), 2);
+  text[10] = 'T';
+  PutDigits(text + 11, static_cast<uint64_t>(second_of_day / 3600), 2);
+  text[13] = ':';
+  PutDigits(text + 14, static_cast<uint64_t>(second_of_day / 60 % 60), 2);
+  text[16] = ':';
+  PutDigits(text + 17, static_cast<uint64_t>(second_of_day % 60), 2);
+  size_t size = 19;
+  digits = std::clamp(digits, 0, 9);
+  if (digits > 0) {
+    for (int k = digits; k < 9; ++k) fraction /= 10;
+    text[size++] = '.';
+    PutDigits(text + size, static_cast<uint64_t>(fraction), digits);
+    size += static_cast<size_t>(digits);
+  }
+  text[size++] = 'Z';
+  out->append(text, size);
+}
+
+std::string Rfc3339Utc(WallTime t, int digits) {
+  std::string out;
+  out.reserve(32);
+  AppendRfc3339Utc(&out, t, digits);
+  return out;
+}
+
 namespace {
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
@@ -44,7 +113,7 @@ std::optional<date::year_month_day> ReadDate(std::string_view s, size_t& pos) {
 
 }  // namespace
 
-std::optional<TimePoint> ParseRfc3339(std::string_view s) {
+std::optional<WallTime> ParseRfc3339(std::string_view s) {
   size_t pos = 0;
   const std::optional<date::year_month_day> ymd = ReadDate(s, pos);
   if (!ymd) return std::nullopt;
@@ -94,34 +163,20 @@ std::optional<TimePoint> ParseRfc3339(std::string_view s) {
           .time_since_epoch();
   // Two days inside the range: FormatRfc3339 floors to whole days.
   constexpr auto kLimit =
-      std::chrono::duration_cast<std::chrono::seconds>(TimePoint::duration::max()) -
+      std::chrono::duration_cast<std::chrono::seconds>(WallTime::duration::max()) -
       std::chrono::hours{48};
   if (utc > kLimit || utc < -kLimit) return std::nullopt;
-  return TimePoint(std::chrono::duration_cast<TimePoint::duration>(utc) +
-                   std::chrono::duration_cast<TimePoint::duration>(std::chrono::nanoseconds{nanos}));
+  return WallTime(std::chrono::duration_cast<WallTime::duration>(utc) +
+                  std::chrono::duration_cast<WallTime::duration>(std::chrono::nanoseconds{nanos}));
 }
 
-std::string FormatRfc3339(TimePoint t) {
-  const auto ns = std::chrono::time_point_cast<std::chrono::nanoseconds>(t);
-  const date::sys_days day = date::floor<date::days>(ns);
-  const date::year_month_day ymd{day};
-  const date::hh_mm_ss<std::chrono::nanoseconds> tod{ns - day};
-  char buf[64];
-  const int year = static_cast<int>(ymd.year());
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d", year,
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                static_cast<int>(tod.hours().count()), static_cast<int>(tod.minutes().count()),
-                static_cast<int>(tod.seconds().count()));
-  std::string out = buf;
-  int64_t frac = tod.subseconds().count();
-  if (frac != 0) {
-    char digits[16];
-    std::snprintf(digits, sizeof digits, "%09lld", static_cast<long long>(frac));
-    std::string f = digits;
-    while (!f.empty() && f.back() == '0') f.pop_back();
-    out += "." + f;
-  }
-  out += "Z";
+std::string FormatRfc3339(WallTime t) {
+  std::string out = Rfc3339Utc(t, 9);
+  // "…:SS.123000000Z" → "…:SS.123Z"; "…:SS.000000000Z" → "…:SSZ".
+  size_t end = out.size() - 1;  // at 'Z'
+  while (out[end - 1] == '0') --end;
+  if (out[end - 1] == '.') --end;
+  out.erase(end, out.size() - 1 - end);
   return out;
 }
 
@@ -194,4 +249,4 @@ std::optional<std::chrono::nanoseconds> ParseDuration(std::string_view s) {
   return std::chrono::nanoseconds{static_cast<int64_t>(total)};
 }
 
-}  // namespace pricing::op
+}  // namespace pricing

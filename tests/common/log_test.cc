@@ -1,4 +1,4 @@
-#include "adapters/log.h"
+#include "common/log.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -10,20 +10,21 @@
 #include <sstream>
 #include <string>
 
-#include "op/time_text.h"
+#include "common/time_text.h"
 
-namespace pricing::op {
+namespace pricing {
 namespace {
 
 TEST(Log, LineIsOneJsonObjectWithTheStandardKeys) {
-  const TimePoint ts = *ParseRfc3339("2026-11-28T18:00:00.123456Z");
+  SetLogOutput(STDERR_FILENO, "pricing-operator");
+  const WallTime ts = *ParseRfc3339("2026-11-28T18:00:00.123456Z");
   const std::string line = FormatLogLine(ts, LogLevel::kWarn, "lease lost",
                                          {{"lease", "pricing-system/pricing-operator"}});
   ASSERT_FALSE(line.empty());
   EXPECT_EQ(line.back(), '\n');
   EXPECT_EQ(line.find('\n'), line.size() - 1);
   const nlohmann::json j = nlohmann::json::parse(line);
-  EXPECT_EQ(j["ts"], "2026-11-28T18:00:00.123Z");
+  EXPECT_EQ(j["ts"], "2026-11-28T18:00:00.123456Z");
   EXPECT_EQ(j["level"], "warn");
   EXPECT_EQ(j["msg"], "lease lost");
   EXPECT_EQ(j["logger"], "pricing-operator");
@@ -37,7 +38,7 @@ TEST(Log, EscapesQuotesControlCharactersAndInvalidUtf8) {
                                          "m", {{"k\"ey", value}});
   EXPECT_EQ(line.find('\n'), line.size() - 1);
   const nlohmann::json j = nlohmann::json::parse(line);
-  EXPECT_EQ(j["ts"], "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(j["ts"], "1970-01-01T00:00:00.000000Z");
   EXPECT_EQ(j["k\"ey"], "a\"b\\c\nd\te\x01\xef\xbf\xbd\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd");
 }
 
@@ -54,7 +55,7 @@ TEST(Log, ParsesLevels) {
 // Runs `body` with stderr redirected to a temporary file; returns what it wrote.
 template <typename Body>
 std::string CaptureStderr(Body body) {
-  char path[] = "/tmp/op_log_test_XXXXXX";
+  char path[] = "/tmp/common_log_test_XXXXXX";
   const int fd = ::mkstemp(path);
   EXPECT_GE(fd, 0);
   const int saved = ::dup(STDERR_FILENO);
@@ -71,7 +72,16 @@ std::string CaptureStderr(Body body) {
   return out;
 }
 
-TEST(Log, WritesToStderrAtOrAboveTheLevel) {
+// Without a logger set there is no "logger" key.
+TEST(Log, NamesNoLoggerUntilOneIsSet) {
+  SetLogOutput(STDERR_FILENO, "");
+  const nlohmann::json j =
+      nlohmann::json::parse(FormatLogLine(WallTime{}, LogLevel::kInfo, "m", {}));
+  EXPECT_FALSE(j.contains("logger")) << j.dump();
+}
+
+TEST(Log, WritesToItsOutputAtOrAboveTheLevel) {
+  SetLogOutput(STDERR_FILENO, "pricing-operator");
   const std::string out = CaptureStderr([] {
     SetLogLevel(LogLevel::kInfo);
     Log(LogLevel::kDebug, "hidden");
@@ -94,4 +104,4 @@ TEST(Log, WritesToStderrAtOrAboveTheLevel) {
 }
 
 }  // namespace
-}  // namespace pricing::op
+}  // namespace pricing

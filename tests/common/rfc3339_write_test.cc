@@ -1,5 +1,3 @@
-#include "engine/time_text.h"
-
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -11,7 +9,9 @@
 #include <string>
 #include <vector>
 
-namespace pricing::engine {
+#include "common/time_text.h"
+
+namespace pricing {
 namespace {
 
 using std::chrono::system_clock;
@@ -71,4 +71,4 @@ TEST(TimeText, AgreesWithGmtime) {
 }
 
 }  // namespace
-}  // namespace pricing::engine
+}  // namespace pricing

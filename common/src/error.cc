@@ -1,6 +1,6 @@
-#include "engine/error.h"
+#include "common/error.h"
 
-namespace pricing::engine {
+namespace pricing {
 
 std::string_view ErrorCodeName(ErrorCode code) {
   switch (code) {
@@ -60,4 +60,9 @@ int HttpStatus(ErrorCode code) {
   return 500;
 }
 
-}  // namespace pricing::engine
+std::string ToString(const Error& error) {
+  if (error.field.empty()) return error.message;
+  return error.field + ": " + error.message;
+}
+
+}  // namespace pricing
