@@ -1103,9 +1103,14 @@ TEST(AuditSpool, DrainerSkipsDamageFoundWhileReadingAndKeepsTheRest) {
   sink.SetUp(false);
   auto options = Options(dir.path());
   options.memory_records = 0;  // the drainer reads every record from the segment
-  // How many records the damage held is known once the segment is closed
-  // (rolled by age): only then does Pending() stop counting them.
-  options.max_segment_age = 200ms;
+  // The drainer must first read the segment after the damage: a batch it has
+  // read stays in memory while the sink is down, and would be delivered
+  // intact. So it lingers (fewer than batch_size records) until the segment
+  // is rolled by age, 2 s after its first record: ample time to damage it,
+  // even in a sanitizer build. Only then, too, is the damaged record's count
+  // known and Pending() stops counting it.
+  options.drain_linger = 60s;
+  options.max_segment_age = 2s;
   auto spool = AuditSpool::Open(options, sink.Fn());
   ASSERT_TRUE(spool);
   AppendAndWait(**spool, 0, 20);
