@@ -188,8 +188,7 @@ TEST(CacheWarmer, WritesEntriesThePricingServiceReadsAsHits) {
   req.headers = {{"content-type", "application/json"}, {"x-api-key", "k"}};
   req.body = R"({"ticker":"GME","position_value":50000,"loan_days":60,"client_id":"big_fund_007"})";
   std::optional<ApiResponse> out;
-  service.Handle(
-      req, [&](ApiResponse r) { out = r; }, true);
+  ASSERT_FALSE(service.Handle(req, [&](ApiResponse r) { out = r; }, true));
   ASSERT_TRUE(out);
   ASSERT_EQ(out->status, 200) << out->body;
   EXPECT_NE(out->body.find(R"("total_fee":1535.17)"), std::string::npos) << out->body;

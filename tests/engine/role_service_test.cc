@@ -75,8 +75,7 @@ struct Node {
 
   std::optional<ApiResponse> Call(const ApiRequest& req) {
     std::optional<ApiResponse> out;
-    service->Handle(
-        req, [&](ApiResponse r) { out = std::move(r); }, true);
+    if (service->Handle(req, [&](ApiResponse r) { out = std::move(r); }, true)) return {};
     return out;
   }
 };
@@ -248,8 +247,8 @@ TEST(CalculationService, NotesTheTickerOfEveryRateItAnswers) {
 std::optional<ApiResponse> ThroughSplit(Gateway& g, Calculation& c, const ApiRequest& req) {
   std::optional<ApiResponse> out;
   const size_t before = g.forwarded.size();
-  bool answered = g.service->Handle(
-      req, [&](ApiResponse r) { out = std::move(r); }, true);
+  const bool answered =
+      !g.service->Handle(req, [&](ApiResponse r) { out = std::move(r); }, true);
   if (g.forwarded.size() == before) return answered ? out : std::nullopt;
   Forwarded f = g.forwarded.back();
   auto upstream = c.Call(Received(f.request, ForwardHeaders(f.request, f.key, kToken)));

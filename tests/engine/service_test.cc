@@ -5,11 +5,12 @@
 
 #include <gtest/gtest.h>
 
-#include <thread>
-
+#include <map>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
+#include <thread>
 
 #include "fakes/fakes.h"
 #include "engine/json_text.h"
@@ -24,6 +25,33 @@ Decimal D(const char* s) { return *Decimal::Parse(s); }
 
 std::string Hash(std::string_view key) { return "h:" + std::string(key); }
 
+// Counts what the service reports, and lists the stages each request ended:
+// "stock" when it finished, "stock/parked" when it had to wait there.
+struct Recorder : ServiceObserver {
+  std::mutex mu;
+  std::map<std::string, int, std::less<>> hits, misses;
+  std::vector<std::string> stages;
+  void CacheHit(std::string_view cache) override {
+    std::lock_guard lock(mu);
+    ++hits[std::string(cache)];
+  }
+  void CacheMiss(std::string_view cache) override {
+    std::lock_guard lock(mu);
+    ++misses[std::string(cache)];
+  }
+  void Fallback(std::string_view) override {}
+  void RateLimited() override {}
+  void Calculated(std::chrono::nanoseconds) override {}
+  void Stage(std::string_view stage, bool parked) override {
+    std::lock_guard lock(mu);
+    stages.push_back(std::string(stage) + (parked ? "/parked" : ""));
+  }
+  std::vector<std::string> TakeStages() {
+    std::lock_guard lock(mu);
+    return std::exchange(stages, {});
+  }
+};
+
 struct Harness {
   fakes::FakeClock clock;
   fakes::FakeReferenceStore store;
@@ -31,8 +59,13 @@ struct Harness {
   fakes::FakeRateLimiter limiter;
   fakes::FakeMarketData market;
   fakes::FakeAuditSink audit;
+  Recorder observer;
   int uuid = 0;
   std::optional<PricingService> service;
+  // The request Start() began, parked until Resume(), and its answer.
+  ApiRequest started;
+  PricingService::Parked parked;
+  std::optional<ApiResponse> answer;
 
   explicit Harness(ServiceOptions options = {}) {
     store.Put(Stock{"GME", BorrowStatus::kHard, D("0.05"), "SL-GME"});
@@ -50,6 +83,7 @@ struct Harness {
     deps.market = &market;
     deps.audit = &audit;
     deps.clock = &clock;
+    deps.observer = &observer;
     deps.hash_key = Hash;
     deps.new_uuid = [this] { return "00000000-0000-4000-8000-" + std::to_string(100000000000 + ++uuid); };
     deps.name_uuid = [](std::string_view name) {
@@ -59,11 +93,23 @@ struct Harness {
   }
 
   // Handles `req` allowing blocking; returns the response (or nullopt if none yet).
-  std::optional<ApiResponse> Call(const ApiRequest& req, bool may_block = true) {
+  std::optional<ApiResponse> Call(const ApiRequest& req) {
     std::optional<ApiResponse> out;
-    bool answered = service->Handle(req, [&](ApiResponse r) { out = std::move(r); }, may_block);
-    if (!answered) return std::nullopt;
+    if (service->Handle(req, [&](ApiResponse r) { out = std::move(r); }, true)) return {};
     return out;
+  }
+
+  // Handles `req` as an event loop does, where nothing may block: returns
+  // the answer, or nullopt with the request parked for Resume().
+  std::optional<ApiResponse> Start(ApiRequest req) {
+    started = std::move(req);
+    answer.reset();
+    parked = service->Handle(started, [this](ApiResponse r) { answer = std::move(r); }, false);
+    return answer;
+  }
+  std::optional<ApiResponse> Resume() {
+    service->Resume(std::move(parked));
+    return answer;
   }
 
   static ApiRequest Locate(std::string ticker = "GME", std::string key = "demo-key-123",
@@ -101,7 +147,8 @@ TEST(Service, AnswersOnlyOnceTheAuditRecordIsDurable) {
   Harness h;
   h.audit.SetDeferred(true);
   std::optional<ApiResponse> out;
-  ASSERT_TRUE(h.service->Handle(Harness::Locate(), [&](ApiResponse r) { out = r; }, true));
+  const ApiRequest req = Harness::Locate();
+  ASSERT_FALSE(h.service->Handle(req, [&](ApiResponse r) { out = r; }, true));
   EXPECT_FALSE(out) << "answered before the audit record was durable";
   h.audit.CompleteAll();
   ASSERT_TRUE(out);
@@ -119,12 +166,12 @@ TEST(Service, AuditFailureIsA503NotAPrice) {
 
 TEST(Service, FastPathNeverBlocksAndAnswersOnceWarm) {
   Harness h;
-  EXPECT_FALSE(h.Call(Harness::Locate(), /*may_block=*/false)) << "cold caches must not be read inline";
+  EXPECT_FALSE(h.Start(Harness::Locate())) << "cold caches must not be read inline";
   EXPECT_EQ(h.store.Calls(), 0);
   ASSERT_EQ(h.Call(Harness::Locate())->status, 200);
   int64_t store_calls = h.store.Calls();
   int64_t market_calls = h.market.Calls();
-  auto r = h.Call(Harness::Locate(), /*may_block=*/false);
+  auto r = h.Start(Harness::Locate());
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(h.store.Calls(), store_calls);
@@ -174,7 +221,8 @@ TEST(Service, CredentialsNeverComeFromTheSharedCache) {
   // The key itself is never in the shared cache, so this process must reach
   // the store for it: unavailable.
   std::optional<ApiResponse> out;
-  other.Handle(Harness::Locate(), [&](ApiResponse r) { out = r; }, true);
+  const ApiRequest req = Harness::Locate();
+  ASSERT_FALSE(other.Handle(req, [&](ApiResponse r) { out = r; }, true));
   ASSERT_TRUE(out);
   EXPECT_EQ(out->status, 503) << out->body;
 }
@@ -207,14 +255,15 @@ TEST(Service, RateLimitedRequestsGet429WithHeaders) {
   EXPECT_TRUE(retry_after);
 }
 
-// A request that the non-blocking pass admits and then hands to the blocking
-// pass (a cold ticker) is admitted once and spends one token, not two.
+// A request admitted on the event loop that then parks (a cold ticker) is
+// admitted once and spends one token, not two.
 TEST(Service, ARequestResumedWhereItMayBlockSpendsOneToken) {
   Harness h;  // demo-key-123: 3 requests a minute
   ASSERT_EQ(h.Call(Harness::Locate("GME"))->status, 200);  // warms the key; token 1
-  ApiRequest cold = Harness::Locate("AAPL");
-  ASSERT_FALSE(h.Call(cold, /*may_block=*/false)) << "AAPL's row is cold: the pass must hand over";
-  auto resumed = h.Call(cold, /*may_block=*/true);  // token 2, spent by the first pass
+  ASSERT_FALSE(h.Start(Harness::Locate("AAPL"))) << "AAPL's row is cold: the request must park";
+  EXPECT_EQ(h.parked.stage(), "stock");
+  auto resumed = h.Resume();  // token 2, spent before it parked
+  ASSERT_TRUE(resumed);
   ASSERT_EQ(resumed->status, 200) << resumed->body;
   std::string remaining;
   for (const auto& [k, v] : resumed->headers) {
@@ -223,6 +272,82 @@ TEST(Service, ARequestResumedWhereItMayBlockSpendsOneToken) {
   EXPECT_EQ(remaining, "1");
   EXPECT_EQ(h.Call(Harness::Locate("GME"))->status, 200);  // token 3
   EXPECT_EQ(h.Call(Harness::Locate("GME"))->status, 429);
+}
+
+// One pass per request: each stage runs once, and a request parked at a
+// stage resumes there, repeating none before it.
+TEST(Service, EachStageRunsOnceAndAParkedRequestResumesWhereItParked) {
+  Harness h;
+  h.store.Put(Broker{"other_fund", D("2.5"), FeeType::kFlat, D("10.00"), 360});
+  ASSERT_EQ(h.Call(Harness::Locate("GME", "internal"))->status, 200);  // warms key, GME, desk
+  EXPECT_EQ(h.observer.TakeStages(),
+            (std::vector<std::string>{"media_type", "admit", "forward", "parse", "stock",
+                                      "broker", "inputs", "price"}));
+  const int stock_hits = h.observer.hits["stock"];
+  const int key_hits = h.observer.hits["api_key"];
+
+  // other_fund's broker row is cold: the request parks at "broker".
+  ASSERT_FALSE(h.Start(Harness::Locate("GME", "internal", "other_fund")));
+  EXPECT_EQ(h.parked.stage(), "broker");
+  auto r = h.Resume();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(h.observer.TakeStages(),
+            (std::vector<std::string>{"media_type", "admit", "forward", "parse", "stock",
+                                      "broker/parked", "broker", "inputs", "price"}));
+  // The stages before the park were not run again: one key and one stock
+  // lookup, each a hit, for this request.
+  EXPECT_EQ(h.observer.hits["stock"], stock_hits + 1);
+  EXPECT_EQ(h.observer.hits["api_key"], key_hits + 1);
+  ASSERT_EQ(h.audit.records().size(), 2u);
+}
+
+// ResolveInputs parks between its steps: a request whose market VIX has
+// expired (AAPL has no volatility row) waits at "inputs" after r_base was
+// resolved, and resolves r_base once.
+TEST(Service, InputsResumeAfterTheStepsAlreadyResolved) {
+  Harness h;
+  h.market.SetLenderRate("AAPL", D("0.003"));
+  ASSERT_EQ(h.Call(Harness::Locate("AAPL", "internal"))->status, 200);
+  h.clock.Advance(6s);  // past the VIX's 5 s; the lender rate (300 s) still fresh
+  h.observer.TakeStages();
+  const int rate_hits = h.observer.hits["borrow_rate"];
+  const int vol_hits = h.observer.hits["volatility"];
+  ASSERT_FALSE(h.Start(Harness::Locate("AAPL", "internal")));
+  EXPECT_EQ(h.parked.stage(), "inputs");
+  auto r = h.Resume();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(h.observer.TakeStages(),
+            (std::vector<std::string>{"media_type", "admit", "forward", "parse", "stock",
+                                      "broker", "inputs/parked", "inputs", "price"}));
+  EXPECT_EQ(h.observer.hits["borrow_rate"], rate_hits + 1) << "r_base resolved twice";
+  EXPECT_EQ(h.observer.hits["volatility"], vol_hits + 1) << "the row looked up twice";
+}
+
+// Routes that always wait (the store's status pages, the market API) admit on
+// the event loop and park at the stage that waits.
+TEST(Service, StatusPagesAreAdmittedOnTheLoopAndParkAtTheList) {
+  Harness h;
+  ASSERT_EQ(h.Call(Harness::Locate("GME", "internal"))->status, 200);  // warms the key
+  h.observer.TakeStages();
+  ApiRequest page;
+  page.method = "GET";
+  page.path = "/api/v1/rates/status/hard";
+  page.headers = {{"x-api-key", "internal"}};
+  ASSERT_FALSE(h.Start(page));
+  EXPECT_EQ(h.parked.stage(), "list");
+  auto r = h.Resume();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(h.observer.TakeStages(),
+            (std::vector<std::string>{"admit", "forward", "parse", "list/parked", "list"}));
+  // A bad page is refused on the loop: nothing parks.
+  page.path = "/api/v1/rates/status/nonsense";
+  auto bad = h.Start(page);
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400) << bad->body;
+  EXPECT_FALSE(h.parked);
 }
 
 // The calculate-locate body as JsonWriter writes it, member by member: the
@@ -321,7 +446,7 @@ TEST(Service, ReadinessFromItsOwnProberAnswersOnTheFastPath) {
   ServiceOptions options;
   options.readiness_interval = 5ms;
   Harness h(options);
-  auto ready = h.Call(ReadyProbe(), /*may_block=*/false);
+  auto ready = h.Start(ReadyProbe());
   ASSERT_TRUE(ready) << "answered without the blocking pass";
   EXPECT_EQ(ready->status, 200) << ready->body;
   EXPECT_NE(ready->body.find(R"("status":"ready")"), std::string::npos) << ready->body;
@@ -330,7 +455,7 @@ TEST(Service, ReadinessFromItsOwnProberAnswersOnTheFastPath) {
   bool degraded = false;
   for (int i = 0; i < 400 && !degraded; ++i) {
     std::this_thread::sleep_for(5ms);
-    auto r = h.Call(ReadyProbe(), /*may_block=*/false);
+    auto r = h.Start(ReadyProbe());
     ASSERT_TRUE(r);
     degraded = r->body.find(R"("status":"degraded")") != std::string::npos;
   }
@@ -374,9 +499,10 @@ std::vector<std::optional<ApiResponse>> CallWhileKeyLookupsWait(Harness& h, int 
   std::vector<std::thread> threads;
   for (int i = 0; i < n; ++i) {
     threads.emplace_back([&h, &answers, &make, i] {
-      h.service->Handle(
-          make(i), [&answers, i](ApiResponse r) { answers[static_cast<size_t>(i)] = std::move(r); },
-          true);
+      const ApiRequest req = make(i);
+      EXPECT_FALSE(h.service->Handle(
+          req, [&answers, i](ApiResponse r) { answers[static_cast<size_t>(i)] = std::move(r); },
+          true));
     });
   }
   EXPECT_TRUE(h.store.WaitHeld(1)) << "no lookup reached the store";
@@ -426,11 +552,12 @@ TEST(Service, ALimiterRoundTripIsNeverTakenOnTheFastPath) {
   Harness h;
   ASSERT_EQ(h.Call(Harness::Locate())->status, 200);  // warm caches, one token
   h.limiter.SetNeedsRoundTrip(true);
-  EXPECT_FALSE(h.Call(Harness::Locate(), /*may_block=*/false))
+  EXPECT_FALSE(h.Start(Harness::Locate()))
       << "the fast path must hand the request on, not wait for Redis";
   EXPECT_EQ(h.limiter.Deferred(), 1);
   EXPECT_EQ(h.limiter.Calls(), 1) << "nothing spent by the pass that handed it on";
-  auto r = h.Call(Harness::Locate(), /*may_block=*/true);
+  EXPECT_EQ(h.parked.stage(), "admit");
+  auto r = h.Resume();
   ASSERT_EQ(r->status, 200) << r->body;
   EXPECT_EQ(h.limiter.Calls(), 2) << "one token per request";
 }
@@ -544,7 +671,7 @@ TEST(Service, MarketAnswersAreReusedSoTheFastPathHoldsForTickersWithoutARow) {
   h.market.SetLenderRate("AAPL", D("0.003"));
   ASSERT_EQ(h.Call(Harness::Locate("AAPL", "internal2"))->status, 200);
   int64_t market_calls = h.market.Calls();
-  auto r = h.Call(Harness::Locate("AAPL", "internal2"), /*may_block=*/false);
+  auto r = h.Start(Harness::Locate("AAPL", "internal2"));
   ASSERT_TRUE(r) << "the VIX and event risk were not reused";
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(h.market.Calls(), market_calls);
@@ -557,7 +684,7 @@ TEST(Service, AnUnavailableLenderIsNotAskedOnEveryRequest) {
   ASSERT_EQ(r->status, 200);
   EXPECT_NE(r->body.find(R"("base_rate":"fallback")"), std::string::npos) << r->body;
   int64_t lender_calls = h.market.Calls("LenderRate");
-  r = h.Call(Harness::Locate(), /*may_block=*/false);
+  r = h.Start(Harness::Locate());
   ASSERT_TRUE(r);
   EXPECT_NE(r->body.find(R"("base_rate":"fallback")"), std::string::npos) << r->body;
   EXPECT_EQ(h.market.Calls("LenderRate"), lender_calls);

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -28,13 +29,6 @@
 
 namespace pricing::engine {
 
-// What admitting a request established: its key, checked, and the rate-limit
-// headers of the token it spent (DESIGN.md §2.3: exactly one per request).
-struct Admission {
-  ApiKey key;
-  std::vector<std::pair<std::string, std::string>> rate_headers;
-};
-
 struct ApiRequest {
   std::string method;
   std::string path;  // not decoded, no query
@@ -42,10 +36,6 @@ struct ApiRequest {
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-case
   std::string body;
   std::string request_id;  // from X-Request-Id, or generated
-  // Set when a pass that may not block admitted the request and then had to
-  // hand it to a pass that may (PricingService::Handle): that pass resumes
-  // from this admission instead of spending a second token.
-  mutable std::shared_ptr<const Admission> admitted;
   // The client sent an X-Request-Id that IsValidRequestId refuses; request_id
   // is then a generated one, for the 400 that names the header.
   bool request_id_refused = false;
@@ -71,6 +61,15 @@ class ServiceObserver {
   virtual void Fallback(std::string_view input) = 0;  // "base_rate", "volatility", "event_risk"
   virtual void RateLimited() = 0;
   virtual void Calculated(std::chrono::nanoseconds took) = 0;
+  // A request's stage `stage` ended: `parked` when it had to wait where
+  // waiting is not allowed (an event loop), the request then resuming at
+  // that stage where it may; otherwise it finished (passed the request on or
+  // answered it). Stage names come from a fixed set (PricingService's route
+  // table).
+  virtual void Stage(std::string_view stage, bool parked) {
+    (void)stage;
+    (void)parked;
+  }
 };
 
 // Cache lifetimes of the reference design.
@@ -151,6 +150,24 @@ struct ServiceOptions {
 class PricingService {
  public:
   using Done = std::function<void(ApiResponse)>;
+  struct Exchange;
+
+  // A request parked at a stage that has to wait (see Handle). Empty when
+  // the request was answered or handed on.
+  class Parked {
+   public:
+    Parked();
+    Parked(Parked&&) noexcept;
+    Parked& operator=(Parked&&) noexcept;
+    ~Parked();
+    explicit operator bool() const { return exchange_ != nullptr; }
+    // The stage it waits at ("admit", "stock", ...).
+    std::string_view stage() const;
+
+   private:
+    friend class PricingService;
+    std::unique_ptr<Exchange> exchange_;
+  };
 
   PricingService(ServiceDeps deps, ServiceOptions options);
   // Stops the readiness prober, if any.
@@ -158,40 +175,67 @@ class PricingService {
   PricingService(const PricingService&) = delete;
   PricingService& operator=(const PricingService&) = delete;
 
-  // Answers one request. With `may_block` false the call never waits on I/O:
-  // when it would (a lookup missing the in-process level), it returns false
-  // without answering, and the caller retries with `may_block` true on a
-  // thread that may block. Otherwise it returns true and calls `done` exactly
-  // once, possibly later and from another thread (after the audit record of a
-  // priced request is durable).
-  bool Handle(const ApiRequest& request, Done done, bool may_block);
+  // Answers one request in one pass: its route's stages run in order, each
+  // once (admit → forward → parse → look up → price → audit → respond). With
+  // `may_block` false no stage waits on I/O: the first that would have to
+  // (a lookup missing the in-process level, a rate-limit lease to refill)
+  // parks the request there and Handle returns it; the caller then calls
+  // Resume on a thread that may block, which continues from that stage and
+  // repeats none before it. Otherwise Handle returns an empty Parked and
+  // `done` is called exactly once, possibly later and from another thread
+  // (after the audit record of a priced request is durable). `request` must
+  // outlive the answer.
+  [[nodiscard]] Parked Handle(const ApiRequest& request, Done done, bool may_block);
+  // Continues a parked request where it may block, up to its answer.
+  void Resume(Parked parked);
 
   // Builds the JSON error body of DESIGN.md §2.3.
   static std::string ErrorBody(const Error& error);
   static ApiResponse ErrorResponse(const Error& error);
 
  private:
-  struct Ctx;
+  enum class Step : uint8_t {
+    kNext,      // done; the next stage runs
+    kWait,      // must wait where waiting is not allowed: park here
+    kAnswered,  // the request was answered (or handed on): no more stages
+  };
+  struct Stage;
   struct Route;
+  static std::span<const Route> Routes();
+  Parked Run(Exchange& ex);
 
-  bool CalculateLocate(Ctx& ctx, const ApiRequest& request, Done& done);
-  bool GetRate(Ctx& ctx, const ApiRequest& request, std::string_view ticker, Done& done);
-  bool RatesByStatus(Ctx& ctx, const ApiRequest& request, std::string_view status, Done& done);
-  bool MarketVolatility(Ctx& ctx, const ApiRequest& request, Done& done);
+  // The stages (see Routes()).
+  Step AnswerLive(Exchange& ex);
+  Step AnswerReady(Exchange& ex);
+  Step AnswerMetrics(Exchange& ex);
+  Step AnswerOpenApi(Exchange& ex);
+  Step CheckMediaType(Exchange& ex);
+  Step Admit(Exchange& ex);
+  Step Forward(Exchange& ex);
+  Step ParseLocate(Exchange& ex);
+  Step ParseTicker(Exchange& ex);
+  Step ParsePage(Exchange& ex);
+  Step FindStock(Exchange& ex);
+  Step FindBroker(Exchange& ex);
+  Step ResolveInputs(Exchange& ex);
+  Step PriceAndAudit(Exchange& ex);
+  Step AnswerRate(Exchange& ex);
+  Step AnswerStatusPage(Exchange& ex);
+  Step AnswerMarketVolatility(Exchange& ex);
+
   ApiResponse Ready(std::chrono::system_clock::time_point now);
 
-  // Authenticates and rate-limits; on failure fills `out` with the response.
-  std::optional<ApiKey> Admit(Ctx& ctx, const ApiRequest& request, ApiResponse& out,
-                              std::vector<std::pair<std::string, std::string>>& rate_headers);
-
-  Result<std::optional<ApiKey>> LookupKey(Ctx& ctx, const std::string& key_hash);
+  // Lookups through the in-process level, the shared cache and the store.
+  // Each sets `wait` instead of waiting when the exchange may not block.
+  Result<std::optional<ApiKey>> LookupKey(Exchange& ex, const std::string& key_hash, bool& wait);
   // Returns `result`, noting in stale_ that the store answered if it did.
   template <typename T>
   T Answered(T result, std::chrono::system_clock::time_point now);
-  Result<std::optional<Stock>> LookupStock(Ctx& ctx, const std::string& ticker);
-  Result<std::optional<Broker>> LookupBroker(Ctx& ctx, const std::string& client_id);
-  Result<std::optional<VolatilityRow>> LookupVolatility(Ctx& ctx, const std::string& ticker);
-  Result<MarketInputs> ResolveInputs(Ctx& ctx, const Stock& stock);
+  Result<std::optional<Stock>> LookupStock(Exchange& ex, const std::string& ticker, bool& wait);
+  Result<std::optional<Broker>> LookupBroker(Exchange& ex, const std::string& client_id,
+                                             bool& wait);
+  Result<std::optional<VolatilityRow>> LookupVolatility(Exchange& ex, const std::string& ticker,
+                                                        bool& wait);
 
   ServiceDeps deps_;
   ServiceOptions options_;

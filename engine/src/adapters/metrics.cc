@@ -116,7 +116,8 @@ Metrics::Metrics()
       cache_miss_series_(std::make_unique<LabelTable<1, prometheus::Counter*>>()),
       external_api_series_(std::make_unique<LabelTable<2, prometheus::Counter*>>()),
       fallback_series_(std::make_unique<LabelTable<1, prometheus::Counter*>>()),
-      cache_operation_series_(std::make_unique<LabelTable<1, prometheus::Counter*>>()) {
+      cache_operation_series_(std::make_unique<LabelTable<1, prometheus::Counter*>>()),
+      parked_series_(std::make_unique<LabelTable<1, prometheus::Counter*>>()) {
   auto& r = *registry_;
   http_requests_ = &prometheus::BuildCounter()
                         .Name("http_requests_total")
@@ -157,6 +158,11 @@ Metrics::Metrics()
                        .Help("Requests refused by the per-key rate limit.")
                        .Register(r)
                        .Add({});
+  parked_ = &prometheus::BuildCounter()
+                 .Name("requests_parked_total")
+                 .Help("Requests moved from an event loop to the blocking pool, by the stage "
+                       "that had to wait.")
+                 .Register(r);
   cache_operations_ =
       &prometheus::BuildCounter()
            .Name("cache_operations_total")
@@ -213,6 +219,10 @@ Metrics::Metrics()
   for (std::string_view input : {"base_rate", "volatility", "event_risk"}) {
     fallback_series_->Get(
         {input}, [this](const auto& key) { return &fallback_->Add(ToLabels<1>({"input"}, key)); });
+  }
+  for (std::string_view stage : {"admit", "stock", "broker", "inputs", "list", "market", "ready"}) {
+    parked_series_->Get(
+        {stage}, [this](const auto& key) { return &parked_->Add(ToLabels<1>({"stage"}, key)); });
   }
   for (std::string_view op : {"get", "set", "refresh"}) {
     cache_operation_series_->Get({op}, [this](const auto& key) {
@@ -276,6 +286,13 @@ void Metrics::RecordFallback(std::string_view input) {
 }
 
 void Metrics::RecordRateLimitExceeded() { rate_limited_->Increment(); }
+
+void Metrics::RecordParked(std::string_view stage) {
+  parked_series_
+      ->Get({stage},
+            [this](const auto& key) { return &parked_->Add(ToLabels<1>({"stage"}, key)); })
+      ->Increment();
+}
 
 void Metrics::RecordAuditSync(double seconds) { audit_sync_duration_->Observe(seconds); }
 

@@ -51,6 +51,10 @@ class Metrics {
   void RecordFallback(std::string_view input);
   // rate_limit_exceeded_total += 1.
   void RecordRateLimitExceeded();
+  // requests_parked_total{stage} += 1: a request's stage had to wait and the
+  // request moved from its event loop to the blocking pool there. `stage`
+  // comes from the service's fixed route table.
+  void RecordParked(std::string_view stage);
   // cache_operations_total{op} += n; op is "get" | "set" | "refresh" (the
   // cache role's reads and writes of the shared cache, and entries it
   // refreshed ahead of expiry). The name is fixed: autoscaling rules use it.
@@ -100,6 +104,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* external_api_;
   prometheus::Family<prometheus::Counter>* fallback_;
   prometheus::Counter* rate_limited_;
+  prometheus::Family<prometheus::Counter>* parked_;
   prometheus::Family<prometheus::Counter>* cache_operations_;
   prometheus::Histogram* audit_sync_duration_;
   prometheus::Gauge* audit_pending_;
@@ -115,6 +120,7 @@ class Metrics {
   std::unique_ptr<LabelTable<2, prometheus::Counter*>> external_api_series_;
   std::unique_ptr<LabelTable<1, prometheus::Counter*>> fallback_series_;
   std::unique_ptr<LabelTable<1, prometheus::Counter*>> cache_operation_series_;
+  std::unique_ptr<LabelTable<1, prometheus::Counter*>> parked_series_;
 
   std::mutex sources_mu_;
   std::function<int64_t()> audit_pending_source_;

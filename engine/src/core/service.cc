@@ -164,43 +164,6 @@ std::string_view ApiRequest::Header(std::string_view lower_name) const {
   return {};
 }
 
-// Per-request state: whether blocking is allowed, and whether a lookup wanted
-// to block while it was not.
-struct PricingService::Ctx {
-  bool may_block = false;
-  bool would_block = false;
-  // A key or reference row came from its last known good value: the store
-  // did not answer.
-  bool stale = false;
-  SysTime now;
-};
-
-namespace {
-
-// Keeps a request's admission when the pass that admitted it returns to be
-// run again where it may block (a later stage would wait), so the request
-// is admitted, and spends its token, once. Allocates only then.
-class KeepAdmission {
- public:
-  KeepAdmission(const bool& would_block, const ApiRequest& request, std::optional<ApiKey>& key,
-                Headers& rate_headers)
-      : would_block_(would_block), request_(request), key_(key), rate_headers_(rate_headers) {}
-  KeepAdmission(const KeepAdmission&) = delete;
-  KeepAdmission& operator=(const KeepAdmission&) = delete;
-  ~KeepAdmission() {
-    if (!would_block_ || !key_ || request_.admitted) return;
-    request_.admitted =
-        std::make_shared<const Admission>(Admission{std::move(*key_), std::move(rate_headers_)});
-  }
-
- private:
-  const bool& would_block_;
-  const ApiRequest& request_;
-  std::optional<ApiKey>& key_;
-  Headers& rate_headers_;
-};
-
-}  // namespace
 
 PricingService::PricingService(ServiceDeps deps, ServiceOptions options)
     : deps_(std::move(deps)),
@@ -244,77 +207,360 @@ ApiResponse PricingService::ErrorResponse(const Error& error) {
   return Json(HttpStatus(error.code), ErrorBody(error));
 }
 
-bool PricingService::Handle(const ApiRequest& request, Done done, bool may_block) {
-  Ctx ctx{may_block, false, false, deps_.clock->Now()};
+// A request in progress: the route it took, the stage it has reached and
+// what the stages before it established. It lives on the stack of the pass
+// that started it and moves to the heap only when it parks.
+struct PricingService::Exchange {
+  const ApiRequest* request = nullptr;
+  Done done;
+  const Route* route = nullptr;
+  std::string_view arg;  // the path's last segment: {ticker} or {status}
+  size_t stage = 0;
+  bool may_block = false;
+  // A key or reference row came from its last known good value: the store
+  // did not answer.
+  bool stale = false;
+  SysTime now;
+  std::chrono::steady_clock::time_point started;
+  // admit
+  std::string key_hash;
+  std::optional<ApiKey> key;  // found and checked
+  Headers rate_headers;       // of the one token the request spent
+  // the request's own input
+  std::optional<LocateRequest> locate;
+  std::string ticker;  // the stock priced or read
+  std::optional<StatusPage> page;
+  // what was looked up
+  std::optional<Stock> stock;
+  std::optional<Broker> broker;
+  int inputs_resolved = 0;  // of ResolveInputs' four steps
+  std::optional<VolatilityRow> vol_row;
+  MarketInputs inputs;
+
+  Step Answer(ApiResponse r) {
+    done(std::move(r));
+    return Step::kAnswered;
+  }
+  // An error answer, with the rate-limit headers of the token spent, if any.
+  Step Refuse(const Error& e) {
+    ApiResponse r = ErrorResponse(e);
+    r.headers.insert(r.headers.end(), rate_headers.begin(), rate_headers.end());
+    return Answer(std::move(r));
+  }
+};
+
+// One step of a route. A stage that `may_wait` (on Redis, PostgreSQL, an
+// external API or another role) answers kWait, without waiting, where the
+// exchange may not block; no other stage ever waits.
+struct PricingService::Stage {
+  std::string_view name;
+  Step (PricingService::*run)(Exchange&);
+  bool may_wait;
+};
+
+struct PricingService::Route {
+  std::string_view path;  // exact, or with `segment` the prefix of one more
+  bool segment;           // path segment (the {ticker} or {status})
+  bool post;              // POST allowed besides GET and HEAD
+  std::span<const Stage> stages;
+};
+
+PricingService::Parked::Parked() = default;
+PricingService::Parked::Parked(Parked&&) noexcept = default;
+PricingService::Parked& PricingService::Parked::operator=(Parked&&) noexcept = default;
+PricingService::Parked::~Parked() = default;
+
+std::string_view PricingService::Parked::stage() const {
+  if (!exchange_) return {};
+  return exchange_->route->stages[exchange_->stage].name;
+}
+
+// The service's one route table.
+std::span<const PricingService::Route> PricingService::Routes() {
+  using S = PricingService;
+  static constexpr Stage kLive[] = {{"live", &S::AnswerLive, false}};
+  static constexpr Stage kReady[] = {{"ready", &S::AnswerReady, true}};
+  static constexpr Stage kMetrics[] = {{"metrics", &S::AnswerMetrics, false}};
+  static constexpr Stage kOpenApi[] = {{"openapi", &S::AnswerOpenApi, false}};
+  static constexpr Stage kLocate[] = {
+      {"media_type", &S::CheckMediaType, false}, {"admit", &S::Admit, true},
+      {"forward", &S::Forward, false},           {"parse", &S::ParseLocate, false},
+      {"stock", &S::FindStock, true},            {"broker", &S::FindBroker, true},
+      {"inputs", &S::ResolveInputs, true},       {"price", &S::PriceAndAudit, false}};
+  static constexpr Stage kRate[] = {
+      {"admit", &S::Admit, true},       {"forward", &S::Forward, false},
+      {"parse", &S::ParseTicker, false}, {"stock", &S::FindStock, true},
+      {"inputs", &S::ResolveInputs, true}, {"rate", &S::AnswerRate, false}};
+  static constexpr Stage kStatus[] = {{"admit", &S::Admit, true},
+                                      {"forward", &S::Forward, false},
+                                      {"parse", &S::ParsePage, false},
+                                      {"list", &S::AnswerStatusPage, true}};
+  static constexpr Stage kVolatility[] = {{"admit", &S::Admit, true},
+                                          {"forward", &S::Forward, false},
+                                          {"market", &S::AnswerMarketVolatility, true}};
+  // Status pages before single rates: "status" is not a ticker's route.
+  static constexpr Route kRoutes[] = {
+      {"/health/live", false, false, kLive},
+      {"/health/ready", false, false, kReady},
+      {"/metrics", false, false, kMetrics},
+      {"/api/v1/openapi.yaml", false, false, kOpenApi},
+      {"/api/v1/calculate-locate", false, true, kLocate},
+      {"/api/v1/market/volatility", false, false, kVolatility},
+      {"/api/v1/rates/status/", true, false, kStatus},
+      {"/api/v1/rates/", true, false, kRate},
+  };
+  return kRoutes;
+}
+
+PricingService::Parked PricingService::Handle(const ApiRequest& request, Done done,
+                                              bool may_block) {
   const std::string_view path = request.path;
+  const Route* route = nullptr;
+  std::string_view arg;
+  for (const Route& r : Routes()) {
+    if (!r.segment) {
+      if (path != r.path) continue;
+    } else if (!path.starts_with(r.path) || path.size() == r.path.size() ||
+               path.find('/', r.path.size()) != std::string_view::npos) {
+      continue;
+    } else {
+      arg = path.substr(r.path.size());
+    }
+    route = &r;
+    break;
+  }
+  if (!route) {
+    done(ErrorResponse(Error{ErrorCode::kNotFound, "no route for " + std::string(path), ""}));
+    return {};
+  }
   const bool get = request.method == "GET" || request.method == "HEAD";
-  const bool post = request.method == "POST";
-  auto method_not_allowed = [&](std::string_view allow) {
+  if (!get && !(route->post && request.method == "POST")) {
     auto r = ErrorResponse(Error{ErrorCode::kMethodNotAllowed,
                                  request.method + " is not allowed on " + std::string(path), ""});
-    r.headers.emplace_back("Allow", std::string(allow));
+    r.headers.emplace_back("Allow", route->post ? "GET, POST" : "GET");
     done(std::move(r));
-    return true;
-  };
+    return {};
+  }
+  Exchange ex;
+  ex.request = &request;
+  ex.done = std::move(done);
+  ex.route = route;
+  ex.arg = arg;
+  ex.may_block = may_block;
+  ex.now = deps_.clock->Now();
+  ex.started = std::chrono::steady_clock::now();
+  return Run(ex);
+}
 
-  if (path == "/health/live") {
-    if (!get) return method_not_allowed("GET");
-    done(Json(200, R"({"status":"ok"})"));
-    return true;
-  }
-  if (path == "/health/ready") {
-    if (!get) return method_not_allowed("GET");
-    if (options_.readiness_interval.count() > 0) {
-      std::optional<ApiResponse> answer;
-      {
-        std::lock_guard lock(ready_mu_);
-        answer = last_ready_;
-      }
-      done(std::move(*answer));
-      return true;
+void PricingService::Resume(Parked parked) {
+  if (!parked) return;
+  parked.exchange_->may_block = true;
+  Parked again = Run(*parked.exchange_);
+  (void)again;  // empty: where it may block, no stage parks
+}
+
+PricingService::Parked PricingService::Run(Exchange& ex) {
+  const std::span<const Stage> stages = ex.route->stages;
+  while (ex.stage < stages.size()) {
+    const Stage& s = stages[ex.stage];
+    const Step step = (this->*s.run)(ex);
+    if (deps_.observer) deps_.observer->Stage(s.name, step == Step::kWait);
+    switch (step) {
+      case Step::kNext:
+        ++ex.stage;
+        continue;
+      case Step::kAnswered:
+        return {};
+      case Step::kWait:
+        if (!s.may_wait || ex.may_block) break;  // a stage broke its word
+        Parked parked;
+        parked.exchange_ = std::make_unique<Exchange>(std::move(ex));
+        return parked;
     }
-    if (!ctx.may_block) return false;
-    done(Ready(ctx.now));
-    return true;
+    break;
   }
-  if (path == "/metrics") {
-    if (!get) return method_not_allowed("GET");
-    ApiResponse r;
-    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    r.body = deps_.metrics_text ? deps_.metrics_text() : std::string();
-    done(std::move(r));
-    return true;
+  ex.Answer(ErrorResponse(Error{ErrorCode::kCalculationError,
+                                "request stage '" + std::string(stages[std::min(
+                                                        ex.stage, stages.size() - 1)].name) +
+                                    "' did not answer",
+                                ""}));
+  return {};
+}
+
+PricingService::Step PricingService::AnswerLive(Exchange& ex) {
+  return ex.Answer(Json(200, R"({"status":"ok"})"));
+}
+
+PricingService::Step PricingService::AnswerReady(Exchange& ex) {
+  if (options_.readiness_interval.count() > 0) {
+    std::optional<ApiResponse> answer;
+    {
+      std::lock_guard lock(ready_mu_);
+      answer = last_ready_;
+    }
+    return ex.Answer(std::move(*answer));
   }
-  if (path == "/api/v1/openapi.yaml") {
-    if (!get) return method_not_allowed("GET");
-    ApiResponse r;
-    r.content_type = "application/yaml";
-    r.body = options_.openapi_yaml;
-    done(std::move(r));
-    return true;
+  if (!ex.may_block) return Step::kWait;
+  return ex.Answer(Ready(ex.now));
+}
+
+PricingService::Step PricingService::AnswerMetrics(Exchange& ex) {
+  ApiResponse r;
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  r.body = deps_.metrics_text ? deps_.metrics_text() : std::string();
+  return ex.Answer(std::move(r));
+}
+
+PricingService::Step PricingService::AnswerOpenApi(Exchange& ex) {
+  ApiResponse r;
+  r.content_type = "application/yaml";
+  r.body = options_.openapi_yaml;
+  return ex.Answer(std::move(r));
+}
+
+PricingService::Step PricingService::CheckMediaType(Exchange& ex) {
+  if (ex.request->method != "POST") return Step::kNext;
+  std::string_view ct = ex.request->Header("content-type");
+  if (IsJsonContentType(ct)) return Step::kNext;
+  return ex.Answer(ErrorResponse(Error{
+      ErrorCode::kUnsupportedMediaType,
+      "Content-Type must be application/json, got '" + std::string(ct) + "'", "Content-Type"}));
+}
+
+// Authenticates the key (or, behind the gateway, the principal it forwarded)
+// and spends the request's one token. Waits only to look up a key this
+// process does not hold, or for the limiter's round trip to Redis when its
+// lease is spent; resumed, it starts where it parked.
+PricingService::Step PricingService::Admit(Exchange& ex) {
+  const ApiRequest& request = *ex.request;
+  if (!options_.internal_token.empty()) {
+    auto principal = ForwardedPrincipal(request, options_.internal_token);
+    if (!principal) return ex.Answer(ErrorResponse(principal.error()));
+    ex.key = std::move(*principal);  // the gateway spent its token
+    return Step::kNext;
   }
-  if (path == "/api/v1/calculate-locate") {
-    if (!get && !post) return method_not_allowed("GET, POST");
-    return CalculateLocate(ctx, request, done);
+  if (!ex.key) {
+    if (ex.key_hash.empty()) {
+      std::string_view key = request.Header("x-api-key");
+      if (key.empty()) {
+        return ex.Answer(
+            ErrorResponse(Error{ErrorCode::kUnauthorized, "missing X-API-Key header", "X-API-Key"}));
+      }
+      if (key.size() > 256) {
+        return ex.Answer(
+            ErrorResponse(Error{ErrorCode::kUnauthorized, "invalid API key", "X-API-Key"}));
+      }
+      ex.key_hash = deps_.hash_key(key);
+    }
+    const std::string& hash = ex.key_hash;
+    bool wait = false;
+    auto found = LookupKey(ex, hash, wait);
+    if (wait) return Step::kWait;
+    if (!found) return ex.Answer(ErrorResponse(found.error()));
+    // The key was found by its hash; comparing the hash again in constant
+    // time guards against a store that matched loosely.
+    if (!*found || (*found)->key_hash.size() != hash.size()) {
+      return ex.Answer(
+          ErrorResponse(Error{ErrorCode::kUnauthorized, "invalid API key", "X-API-Key"}));
+    }
+    unsigned char diff = 0;
+    for (size_t i = 0; i < hash.size(); ++i) {
+      diff |= static_cast<unsigned char>((*found)->key_hash[i] ^ hash[i]);
+    }
+    if (diff != 0) {
+      return ex.Answer(
+          ErrorResponse(Error{ErrorCode::kUnauthorized, "invalid API key", "X-API-Key"}));
+    }
+    ex.key = std::move(**found);
   }
-  if (path == "/api/v1/market/volatility") {
-    if (!get) return method_not_allowed("GET");
-    return MarketVolatility(ctx, request, done);
+  const ApiKey& api_key = *ex.key;
+  // The limiter's round trip to Redis, when its lease is spent, is taken
+  // where blocking is allowed, never on an event loop.
+  std::optional<RateDecision> taken =
+      ex.may_block ? deps_.limiter->Take(api_key.key_hash, api_key.rate_limit_per_minute)
+                   : deps_.limiter->TryTake(api_key.key_hash, api_key.rate_limit_per_minute);
+  if (!taken) return Step::kWait;
+  RateDecision& d = *taken;
+  // Built in place: an initializer list would copy each name and value again.
+  Headers& rate_headers = ex.rate_headers;
+  rate_headers.reserve(3);
+  rate_headers.emplace_back("X-RateLimit-Limit", std::to_string(d.limit));
+  rate_headers.emplace_back("X-RateLimit-Remaining", std::to_string(d.remaining));
+  rate_headers.emplace_back("X-RateLimit-Reset", std::to_string(d.reset_seconds));
+  if (!d.allowed) {
+    if (deps_.observer) deps_.observer->RateLimited();
+    ApiResponse out = ErrorResponse(Error{ErrorCode::kRateLimitExceeded,
+                                          "rate limit of " + std::to_string(d.limit) +
+                                              " requests per minute exceeded",
+                                          ""});
+    out.headers = std::move(rate_headers);
+    out.headers.emplace_back("Retry-After", std::to_string(std::max<int64_t>(1, d.reset_seconds)));
+    return ex.Answer(std::move(out));
   }
-  constexpr std::string_view kStatus = "/api/v1/rates/status/";
-  constexpr std::string_view kRates = "/api/v1/rates/";
-  if (path.starts_with(kStatus) && path.size() > kStatus.size() &&
-      path.find('/', kStatus.size()) == std::string_view::npos) {
-    if (!get) return method_not_allowed("GET");
-    return RatesByStatus(ctx, request, path.substr(kStatus.size()), done);
+  return Step::kNext;
+}
+
+// The gateway: an admitted request goes to the role that answers it.
+PricingService::Step PricingService::Forward(Exchange& ex) {
+  if (!deps_.forward) return Step::kNext;
+  deps_.forward(*ex.request, *ex.key, std::move(ex.rate_headers), std::move(ex.done));
+  return Step::kAnswered;
+}
+
+PricingService::Step PricingService::ParseLocate(Exchange& ex) {
+  const ApiRequest& request = *ex.request;
+  Result<LocateRequest> parsed = request.method == "POST" ? ParseLocateJson(request.body)
+                                                          : ParseLocateQuery(request.query);
+  if (!parsed) return ex.Refuse(parsed.error());
+  if (ex.key->scope == KeyScope::kClient && ex.key->client_id != parsed->client_id) {
+    return ex.Refuse(Error{ErrorCode::kForbidden,
+                           "this API key may only price client_id '" + ex.key->client_id + "'",
+                           "client_id"});
   }
-  if (path.starts_with(kRates) && path.size() > kRates.size() &&
-      path.find('/', kRates.size()) == std::string_view::npos) {
-    if (!get) return method_not_allowed("GET");
-    return GetRate(ctx, request, path.substr(kRates.size()), done);
+  ex.ticker = parsed->ticker;
+  ex.locate = std::move(*parsed);
+  return Step::kNext;
+}
+
+PricingService::Step PricingService::ParseTicker(Exchange& ex) {
+  auto ticker = ValidateTicker(ToUpper(ex.arg));
+  if (!ticker) return ex.Refuse(ticker.error());
+  ex.ticker = std::move(*ticker);
+  return Step::kNext;
+}
+
+PricingService::Step PricingService::ParsePage(Exchange& ex) {
+  auto page = ParseStatusPage(ToUpper(ex.arg), ex.request->query);
+  if (!page) return ex.Refuse(page.error());
+  ex.page = *page;
+  return Step::kNext;
+}
+
+PricingService::Step PricingService::FindStock(Exchange& ex) {
+  bool wait = false;
+  auto stock = LookupStock(ex, ex.ticker, wait);
+  if (wait) return Step::kWait;
+  if (!stock) return ex.Refuse(stock.error());
+  if (!*stock) {
+    return ex.Refuse(
+        Error{ErrorCode::kTickerNotFound, "unknown ticker '" + ex.ticker + "'", "ticker"});
   }
-  done(ErrorResponse(Error{ErrorCode::kNotFound, "no route for " + std::string(path), ""}));
-  return true;
+  ex.stock = std::move(*stock);
+  return Step::kNext;
+}
+
+PricingService::Step PricingService::FindBroker(Exchange& ex) {
+  const std::string& client = ex.locate->client_id;
+  bool wait = false;
+  auto broker = LookupBroker(ex, client, wait);
+  if (wait) return Step::kWait;
+  if (!broker) return ex.Refuse(broker.error());
+  if (!*broker) {
+    return ex.Refuse(
+        Error{ErrorCode::kClientNotFound, "unknown client_id '" + client + "'", "client_id"});
+  }
+  ex.broker = std::move(*broker);
+  return Step::kNext;
 }
 
 // Ready while the reference store answers; degraded (still 200) while it has
@@ -330,80 +576,6 @@ ApiResponse PricingService::Ready(SysTime now) {
   }
   ReadinessAnswer a = ReadinessOf(checks, *stale_, now, options_.role);
   return Json(a.status, std::move(a.body));
-}
-
-std::optional<ApiKey> PricingService::Admit(Ctx& ctx, const ApiRequest& request,
-                                            ApiResponse& out, Headers& rate_headers) {
-  if (request.admitted) {
-    rate_headers = request.admitted->rate_headers;
-    return request.admitted->key;
-  }
-  if (!options_.internal_token.empty()) {
-    auto principal = ForwardedPrincipal(request, options_.internal_token);
-    if (!principal) {
-      out = ErrorResponse(principal.error());
-      return std::nullopt;
-    }
-    return *principal;
-  }
-  std::string_view key = request.Header("x-api-key");
-  if (key.empty()) {
-    out = ErrorResponse(Error{ErrorCode::kUnauthorized, "missing X-API-Key header", "X-API-Key"});
-    return std::nullopt;
-  }
-  if (key.size() > 256) {
-    out = ErrorResponse(Error{ErrorCode::kUnauthorized, "invalid API key", "X-API-Key"});
-    return std::nullopt;
-  }
-  std::string hash = deps_.hash_key(key);
-  auto found = LookupKey(ctx, hash);
-  if (ctx.would_block) return std::nullopt;
-  if (!found) {
-    out = ErrorResponse(found.error());
-    return std::nullopt;
-  }
-  // The key was found by its hash; comparing the hash again in constant time
-  // guards against a store that matched loosely.
-  if (!*found || (*found)->key_hash.size() != hash.size()) {
-    out = ErrorResponse(Error{ErrorCode::kUnauthorized, "invalid API key", "X-API-Key"});
-    return std::nullopt;
-  }
-  unsigned char diff = 0;
-  for (size_t i = 0; i < hash.size(); ++i) {
-    diff |= static_cast<unsigned char>((*found)->key_hash[i] ^ hash[i]);
-  }
-  if (diff != 0) {
-    out = ErrorResponse(Error{ErrorCode::kUnauthorized, "invalid API key", "X-API-Key"});
-    return std::nullopt;
-  }
-  ApiKey& api_key = **found;
-  // The limiter's round trip to Redis, when its lease is spent, is taken
-  // where blocking is allowed, never on an event loop.
-  std::optional<RateDecision> taken =
-      ctx.may_block ? deps_.limiter->Take(api_key.key_hash, api_key.rate_limit_per_minute)
-                    : deps_.limiter->TryTake(api_key.key_hash, api_key.rate_limit_per_minute);
-  if (!taken) {
-    ctx.would_block = true;
-    return std::nullopt;
-  }
-  RateDecision& d = *taken;
-  // Built in place: an initializer list would copy each name and value again.
-  rate_headers.clear();
-  rate_headers.reserve(3);
-  rate_headers.emplace_back("X-RateLimit-Limit", std::to_string(d.limit));
-  rate_headers.emplace_back("X-RateLimit-Remaining", std::to_string(d.remaining));
-  rate_headers.emplace_back("X-RateLimit-Reset", std::to_string(d.reset_seconds));
-  if (!d.allowed) {
-    if (deps_.observer) deps_.observer->RateLimited();
-    out = ErrorResponse(Error{ErrorCode::kRateLimitExceeded,
-                              "rate limit of " + std::to_string(d.limit) +
-                                  " requests per minute exceeded",
-                              ""});
-    out.headers = rate_headers;
-    out.headers.emplace_back("Retry-After", std::to_string(std::max<int64_t>(1, d.reset_seconds)));
-    return std::nullopt;
-  }
-  return std::move(api_key);
 }
 
 // Tiered lookup shared by keys and reference rows: in-process level, then the
@@ -465,18 +637,19 @@ struct PricingService::KeyFlight {
   Result<std::optional<ApiKey>> result;
 };
 
-Result<std::optional<ApiKey>> PricingService::LookupKey(Ctx& ctx, const std::string& key_hash) {
+Result<std::optional<ApiKey>> PricingService::LookupKey(Exchange& ex, const std::string& key_hash,
+                                                        bool& wait) {
   // Keys are kept in-process only: the shared cache never holds credentials.
-  if (auto hit = keys_.Get(key_hash, ctx.now)) {
+  if (auto hit = keys_.Get(key_hash, ex.now)) {
     if (deps_.observer) deps_.observer->CacheHit("api_key");
     return std::move(*hit);
   }
-  if (unknown_keys_.Get(key_hash, ctx.now)) {
+  if (unknown_keys_.Get(key_hash, ex.now)) {
     if (deps_.observer) deps_.observer->CacheHit("api_key");
     return std::optional<ApiKey>();
   }
-  if (!ctx.may_block) {
-    ctx.would_block = true;
+  if (!ex.may_block) {
+    wait = true;
     return std::optional<ApiKey>();
   }
   if (deps_.observer) deps_.observer->CacheMiss("api_key");
@@ -489,7 +662,7 @@ Result<std::optional<ApiKey>> PricingService::LookupKey(Ctx& ctx, const std::str
       flight = it->second;
     } else {
       const int64_t second =
-          std::chrono::duration_cast<std::chrono::seconds>(ctx.now.time_since_epoch()).count();
+          std::chrono::duration_cast<std::chrono::seconds>(ex.now.time_since_epoch()).count();
       if (second != key_lookup_second_) {
         key_lookup_second_ = second;
         key_lookups_this_second_ = 0;
@@ -497,8 +670,8 @@ Result<std::optional<ApiKey>> PricingService::LookupKey(Ctx& ctx, const std::str
       if (key_lookups_this_second_ >= options_.key_lookups_per_second) {
         // A key this process has never seen, in a flood of them: the last
         // known good value if the store once knew it, else retry later.
-        if (auto old = keys_.GetStale(key_hash, ctx.now, options_.stale_limit)) {
-          ctx.stale = true;
+        if (auto old = keys_.GetStale(key_hash, ex.now, options_.stale_limit)) {
+          ex.stale = true;
           return *old;
         }
         return Fail(ErrorCode::kServiceUnavailable,
@@ -513,22 +686,22 @@ Result<std::optional<ApiKey>> PricingService::LookupKey(Ctx& ctx, const std::str
   if (!leader) {
     std::unique_lock lock(flight->mu);
     flight->cv.wait(lock, [&] { return flight->done; });
-    ctx.stale = ctx.stale || flight->stale;
+    ex.stale = ex.stale || flight->stale;
     return flight->result;
   }
   Result<std::optional<ApiKey>> loaded = deps_.store->GetApiKeyByHash(key_hash);
   if (loaded) {
-    stale_->Answered("reference_store", ctx.now);
+    stale_->Answered("reference_store", ex.now);
     if (*loaded) {
-      keys_.Put(key_hash, *loaded, ctx.now, options_.ttls.api_key);
+      keys_.Put(key_hash, *loaded, ex.now, options_.ttls.api_key);
     } else {
-      unknown_keys_.Put(key_hash, true, ctx.now, options_.ttls.unknown_api_key);
+      unknown_keys_.Put(key_hash, true, ex.now, options_.ttls.unknown_api_key);
     }
   } else if (loaded.error().code == ErrorCode::kServiceUnavailable) {
     // The store is down: the last known good key, up to the stale limit past
     // its expiry (DESIGN.md §2.3, degraded service).
-    if (auto old = keys_.GetStale(key_hash, ctx.now, options_.stale_limit)) {
-      ctx.stale = true;
+    if (auto old = keys_.GetStale(key_hash, ex.now, options_.stale_limit)) {
+      ex.stale = true;
       loaded = std::move(*old);
     }
   }
@@ -539,7 +712,7 @@ Result<std::optional<ApiKey>> PricingService::LookupKey(Ctx& ctx, const std::str
   {
     std::lock_guard lock(flight->mu);
     flight->result = loaded;
-    flight->stale = ctx.stale;
+    flight->stale = ex.stale;
     flight->done = true;
   }
   flight->cv.notify_all();
@@ -552,142 +725,163 @@ T PricingService::Answered(T result, SysTime now) {
   return result;
 }
 
-Result<std::optional<Stock>> PricingService::LookupStock(Ctx& ctx, const std::string& ticker) {
-  return Tiered<Stock>(stocks_, deps_.cache, deps_.observer, "stock", "stock:" + ticker, ctx.now,
-                       options_.ttls.stock, options_.ttls.stock / 6, ctx.may_block,
-                       ctx.would_block, options_.stale_limit, ctx.stale,
-                       [&] { return Answered(deps_.store->GetStock(ticker), ctx.now); },
+Result<std::optional<Stock>> PricingService::LookupStock(Exchange& ex, const std::string& ticker,
+                                                          bool& wait) {
+  return Tiered<Stock>(stocks_, deps_.cache, deps_.observer, "stock", "stock:" + ticker, ex.now,
+                       options_.ttls.stock, options_.ttls.stock / 6, ex.may_block,
+                       wait, options_.stale_limit, ex.stale,
+                       [&] { return Answered(deps_.store->GetStock(ticker), ex.now); },
                        EncodeStock, DecodeStock);
 }
 
-Result<std::optional<Broker>> PricingService::LookupBroker(Ctx& ctx, const std::string& client) {
+Result<std::optional<Broker>> PricingService::LookupBroker(Exchange& ex, const std::string& client,
+                                                            bool& wait) {
   return Tiered<Broker>(brokers_, deps_.cache, deps_.observer, "broker", "broker:" + client,
-                        ctx.now, options_.ttls.broker, options_.ttls.broker / 6, ctx.may_block,
-                        ctx.would_block, options_.stale_limit, ctx.stale,
-                        [&] { return Answered(deps_.store->GetBroker(client), ctx.now); },
+                        ex.now, options_.ttls.broker, options_.ttls.broker / 6, ex.may_block,
+                        wait, options_.stale_limit, ex.stale,
+                        [&] { return Answered(deps_.store->GetBroker(client), ex.now); },
                         EncodeBroker, DecodeBroker);
 }
 
-Result<std::optional<VolatilityRow>> PricingService::LookupVolatility(Ctx& ctx,
-                                                                      const std::string& ticker) {
+Result<std::optional<VolatilityRow>> PricingService::LookupVolatility(Exchange& ex,
+                                                                      const std::string& ticker,
+                                                                      bool& wait) {
   return Tiered<VolatilityRow>(volatility_, deps_.cache, deps_.observer, "volatility",
-                               "vol:" + ticker, ctx.now, options_.ttls.volatility,
-                               options_.ttls.volatility, ctx.may_block, ctx.would_block,
-                               options_.stale_limit, ctx.stale,
-                               [&] { return Answered(deps_.store->GetVolatility(ticker), ctx.now); },
+                               "vol:" + ticker, ex.now, options_.ttls.volatility,
+                               options_.ttls.volatility, ex.may_block, wait,
+                               options_.stale_limit, ex.stale,
+                               [&] { return Answered(deps_.store->GetVolatility(ticker), ex.now); },
                                EncodeVolatility, DecodeVolatility);
 }
 
-Result<MarketInputs> PricingService::ResolveInputs(Ctx& ctx, const Stock& stock) {
-  MarketInputs in;
+
+// r_base, V and E in four steps, each taken once: a request parked at one
+// resumes there.
+PricingService::Step PricingService::ResolveInputs(Exchange& ex) {
+  MarketInputs& in = ex.inputs;
+  const Stock& stock = *ex.stock;
   const std::string& t = stock.ticker;
 
   // r_base: a fresh lender answer (in-process, then shared cache, then the
   // lender API); when the API is unusable, the last good answer <= 24 h old;
   // else the stock's minimum rate.
-  const std::string rate_key = "rate:" + t;
-  const std::string last_key = "rate_last:" + t;
-  if (auto hit = rates_.Get(rate_key, ctx.now)) {
-    if (deps_.observer) deps_.observer->CacheHit("borrow_rate");
-    in.base_rate = {*hit, Source::kLenderApi};
-  } else if (auto degraded = degraded_rate_.Get(rate_key, ctx.now)) {
-    // The lender was unavailable moments ago: reuse that resolution rather
-    // than asking again on every request (the breaker would refuse anyway).
-    in.base_rate = *degraded;
-  } else if (!ctx.may_block) {
-    ctx.would_block = true;
-    return in;
-  } else {
-    std::optional<Decimal> shared_fresh;
-    if (deps_.cache) {
-      if (auto got = deps_.cache->Get(rate_key); got && *got) {
-        if (auto cached = DecodeCachedRate(**got);
-            cached && ctx.now - cached->fetched_at < options_.ttls.borrow_rate &&
-            IsValidBorrowRate(cached->rate)) {
-          shared_fresh = cached->rate;
-          auto left = std::chrono::duration_cast<std::chrono::seconds>(
-              options_.ttls.borrow_rate - (ctx.now - cached->fetched_at));
-          rates_.Put(rate_key, cached->rate, ctx.now, std::max(left, std::chrono::seconds(1)));
-        }
-      }
-    }
-    if (shared_fresh) {
+  if (ex.inputs_resolved == 0) {
+    const std::string rate_key = "rate:" + t;
+    if (auto hit = rates_.Get(rate_key, ex.now)) {
       if (deps_.observer) deps_.observer->CacheHit("borrow_rate");
-      in.base_rate = {*shared_fresh, Source::kLenderApi};
+      in.base_rate = {*hit, Source::kLenderApi};
+    } else if (auto degraded = degraded_rate_.Get(rate_key, ex.now)) {
+      // The lender was unavailable moments ago: reuse that resolution
+      // rather than asking again on every request (the breaker would refuse
+      // anyway).
+      in.base_rate = *degraded;
+    } else if (!ex.may_block) {
+      return Step::kWait;
     } else {
-      if (deps_.observer) deps_.observer->CacheMiss("borrow_rate");
-      Result<Decimal> lender = deps_.market->LenderRate(t);
-      std::optional<CachedRate> last_good;
-      if (IsUsableLenderRate(lender)) {
-        CachedRate fresh{*lender, ctx.now};
-        rates_.Put(rate_key, *lender, ctx.now, options_.ttls.borrow_rate);
-        last_good_.Put(last_key, fresh, ctx.now, options_.ttls.last_good_rate);
-        if (deps_.cache) {
-          std::string text = EncodeCachedRate(fresh);
-          (void)deps_.cache->Set(rate_key, text, options_.ttls.borrow_rate);
-          (void)deps_.cache->Set(last_key, text, options_.ttls.last_good_rate);
+      const std::string last_key = "rate_last:" + t;
+      std::optional<Decimal> shared_fresh;
+      if (deps_.cache) {
+        if (auto got = deps_.cache->Get(rate_key); got && *got) {
+          if (auto cached = DecodeCachedRate(**got);
+              cached && ex.now - cached->fetched_at < options_.ttls.borrow_rate &&
+              IsValidBorrowRate(cached->rate)) {
+            shared_fresh = cached->rate;
+            auto left = std::chrono::duration_cast<std::chrono::seconds>(
+                options_.ttls.borrow_rate - (ex.now - cached->fetched_at));
+            rates_.Put(rate_key, cached->rate, ex.now, std::max(left, std::chrono::seconds(1)));
+          }
         }
+      }
+      if (shared_fresh) {
+        if (deps_.observer) deps_.observer->CacheHit("borrow_rate");
+        in.base_rate = {*shared_fresh, Source::kLenderApi};
       } else {
-        last_good = last_good_.Get(last_key, ctx.now);
-        if (!last_good && deps_.cache) {
-          if (auto got = deps_.cache->Get(last_key); got && *got) last_good = DecodeCachedRate(**got);
+        if (deps_.observer) deps_.observer->CacheMiss("borrow_rate");
+        Result<Decimal> lender = deps_.market->LenderRate(t);
+        std::optional<CachedRate> last_good;
+        if (IsUsableLenderRate(lender)) {
+          CachedRate fresh{*lender, ex.now};
+          rates_.Put(rate_key, *lender, ex.now, options_.ttls.borrow_rate);
+          last_good_.Put(last_key, fresh, ex.now, options_.ttls.last_good_rate);
+          if (deps_.cache) {
+            std::string text = EncodeCachedRate(fresh);
+            (void)deps_.cache->Set(rate_key, text, options_.ttls.borrow_rate);
+            (void)deps_.cache->Set(last_key, text, options_.ttls.last_good_rate);
+          }
+        } else {
+          last_good = last_good_.Get(last_key, ex.now);
+          if (!last_good && deps_.cache) {
+            if (auto got = deps_.cache->Get(last_key); got && *got) {
+              last_good = DecodeCachedRate(**got);
+            }
+          }
+        }
+        in.base_rate = ResolveBaseRate(lender, last_good, stock, ex.now);
+        if (in.base_rate.source != Source::kLenderApi) {
+          degraded_rate_.Put(rate_key, in.base_rate, ex.now, options_.ttls.unavailable);
         }
       }
-      in.base_rate = ResolveBaseRate(lender, last_good, stock, ctx.now);
-      if (in.base_rate.source != Source::kLenderApi) {
-        degraded_rate_.Put(rate_key, in.base_rate, ctx.now, options_.ttls.unavailable);
+    }
+    if (in.base_rate.source == Source::kFallback && deps_.observer) {
+      deps_.observer->Fallback("base_rate");
+    }
+    ex.inputs_resolved = 1;
+  }
+
+  // The stock's volatility row, for V and E.
+  if (ex.inputs_resolved == 1) {
+    bool wait = false;
+    auto row = LookupVolatility(ex, t, wait);
+    if (wait) return Step::kWait;
+    if (row) ex.vol_row = std::move(*row);  // a store that fails: no row
+    ex.inputs_resolved = 2;
+  }
+
+  // V: the row's, else the market VIX.
+  if (ex.inputs_resolved == 2) {
+    Result<Decimal> vix = Fail(ErrorCode::kServiceUnavailable, "not consulted");
+    if (!RowHasVolatility(ex.vol_row)) {
+      if (auto hit = vix_.Get("vix", ex.now)) {
+        if (*hit) vix = **hit;
+      } else if (!ex.may_block) {
+        return Step::kWait;
+      } else {
+        vix = deps_.market->MarketVix();
+        bool ok = vix && IsValidVolatility(*vix);
+        vix_.Put("vix", ok ? std::optional<Decimal>(*vix) : std::nullopt, ex.now,
+                 ok ? options_.ttls.market_vix : options_.ttls.unavailable);
       }
     }
-  }
-  if (in.base_rate.source == Source::kFallback && deps_.observer) {
-    deps_.observer->Fallback("base_rate");
-  }
-
-  // V and E: the stock's volatility row, then the market / events APIs.
-  auto row = LookupVolatility(ctx, t);
-  if (ctx.would_block) return in;
-  std::optional<VolatilityRow> vol_row = row ? *row : std::nullopt;
-  Result<Decimal> vix = Fail(ErrorCode::kServiceUnavailable, "not consulted");
-  if (!RowHasVolatility(vol_row)) {
-    if (auto hit = vix_.Get("vix", ctx.now)) {
-      if (*hit) vix = **hit;
-    } else if (!ctx.may_block) {
-      ctx.would_block = true;
-      return in;
-    } else {
-      vix = deps_.market->MarketVix();
-      bool ok = vix && IsValidVolatility(*vix);
-      vix_.Put("vix", ok ? std::optional<Decimal>(*vix) : std::nullopt, ctx.now,
-               ok ? options_.ttls.market_vix : options_.ttls.unavailable);
+    in.volatility = ResolveVolatility(ex.vol_row, vix, options_.params);
+    if (in.volatility.source == Source::kFallback && deps_.observer) {
+      deps_.observer->Fallback("volatility");
     }
-  }
-  in.volatility = ResolveVolatility(vol_row, vix, options_.params);
-  if (in.volatility.source == Source::kFallback && deps_.observer) {
-    deps_.observer->Fallback("volatility");
+    ex.inputs_resolved = 3;
   }
 
+  // E: the row's, else the events API.
   Result<int> events = Fail(ErrorCode::kServiceUnavailable, "not consulted");
-  if (!RowHasEventRisk(vol_row)) {
+  if (!RowHasEventRisk(ex.vol_row)) {
     const std::string event_key = "event:" + t;
-    if (auto hit = event_risk_.Get(event_key, ctx.now)) {
+    if (auto hit = event_risk_.Get(event_key, ex.now)) {
       if (*hit) events = **hit;
-    } else if (!ctx.may_block) {
-      ctx.would_block = true;
-      return in;
+    } else if (!ex.may_block) {
+      return Step::kWait;
     } else {
       events = deps_.market->EventRisk(t);
       if (events && IsValidEventRisk(*events)) {
-        event_risk_.Put(event_key, *events, ctx.now, options_.ttls.event_risk);
+        event_risk_.Put(event_key, *events, ex.now, options_.ttls.event_risk);
       } else {
-        event_risk_.Put(event_key, std::nullopt, ctx.now, options_.ttls.unavailable);
+        event_risk_.Put(event_key, std::nullopt, ex.now, options_.ttls.unavailable);
       }
     }
   }
-  in.event_risk = ResolveEventRisk(vol_row, events);
+  in.event_risk = ResolveEventRisk(ex.vol_row, events);
   if (in.event_risk.source == Source::kFallback && deps_.observer) {
     deps_.observer->Fallback("event_risk");
   }
-  return in;
+  ex.inputs_resolved = 4;
+  return Step::kNext;
 }
 
 namespace {
@@ -742,104 +936,50 @@ void AppendLocateSuccessBody(std::string* out, const LocateRequest& req, const Q
   out->append(R"("})");
 }
 
-bool PricingService::CalculateLocate(Ctx& ctx, const ApiRequest& request, Done& done) {
-  auto started = std::chrono::steady_clock::now();
-  ApiResponse out;
-  Headers rate_headers;
-  if (request.method == "POST") {
-    std::string_view ct = request.Header("content-type");
-    if (!IsJsonContentType(ct)) {
-      done(ErrorResponse(Error{ErrorCode::kUnsupportedMediaType,
-                               "Content-Type must be application/json, got '" + std::string(ct) + "'",
-                               "Content-Type"}));
-      return true;
-    }
-  }
-  auto key = Admit(ctx, request, out, rate_headers);
-  if (ctx.would_block) return false;
-  if (!key) {
-    done(std::move(out));
-    return true;
-  }
-  KeepAdmission keep(ctx.would_block, request, key, rate_headers);
-  if (deps_.forward) {
-    deps_.forward(request, *key, std::move(rate_headers), std::move(done));
-    return true;
-  }
-  auto fail = [&](const Error& e) {
-    auto r = ErrorResponse(e);
-    r.headers.insert(r.headers.end(), rate_headers.begin(), rate_headers.end());
-    done(std::move(r));
-    return true;
-  };
 
-  Result<LocateRequest> parsed = request.method == "POST" ? ParseLocateJson(request.body)
-                                                          : ParseLocateQuery(request.query);
-  if (!parsed) return fail(parsed.error());
-  const LocateRequest& req = *parsed;
-  if (key->scope == KeyScope::kClient && key->client_id != req.client_id) {
-    return fail(Error{ErrorCode::kForbidden,
-                      "this API key may only price client_id '" + key->client_id + "'",
-                      "client_id"});
-  }
-
-  auto stock = LookupStock(ctx, req.ticker);
-  if (ctx.would_block) return false;
-  if (!stock) return fail(stock.error());
-  if (!*stock) {
-    return fail(Error{ErrorCode::kTickerNotFound, "unknown ticker '" + req.ticker + "'", "ticker"});
-  }
-  auto broker = LookupBroker(ctx, req.client_id);
-  if (ctx.would_block) return false;
-  if (!broker) return fail(broker.error());
-  if (!*broker) {
-    return fail(Error{ErrorCode::kClientNotFound, "unknown client_id '" + req.client_id + "'",
-                      "client_id"});
-  }
-  auto inputs = ResolveInputs(ctx, **stock);
-  if (ctx.would_block) return false;
-  if (!inputs) return fail(inputs.error());
-
+PricingService::Step PricingService::PriceAndAudit(Exchange& ex) {
+  const ApiRequest& request = *ex.request;
+  const LocateRequest& req = *ex.locate;
+  const ApiKey& key = *ex.key;
   // A request the client identified, seen again (a retry): the same answer,
   // not a second price. The request's fields are part of the name, so an id
   // reused for another request prices that one.
   std::string name;
   if (request.request_id_given) {
     name.reserve(128);
-    name.append(key->client_id).append("\n").append(request.request_id).append("\n");
+    name.append(key.client_id).append("\n").append(request.request_id).append("\n");
     name.append(req.ticker).append("\n").append(req.position_value.ToString()).append("\n");
     name.append(std::to_string(req.loan_days)).append("\n").append(req.client_id);
-    if (auto reply = replies_.Get(name, ctx.now)) {
-      done(Json(200, std::move(*reply), std::move(rate_headers)));
-      return true;
+    if (auto reply = replies_.Get(name, ex.now)) {
+      return ex.Answer(Json(200, std::move(*reply), std::move(ex.rate_headers)));
     }
   }
 
-  auto quote = TryPrice(req, **stock, **broker, *inputs, options_.params);
-  if (!quote) return fail(quote.error());
+  auto quote = TryPrice(req, *ex.stock, *ex.broker, ex.inputs, options_.params);
+  if (!quote) return ex.Refuse(quote.error());
   if (deps_.observer) {
-    deps_.observer->Calculated(std::chrono::steady_clock::now() - started);
+    deps_.observer->Calculated(std::chrono::steady_clock::now() - ex.started);
   }
 
   AuditRecord record;
   record.calculation_id =
       !name.empty() && deps_.name_uuid ? deps_.name_uuid(name) : deps_.new_uuid();
   record.request_id = request.request_id;
-  record.api_key_client = key->client_id;
+  record.api_key_client = key.client_id;
   record.request = req;
   record.quote = *quote;
-  record.inputs = *inputs;
-  record.at = ctx.now;
+  record.inputs = ex.inputs;
+  record.at = ex.now;
 
   std::string body;
   body.reserve(512);
-  AppendLocateSuccessBody(&body, req, *quote, *inputs, record.calculation_id, ctx.now, ctx.stale);
+  AppendLocateSuccessBody(&body, req, *quote, ex.inputs, record.calculation_id, ex.now, ex.stale);
 
-  auto response = Json(200, std::move(body), std::move(rate_headers));
+  auto response = Json(200, std::move(body), std::move(ex.rate_headers));
   // The price is answered only once its audit record is durable.
-  deps_.audit->Append(std::move(record), [this, done = std::move(done),
+  deps_.audit->Append(std::move(record), [this, done = std::move(ex.done),
                                           response = std::move(response), name = std::move(name),
-                                          now = ctx.now](Result<void> ok) mutable {
+                                          now = ex.now](Result<void> ok) mutable {
                         if (ok) {
                           if (!name.empty()) replies_.Put(name, response.body, now, kReplyTtl);
                           return done(std::move(response));
@@ -848,131 +988,73 @@ bool PricingService::CalculateLocate(Ctx& ctx, const ApiRequest& request, Done& 
                                                  "audit trail unavailable: " + ok.error().message,
                                                  ""}));
                       });
-  return true;
+  return Step::kAnswered;
 }
 
-bool PricingService::GetRate(Ctx& ctx, const ApiRequest& request, std::string_view raw_ticker,
-                             Done& done) {
-  ApiResponse out;
-  Headers rate_headers;
-  auto key = Admit(ctx, request, out, rate_headers);
-  if (ctx.would_block) return false;
-  if (!key) {
-    done(std::move(out));
-    return true;
-  }
-  KeepAdmission keep(ctx.would_block, request, key, rate_headers);
-  if (deps_.forward) {
-    deps_.forward(request, *key, std::move(rate_headers), std::move(done));
-    return true;
-  }
-  auto fail = [&](const Error& e) {
-    auto r = ErrorResponse(e);
-    r.headers.insert(r.headers.end(), rate_headers.begin(), rate_headers.end());
-    done(std::move(r));
-    return true;
-  };
-  auto ticker = ValidateTicker(ToUpper(raw_ticker));
-  if (!ticker) return fail(ticker.error());
-  auto stock = LookupStock(ctx, *ticker);
-  if (ctx.would_block) return false;
-  if (!stock) return fail(stock.error());
-  if (!*stock) return fail(Error{ErrorCode::kTickerNotFound, "unknown ticker '" + *ticker + "'", "ticker"});
-  auto inputs = ResolveInputs(ctx, **stock);
-  if (ctx.would_block) return false;
-  if (!inputs) return fail(inputs.error());
-  Decimal r = EffectiveRate(inputs->base_rate.value, inputs->volatility.value,
-                            inputs->event_risk.value, (*stock)->min_borrow_rate, options_.params);
+PricingService::Step PricingService::AnswerRate(Exchange& ex) {
+  const Stock& stock = *ex.stock;
+  const MarketInputs& in = ex.inputs;
+  Decimal r = EffectiveRate(in.base_rate.value, in.volatility.value, in.event_risk.value,
+                            stock.min_borrow_rate, options_.params);
   std::string body;
   JsonWriter w(&body);
   w.BeginObject()
       .Key("status").String("success")
-      .Key("ticker").String((*stock)->ticker)
-      .Key("borrow_status").String(BorrowStatusName((*stock)->borrow_status))
+      .Key("ticker").String(stock.ticker)
+      .Key("borrow_status").String(BorrowStatusName(stock.borrow_status))
       .Key("borrow_rate").Number(r.RoundHalfUp(6))
-      .Key("min_borrow_rate").Number((*stock)->min_borrow_rate)
+      .Key("min_borrow_rate").Number(stock.min_borrow_rate)
       .Key("inputs").BeginObject()
-      .Key("base_rate").Number(inputs->base_rate.value)
-      .Key("volatility").Number(inputs->volatility.value)
-      .Key("event_risk").Int(inputs->event_risk.value)
+      .Key("base_rate").Number(in.base_rate.value)
+      .Key("volatility").Number(in.volatility.value)
+      .Key("event_risk").Int(in.event_risk.value)
       .EndObject();
-  WriteSources(w, *inputs, ctx.stale);
-  w.Key("as_of").String(Iso8601(ctx.now)).EndObject();
-  if (deps_.rate_read) deps_.rate_read((*stock)->ticker);
-  done(Json(200, std::move(body), std::move(rate_headers)));
-  return true;
+  WriteSources(w, in, ex.stale);
+  w.Key("as_of").String(Iso8601(ex.now)).EndObject();
+  if (deps_.rate_read) deps_.rate_read(stock.ticker);
+  return ex.Answer(Json(200, std::move(body), std::move(ex.rate_headers)));
 }
 
-bool PricingService::RatesByStatus(Ctx& ctx, const ApiRequest& request, std::string_view status,
-                                   Done& done) {
-  if (!ctx.may_block) return false;  // reads the store directly
-  ApiResponse out;
-  Headers rate_headers;
-  auto key = Admit(ctx, request, out, rate_headers);
-  if (!key) {
-    done(std::move(out));
-    return true;
-  }
-  if (deps_.forward) {
-    deps_.forward(request, *key, std::move(rate_headers), std::move(done));
-    return true;
-  }
-  auto fail = [&](const Error& e) {
-    auto r = ErrorResponse(e);
-    r.headers.insert(r.headers.end(), rate_headers.begin(), rate_headers.end());
-    done(std::move(r));
-    return true;
-  };
-  auto page = ParseStatusPage(ToUpper(status), request.query);
-  if (!page) return fail(page.error());
-  auto rows = deps_.store->ListStocks(page->status, page->limit, page->offset);
-  if (!rows) return fail(rows.error());
+// Reads the store directly: always waits.
+PricingService::Step PricingService::AnswerStatusPage(Exchange& ex) {
+  if (!ex.may_block) return Step::kWait;
+  const StatusPage& page = *ex.page;
+  auto rows = deps_.store->ListStocks(page.status, page.limit, page.offset);
+  if (!rows) return ex.Refuse(rows.error());
   std::string body;
   JsonWriter w(&body);
   w.BeginObject()
       .Key("status").String("success")
-      .Key("borrow_status").String(BorrowStatusName(page->status))
-      .Key("limit").Int(page->limit)
-      .Key("offset").Int(page->offset)
+      .Key("borrow_status").String(BorrowStatusName(page.status))
+      .Key("limit").Int(page.limit)
+      .Key("offset").Int(page.offset)
       .Key("count").Int(static_cast<int64_t>(rows->size()))
       .Key("stocks").BeginArray();
   for (const Stock& s : *rows) {
     w.BeginObject().Key("ticker").String(s.ticker);
     w.Key("min_borrow_rate").Number(s.min_borrow_rate);
-    if (auto fresh = rates_.Get("rate:" + s.ticker, ctx.now)) {
+    if (auto fresh = rates_.Get("rate:" + s.ticker, ex.now)) {
       w.Key("base_rate").Number(*fresh).Key("base_rate_source").String("lender_api");
     }
     w.EndObject();
   }
   w.EndArray().EndObject();
-  done(Json(200, std::move(body), std::move(rate_headers)));
-  return true;
+  return ex.Answer(Json(200, std::move(body), std::move(ex.rate_headers)));
 }
 
-bool PricingService::MarketVolatility(Ctx& ctx, const ApiRequest& request, Done& done) {
-  if (!ctx.may_block) return false;  // may call the market API
-  ApiResponse out;
-  Headers rate_headers;
-  auto key = Admit(ctx, request, out, rate_headers);
-  if (!key) {
-    done(std::move(out));
-    return true;
-  }
-  if (deps_.forward) {
-    deps_.forward(request, *key, std::move(rate_headers), std::move(done));
-    return true;
-  }
+// Asks the market API: always waits.
+PricingService::Step PricingService::AnswerMarketVolatility(Exchange& ex) {
+  if (!ex.may_block) return Step::kWait;
   Result<Decimal> vix = deps_.market->MarketVix();
   Sourced<Decimal> v = ResolveVolatility(std::nullopt, vix, options_.params);
   std::string body;
   JsonWriter w(&body);
   w.BeginObject()
       .Key("vix").Number(v.value)
-      .Key("as_of").String(Iso8601(ctx.now))
+      .Key("as_of").String(Iso8601(ex.now))
       .Key("source").String(SourceName(v.source))
       .EndObject();
-  done(Json(200, std::move(body), std::move(rate_headers)));
-  return true;
+  return ex.Answer(Json(200, std::move(body), std::move(ex.rate_headers)));
 }
 
 }  // namespace pricing::engine

@@ -288,9 +288,13 @@ HttpHandler ServiceHandler(PricingService& service, Metrics& metrics,
   return [&service, &metrics, &blocking](HttpRequest&& http, Responder respond) {
     auto [req, done] = Receive(std::move(http), std::move(respond), metrics);
     if (!req) return;
-    if (service.Handle(*req, done, /*may_block=*/false)) return;
-    boost::asio::post(blocking, [&service, req, done = std::move(done)]() mutable {
-      service.Handle(*req, std::move(done), /*may_block=*/true);
+    // On the event loop up to the first stage that has to wait; from there,
+    // on the blocking pool.
+    PricingService::Parked parked = service.Handle(*req, std::move(done), /*may_block=*/false);
+    if (!parked) return;
+    boost::asio::post(blocking, [&service, req = std::move(req),
+                                 parked = std::move(parked)]() mutable {
+      service.Resume(std::move(parked));
     });
   };
 }

@@ -43,6 +43,9 @@ class MetricsObserver : public ServiceObserver {
   void CacheMiss(std::string_view cache) override { m_.RecordCacheMiss(cache); }
   void Fallback(std::string_view input) override { m_.RecordFallback(input); }
   void RateLimited() override { m_.RecordRateLimitExceeded(); }
+  void Stage(std::string_view stage, bool parked) override {
+    if (parked) m_.RecordParked(stage);
+  }
   void Calculated(std::chrono::nanoseconds took) override {
     m_.RecordCalculation(std::chrono::duration<double>(took).count());
   }
