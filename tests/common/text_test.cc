@@ -1,6 +1,6 @@
 // The shared text helpers beyond what the JSON writers' tests cover: UTF-8
 // checks against every one-, two-, three- and four-byte boundary, and cuts
-// that never split a character.
+// that never split a character; percent-encoding of every byte.
 #include "common/text.h"
 
 #include <gtest/gtest.h>
@@ -61,6 +61,25 @@ TEST(Text, FoldsAsciiCaseOnly) {
   EXPECT_TRUE(EqualsIgnoreCase("gme", "GmE"));
   EXPECT_FALSE(EqualsIgnoreCase("gme", "gmx"));
   EXPECT_FALSE(EqualsIgnoreCase("gme", "gm"));
+}
+
+TEST(Text, PercentEncodingRoundTripsEveryByte) {
+  std::string all;
+  for (int c = 0; c < 256; ++c) all.push_back(static_cast<char>(c));
+  std::string encoded = PercentEncode(all);
+  for (char c : encoded) {
+    EXPECT_TRUE((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '%' || c == '-' || c == '.' ||
+                c == '_' || c == '~')
+        << c;
+  }
+  for (char c : std::string_view(" /?&=#+")) {
+    EXPECT_EQ(PercentEncode(std::string(1, c)).front(), '%');
+  }
+  EXPECT_EQ(PercentDecode(encoded), all);
+  EXPECT_EQ(PercentEncode("BRK.B"), "BRK.B");
+  EXPECT_FALSE(PercentDecode("%4"));
+  EXPECT_FALSE(PercentDecode("%zz"));
+  EXPECT_EQ(PercentDecode("a+b"), "a+b") << "'+' is a plus in a path";
 }
 
 }  // namespace

@@ -118,25 +118,6 @@ TEST(ForwardedResponseHeaders, DropHopByHopAndGatewayOwnedOnes) {
   }
 }
 
-TEST(PercentEncoding, RoundTripsEveryByte) {
-  std::string all;
-  for (int c = 0; c < 256; ++c) all.push_back(static_cast<char>(c));
-  std::string encoded = PercentEncode(all);
-  for (char c : encoded) {
-    EXPECT_TRUE(std::isalnum(static_cast<unsigned char>(c)) || c == '%' || c == '-' || c == '.' ||
-                c == '_' || c == '~')
-        << c;
-  }
-  for (char c : std::string_view(" /?&=#+")) {
-    EXPECT_EQ(PercentEncode(std::string(1, c)).front(), '%');
-  }
-  EXPECT_EQ(PercentDecode(encoded), all);
-  EXPECT_EQ(PercentEncode("BRK.B"), "BRK.B");
-  EXPECT_FALSE(PercentDecode("%4"));
-  EXPECT_FALSE(PercentDecode("%zz"));
-  EXPECT_EQ(PercentDecode("a+b"), "a+b") << "'+' is a plus in a path";
-}
-
 TEST(TargetWithQuery, EncodesEveryPairSoTheyDecodeToTheSameValues) {
   EXPECT_EQ(TargetWithQuery("/api/v1/rates/GME", {}), "/api/v1/rates/GME");
   EXPECT_EQ(TargetWithQuery("/api/v1/calculate-locate",

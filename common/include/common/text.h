@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -45,6 +46,14 @@ std::string HexText(const unsigned char* data, size_t n);
 
 // Writes those 2n digits at `p` and returns the end.
 char* WriteHex(char* p, const unsigned char* data, size_t n);
+
+// Returns `s` with every byte but RFC 3986's unreserved characters (A-Z a-z
+// 0-9 - . _ ~) written %XX: a URL path segment, query value or header value.
+std::string PercentEncode(std::string_view s);
+
+// Decodes the %XX escapes of `s` (and nothing else, not '+'); nullopt on a
+// malformed escape.
+std::optional<std::string> PercentDecode(std::string_view s);
 
 // Returns `c` with A-Z folded to a-z and every other byte as it was (HTTP
 // header names and media types; no locale).

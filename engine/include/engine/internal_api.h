@@ -45,6 +45,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/text.h"
 #include "engine/error.h"
 #include "engine/model.h"
 #include "engine/ports.h"
@@ -84,10 +85,8 @@ Result<ApiKey> ForwardedPrincipal(const ApiRequest& request, std::string_view to
 // to the client by the gateway (not hop-by-hop, not one the gateway sets).
 bool IsForwardedResponseHeader(std::string_view name);
 
-// Percent-encodes everything but RFC 3986 unreserved characters.
-std::string PercentEncode(std::string_view s);
-// Decodes %XX escapes (and nothing else); nullopt on a malformed escape.
-std::optional<std::string> PercentDecode(std::string_view s);
+using pricing::PercentDecode;
+using pricing::PercentEncode;
 // Returns path + "?k=v&..." with every key and value percent-encoded, or
 // just `path` when `query` is empty.
 std::string TargetWithQuery(std::string_view path, const HeaderList& query);

@@ -289,24 +289,6 @@ class RestWatchStream final : public WatchStream {
 
 }  // namespace
 
-std::string PercentEncode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size());
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if ((u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') || (u >= '0' && u <= '9') || u == '-' ||
-        u == '.' || u == '_' || u == '~') {
-      out.push_back(c);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[u >> 4]);
-      out.push_back(kHex[u & 0xF]);
-    }
-  }
-  return out;
-}
-
 std::string ResourcePath(const Resource& resource, std::string_view namespace_name,
                          std::string_view name, std::string_view subresource) {
   std::string path = resource.group.empty() ? "/api/" + resource.version

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "adapters/kubeconfig.h"
+#include "common/text.h"
 #include "op/error.h"
 #include "op/kube.h"
 
@@ -102,9 +103,7 @@ std::string ResourcePath(const Resource& resource, std::string_view namespace_na
 std::string WithQuery(std::string path,
                       const std::vector<std::pair<std::string, std::string>>& params);
 
-// Returns `text` percent-encoded for a URL query value or path segment
-// (everything but RFC 3986 unreserved characters).
-std::string PercentEncode(std::string_view text);
+using pricing::PercentEncode;  // for a URL query value or path segment
 
 // Returns the KubeError of an HTTP answer that is not a success: its kind by
 // `http_status`, reason and message from the metav1.Status in `body` when
