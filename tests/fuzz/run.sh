@@ -27,12 +27,6 @@ jobs=${FUZZ_JOBS:-2}
 all_targets=(http_request json_body decimal query_string rfc3339 audit_record spool_segment
              internal_api engine_config reference_data operator_yaml operator_spec kubeconfig)
 read -r -a targets <<<"${FUZZ_TARGETS:-${all_targets[*]}}"
-# Targets that only replay their committed corpus and regressions unless
-# FUZZ_TARGETS names them: fuzzing them under ASan passes 2 GB within 15 s
-# (yaml-cpp's node graph or the reader's alias expansion; not found yet),
-# and libFuzzer writes no input for an out-of-memory stop.
-replay_only=(operator_yaml operator_spec)
-[ -n "${FUZZ_TARGETS:-}" ] && replay_only=()
 
 for tool in clang-16 clang++-16 cmake ninja; do
   if ! command -v "$tool" >/dev/null 2>&1; then
@@ -88,18 +82,6 @@ for t in "${targets[@]}"; do
     fi
   fi
   [ "$seconds" -gt 0 ] || { summary+=("$t: ${#regressions[@]} regression inputs replayed"); continue; }
-  if [[ " ${replay_only[*]} " == *" $t "* ]]; then
-    corpus=()
-    while IFS= read -r -d '' f; do corpus+=("$f"); done \
-      < <(find "$here/corpus/$t" -type f -print0 | sort -z)
-    if "$bin" -runs=1 -rss_limit_mb=2048 "${corpus[@]}" >"$log" 2>&1; then
-      summary+=("$(printf '%-15s %-6s corpus of %s replayed, not fuzzed (see run.sh)' "$t" ok "${#corpus[@]}")")
-    else
-      failed+=("$t (corpus)")
-      tail -n 60 "$log" >&2
-    fi
-    continue
-  fi
 
   scratch=$build/corpus/$t
   [ "${FUZZ_KEEP:-0}" = 1 ] || rm -rf "$scratch"

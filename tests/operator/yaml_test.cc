@@ -105,6 +105,65 @@ nested:
   EXPECT_EQ(doc["nested"], json::parse(R"([["a", "b"], []])"));
 }
 
+// A raw control character or a byte that is not valid UTF-8 is refused with its
+// place, and a stream holds 10 000 documents at most: a NUL or a stray
+// continuation byte once made yaml-cpp's LoadAll produce documents until
+// memory ran out (found by the operator_yaml fuzz target: 10 bytes took 2 GB).
+TEST(Yaml, UnprintableTextIsRefusedWithItsPlace) {
+  const std::string nul = std::string(", \\u00e8\t\"\n-data\n ") + '\0' + "foldedo";
+  const auto refused = ParseYamlStream(nul);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().message,
+            "line 3, column 2: control character U+0000 (YAML allows only printable UTF-8 text, "
+            "tabs and line breaks)");
+  const auto bell = ParseYamlStream("a: 1\nb: x\x07y\n");
+  ASSERT_FALSE(bell.has_value());
+  EXPECT_EQ(bell.error().message.rfind("line 2, column 5: control character U+0007", 0), 0u)
+      << bell.error().message;
+  // A stray continuation byte (the fuzzer's second find), a C1 control; NEL
+  // and other text pass.
+  const auto stray = ParseYamlStream(", 31\n2a\n\n\x8d");
+  ASSERT_FALSE(stray.has_value());
+  EXPECT_EQ(stray.error().message.rfind("line 4, column 1: a byte that is not valid UTF-8", 0), 0u)
+      << stray.error().message;
+  const auto c1 = ParseYamlStream("a: \xc3\xa9\xc2\x9b\n");
+  ASSERT_FALSE(c1.has_value());
+  EXPECT_EQ(c1.error().message.rfind("line 1, column 5: control character U+009B", 0), 0u)
+      << c1.error().message;
+  EXPECT_TRUE(ParseYamlStream("a: caf\xc3\xa9 \xe2\x82\xac\xc2\x85\n").has_value());
+  std::string many;
+  for (int i = 0; i < 10'001; ++i) many += "---\n";
+  const auto docs = ParseYamlStream(many);
+  ASSERT_FALSE(docs.has_value());
+  EXPECT_EQ(docs.error().message, "line 10001, column 1: more than 10000 YAML documents");
+  // Text on which yaml-cpp's parser starts document after document without
+  // moving on (the fuzzer's third find).
+  const auto stuck = ParseYamlStream(",a:nin:");
+  ASSERT_FALSE(stuck.has_value());
+  EXPECT_EQ(stuck.error().message.rfind("line 1, column ", 0), 0u) << stuck.error().message;
+  EXPECT_NE(stuck.error().message.find("cannot read past this point"), std::string::npos)
+      << stuck.error().message;
+  const auto fine = ParseYamlStream("a:\t1\r\nb: \"\\x07 \\0\"\n");
+  ASSERT_TRUE(fine.has_value()) << fine.error().message;
+  EXPECT_EQ((*fine)[0]["b"], std::string("\x07 ") + '\0') << "escapes are not raw bytes";
+}
+
+// YAML allows implicit keys of 1024 characters at most: longer keys are
+// written as explicit entries and read back (the fuzzer's fourth find).
+TEST(Yaml, KeysLongerThanAnImplicitKeyRoundTrip) {
+  const std::string long_key(2000, 'k');
+  json doc = {{long_key, "v"},
+              {"short", {{long_key, {{"x", 1}}}}},
+              {"list", json::array({json{{long_key, json::array({1, 2})}, {"b", true}}})},
+              {std::string(1100, 'q') + " \"quoted\": #", nullptr}};
+  const std::string written = ToYamlStream({doc});
+  EXPECT_NE(written.find("? "), std::string::npos) << written;
+  const auto again = ParseYamlStream(written);
+  ASSERT_TRUE(again.has_value()) << again.error().message << "\n" << written;
+  ASSERT_EQ(again->size(), 1u);
+  EXPECT_EQ((*again)[0], doc) << written;
+}
+
 TEST(Yaml, ErrorsNameTheLine) {
   const Result<json> dup = ParseYaml("a: 1\nb: 2\na: 3\n");
   ASSERT_FALSE(dup.has_value());

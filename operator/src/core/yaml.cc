@@ -1,11 +1,14 @@
 #include "op/yaml.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <exception>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <utility>
 
@@ -21,6 +24,7 @@ constexpr std::string_view kTagPrefix = "tag:yaml.org,2002:";
 // exhausting the stack or memory.
 constexpr int kMaxDepth = 200;
 constexpr size_t kMaxNodes = 100'000;
+constexpr size_t kMaxDocuments = 10'000;
 // Aliases repeat a scalar without repeating its text, so the node limit alone
 // lets a short file expand one long scalar a million times.
 constexpr size_t kMaxScalarBytes = 64u << 20;
@@ -270,7 +274,18 @@ void EmitMapping(const json& object, int indent, bool inline_first, std::string&
   for (auto it = object.begin(); it != object.end(); ++it) {
     if (!(first && inline_first)) out.append(static_cast<size_t>(indent), ' ');
     first = false;
-    out += StringText(it.key());
+    // YAML limits an implicit key to 1024 characters; a longer one is
+    // written as an explicit "? key" entry, its value after ":" below it.
+    const std::string key = StringText(it.key());
+    const bool explicit_key = key.size() > 1000;
+    if (explicit_key) {
+      out += "? ";
+      out += key;
+      out += '\n';
+      out.append(static_cast<size_t>(indent), ' ');
+    } else {
+      out += key;
+    }
     out += ':';
     const json& value = it.value();
     if (value.is_object() && !value.empty()) {
@@ -278,7 +293,7 @@ void EmitMapping(const json& object, int indent, bool inline_first, std::string&
       EmitMapping(value, indent + 2, false, out);
     } else if (value.is_array() && !value.empty()) {
       out += '\n';
-      EmitSequence(value, indent, false, out);
+      EmitSequence(value, explicit_key ? indent + 2 : indent, false, out);
     } else {
       out += ' ';
       out += ScalarText(value);
@@ -304,11 +319,84 @@ void EmitSequence(const json& array, int indent, bool inline_first, std::string&
   }
 }
 
+// A YAML stream is Unicode text of printable characters (YAML 1.2 §5.1):
+// returns the place of the first byte that is not UTF-8, or of a control
+// character other than tab, LF, CR and NEL. yaml-cpp's LoadAll read some of
+// them (a NUL, a stray continuation byte) as a document's end without
+// consuming them, and so made documents until memory ran out.
+std::optional<std::string> UnprintableAt(std::string_view text) {
+  size_t line = 1;
+  size_t column = 1;
+  for (size_t i = 0; i < text.size(); ++column) {
+    const auto u = static_cast<unsigned char>(text[i]);
+    auto at = [&](std::string what) {
+      return "line " + std::to_string(line) + ", column " + std::to_string(column) + ": " +
+             std::move(what) + " (YAML allows only printable UTF-8 text, tabs and line breaks)";
+    };
+    if (u == '\n') {
+      ++line;
+      column = 0;
+      ++i;
+      continue;
+    }
+    size_t length = 1;
+    if (u >= 0x80) {
+      length = Utf8SequenceLength(text, i);
+      if (length == 0) return at("a byte that is not valid UTF-8");
+    }
+    const auto next = length > 1 ? static_cast<unsigned char>(text[i + 1]) : 0;
+    const bool c0 = u < 0x20 && u != '\t' && u != '\r';
+    const bool c1 = u == 0xC2 && next < 0xA0 && next != 0x85;  // U+0080..U+009F
+    if (c0 || u == 0x7F || c1) {
+      static constexpr char kHex[] = "0123456789ABCDEF";
+      const unsigned code = c1 ? next : u;
+      return at(std::string("control character U+00") + kHex[code >> 4] + kHex[code & 0xF]);
+    }
+    i += length;
+  }
+  return std::nullopt;
+}
+
+// Notes where each document starts and nothing else: a bound on yaml-cpp's
+// LoadAll, which has none of its own. Some text (",a:nin:") makes its parser
+// start document after document at the same place.
+class DocumentCounter : public YAML::EventHandler {
+ public:
+  YAML::Mark start = YAML::Mark::null_mark();
+  void OnDocumentStart(const YAML::Mark& mark) override { start = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
 }  // namespace
 
 Result<std::vector<json>> ParseYamlStream(std::string_view text) {
+  if (auto at = UnprintableAt(text)) return Fail("", std::move(*at));
   std::vector<YAML::Node> nodes;
   try {
+    std::istringstream in{std::string(text)};
+    YAML::Parser parser(in);
+    DocumentCounter counter;
+    YAML::Mark last = YAML::Mark::null_mark();
+    for (size_t documents = 0; parser.HandleNextDocument(counter);) {
+      if (documents > 0 && counter.start.pos == last.pos) {
+        return Fail("", At(counter.start) + "the YAML parser cannot read past this point");
+      }
+      if (++documents > kMaxDocuments) {
+        return Fail("", At(counter.start) + "more than " + std::to_string(kMaxDocuments) +
+                            " YAML documents");
+      }
+      last = counter.start;
+    }
     nodes = YAML::LoadAll(std::string(text));
   } catch (const YAML::Exception& e) {
     return Fail("", At(e.mark) + e.msg);
