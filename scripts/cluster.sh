@@ -167,6 +167,7 @@ STATE
     --client-ca-file "$dir/pki/ca.crt" \
     --token-auth-file "$dir/pki/tokens.csv" \
     --authorization-mode RBAC \
+    --enable-admission-plugins OwnerReferencesPermissionEnforcement \
     --service-account-issuer "https://kubernetes.default.svc" \
     --service-account-key-file "$dir/pki/sa.pub" \
     --service-account-signing-key-file "$dir/pki/sa.key" \

@@ -210,6 +210,56 @@ kill -TERM "$op1_pid"; wait "$op1_pid"; rc=$?
 check "SIGTERM stops the operator with exit status 0" test "$rc" = 0
 grep -q '"msg":"stopped"' "$work/op1.log" || fail "the operator logs its stop as JSON"
 
+# --- A hardened cluster: a permission missing ------------------------------------
+# The control plane enforces OwnerReferencesPermissionEnforcement (as OpenShift
+# does): setting blockOwnerDeletion needs update on pricingengines/finalizers.
+# Without that rule the API server refuses every child with 403. The operator
+# says so once, as a condition and an Event naming the permission, and does not
+# retry in a loop; with the rule back, the next change of the CR heals it.
+finalizers_rule=$(k get clusterrole pricing-operator -o json | python3 -c '
+import json, sys
+rules = json.load(sys.stdin)["rules"]
+print(next(i for i, r in enumerate(rules) if "pricingengines/finalizers" in r.get("resources", [])))')
+k patch clusterrole pricing-operator --type=json \
+  -p "[{\"op\":\"remove\",\"path\":\"/rules/$finalizers_rule\"}]" >/dev/null
+check "without update on pricingengines/finalizers the ServiceAccount may not set it" \
+  can_i no update pricingengines.pricing.borrowrate.io --subresource=finalizers -A
+ns=hardened
+k create namespace $ns >/dev/null
+m2=$(port)
+start_operator hardened --namespace $ns --metrics-addr "127.0.0.1:$m2" --health-addr "127.0.0.1:$(port)"
+k apply -n $ns -f "$repo/examples/pricingengine-minimal.yaml" >/dev/null
+refused() {
+  [ "$(jp pe/minimal '{.status.conditions[?(@.type=="Degraded")].reason}')" = ApplyRefused ] &&
+    jp pe/minimal '{.status.conditions[?(@.type=="Degraded")].message}' | grep -q finalizers
+}
+check "a child refused for the missing permission: Degraded=True ApplyRefused naming finalizers" \
+  eventually 30 refused
+refused_event() {
+  k get events.events.k8s.io -n $ns -o json | python3 -c '
+import json, sys
+events = [e for e in json.load(sys.stdin)["items"] if e.get("reason") == "ApplyRefused"]
+sys.exit(0 if len(events) == 1 and "finalizers" in events[0].get("note", "") else 1)'
+}
+check "one Warning Event ApplyRefused names the permission" eventually 20 refused_event
+forbidden_patches() {
+  curl -sf "http://127.0.0.1:$m2/metrics" |
+    awk '/^rest_client_requests_total\{/ && /code="403"/ && /method="PATCH"/ {n += $2} END {print n + 0}'
+}
+sleep 5
+n403=$(forbidden_patches)
+sleep 10
+n403_later=$(forbidden_patches)
+echo "INFO: PATCH requests refused with 403: $n403 after 5 s, $n403_later 10 s later (8 children)"
+check "no retry storm: at most 3 rounds of the 8 children, none in the next 10 s" \
+  test "$n403" -le 24 -a "$n403_later" = "$n403"
+k apply --server-side --force-conflicts -f "$work/rbac.yaml" >/dev/null
+k annotate -n $ns pe/minimal example.com/touched=1 >/dev/null
+healed() { k get -n $ns deployment/minimal-api hpa/minimal-api pdb/minimal-api >/dev/null 2>&1; }
+check "with the permission back, the next change of the CR creates the children" eventually 30 healed
+k delete namespace $ns --wait=false >/dev/null
+h_pid=$(cat "$work/hardened.pid"); kill -TERM "$h_pid"; wait "$h_pid"
+
 # --- Two operators with leader election -----------------------------------------
 # The Lease is in pricing-system, where the leader-election Role allows it: op-a
 # names the namespace, op-b takes the default (its context's namespace, as a

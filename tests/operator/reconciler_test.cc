@@ -55,6 +55,7 @@ class ReconcilerTest : public ::testing::Test {
   }
 
   json Engine() { return *client_.Object(kPricingEngines, "prod", "desk"); }
+  void ExpectRefusedForGood(const KubeError& refusal);
   json Ready() { return FindCondition(Engine()["status"], kConditionReady); }
 
   // Makes the fake's Deployment and HPA of `component` show a finished
@@ -389,6 +390,52 @@ TEST_F(ReconcilerTest, ATransientApplyFailureIsRetriedAndShownAsDegraded) {
   EXPECT_EQ(Engine()["status"]["observedGeneration"], 1);
   EXPECT_EQ(FindCondition(Engine()["status"], kConditionDegraded)["reason"], "BelowMinReplicas");
   EXPECT_TRUE(client_.Object(kDeployments, "prod", "desk-api").has_value());
+}
+
+// A write the API server refuses for good (RBAC, validation, a 500 from
+// decoding the object) is not retried with backoff: Degraded=True
+// ApplyRefused and one Warning Event name the object and the server's
+// reason (for a 403, the permission), and the next reconcile tries again.
+void ReconcilerTest::ExpectRefusedForGood(const KubeError& refusal) {
+  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  client_.FailNext(1, "Apply", refusal);  // the first child: the api Deployment
+  const KubeResult<ReconcileOutcome> r = Reconcile();
+  ASSERT_TRUE(r.has_value()) << "a refusal for good was returned for a retry";
+  const json degraded = FindCondition(Engine()["status"], kConditionDegraded);
+  EXPECT_EQ(degraded["status"], "True");
+  EXPECT_EQ(degraded["reason"], "ApplyRefused");
+  EXPECT_NE(degraded["message"].get<std::string>().find("Deployment desk-api: " + refusal.message),
+            std::string::npos)
+      << degraded;
+  ASSERT_EQ(EventsWithReason("ApplyRefused").size(), 1u);
+  EXPECT_EQ(EventsWithReason("ApplyRefused")[0]["type"], "Warning");
+  EXPECT_EQ(EventsWithReason("ApplyRefused")[0]["note"], degraded["message"]);
+  EXPECT_TRUE(client_.Object(kServices, "prod", "desk-api").has_value())
+      << "the other children are still applied";
+  // The next reconcile (a change, or the resync) tries again, and heals.
+  ASSERT_TRUE(Reconcile().has_value());
+  EXPECT_TRUE(client_.Object(kDeployments, "prod", "desk-api").has_value());
+  EXPECT_NE(FindCondition(Engine()["status"], kConditionDegraded)["reason"], "ApplyRefused");
+  EXPECT_EQ(EventsWithReason("ApplyRefused").size(), 1u);
+}
+
+TEST_F(ReconcilerTest, AnApplyForbiddenIsAConditionAndOneEventNotARetry) {
+  ExpectRefusedForGood(KubeError{
+      KubeError::Kind::kForbidden, 403, "Forbidden",
+      "deployments.apps \"desk-api\" is forbidden: cannot set blockOwnerDeletion if an "
+      "ownerReference refers to a resource you can't set finalizers on: User "
+      "\"system:serviceaccount:pricing-system:pricing-operator\" cannot update resource "
+      "\"pricingengines/finalizers\" in API group \"pricing.borrowrate.io\""});
+}
+
+TEST_F(ReconcilerTest, AnApplyRejectedAsInvalidIsAConditionAndOneEventNotARetry) {
+  ExpectRefusedForGood(
+      KubeError{KubeError::Kind::kInvalid, 422, "Invalid", "spec.behavior: Invalid value"});
+}
+
+TEST_F(ReconcilerTest, AnApplyAnsweredWith500IsAConditionAndOneEventNotARetry) {
+  ExpectRefusedForGood(KubeError{KubeError::Kind::kTransient, 500, "InternalError",
+                                 "unknown field \"scaleUpp\" in HorizontalPodAutoscalerBehavior"});
 }
 
 TEST_F(ReconcilerTest, ADeletedEngineNeedsNothing) {

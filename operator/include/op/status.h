@@ -74,6 +74,9 @@ struct StatusInputs {
   // then says so, and observedGeneration keeps its previous value (the spec is
   // not fully applied yet).
   std::optional<std::string> apply_error;
+  // The API server refused a write for good (RBAC, validation): Degraded's
+  // reason is ApplyRefused rather than ApplyFailed.
+  bool apply_refused = false;
   // The regime state after this reading (status.volatility.regime and
   // regimeSince), when the spec has a volatility block.
   std::optional<RegimeState> regime;

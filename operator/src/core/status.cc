@@ -267,8 +267,9 @@ json BuildStatus(const StatusInputs& in, const json& previous) {
                               Join(not_rolled_out, "; "), generation, in.now);
   }
   if (in.apply_error) {
-    conditions = SetCondition(conditions, kConditionDegraded, "True", "ApplyFailed",
-                              *in.apply_error, generation, in.now);
+    conditions = SetCondition(conditions, kConditionDegraded, "True",
+                              in.apply_refused ? "ApplyRefused" : "ApplyFailed", *in.apply_error,
+                              generation, in.now);
   } else if (d.paused) {
     conditions = SetCondition(conditions, kConditionDegraded, "False", "Paused",
                               "spec.paused: children are left as they are", generation, in.now);

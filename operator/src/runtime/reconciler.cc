@@ -16,6 +16,19 @@ namespace pricing::op {
 
 namespace {
 
+// Whether sending the same write again cannot help: the API server refused
+// it for RBAC (401, 403: a missing permission, such as update on
+// pricingengines/finalizers where OwnerReferencesPermissionEnforcement is
+// on), as invalid (400, 422), or with a 500 from decoding the object (a
+// misspelt field in a pass-through HPA behavior). Retrying it with backoff
+// would only storm the API server; the refusal is a condition and an Event
+// naming the object and the permission, and the next change of the
+// PricingEngine, or the periodic resync, tries again.
+bool RefusedForGood(const KubeError& e) {
+  return e.kind == KubeError::Kind::kForbidden || e.kind == KubeError::Kind::kInvalid ||
+         e.kind == KubeError::Kind::kTerminal || e.http_status == 500;
+}
+
 using nlohmann::json;
 
 std::string JoinNames(const json& names) {
@@ -242,8 +255,9 @@ KubeResult<ReconcileOutcome> Reconciler::Reconcile(const std::string& key) {
     return ReconcileOutcome{};
   }
 
-  std::optional<std::string> apply_error;
-  std::optional<KubeError> retry_error;
+  std::optional<std::string> apply_error;  // the first write that failed, and why
+  std::optional<KubeError> retry_error;    // the first failure worth retrying
+  bool refused = false;                    // a write the API server refused for good
   // The Deployments ("namespace/name") this reconcile failed to apply: what
   // the cache shows of them is not the spec it wants.
   std::set<std::string> unapplied_deployments;
@@ -273,10 +287,13 @@ KubeResult<ReconcileOutcome> Reconciler::Reconcile(const std::string& key) {
       }
       if (!applied) {
         if (*resource == kDeployments) unapplied_deployments.insert(child_key);
-        if (!apply_error) {
-          apply_error = resource->kind + " " + name + ": " + applied.error().message;
+        const KubeError& e = applied.error();
+        if (!apply_error) apply_error = resource->kind + " " + name + ": " + e.message;
+        if (RefusedForGood(e)) {
+          refused = true;
+        } else if (e.Retryable() && !retry_error) {
+          retry_error = e;
         }
-        if (applied.error().Retryable() && !retry_error) retry_error = applied.error();
         continue;
       }
       if (hooks_.child_applied) hooks_.child_applied(resource->kind);
@@ -295,9 +312,13 @@ KubeResult<ReconcileOutcome> Reconciler::Reconcile(const std::string& key) {
         KubeResult<void> deleted =
             client_.Delete(*resource, pe.metadata.namespace_name, name, options);
         if (!deleted && deleted.error().kind != KubeError::Kind::kNotFound) {
-          if (!apply_error) apply_error = "deleting " + resource->kind + " " + name + ": " +
-                                          deleted.error().message;
-          if (deleted.error().Retryable() && !retry_error) retry_error = deleted.error();
+          const KubeError& e = deleted.error();
+          if (!apply_error) apply_error = "deleting " + resource->kind + " " + name + ": " + e.message;
+          if (RefusedForGood(e)) {
+            refused = true;
+          } else if (e.Retryable() && !retry_error) {
+            retry_error = e;
+          }
         }
       }
     }
@@ -320,7 +341,15 @@ KubeResult<ReconcileOutcome> Reconciler::Reconcile(const std::string& key) {
                                       unapplied_deployments.contains(child_key),
                                       CurrentRecord(kHorizontalPodAutoscalers, child_key)));
   }
+  inputs.apply_refused = refused && !retry_error;
   const json status = BuildStatus(inputs, previous);
+  if (apply_error && refused) {
+    // Once per refusal: the condition's message says it until it changes.
+    const json before = FindCondition(previous, kConditionDegraded);
+    if (before.is_null() || before.value("message", "") != *apply_error) {
+      events_.Record(object, "Warning", "ApplyRefused", "Apply", *apply_error);
+    }
+  }
   if (status != previous) {
     json body = status_ref;
     body["status"] = status;
