@@ -24,7 +24,7 @@ spec:
   image: engine:1
   components:
   - {name: calc, replicas: {min: 2, max: 20}}
-  - {name: api, replicas: {min: 1, max: 5}, disruption: {minAvailable: 1}}
+  - {name: api, replicas: {min: 1, max: 5}, disruption: {maxUnavailable: 1}}
   marketHours:
     leadTime: 10m
     extraEarlyCloses: [{date: "2027-12-23", close: "12:00"}]

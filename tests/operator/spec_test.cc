@@ -441,6 +441,23 @@ TEST(Spec, EachInvalidSpecNamesTheFieldAtFault) {
       {"behavior not an object",
        R"([{"op":"replace","path":"/spec/components/0/autoscaling/behavior","value":"fast"}])",
        "spec.components[0].autoscaling.behavior", "must be an object"},
+      {"minAvailable at replicas.min: a drain would block",
+       R"([{"op":"replace","path":"/spec/components/0/disruption/minAvailable","value":3}])",
+       "spec.components[0].disruption.minAvailable",
+       "minAvailable=3 allows no pod to be evicted at replicas.min (3)"},
+      {"minAvailable above replicas.min",
+       R"([{"op":"replace","path":"/spec/components/0/disruption/minAvailable","value":5}])",
+       "spec.components[0].disruption.minAvailable", "every node drain would wait for ever"},
+      {"minAvailable 70% of 3 rounds up to 3",
+       R"([{"op":"replace","path":"/spec/components/0/disruption/minAvailable","value":"70%"}])",
+       "spec.components[0].disruption.minAvailable",
+       "minAvailable=70% allows no pod to be evicted at replicas.min (3)"},
+      {"maxUnavailable 0",
+       R"([{"op":"replace","path":"/spec/components/0/disruption","value":{"maxUnavailable":0}}])",
+       "spec.components[0].disruption.maxUnavailable", "allow at least 1"},
+      {"maxUnavailable 0%",
+       R"([{"op":"replace","path":"/spec/components/0/disruption","value":{"maxUnavailable":"0%"}}])",
+       "spec.components[0].disruption.maxUnavailable", "allows no pod to be evicted"},
       {"disruption with both constraints",
        R"([{"op":"add","path":"/spec/components/0/disruption/maxUnavailable","value":1}])",
        "spec.components[0].disruption", "exactly one of minAvailable or maxUnavailable"},
@@ -479,6 +496,22 @@ TEST(Spec, EachInvalidSpecNamesTheFieldAtFault) {
     EXPECT_EQ(pe.error().field, c.field) << ToString(pe.error());
     EXPECT_NE(pe.error().message.find(c.message), std::string::npos) << ToString(pe.error());
   }
+}
+
+// Evictions a budget allows at a replica count, rounded as the disruption
+// controller rounds (percentages up).
+TEST(Spec, DisruptionsAllowedRoundsPercentagesUp) {
+  using K = Disruption::Kind;
+  EXPECT_EQ(DisruptionsAllowed({K::kMinAvailable, {2, false}}, 3), 1);
+  EXPECT_EQ(DisruptionsAllowed({K::kMinAvailable, {2, false}}, 2), 0);
+  EXPECT_EQ(DisruptionsAllowed({K::kMinAvailable, {5, false}}, 2), 0);
+  EXPECT_EQ(DisruptionsAllowed({K::kMinAvailable, {70, true}}, 4), 1);  // ceil(2.8) = 3
+  EXPECT_EQ(DisruptionsAllowed({K::kMinAvailable, {70, true}}, 3), 0);  // ceil(2.1) = 3
+  EXPECT_EQ(DisruptionsAllowed({K::kMinAvailable, {0, true}}, 3), 3);
+  EXPECT_EQ(DisruptionsAllowed({K::kMaxUnavailable, {1, false}}, 1), 1);
+  EXPECT_EQ(DisruptionsAllowed({K::kMaxUnavailable, {0, false}}, 5), 0);
+  EXPECT_EQ(DisruptionsAllowed({K::kMaxUnavailable, {10, true}}, 3), 1);  // ceil(0.3)
+  EXPECT_EQ(DisruptionsAllowed({K::kMaxUnavailable, {7, false}}, 3), 3);
 }
 
 TEST(Spec, IgnoresStatusAndOtherMetadata) {

@@ -79,6 +79,11 @@ struct Disruption {
 
 // Returns "minAvailable=2" or "maxUnavailable=70%".
 std::string ToString(const Disruption& disruption);
+
+// Returns how many of `replicas` healthy pods `disruption` lets an eviction
+// take down, percentages rounded up as the disruption controller does:
+// minAvailable 2 of 2 allows 0, minAvailable "70%" of 4 allows 1.
+int32_t DisruptionsAllowed(const Disruption& disruption, int32_t replicas);
 // Returns 2 or "70%" as JSON (the int-or-string Kubernetes expects).
 nlohmann::json ToJson(const IntOrPercent& amount);
 

@@ -435,6 +435,16 @@ Result<Component> ReadComponent(const json& value, const std::string& path) {
   if (const json* d = Member(value, "disruption")) {
     OP_ASSIGN_OR_RETURN(disruption, ReadDisruption(*d, Field(path, "disruption")));
     c.disruption = disruption;
+    // The HPA may take the component down to replicas.min, where a budget
+    // that allows no disruption makes every node drain wait for ever.
+    if (DisruptionsAllowed(disruption, min_value) == 0) {
+      const bool min_available = disruption.kind == Disruption::Kind::kMinAvailable;
+      return Fail(Field(Field(path, "disruption"), min_available ? "minAvailable" : "maxUnavailable"),
+                  ToString(disruption) + " allows no pod to be evicted at replicas.min (" +
+                      std::to_string(min_value) + "): every node drain would wait for ever" +
+                      (min_available ? "; set it below replicas.min or use maxUnavailable"
+                                     : "; allow at least 1"));
+    }
   }
   return c;
 }
@@ -1012,6 +1022,16 @@ std::optional<int32_t> Lookup(const ComponentMap& map, const std::string& compon
   if (it == map.end()) it = map.find(std::string(kEveryComponent));
   if (it == map.end()) return std::nullopt;
   return it->second;
+}
+
+int32_t DisruptionsAllowed(const Disruption& disruption, int32_t replicas) {
+  // As the disruption controller scales a percentage: rounded up.
+  const IntOrPercent& a = disruption.amount;
+  const int64_t scaled =
+      a.percent ? (int64_t{replicas} * a.value + 99) / 100 : int64_t{a.value};
+  const int64_t allowed =
+      disruption.kind == Disruption::Kind::kMinAvailable ? replicas - scaled : scaled;
+  return static_cast<int32_t>(std::clamp<int64_t>(allowed, 0, replicas));
 }
 
 std::string ToString(const Disruption& disruption) {
