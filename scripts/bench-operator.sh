@@ -7,6 +7,7 @@
 #   BENCH_SKIP_REFERENCE=1 ...   stops after the edits (no reference run)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
+. "$repo/scripts/lib/crd.sh"
 build=${BUILD_DIR:-$repo/build}
 operator=$build/operator/pricing-operator
 work=$repo/.bench/operator
@@ -30,7 +31,7 @@ CLUSTER_HPA_SYNC_PERIOD=15s "$repo/scripts/cluster.sh" up "$work/cluster" >"$wor
 eval "$(tail -n 1 "$work/up.out")"
 export PATH=$(. "$work/cluster/state.env"; echo "$bin"):$PATH
 kubectl apply --server-side -f "$repo/crds/" >/dev/null
-kubectl wait --for condition=established --timeout=60s crd/pricingengines.pricing.borrowrate.io >/dev/null
+wait_established 60 pricingengines.pricing.borrowrate.io
 
 metrics=$(free_port); health=$(free_port)
 "$operator" run --kubeconfig "$KUBECONFIG" --metrics-addr "127.0.0.1:$metrics" \

@@ -36,8 +36,7 @@ else
   fail "kubectl apply --server-side -f crds/ succeeds"; cat "$work/crd.err"
 fi
 check "the CRD is applied without warnings" bash -c "! grep -qi warning '$work/crd.err'"
-check "the CRD becomes Established" \
-  quiet k wait --for condition=established --timeout=60s "crd/$crd"
+check "the CRD becomes Established" wait_established 60 "$crd"
 check "the CRD's names are accepted" \
   quiet k wait --for condition=namesaccepted --timeout=10s "crd/$crd"
 gen_before=$(k get crd "$crd" -o jsonpath='{.metadata.generation}')

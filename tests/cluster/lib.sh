@@ -1,5 +1,7 @@
 # Shared helpers for cluster test scripts: assertions, polling and a summary
 # line ("N passed, N failed") that CTest logs show.
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/scripts/lib/crd.sh"
+
 passed=0
 failed=0
 failures=()
@@ -47,7 +49,7 @@ operator_cluster_up() {
   PATH=$(. "$work/cluster/state.env"; echo "$bin"):$PATH
   export PATH
   k apply --server-side -f "$repo/crds/" >/dev/null
-  k wait --for condition=established --timeout=60s crd/pricingengines.pricing.borrowrate.io >/dev/null
+  wait_established 60 pricingengines.pricing.borrowrate.io
 }
 operator_cluster_down() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done

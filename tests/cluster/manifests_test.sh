@@ -74,8 +74,7 @@ check "staging and production include the monitoring objects, dev does not" \
 
 # --- Server-side dry run ------------------------------------------------------
 k apply --server-side -f "$here/testdata/monitoring/crds.yaml" >/dev/null
-k wait --for condition=established --timeout=60s \
-  crd/servicemonitors.monitoring.coreos.com crd/prometheusrules.monitoring.coreos.com >/dev/null
+wait_established 60 servicemonitors.monitoring.coreos.com prometheusrules.monitoring.coreos.com
 k create namespace monitoring >/dev/null
 # dry_run FILE NAME: FILE passes a server-side dry-run apply with strict
 # field validation and no warning (PodSecurity warns about pods it would refuse).

@@ -7,6 +7,7 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
+. "$repo/scripts/lib/crd.sh"
 program=$1; work=$2; shift 2
 rm -rf "$work"; mkdir -p "$work"
 trap '"$repo/scripts/cluster.sh" down "$work/cluster" >/dev/null 2>&1' EXIT
@@ -19,6 +20,5 @@ eval "$(tail -n 1 "$work/up.out")"
 PATH=$(. "$work/cluster/state.env"; echo "$bin"):$PATH
 export PATH KUBECONFIG PRICING_TEST_WORK=$work
 kubectl apply --server-side -f "$repo/crds/" >/dev/null &&
-  kubectl wait --for condition=established --timeout=60s \
-    crd/pricingengines.pricing.borrowrate.io >/dev/null || { echo "FAIL: the CRD" >&2; exit 1; }
+  wait_established 60 pricingengines.pricing.borrowrate.io || { echo "FAIL: the CRD" >&2; exit 1; }
 "$program" "$@"
