@@ -177,7 +177,9 @@ Result<int64_t> ReadInteger(const json& value, const std::string& path, int64_t 
   int64_t v = 0;
   if (value.is_number_unsigned()) {
     const uint64_t u = value.get<uint64_t>();
-    if (u > static_cast<uint64_t>(hi)) return Fail(path, "must be an integer " + range);
+    if (u > static_cast<uint64_t>(hi)) {
+      return Fail(path, "must be an integer " + range + ", not " + std::to_string(u));
+    }
     v = static_cast<int64_t>(u);
   } else if (value.is_number_integer()) {
     v = value.get<int64_t>();
@@ -353,6 +355,56 @@ Result<Resources> ReadResources(const json* value, const std::string& path) {
   return r;
 }
 
+// One direction of an autoscaling/v2 HorizontalPodAutoscalerBehavior, with
+// the API server's bounds (as the CRD's schema has them): passed to the HPA
+// as written, so what the HPA would refuse is refused here, by render too.
+Status CheckScalingRules(const json& rules, const std::string& path) {
+  OP_RETURN_IF_ERROR(
+      CheckKeys(rules, path, {"stabilizationWindowSeconds", "selectPolicy", "tolerance", "policies"}));
+  OP_RETURN_IF_ERROR(OptionalInt32(rules, path, "stabilizationWindowSeconds", 0, 3600));
+  if (const json* select = Member(rules, "selectPolicy")) {
+    OP_ASSIGN_OR_RETURN(s, ReadString(*select, Field(path, "selectPolicy"), 16));
+    if (s != "Max" && s != "Min" && s != "Disabled") {
+      return Fail(Field(path, "selectPolicy"), Quoted(s) + " is not one of Max, Min, Disabled");
+    }
+  }
+  if (const json* tolerance = Member(rules, "tolerance")) {
+    OP_ASSIGN_OR_RETURN(q, ReadQuantity(*tolerance, Field(path, "tolerance")));
+    if (q.value < 0) return Fail(Field(path, "tolerance"), "must not be negative");
+  }
+  if (const json* policies = Member(rules, "policies")) {
+    const std::string list = Field(path, "policies");
+    if (!policies->is_array()) return Fail(list, "must be a list");
+    if (policies->empty() || policies->size() > 10) return Fail(list, "must have 1 to 10 entries");
+    for (size_t i = 0; i < policies->size(); ++i) {
+      const std::string item = Index(list, i);
+      const json& p = (*policies)[i];
+      OP_RETURN_IF_ERROR(CheckKeys(p, item, {"type", "value", "periodSeconds"}));
+      OP_ASSIGN_OR_RETURN(type, RequiredString(p, item, "type", 16));
+      if (type != "Pods" && type != "Percent") {
+        return Fail(Field(item, "type"), Quoted(type) + " is not one of Pods, Percent");
+      }
+      const json* v = Member(p, "value");
+      if (v == nullptr) return Fail(Field(item, "value"), "is required");
+      OP_RETURN_IF_ERROR(ReadInt32(*v, Field(item, "value"), 1, 10000));
+      const json* period = Member(p, "periodSeconds");
+      if (period == nullptr) return Fail(Field(item, "periodSeconds"), "is required");
+      OP_RETURN_IF_ERROR(ReadInt32(*period, Field(item, "periodSeconds"), 1, 1800));
+    }
+  }
+  return {};
+}
+
+Status CheckBehavior(const json& behavior, const std::string& path) {
+  OP_RETURN_IF_ERROR(CheckKeys(behavior, path, {"scaleUp", "scaleDown"}));
+  for (const char* direction : {"scaleUp", "scaleDown"}) {
+    if (const json* rules = Member(behavior, direction)) {
+      OP_RETURN_IF_ERROR(CheckScalingRules(*rules, Field(path, direction)));
+    }
+  }
+  return {};
+}
+
 Result<Autoscaling> ReadAutoscaling(const json* value, const std::string& path) {
   Autoscaling a;
   if (value == nullptr) return a;
@@ -384,7 +436,7 @@ Result<Autoscaling> ReadAutoscaling(const json* value, const std::string& path) 
     }
   }
   if (const json* behavior = Member(*value, "behavior")) {
-    OP_RETURN_IF_ERROR(CheckObject(*behavior, Field(path, "behavior")));
+    OP_RETURN_IF_ERROR(CheckBehavior(*behavior, Field(path, "behavior")));
     a.behavior = *behavior;
   }
   return a;
