@@ -818,7 +818,25 @@ down() {
   [ -f "$dir/cgroups.made" ] && python3 "$cgroups" remove "$cgname" "$dir/cgroups.made"
   if mountpoint -q "$dir/ns/mnt" 2>/dev/null; then umount "$dir/ns/mnt"; fi
   if mountpoint -q "$dir/ns" 2>/dev/null; then umount "$dir/ns"; fi
-  if [ -e "/run/netns/$ns" ]; then ip netns delete "$ns"; fi
+  if [ -e "/run/netns/$ns" ]; then
+    # Whatever still runs in the namespace (a process `exec` started that
+    # outlived its caller) goes with it, and is named: a test left it.
+    local pids left i
+    pids=$(ip netns pids "$ns" 2>/dev/null | xargs)
+    if [ -n "$pids" ]; then
+      log "stopping processes left in the cluster's network namespace: $pids"
+      # shellcheck disable=SC2086
+      kill -TERM $pids 2>/dev/null
+      for i in $(seq 50); do
+        left=$(ip netns pids "$ns" 2>/dev/null | xargs)
+        [ -z "$left" ] && break
+        sleep 0.1
+      done
+      # shellcheck disable=SC2086
+      [ -n "$left" ] && kill -KILL $left 2>/dev/null
+    fi
+    ip netns delete "$ns"
+  fi
   # /run/netns itself, once no namespace is left in it, when this cluster
   # mounted (or made) it.
   if [ -z "$(ls -A /run/netns 2>/dev/null)" ]; then

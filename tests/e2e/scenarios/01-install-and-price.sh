@@ -38,9 +38,12 @@ gateway_port=$(kc -n pricing get service pricing-api-gateway -o 'jsonpath={.spec
 in_cluster curl -s --max-time 10 --resolve "$gateway:$gateway_port:$gateway_ip" -H 'X-API-Key: demo-key-123' \
   "http://$gateway:$gateway_port/api/v1/calculate-locate?$query" >"$work/price-cluster.json"
 local_port=18181
-in_cluster env -u PRICING_DATABASE_URL -u PRICING_REDIS_URL PRICING_LISTEN="127.0.0.1:$local_port" \
-  PRICING_AUDIT_DIR="$work/local-spool" "$engine" serve --data "$repo/examples/data/reference-data.yaml" \
-  >"$work/local-engine.log" 2>&1 &
+# Not through the in_cluster function: `$!` of a backgrounded function is its
+# subshell, and killing that left the engine running. e2e.sh exec, nsenter and
+# env each exec the next, so this `$!` is the engine itself.
+"$e2e" exec "$cluster" -- env -u PRICING_DATABASE_URL -u PRICING_REDIS_URL \
+  PRICING_LISTEN="127.0.0.1:$local_port" PRICING_AUDIT_DIR="$work/local-spool" \
+  "$engine" serve --data "$repo/examples/data/reference-data.yaml" >"$work/local-engine.log" 2>&1 &
 local_pid=$!
 eventually 20 in_cluster curl -sf "http://127.0.0.1:$local_port/health/ready"
 in_cluster curl -s --max-time 10 -H 'X-API-Key: demo-key-123' \
