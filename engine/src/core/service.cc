@@ -228,7 +228,7 @@ struct PricingService::Exchange {
   Headers rate_headers;       // of the one token the request spent
   // the request's own input
   std::optional<LocateRequest> locate;
-  std::string ticker;  // the stock priced or read
+  std::string ticker;  // GET /rates/{ticker}: the stock read (a price's is locate->ticker)
   std::optional<StatusPage> page;
   // what was looked up
   std::optional<Stock> stock;
@@ -433,6 +433,10 @@ PricingService::Step PricingService::CheckMediaType(Exchange& ex) {
 // lease is spent; resumed, it starts where it parked.
 PricingService::Step PricingService::Admit(Exchange& ex) {
   const ApiRequest& request = *ex.request;
+  const auto invalid_key = [&ex] {
+    return ex.Answer(
+        ErrorResponse(Error{ErrorCode::kUnauthorized, "invalid API key", "X-API-Key"}));
+  };
   if (!options_.internal_token.empty()) {
     auto principal = ForwardedPrincipal(request, options_.internal_token);
     if (!principal) return ex.Answer(ErrorResponse(principal.error()));
@@ -447,8 +451,7 @@ PricingService::Step PricingService::Admit(Exchange& ex) {
             ErrorResponse(Error{ErrorCode::kUnauthorized, "missing X-API-Key header", "X-API-Key"}));
       }
       if (key.size() > 256) {
-        return ex.Answer(
-            ErrorResponse(Error{ErrorCode::kUnauthorized, "invalid API key", "X-API-Key"}));
+        return invalid_key();
       }
       ex.key_hash = deps_.hash_key(key);
     }
@@ -460,16 +463,14 @@ PricingService::Step PricingService::Admit(Exchange& ex) {
     // The key was found by its hash; comparing the hash again in constant
     // time guards against a store that matched loosely.
     if (!*found || (*found)->key_hash.size() != hash.size()) {
-      return ex.Answer(
-          ErrorResponse(Error{ErrorCode::kUnauthorized, "invalid API key", "X-API-Key"}));
+      return invalid_key();
     }
     unsigned char diff = 0;
     for (size_t i = 0; i < hash.size(); ++i) {
       diff |= static_cast<unsigned char>((*found)->key_hash[i] ^ hash[i]);
     }
     if (diff != 0) {
-      return ex.Answer(
-          ErrorResponse(Error{ErrorCode::kUnauthorized, "invalid API key", "X-API-Key"}));
+      return invalid_key();
     }
     ex.key = std::move(**found);
   }
@@ -517,7 +518,6 @@ PricingService::Step PricingService::ParseLocate(Exchange& ex) {
                            "this API key may only price client_id '" + ex.key->client_id + "'",
                            "client_id"});
   }
-  ex.ticker = parsed->ticker;
   ex.locate = std::move(*parsed);
   return Step::kNext;
 }
@@ -537,13 +537,14 @@ PricingService::Step PricingService::ParsePage(Exchange& ex) {
 }
 
 PricingService::Step PricingService::FindStock(Exchange& ex) {
+  const std::string& ticker = ex.locate ? ex.locate->ticker : ex.ticker;
   bool wait = false;
-  auto stock = LookupStock(ex, ex.ticker, wait);
+  auto stock = LookupStock(ex, ticker, wait);
   if (wait) return Step::kWait;
   if (!stock) return ex.Refuse(stock.error());
   if (!*stock) {
     return ex.Refuse(
-        Error{ErrorCode::kTickerNotFound, "unknown ticker '" + ex.ticker + "'", "ticker"});
+        Error{ErrorCode::kTickerNotFound, "unknown ticker '" + ticker + "'", "ticker"});
   }
   ex.stock = std::move(*stock);
   return Step::kNext;

@@ -258,6 +258,16 @@ KubeResult<ReconcileOutcome> Reconciler::Reconcile(const std::string& key) {
   std::optional<std::string> apply_error;  // the first write that failed, and why
   std::optional<KubeError> retry_error;    // the first failure worth retrying
   bool refused = false;                    // a write the API server refused for good
+  // A write to a child failed: the first is shown, and it is retried with
+  // backoff unless the API server refused it for good.
+  const auto failed = [&](const std::string& what, const KubeError& e) {
+    if (!apply_error) apply_error = what + ": " + e.message;
+    if (RefusedForGood(e)) {
+      refused = true;
+    } else if (e.Retryable() && !retry_error) {
+      retry_error = e;
+    }
+  };
   // The Deployments ("namespace/name") this reconcile failed to apply: what
   // the cache shows of them is not the spec it wants.
   std::set<std::string> unapplied_deployments;
@@ -287,13 +297,7 @@ KubeResult<ReconcileOutcome> Reconciler::Reconcile(const std::string& key) {
       }
       if (!applied) {
         if (*resource == kDeployments) unapplied_deployments.insert(child_key);
-        const KubeError& e = applied.error();
-        if (!apply_error) apply_error = resource->kind + " " + name + ": " + e.message;
-        if (RefusedForGood(e)) {
-          refused = true;
-        } else if (e.Retryable() && !retry_error) {
-          retry_error = e;
-        }
+        failed(resource->kind + " " + name, applied.error());
         continue;
       }
       if (hooks_.child_applied) hooks_.child_applied(resource->kind);
@@ -312,13 +316,7 @@ KubeResult<ReconcileOutcome> Reconciler::Reconcile(const std::string& key) {
         KubeResult<void> deleted =
             client_.Delete(*resource, pe.metadata.namespace_name, name, options);
         if (!deleted && deleted.error().kind != KubeError::Kind::kNotFound) {
-          const KubeError& e = deleted.error();
-          if (!apply_error) apply_error = "deleting " + resource->kind + " " + name + ": " + e.message;
-          if (RefusedForGood(e)) {
-            refused = true;
-          } else if (e.Retryable() && !retry_error) {
-            retry_error = e;
-          }
+          failed("deleting " + resource->kind + " " + name, deleted.error());
         }
       }
     }
