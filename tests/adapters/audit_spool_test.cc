@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/statvfs.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -1552,6 +1553,13 @@ TEST(AuditSpool, IsNotWritableWithLessFreeSpaceThanItsFloor) {
   auto spool2 = AuditSpool::Open(o2, sink2.Fn());
   ASSERT_TRUE(spool2);
   EXPECT_TRUE((*spool2)->Writable());
+  // The floor sits between them: what the free-bytes gauge shows.
+  const int64_t free_bytes = (*spool2)->FreeBytes();
+  EXPECT_GT(free_bytes, 0);
+  struct statvfs fs {};
+  ASSERT_EQ(::statvfs(dir2.path().c_str(), &fs), 0);
+  const double expected = static_cast<double>(fs.f_bavail) * static_cast<double>(fs.f_frsize);
+  EXPECT_NEAR(static_cast<double>(free_bytes), expected, 64.0 * 1024 * 1024);
 }
 
 TEST(FileAuditStore, IgnoresRecordsItAlreadyStoredAcrossReopen) {

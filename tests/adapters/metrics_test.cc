@@ -35,7 +35,7 @@ TEST(Metrics, ExportsEveryMetricName) {
         "calculations_total", "calculation_duration_seconds_bucket", "cache_hits_total",
         "cache_misses_total", "external_api_requests_total", "fallback_usage_total",
         "rate_limit_exceeded_total", "audit_records_pending", "db_pool_connections_in_use",
-        "db_pool_connections_max"}) {
+        "db_pool_connections_max", "audit_spool_free_bytes"}) {
     EXPECT_TRUE(Contains(text, std::string("\n") + name)) << name << " missing from\n" << text;
   }
   EXPECT_TRUE(Contains(text, "# TYPE http_request_duration_seconds histogram"));
@@ -92,8 +92,10 @@ TEST(Metrics, RefreshesCallbackGaugesAtEachScrape) {
   Metrics m;
   std::atomic<int64_t> pending{42};
   m.SetAuditPendingSource([&] { return pending.load(); });
+  m.SetAuditFreeBytesSource([] { return int64_t{5} << 20; });
   m.SetDbPoolSources([] { return int64_t{7}; }, [] { return int64_t{16}; });
   EXPECT_TRUE(Contains(m.Serialize(), "audit_records_pending 42"));
+  EXPECT_TRUE(Contains(m.Serialize(), "audit_spool_free_bytes 5242880"));
   pending = 5;
   const std::string text = m.Serialize();
   EXPECT_TRUE(Contains(text, "audit_records_pending 5")) << text;

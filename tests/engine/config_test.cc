@@ -61,6 +61,7 @@ TEST(Config, DefaultsMatchTheDesign) {
   EXPECT_EQ(c->params.f_e, Dec("0.05"));
   EXPECT_EQ(c->threads, 0);
   EXPECT_EQ(c->body_limit, 65536u);
+  EXPECT_EQ(c->audit_min_free, 4u << 20);
   EXPECT_FALSE(c->show_help);
   EXPECT_TRUE(c->positional.empty());
   EXPECT_TRUE(world.reads.empty());
@@ -82,7 +83,8 @@ TEST(Config, ReadsEveryKeyFromTheEnvironment) {
                {"PRICING_EVENT_FACTOR", "0.1"},
                {"PRICING_AUDIT_DIR", "/var/spool/pricing"},
                {"PRICING_THREADS", "2"},
-               {"PRICING_BODY_LIMIT", "1024"}};
+               {"PRICING_BODY_LIMIT", "1024"},
+               {"PRICING_AUDIT_MIN_FREE", "268435456"}};
   const Result<EngineConfig> c = world.Load({});
   ASSERT_TRUE(c.has_value()) << c.error().message;
   EXPECT_EQ(c->listen_host, "127.0.0.1");
@@ -101,6 +103,7 @@ TEST(Config, ReadsEveryKeyFromTheEnvironment) {
   EXPECT_EQ(c->audit_dir, "/var/spool/pricing");
   EXPECT_EQ(c->threads, 2);
   EXPECT_EQ(c->body_limit, 1024u);
+  EXPECT_EQ(c->audit_min_free, 268435456u);
 }
 
 TEST(Config, ConfigFileOverridesEnvironmentAndFlagsOverrideBoth) {
@@ -219,6 +222,8 @@ TEST(ConfigErrors, RejectBadValuesOfEveryKind) {
                                              {"--threads", "257"},
                                              {"--body-limit", "100"},
                                              {"--body-limit", "64KiB"},
+                                             {"--audit-min-free", "65535"},
+                                             {"--audit-min-free", "4MiB"},
                                              {"--role", "ALL"}}) {
     const Result<EngineConfig> c = world.Load(args);
     EXPECT_FALSE(c.has_value()) << args[0] << " " << args[1];

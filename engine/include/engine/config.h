@@ -21,6 +21,7 @@
 //   event_factor         PRICING_EVENT_FACTOR          --event-factor        0.05  (f_e)
 //   audit_dir            PRICING_AUDIT_DIR             --audit-dir           (none)
 //   audit_sync           PRICING_AUDIT_SYNC            --audit-sync          fsync (or write)
+//   audit_min_free       PRICING_AUDIT_MIN_FREE        --audit-min-free      4194304
 //   threads              PRICING_THREADS               --threads             0 (one per core)
 //   body_limit           PRICING_BODY_LIMIT            --body-limit          65536
 //   max_connections      PRICING_MAX_CONNECTIONS       --max-connections     10000
@@ -82,6 +83,9 @@ struct EngineConfig {
   // true: a price is answered after its audit record is fdatasync'ed (survives
   // power loss); false: after write() (survives a crash of the process).
   bool audit_fsync = true;
+  // The spool's file system must keep this many bytes free for /health/ready
+  // (64 KiB .. 1 TiB): below it the process is taken out of service.
+  uint64_t audit_min_free = 4u << 20;
   int threads = 0;                              // 0..256; 0 = one per core
   size_t body_limit = 64 * 1024;                // bytes, 1 KiB .. 16 MiB
   int max_connections = 10000;                  // per process, 1 .. 1,000,000

@@ -1051,12 +1051,18 @@ void AuditSpool::WriteBatch(std::vector<Waiter>* batch, const std::string& frame
   Complete(batch, {});
 }
 
+int64_t AuditSpool::FreeBytes() const {
+  struct statvfs fs {};
+  if (::statvfs(options_.directory.c_str(), &fs) != 0) return -1;
+  return static_cast<int64_t>(static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize);
+}
+
 bool AuditSpool::Writable() const {
   if (options_.min_free_bytes > 0) {
-    struct statvfs fs {};
-    if (::statvfs(options_.directory.c_str(), &fs) != 0) return false;
-    const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
-    if (free_bytes < options_.min_free_bytes) return false;
+    const int64_t free_bytes = FreeBytes();
+    if (free_bytes < 0 || static_cast<uint64_t>(free_bytes) < options_.min_free_bytes) {
+      return false;
+    }
   }
   if (!write_failed_.load(std::memory_order_relaxed)) return true;
   if (!ProbeWrite()) return false;

@@ -185,6 +185,9 @@ class AuditSpool : public AuditSink {
   // write until a probe write (a small file, written, synced and removed)
   // succeeds. Reads the file system; call from a prober, not per request.
   bool Writable() const;
+  // Bytes free to this process on the spool's file system; -1 when it cannot
+  // be read.
+  int64_t FreeBytes() const;
 
  private:
   struct Segment {

@@ -185,6 +185,12 @@ Metrics::Metrics()
                         .Help("Audit records accepted but not yet in the audit store of record.")
                         .Register(r)
                         .Add({});
+  audit_free_bytes_ = &prometheus::BuildGauge()
+                           .Name("audit_spool_free_bytes")
+                           .Help("Bytes free on the audit spool's file system; under "
+                                 "audit_min_free the process is not ready.")
+                           .Register(r)
+                           .Add({});
   audit_dead_letters_ =
       &prometheus::BuildCounter()
            .Name("audit_dead_letters_total")
@@ -314,6 +320,11 @@ void Metrics::SetAuditPendingSource(std::function<int64_t()> source) {
   audit_pending_source_ = std::move(source);
 }
 
+void Metrics::SetAuditFreeBytesSource(std::function<int64_t()> source) {
+  std::lock_guard lock(sources_mu_);
+  audit_free_bytes_source_ = std::move(source);
+}
+
 void Metrics::SetDbPoolSources(std::function<int64_t()> in_use, std::function<int64_t()> max) {
   std::lock_guard lock(sources_mu_);
   db_in_use_source_ = std::move(in_use);
@@ -324,6 +335,9 @@ std::string Metrics::Serialize() {
   {
     std::lock_guard lock(sources_mu_);
     if (audit_pending_source_) audit_pending_->Set(static_cast<double>(audit_pending_source_()));
+    if (audit_free_bytes_source_) {
+      audit_free_bytes_->Set(static_cast<double>(audit_free_bytes_source_()));
+    }
     if (db_in_use_source_) db_in_use_->Set(static_cast<double>(db_in_use_source_()));
     if (db_max_source_) db_max_->Set(static_cast<double>(db_max_source_()));
   }

@@ -73,6 +73,8 @@ class Metrics {
   // leaves its gauge at 0. Sources run on the scraping thread and must not
   // call back into this object.
   void SetAuditPendingSource(std::function<int64_t()> source);
+  // audit_spool_free_bytes: space left on the spool's file system.
+  void SetAuditFreeBytesSource(std::function<int64_t()> source);
   void SetDbPoolSources(std::function<int64_t()> in_use, std::function<int64_t()> max);
 
   // Returns every metric in the Prometheus text exposition format (0.0.4),
@@ -108,6 +110,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* cache_operations_;
   prometheus::Histogram* audit_sync_duration_;
   prometheus::Gauge* audit_pending_;
+  prometheus::Gauge* audit_free_bytes_;
   prometheus::Counter* audit_dead_letters_;
   prometheus::Counter* audit_damaged_bytes_;
   prometheus::Gauge* db_in_use_;
@@ -124,6 +127,7 @@ class Metrics {
 
   std::mutex sources_mu_;
   std::function<int64_t()> audit_pending_source_;
+  std::function<int64_t()> audit_free_bytes_source_;
   std::function<int64_t()> db_in_use_source_;
   std::function<int64_t()> db_max_source_;
 };

@@ -304,6 +304,13 @@ std::optional<std::string> SetBodyLimit(std::string_view v, EngineConfig* c) {
   return std::nullopt;
 }
 
+std::optional<std::string> SetAuditMinFree(std::string_view v, EngineConfig* c) {
+  const std::optional<int64_t> n = ParseInteger(v, 64 * 1024, int64_t{1} << 40);
+  if (!n) return Quoted(v) + " is not a byte count from 65536 to 1099511627776";
+  c->audit_min_free = static_cast<uint64_t>(*n);
+  return std::nullopt;
+}
+
 std::optional<std::string> SetMaxConnections(std::string_view v, EngineConfig* c) {
   const std::optional<int64_t> n = ParseInteger(v, 1, 1000000);
   if (!n) return Quoted(v) + " is not an integer from 1 to 1000000";
@@ -316,7 +323,7 @@ std::optional<std::string> SetStaleLimit(std::string_view v, EngineConfig* c) {
                     &c->stale_limit);
 }
 
-constexpr std::array<Key, 28> kKeys = {{
+constexpr std::array<Key, 29> kKeys = {{
     {"listen", "PRICING_LISTEN", "listen", SetListen},
     {"role", "PRICING_ROLE", "role", SetRole},
     {"database_url", "PRICING_DATABASE_URL", "database-url", SetDatabaseUrl},
@@ -331,6 +338,7 @@ constexpr std::array<Key, 28> kKeys = {{
     {"event_factor", "PRICING_EVENT_FACTOR", "event-factor", SetFe},
     {"audit_dir", "PRICING_AUDIT_DIR", "audit-dir", SetAuditDir},
     {"audit_sync", "PRICING_AUDIT_SYNC", "audit-sync", SetAuditSync},
+    {"audit_min_free", "PRICING_AUDIT_MIN_FREE", "audit-min-free", SetAuditMinFree},
     {"threads", "PRICING_THREADS", "threads", SetThreads},
     {"body_limit", "PRICING_BODY_LIMIT", "body-limit", SetBodyLimit},
     {"max_connections", "PRICING_MAX_CONNECTIONS", "max-connections", SetMaxConnections},
@@ -586,6 +594,9 @@ the --config file (a YAML mapping of the file keys below), then the flag.
   --audit-dir DIR             PRICING_AUDIT_DIR             audit_dir            none
   --audit-sync MODE           PRICING_AUDIT_SYNC            audit_sync           fsync
                               (fsync: survives power loss; write: survives kill -9)
+  --audit-min-free BYTES      PRICING_AUDIT_MIN_FREE        audit_min_free       4194304
+                              (below this much free space on the spool's file
+                              system /health/ready answers 503 audit_spool)
   --threads N                 PRICING_THREADS               threads              0 (one per core)
   --body-limit BYTES          PRICING_BODY_LIMIT            body_limit           65536
   --max-connections N         PRICING_MAX_CONNECTIONS       max_connections      10000

@@ -165,6 +165,7 @@ std::unique_ptr<AuditSpool> OpenSpool(const EngineConfig& cfg, const std::string
   AuditSpoolOptions aopts;
   aopts.directory = audit_dir + "/spool";
   aopts.fsync = cfg.audit_fsync;
+  aopts.min_free_bytes = cfg.audit_min_free;
   aopts.log = [](std::string_view m) { Log(LogLevel::kWarn, m, {{"component", "audit"}}); };
   aopts.on_sync = [&metrics](std::chrono::nanoseconds took) {
     metrics.RecordAuditSync(std::chrono::duration<double>(took).count());
@@ -175,6 +176,7 @@ std::unique_ptr<AuditSpool> OpenSpool(const EngineConfig& cfg, const std::string
   if (!spool) Die("audit spool: " + spool.error().message);
   AuditSpool* raw = spool->get();
   metrics.SetAuditPendingSource([raw] { return raw->Pending(); });
+  metrics.SetAuditFreeBytesSource([raw] { return raw->FreeBytes(); });
   return std::move(*spool);
 }
 
