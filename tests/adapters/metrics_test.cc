@@ -35,7 +35,7 @@ TEST(Metrics, ExportsEveryMetricName) {
         "calculations_total", "calculation_duration_seconds_bucket", "cache_hits_total",
         "cache_misses_total", "external_api_requests_total", "fallback_usage_total",
         "rate_limit_exceeded_total", "audit_records_pending", "db_pool_connections_in_use",
-        "db_pool_connections_max", "audit_spool_free_bytes"}) {
+        "db_pool_connections_max", "reply_ledger_writes_lost_total", "audit_spool_free_bytes"}) {
     EXPECT_TRUE(Contains(text, std::string("\n") + name)) << name << " missing from\n" << text;
   }
   EXPECT_TRUE(Contains(text, "# TYPE http_request_duration_seconds histogram"));

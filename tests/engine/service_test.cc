@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -67,7 +68,8 @@ struct Harness {
   PricingService::Parked parked;
   std::optional<ApiResponse> answer;
 
-  explicit Harness(ServiceOptions options = {}) {
+  // `replies`, when given, is shared with other harnesses: other processes.
+  explicit Harness(ServiceOptions options = {}, ReplyLedger* replies = nullptr) {
     store.Put(Stock{"GME", BorrowStatus::kHard, D("0.05"), "SL-GME"});
     store.Put(Stock{"AAPL", BorrowStatus::kEasy, D("0.0025"), "SL-AAPL"});
     store.Put(Broker{"big_fund_007", D("5.0"), FeeType::kFlat, D("40.00"), 365});
@@ -84,6 +86,7 @@ struct Harness {
     deps.audit = &audit;
     deps.clock = &clock;
     deps.observer = &observer;
+    deps.replies = replies;
     deps.hash_key = Hash;
     deps.new_uuid = [this] { return "00000000-0000-4000-8000-" + std::to_string(100000000000 + ++uuid); };
     deps.name_uuid = [](std::string_view name) {
@@ -281,7 +284,7 @@ TEST(Service, EachStageRunsOnceAndAParkedRequestResumesWhereItParked) {
   h.store.Put(Broker{"other_fund", D("2.5"), FeeType::kFlat, D("10.00"), 360});
   ASSERT_EQ(h.Call(Harness::Locate("GME", "internal"))->status, 200);  // warms key, GME, desk
   EXPECT_EQ(h.observer.TakeStages(),
-            (std::vector<std::string>{"media_type", "admit", "forward", "parse", "stock",
+            (std::vector<std::string>{"media_type", "admit", "forward", "parse", "replay", "stock",
                                       "broker", "inputs", "price"}));
   const int stock_hits = h.observer.hits["stock"];
   const int key_hits = h.observer.hits["api_key"];
@@ -293,7 +296,7 @@ TEST(Service, EachStageRunsOnceAndAParkedRequestResumesWhereItParked) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200) << r->body;
   EXPECT_EQ(h.observer.TakeStages(),
-            (std::vector<std::string>{"media_type", "admit", "forward", "parse", "stock",
+            (std::vector<std::string>{"media_type", "admit", "forward", "parse", "replay", "stock",
                                       "broker/parked", "broker", "inputs", "price"}));
   // The stages before the park were not run again: one key and one stock
   // lookup, each a hit, for this request.
@@ -319,7 +322,7 @@ TEST(Service, InputsResumeAfterTheStepsAlreadyResolved) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200) << r->body;
   EXPECT_EQ(h.observer.TakeStages(),
-            (std::vector<std::string>{"media_type", "admit", "forward", "parse", "stock",
+            (std::vector<std::string>{"media_type", "admit", "forward", "parse", "replay", "stock",
                                       "broker", "inputs/parked", "inputs", "price"}));
   EXPECT_EQ(h.observer.hits["borrow_rate"], rate_hits + 1) << "r_base resolved twice";
   EXPECT_EQ(h.observer.hits["volatility"], vol_hits + 1) << "the row looked up twice";
@@ -586,8 +589,9 @@ TEST(Service, ARetriedRequestIdIsPricedAndAuditedOnce) {
   EXPECT_NE(Member(other->body, "calculation_id"), Member(first->body, "calculation_id"));
   EXPECT_EQ(h.audit.records().size(), 2u);
 
-  // Past the replay window (or in another process), a retry is priced again
-  // under the same calculation id, which the audit store keeps once.
+  // Past the replay window (or in another process without a shared ledger),
+  // a retry is priced again under the same calculation id, which the audit
+  // store keeps once.
   h.clock.Advance(std::chrono::minutes(11));
   auto late = h.Call(with_id("order-17"));
   ASSERT_EQ(late->status, 200) << late->body;
@@ -597,6 +601,122 @@ TEST(Service, ARetriedRequestIdIsPricedAndAuditedOnce) {
   auto a = h.Call(Harness::Locate("GME", "internal"));
   auto b = h.Call(Harness::Locate("GME", "internal"));
   EXPECT_NE(Member(a->body, "calculation_id"), Member(b->body, "calculation_id"));
+}
+
+std::string HeaderOf(const ApiResponse& r, std::string_view name) {
+  for (const auto& [k, v] : r.headers) {
+    if (k == name) return v;
+  }
+  return "<missing>";
+}
+
+ApiRequest WithRequestId(std::string id, std::string ticker = "GME") {
+  ApiRequest r = Harness::Locate(std::move(ticker), "internal");
+  r.request_id = std::move(id);
+  r.request_id_given = true;
+  return r;
+}
+
+TEST(Service, TheStagesThatMayParkComeFromTheRouteTableOnceEach) {
+  const std::vector<std::string_view> stages = PricingService::WaitingStages();
+  const std::set<std::string_view> unique(stages.begin(), stages.end());
+  EXPECT_EQ(unique.size(), stages.size());
+  EXPECT_EQ(unique, (std::set<std::string_view>{"ready", "admit", "replay", "stock", "broker",
+                                                "inputs", "list", "market"}));
+}
+
+TEST(Service, ARetryOnAnotherProcessIsAnsweredFromTheSharedLedgerNotPricedAgain) {
+  fakes::FakeClock ledger_clock;
+  fakes::FakeReplyLedger ledger(&ledger_clock);
+  Harness first({}, &ledger), second({}, &ledger);
+  auto priced = first.Call(WithRequestId("order-17"));
+  ASSERT_EQ(priced->status, 200) << priced->body;
+  EXPECT_EQ(first.observer.misses["shared_reply"], 1);  // claimed, then priced
+
+  // The gateway sends it again, to another process, whose inputs moved.
+  second.market.SetLenderRate("GME", D("0.25"));
+  ApiRequest warm_key;  // so that the request parks only for the ledger
+  warm_key.method = "GET";
+  warm_key.path = "/api/v1/rates/GME";
+  warm_key.headers = {{"x-api-key", "internal"}};
+  ASSERT_EQ(second.Call(warm_key)->status, 200);
+  const int64_t stock_reads = second.store.Calls("GetStock");
+  EXPECT_FALSE(second.Start(WithRequestId("order-17")));  // the ledger is a round trip
+  EXPECT_EQ(second.parked.stage(), "replay");
+  auto replayed = second.Resume();
+  ASSERT_TRUE(replayed);
+  EXPECT_EQ(replayed->status, 200);
+  EXPECT_EQ(replayed->body, priced->body);
+  EXPECT_TRUE(second.audit.records().empty()) << "priced a second time";
+  EXPECT_EQ(second.observer.hits["shared_reply"], 1);
+  EXPECT_EQ(second.store.Calls("GetStock"), stock_reads) << "a replay needs no reference data";
+  // Its own retries are then answered from memory, without the ledger.
+  const int64_t claims = ledger.Calls("Claim");
+  EXPECT_EQ(second.Start(WithRequestId("order-17"))->body, priced->body);
+  EXPECT_EQ(ledger.Calls("Claim"), claims);
+
+  // The same id on another request is another name: priced there.
+  auto other = second.Call(WithRequestId("order-17", "AAPL"));
+  ASSERT_EQ(other->status, 200) << other->body;
+  EXPECT_EQ(second.audit.records().size(), 1u);
+}
+
+TEST(Service, AnIdBeingPricedElsewhereIs503WithRetryAfterUntilItIsAnswered) {
+  fakes::FakeClock ledger_clock;
+  fakes::FakeReplyLedger ledger(&ledger_clock);
+  Harness first({}, &ledger), second({}, &ledger);
+  first.audit.SetDeferred(true);  // priced, waiting for its record to be durable
+  EXPECT_FALSE(first.Start(WithRequestId("order-18")));
+  EXPECT_FALSE(first.Resume());
+
+  auto busy = second.Call(WithRequestId("order-18"));
+  ASSERT_TRUE(busy);
+  EXPECT_EQ(busy->status, 503) << busy->body;
+  EXPECT_NE(busy->body.find("SERVICE_UNAVAILABLE"), std::string::npos) << busy->body;
+  EXPECT_NE(busy->body.find("order-18"), std::string::npos) << busy->body;
+  EXPECT_EQ(HeaderOf(*busy, "Retry-After"), "10");  // the claim's time left, in seconds
+  EXPECT_TRUE(second.audit.records().empty());
+
+  first.audit.CompleteAll();
+  ASSERT_TRUE(first.answer);
+  ASSERT_EQ(first.answer->status, 200) << first.answer->body;
+  auto after = second.Call(WithRequestId("order-18"));
+  ASSERT_EQ(after->status, 200) << after->body;
+  EXPECT_EQ(Member(after->body, "calculation_id"), first.audit.records()[0].calculation_id);
+  EXPECT_TRUE(second.audit.records().empty());
+}
+
+TEST(Service, ARefusedOrUnauditedRequestGivesItsClaimUpSoARetryIsDecidedAgain) {
+  fakes::FakeClock ledger_clock;
+  fakes::FakeReplyLedger ledger(&ledger_clock);
+  Harness first({}, &ledger), second({}, &ledger);
+  // Refused (no such ticker): nothing is kept, and the retry is refused again.
+  EXPECT_EQ(first.Call(WithRequestId("order-19", "NOPE"))->status, 404);
+  EXPECT_EQ(ledger.Size(), 0u);
+  EXPECT_EQ(second.Call(WithRequestId("order-19", "NOPE"))->status, 404);
+
+  // The audit trail failed: 503, and a retry elsewhere prices it.
+  first.audit.FailNext(1, "Append");
+  EXPECT_EQ(first.Call(WithRequestId("order-20"))->status, 503);
+  EXPECT_EQ(ledger.Size(), 0u);
+  auto retry = second.Call(WithRequestId("order-20"));
+  ASSERT_EQ(retry->status, 200) << retry->body;
+  EXPECT_EQ(second.audit.records().size(), 1u);
+}
+
+TEST(Service, WithTheLedgerUnreachableEachProcessPricesOnceForItself) {
+  fakes::FakeClock ledger_clock;
+  fakes::FakeReplyLedger ledger(&ledger_clock);
+  Harness first({}, &ledger), second({}, &ledger);
+  ledger.SetDown(true);
+  auto a = first.Call(WithRequestId("order-21"));
+  auto b = second.Call(WithRequestId("order-21"));
+  ASSERT_EQ(a->status, 200) << a->body;
+  ASSERT_EQ(b->status, 200) << b->body;
+  // Priced by each, under one calculation id: the audit store keeps one row.
+  EXPECT_EQ(Member(a->body, "calculation_id"), Member(b->body, "calculation_id"));
+  EXPECT_EQ(first.Call(WithRequestId("order-21"))->body, a->body);
+  EXPECT_EQ(first.audit.records().size(), 1u);
 }
 
 TEST(Service, ServesKnownKeysAndRowsStaleWhileTheStoreIsDownUpToTheLimit) {

@@ -10,4 +10,5 @@
 #include "fakes/fake_market_data.h"
 #include "fakes/fake_rate_limiter.h"
 #include "fakes/fake_reference_store.h"
+#include "fakes/fake_reply_ledger.h"
 #include "fakes/fault_injector.h"

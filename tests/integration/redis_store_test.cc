@@ -264,6 +264,73 @@ TEST(RedisRateLimiter, ReloadsTheScriptAfterAFlush) {
 
 // Outages (each restores the shared Redis) ---------------------------------------------------
 
+// Two ledgers over two pools stand for two engine processes.
+TEST(RedisReplyLedger, OneProcessClaimsAnotherWaitsThenGetsTheAnswer) {
+  auto pool_a = MakePool();
+  auto pool_b = MakePool();
+  std::atomic<int> lost{0};
+  auto key_of = [](std::string_view name) { return std::string(name); };
+  RedisReplyLedger a(*pool_a, key_of, [&] { ++lost; });
+  RedisReplyLedger b(*pool_b, key_of, [&] { ++lost; });
+  const std::string name = UniqueName("reply");
+
+  auto first = a.Claim(name, 5000ms);
+  ASSERT_TRUE(first.has_value()) << first.error().message;
+  EXPECT_EQ(first->state, ReplyClaim::State::kClaimed);
+  auto busy = b.Claim(name, 5000ms);
+  ASSERT_TRUE(busy.has_value()) << busy.error().message;
+  EXPECT_EQ(busy->state, ReplyClaim::State::kInProgress);
+  EXPECT_GT(busy->left, 4000ms);
+  EXPECT_LE(busy->left, 5000ms);
+
+  const std::string body = R"({"status":"success","total_fee":1535.17})";
+  a.Settle(name, body, 600s);
+  a.Flush();
+  auto answered = b.Claim(name, 5000ms);
+  ASSERT_TRUE(answered.has_value()) << answered.error().message;
+  EXPECT_EQ(answered->state, ReplyClaim::State::kAnswered);
+  EXPECT_EQ(answered->body, body);
+  EXPECT_GT(IntegerOf(*pool_a, {"TTL", "reply:" + name}), 590);
+  // Giving up a settled name changes nothing: only a claim is released.
+  b.Settle(name, std::nullopt, 600s);
+  b.Flush();
+  EXPECT_EQ(b.Claim(name, 5000ms)->state, ReplyClaim::State::kAnswered);
+  EXPECT_EQ(lost.load(), 0);
+}
+
+TEST(RedisReplyLedger, AReleasedClaimIsFreeAndALapsedOneToo) {
+  auto pool = MakePool();
+  RedisReplyLedger ledger(*pool, [](std::string_view name) { return std::string(name); });
+  const std::string released = UniqueName("released");
+  ASSERT_EQ(ledger.Claim(released, 5000ms)->state, ReplyClaim::State::kClaimed);
+  ledger.Settle(released, std::nullopt, 600s);
+  ledger.Flush();
+  EXPECT_EQ(ledger.Claim(released, 5000ms)->state, ReplyClaim::State::kClaimed);
+
+  const std::string lapsed = UniqueName("lapsed");
+  ASSERT_EQ(ledger.Claim(lapsed, 50ms)->state, ReplyClaim::State::kClaimed);
+  EXPECT_TRUE(Eventually(
+      [&] { return ledger.Claim(lapsed, 5000ms)->state == ReplyClaim::State::kClaimed; }, 2s));
+}
+
+TEST(RedisOutage, ReplyLedgerFailsFastAndCountsWritesItCouldNotMake) {
+  auto pool = MakePool();
+  std::atomic<int> lost{0};
+  RedisReplyLedger ledger(*pool, [](std::string_view name) { return std::string(name); },
+                          [&] { ++lost; });
+  const std::string name = UniqueName("down");
+  ASSERT_EQ(ledger.Claim(name, 5000ms)->state, ReplyClaim::State::kClaimed);
+  ASSERT_TRUE(Services::Get().StopRedis());
+  auto claim = ledger.Claim(UniqueName("other"), 5000ms);
+  ASSERT_FALSE(claim.has_value());
+  EXPECT_EQ(claim.error().code, ErrorCode::kServiceUnavailable);
+  ledger.Settle(name, "answer", 600s);  // returns at once; the write fails behind it
+  ledger.Flush();
+  EXPECT_EQ(lost.load(), 1);
+  ASSERT_TRUE(Services::Get().StartRedis());
+  EXPECT_TRUE(Eventually([&] { return ledger.Claim(UniqueName("back"), 5000ms).has_value(); }, 5s));
+}
+
 TEST(RedisOutage, CacheFailsFastAndRecovers) {
   auto pool = MakePool();
   RedisCache cache(*pool);

@@ -273,6 +273,40 @@ def test_calculation_refuses_calls_that_bypass_the_gateway(split):
     assert status == 401, data
 
 
+def test_a_request_sent_again_to_another_calculation_process_is_priced_once(split):
+    """The gateway resends a POST whose pooled connection dropped, and the
+    resend may reach another calculation pod. That pod answers the first
+    pod's price from the reply ledger in Redis: it prices nothing, and the
+    audit trail holds one row."""
+    env = split.env("calculation")
+    port = api.free_port()
+    env.update(PRICING_LISTEN="127.0.0.1:%d" % port,
+               PRICING_AUDIT_DIR=os.path.join(split.workdir, "calculation2-audit"))
+    second = api.Engine(env, split.workdir, name="calculation2")
+    split.engines["calculation2"] = second.start()
+    first = split.engines["calculation"]
+    principal = {"Content-Type": "application/json", "X-Internal-Token": split.token,
+                 "X-Pricing-Client-Id": "big_fund_007", "X-Pricing-Key-Scope": "client",
+                 "X-Pricing-Key-Id": "0123456789abcdef",
+                 "X-Request-Id": "resend-" + secrets.token_hex(8)}
+    body = json.dumps(locate("GME", 50000, 60, "big_fund_007"))
+    status, _, priced = first.request("POST", "/api/v1/calculate-locate", body, principal)
+    assert status == 200, priced
+    before = second.metric("calculations_total")
+    status, _, again = second.request("POST", "/api/v1/calculate-locate", body, principal)
+    assert status == 200, again
+    assert again == priced
+    assert second.metric("calculations_total") == before, "priced a second time"
+    calculation_id = json.loads(priced)["calculation_id"]
+    assert wait_until(lambda: audited(split, [calculation_id]) == 1, timeout=30)
+    # The same id on another request is priced by whichever process gets it.
+    other = dict(principal)
+    status, _, data = second.request("POST", "/api/v1/calculate-locate",
+                                     json.dumps(locate("AMC", 50000, 60, "big_fund_007")), other)
+    assert status == 200, data
+    assert second.metric("calculations_total") == before + 1
+
+
 def test_each_role_is_ready_and_exports_its_scaling_signal(split):
     for role in ("data", "audit", "calculation", "cache", "gateway"):
         status, _, data = split.engines[role].request("GET", "/health/ready")

@@ -96,6 +96,36 @@ class AuditSink {
   virtual int64_t Pending() const = 0;
 };
 
+// The answers of priced requests that carried the client's request id,
+// shared by every engine process (Redis), so that a request sent again to
+// another process (the gateway resends a POST whose connection dropped) is
+// priced once (DESIGN.md §2.3). A name is claimed before it is priced; the
+// claimant then settles it with its answer, or gives it up.
+struct ReplyClaim {
+  enum class State : uint8_t {
+    kClaimed,     // nobody held the name: the caller prices it and settles it
+    kAnswered,    // priced before: `body` is the answer
+    kInProgress,  // another process holds the claim and has not answered
+  };
+  State state = State::kClaimed;
+  std::string body;                   // kAnswered
+  std::chrono::milliseconds left{0};  // kInProgress: until the claim lapses
+};
+
+class ReplyLedger {
+ public:
+  virtual ~ReplyLedger() = default;
+  // Claims `name` for `ttl` if nobody holds it. An error (Redis unreachable)
+  // means the ledger cannot say: the caller prices the request itself.
+  virtual Result<ReplyClaim> Claim(const std::string& name, std::chrono::milliseconds ttl) = 0;
+  // Settles a name this caller claimed: with the answer's body (kept for
+  // `ttl`), or with nullopt to give the claim up (the request was refused, so
+  // a retry must be decided again). Never waits on I/O; a write that cannot
+  // be made is counted and the claim lapses on its own.
+  virtual void Settle(const std::string& name, std::optional<std::string> body,
+                      std::chrono::seconds ttl) = 0;
+};
+
 // Names in recent use, shared by every engine process (Redis sorted sets of
 // name -> last time seen): the calculation role records the tickers and
 // clients it prices, the cache role keeps their entries warm.

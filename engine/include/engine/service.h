@@ -91,6 +91,9 @@ struct CacheTtls {
 struct ServiceDeps {
   ReferenceStore* store = nullptr;     // required
   Cache* cache = nullptr;              // optional (nullptr: in-process level only)
+  // Answers to requests with the client's request id, shared with the other
+  // engine processes. Optional (nullptr: this process's answers only).
+  ReplyLedger* replies = nullptr;
   RateLimiter* limiter = nullptr;      // required
   MarketData* market = nullptr;        // required (may always answer "unavailable")
   AuditSink* audit = nullptr;          // required
@@ -202,6 +205,12 @@ class PricingService {
   struct Stage;
   struct Route;
   static std::span<const Route> Routes();
+
+ public:
+  // The names of the stages that may park a request, once each.
+  static std::vector<std::string_view> WaitingStages();
+
+ private:
   Parked Run(Exchange& ex);
 
   // The stages (see Routes()).
@@ -215,6 +224,7 @@ class PricingService {
   Step ParseLocate(Exchange& ex);
   Step ParseTicker(Exchange& ex);
   Step ParsePage(Exchange& ex);
+  Step Replay(Exchange& ex);
   Step FindStock(Exchange& ex);
   Step FindBroker(Exchange& ex);
   Step ResolveInputs(Exchange& ex);

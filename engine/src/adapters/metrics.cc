@@ -203,6 +203,12 @@ Metrics::Metrics()
                               .Help("Unreadable bytes skipped inside audit spool segments.")
                               .Register(r)
                               .Add({});
+  reply_lost_ = &prometheus::BuildCounter()
+                     .Name("reply_ledger_writes_lost_total")
+                     .Help("Answers (or released claims) the shared reply ledger could not "
+                           "record: a retry on another process then waits for the claim to lapse.")
+                     .Register(r)
+                     .Add({});
   db_in_use_ = &prometheus::BuildGauge()
                     .Name("db_pool_connections_in_use")
                     .Help("PostgreSQL pool connections currently lent out.")
@@ -225,10 +231,6 @@ Metrics::Metrics()
   for (std::string_view input : {"base_rate", "volatility", "event_risk"}) {
     fallback_series_->Get(
         {input}, [this](const auto& key) { return &fallback_->Add(ToLabels<1>({"input"}, key)); });
-  }
-  for (std::string_view stage : {"admit", "stock", "broker", "inputs", "list", "market", "ready"}) {
-    parked_series_->Get(
-        {stage}, [this](const auto& key) { return &parked_->Add(ToLabels<1>({"stage"}, key)); });
   }
   for (std::string_view op : {"get", "set", "refresh"}) {
     cache_operation_series_->Get({op}, [this](const auto& key) {
@@ -310,6 +312,13 @@ void Metrics::RecordCacheOperation(std::string_view op, int64_t n) {
 }
 
 void Metrics::RecordAuditDeadLetter() { audit_dead_letters_->Increment(); }
+
+void Metrics::RecordReplyLost() { reply_lost_->Increment(); }
+
+void Metrics::DeclareParkedStage(std::string_view stage) {
+  parked_series_->Get(
+      {stage}, [this](const auto& key) { return &parked_->Add(ToLabels<1>({"stage"}, key)); });
+}
 
 void Metrics::RecordAuditDamage(int64_t bytes) {
   audit_damaged_bytes_->Increment(static_cast<double>(bytes));

@@ -67,6 +67,12 @@ class Metrics {
   void RecordAuditDeadLetter();
   // audit_spool_damaged_bytes_total += bytes: unreadable spool bytes skipped.
   void RecordAuditDamage(int64_t bytes);
+  // reply_ledger_writes_lost_total += 1: an answer (or a released claim) the
+  // shared reply ledger could not record; a retry of it elsewhere waits for
+  // the claim to lapse, then prices again.
+  void RecordReplyLost();
+  // Creates requests_parked_total{stage} at 0, so rate() sees it from the start.
+  void DeclareParkedStage(std::string_view stage);
 
   // Sources of the gauges refreshed at each Serialize(): audit_records_pending,
   // db_pool_connections_in_use, db_pool_connections_max. An unset source
@@ -112,6 +118,7 @@ class Metrics {
   prometheus::Gauge* audit_pending_;
   prometheus::Gauge* audit_free_bytes_;
   prometheus::Counter* audit_dead_letters_;
+  prometheus::Counter* reply_lost_;
   prometheus::Counter* audit_damaged_bytes_;
   prometheus::Gauge* db_in_use_;
   prometheus::Gauge* db_max_;

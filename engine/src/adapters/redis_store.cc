@@ -30,6 +30,25 @@ end
 return {grant, used, redis.call('TTL', KEYS[1])}
 )lua";
 
+// KEYS[1]: a reply's key. ARGV[1]: the claim's TTL in ms. Returns {0, ""}
+// when it was free and is now claimed, {1, body} when settled, {2, PTTL} when
+// claimed by another.
+constexpr char kClaimScript[] = R"lua(
+local v = redis.call('GET', KEYS[1])
+if not v then
+  redis.call('SET', KEYS[1], '', 'PX', tonumber(ARGV[1]))
+  return {0, ''}
+end
+if v == '' then return {2, redis.call('PTTL', KEYS[1])} end
+return {1, v}
+)lua";
+
+// KEYS[1]: a reply's key. Deletes it if it is still a claim (never an answer).
+constexpr char kReleaseScript[] = R"lua(
+if redis.call('GET', KEYS[1]) == '' then return redis.call('DEL', KEYS[1]) end
+return 0
+)lua";
+
 std::string Sha1Hex(std::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
@@ -271,6 +290,105 @@ RateDecision RedisRateLimiter::Take(const std::string& key_id, int64_t limit_per
     e.exhausted_limit = d.limit;
   }
   return d;
+}
+
+// RedisReplyLedger -------------------------------------------------------------
+
+RedisReplyLedger::RedisReplyLedger(RedisPool& pool,
+                                   std::function<std::string(std::string_view)> key_of,
+                                   std::function<void()> on_lost, size_t max_queued)
+    : pool_(pool),
+      key_of_(std::move(key_of)),
+      on_lost_(std::move(on_lost)),
+      max_queued_(std::max<size_t>(max_queued, 1)) {
+  writer_ = std::thread([this] {
+    NameThisThread("replies");
+    WriteLoop();
+  });
+}
+
+RedisReplyLedger::~RedisReplyLedger() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  writer_.join();
+}
+
+Result<ReplyClaim> RedisReplyLedger::Claim(const std::string& name,
+                                           std::chrono::milliseconds ttl) {
+  const std::string key = "reply:" + key_of_(name);
+  auto reply = pool_.Command(
+      {"EVAL", kClaimScript, "1", key, std::to_string(std::max<int64_t>(ttl.count(), 1))});
+  if (!reply) return std::unexpected(reply.error());
+  const redisReply* r = reply->get();
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+      r->element[0]->type != REDIS_REPLY_INTEGER) {
+    return Unexpected("reply claim script", r);
+  }
+  const redisReply* v = r->element[1];
+  ReplyClaim out;
+  switch (r->element[0]->integer) {
+    case 0:
+      out.state = ReplyClaim::State::kClaimed;
+      return out;
+    case 1:
+      if (v->type != REDIS_REPLY_STRING) break;
+      out.state = ReplyClaim::State::kAnswered;
+      out.body.assign(v->str, v->len);
+      return out;
+    case 2:
+      if (v->type != REDIS_REPLY_INTEGER) break;
+      out.state = ReplyClaim::State::kInProgress;
+      out.left = std::chrono::milliseconds(std::max<long long>(v->integer, 0));
+      return out;
+  }
+  return Unexpected("reply claim script", r);
+}
+
+void RedisReplyLedger::Settle(const std::string& name, std::optional<std::string> body,
+                              std::chrono::seconds ttl) {
+  Write w{"reply:" + key_of_(name), std::move(body), ttl};
+  {
+    std::lock_guard lock(mu_);
+    if (queue_.size() < max_queued_) {
+      queue_.push_back(std::move(w));
+      cv_.notify_one();
+      return;
+    }
+  }
+  Lost();
+}
+
+void RedisReplyLedger::Flush() {
+  std::unique_lock lock(mu_);
+  idle_cv_.wait(lock, [&] { return queue_.empty() && !writing_; });
+}
+
+void RedisReplyLedger::Lost() {
+  if (on_lost_) on_lost_();
+}
+
+void RedisReplyLedger::WriteLoop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, nothing left
+    Write w = std::move(queue_.front());
+    queue_.pop_front();
+    writing_ = true;
+    lock.unlock();
+    Result<RedisReplyPtr> reply =
+        w.body ? pool_.Command({"SET", w.key, *w.body, "PX",
+                                std::to_string(std::max<int64_t>(
+                                    std::chrono::milliseconds(w.ttl).count(), 1))})
+               : pool_.Command({"EVAL", kReleaseScript, "1", w.key});
+    if (!reply || (*reply)->type == REDIS_REPLY_ERROR) Lost();
+    lock.lock();
+    writing_ = false;
+    if (queue_.empty()) idle_cv_.notify_all();
+  }
 }
 
 }  // namespace pricing::engine

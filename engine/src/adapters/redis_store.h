@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -142,6 +143,52 @@ class RedisRateLimiter : public RateLimiter {
   std::deque<Refill> refill_queue_;  // guarded by refill_mu_
   bool stopping_ = false;            // guarded by refill_mu_
   std::thread refiller_;
+};
+
+// The shared reply ledger over Redis strings, one per name under
+// "reply:" + a name-based UUID of the name: "" while claimed, the answer's
+// body once settled. Claim is one EVAL (GET, then SET PX when absent, or PTTL
+// of a claim in progress). Settle queues its write for a background thread
+// (SET PX of the body, or an EVAL that deletes the key if it is still a
+// claim), so the caller never waits on Redis; a write that fails, or that
+// finds the queue full, is given to `on_lost` and the claim lapses on its
+// own. Thread-safe.
+class RedisReplyLedger : public ReplyLedger {
+ public:
+  // `pool` must outlive the ledger. `key_of` maps a name to its key suffix.
+  RedisReplyLedger(RedisPool& pool, std::function<std::string(std::string_view)> key_of,
+                   std::function<void()> on_lost = nullptr, size_t max_queued = 4096);
+  ~RedisReplyLedger() override;
+  RedisReplyLedger(const RedisReplyLedger&) = delete;
+  RedisReplyLedger& operator=(const RedisReplyLedger&) = delete;
+
+  Result<ReplyClaim> Claim(const std::string& name, std::chrono::milliseconds ttl) override;
+  void Settle(const std::string& name, std::optional<std::string> body,
+              std::chrono::seconds ttl) override;
+
+  // Waits until every queued write has been tried (tests).
+  void Flush();
+
+ private:
+  struct Write {
+    std::string key;
+    std::optional<std::string> body;
+    std::chrono::seconds ttl{0};
+  };
+  void WriteLoop();
+  void Lost();
+
+  RedisPool& pool_;
+  const std::function<std::string(std::string_view)> key_of_;
+  const std::function<void()> on_lost_;
+  const size_t max_queued_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::condition_variable idle_cv_;
+  std::deque<Write> queue_;  // guarded by mu_
+  bool writing_ = false;     // guarded by mu_
+  bool stopping_ = false;    // guarded by mu_
+  std::thread writer_;
 };
 
 }  // namespace pricing::engine

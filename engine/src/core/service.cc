@@ -42,6 +42,10 @@ ApiResponse Json(int status, std::string body, Headers headers = {}) {
 // How long the answer to a request with the client's request id is kept for
 // its retries.
 constexpr std::chrono::seconds kReplyTtl{600};
+// How long a process that claimed a request id in the shared ledger holds it
+// while pricing: past any price's lookups, external calls and audit (each
+// bounded well below it), so a claim lapses only when its holder died.
+constexpr std::chrono::milliseconds kReplyClaim{10'000};
 
 // Cache text of the reference rows kept in the shared cache. Decimals travel as
 // their exact text; "-" marks a row that does not exist (negative caching).
@@ -230,6 +234,9 @@ struct PricingService::Exchange {
   std::optional<LocateRequest> locate;
   std::string ticker;  // GET /rates/{ticker}: the stock read (a price's is locate->ticker)
   std::optional<StatusPage> page;
+  // A price with the client's request id: its name among the replies (the
+  // principal, the id and the request's fields).
+  std::string reply_name;
   // what was looked up
   std::optional<Stock> stock;
   std::optional<Broker> broker;
@@ -285,8 +292,9 @@ std::span<const PricingService::Route> PricingService::Routes() {
   static constexpr Stage kLocate[] = {
       {"media_type", &S::CheckMediaType, false}, {"admit", &S::Admit, true},
       {"forward", &S::Forward, false},           {"parse", &S::ParseLocate, false},
-      {"stock", &S::FindStock, true},            {"broker", &S::FindBroker, true},
-      {"inputs", &S::ResolveInputs, true},       {"price", &S::PriceAndAudit, false}};
+      {"replay", &S::Replay, true},              {"stock", &S::FindStock, true},
+      {"broker", &S::FindBroker, true},          {"inputs", &S::ResolveInputs, true},
+      {"price", &S::PriceAndAudit, false}};
   static constexpr Stage kRate[] = {
       {"admit", &S::Admit, true},       {"forward", &S::Forward, false},
       {"parse", &S::ParseTicker, false}, {"stock", &S::FindStock, true},
@@ -310,6 +318,18 @@ std::span<const PricingService::Route> PricingService::Routes() {
       {"/api/v1/rates/", true, false, kRate},
   };
   return kRoutes;
+}
+
+std::vector<std::string_view> PricingService::WaitingStages() {
+  std::vector<std::string_view> out;
+  for (const Route& route : Routes()) {
+    for (const Stage& stage : route.stages) {
+      if (stage.may_wait && std::ranges::find(out, stage.name) == out.end()) {
+        out.push_back(stage.name);
+      }
+    }
+  }
+  return out;
 }
 
 PricingService::Parked PricingService::Handle(const ApiRequest& request, Done done,
@@ -938,23 +958,67 @@ void AppendLocateSuccessBody(std::string* out, const LocateRequest& req, const Q
 }
 
 
+PricingService::Step PricingService::Replay(Exchange& ex) {
+  const ApiRequest& request = *ex.request;
+  if (!request.request_id_given) return Step::kNext;
+  // A request the client identified, seen again (a retry): the same answer,
+  // not a second price. The request's fields are part of the name, so an id
+  // reused for another request prices that one.
+  if (ex.reply_name.empty()) {
+    const LocateRequest& req = *ex.locate;
+    std::string& name = ex.reply_name;
+    name.reserve(128);
+    name.append(ex.key->client_id).append("\n").append(request.request_id).append("\n");
+    name.append(req.ticker).append("\n").append(req.position_value.ToString()).append("\n");
+    name.append(std::to_string(req.loan_days)).append("\n").append(req.client_id);
+    if (auto reply = replies_.Get(name, ex.now)) {
+      if (deps_.observer) deps_.observer->CacheHit("reply");
+      return ex.Answer(Json(200, std::move(*reply), std::move(ex.rate_headers)));
+    }
+  }
+  if (!deps_.replies) return Step::kNext;
+  if (!ex.may_block) return Step::kWait;
+  // Another process may have priced it (the gateway sent it again there):
+  // claim the name before pricing, so that only one process does.
+  auto claim = deps_.replies->Claim(ex.reply_name, kReplyClaim);
+  if (!claim) return Step::kNext;  // the ledger cannot say: priced here
+  switch (claim->state) {
+    case ReplyClaim::State::kAnswered:
+      if (deps_.observer) deps_.observer->CacheHit("shared_reply");
+      replies_.Put(ex.reply_name, claim->body, ex.now, kReplyTtl);
+      return ex.Answer(Json(200, std::move(claim->body), std::move(ex.rate_headers)));
+    case ReplyClaim::State::kInProgress: {
+      const int64_t seconds =
+          std::max<int64_t>(1, (claim->left.count() + 999) / 1000);
+      ApiResponse r = ErrorResponse(Error{
+          ErrorCode::kServiceUnavailable,
+          "request " + request.request_id +
+              " is being priced by another engine process; retry with the same X-Request-Id",
+          ""});
+      r.headers.emplace_back("Retry-After", std::to_string(seconds));
+      r.headers.insert(r.headers.end(), ex.rate_headers.begin(), ex.rate_headers.end());
+      return ex.Answer(std::move(r));
+    }
+    case ReplyClaim::State::kClaimed:
+      break;
+  }
+  if (deps_.observer) deps_.observer->CacheMiss("shared_reply");
+  // Whatever answers the request settles the claim: a price (only ever
+  // answered once durable) is kept for its retries, a refusal gives it up.
+  ex.done = [ledger = deps_.replies, name = ex.reply_name,
+             done = std::move(ex.done)](ApiResponse r) mutable {
+    ledger->Settle(name, r.status == 200 ? std::optional<std::string>(r.body) : std::nullopt,
+                   kReplyTtl);
+    done(std::move(r));
+  };
+  return Step::kNext;
+}
+
 PricingService::Step PricingService::PriceAndAudit(Exchange& ex) {
   const ApiRequest& request = *ex.request;
   const LocateRequest& req = *ex.locate;
   const ApiKey& key = *ex.key;
-  // A request the client identified, seen again (a retry): the same answer,
-  // not a second price. The request's fields are part of the name, so an id
-  // reused for another request prices that one.
-  std::string name;
-  if (request.request_id_given) {
-    name.reserve(128);
-    name.append(key.client_id).append("\n").append(request.request_id).append("\n");
-    name.append(req.ticker).append("\n").append(req.position_value.ToString()).append("\n");
-    name.append(std::to_string(req.loan_days)).append("\n").append(req.client_id);
-    if (auto reply = replies_.Get(name, ex.now)) {
-      return ex.Answer(Json(200, std::move(*reply), std::move(ex.rate_headers)));
-    }
-  }
+  std::string& name = ex.reply_name;  // empty without the client's request id
 
   auto quote = TryPrice(req, *ex.stock, *ex.broker, ex.inputs, options_.params);
   if (!quote) return ex.Refuse(quote.error());

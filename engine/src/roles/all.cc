@@ -18,6 +18,7 @@ int ServeAll(const EngineConfig& cfg) {
   SystemClock clock;
   StoreParts store = OpenStore(cfg, metrics);
   RedisParts redis = OpenRedis(cfg);
+  auto replies = OpenReplyLedger(redis, metrics);  // outlives the audit spool
   auto market = OpenMarket(cfg, metrics);
 
   // Audit: local spool, drained to PostgreSQL (or to a local JSONL file).
@@ -41,6 +42,7 @@ int ServeAll(const EngineConfig& cfg) {
   MetricsObserver observer(metrics);
   ServiceDeps deps = BaseDeps(store.store.get(), redis.cache.get(), redis.limiter.get(),
                               market.get(), spool.get(), &clock, &observer, metrics);
+  deps.replies = replies.get();
   RedisPool* redis_raw = redis.pool.get();
   const AuditSpool* spool_raw = spool.get();
   deps.dependency_status = [redis_raw, spool_raw] {

@@ -23,6 +23,7 @@ int ServeCalculation(const EngineConfig& cfg) {
   RemoteReferenceStore store(*data, cfg.internal_token);
   RemoteMarketData market(*data, cfg.internal_token);
   RedisParts redis = OpenRedis(cfg);
+  auto replies = OpenReplyLedger(redis, metrics);  // outlives the audit spool
 
   // Audit: local spool (durable before a price is answered), drained to the
   // audit role.
@@ -57,6 +58,7 @@ int ServeCalculation(const EngineConfig& cfg) {
       tracker.Note(kActiveTickers, ticker, clock.Now());
     };
   }
+  deps.replies = replies.get();
   RedisPool* redis_raw = redis.pool.get();
   HttpClient* audit_raw = audit_client.get();
   const std::string token = cfg.internal_token;

@@ -131,6 +131,13 @@ RedisParts OpenRedis(const EngineConfig& cfg) {
   return out;
 }
 
+std::unique_ptr<ReplyLedger> OpenReplyLedger(const RedisParts& redis, Metrics& metrics) {
+  if (!redis.pool) return nullptr;
+  return std::make_unique<RedisReplyLedger>(
+      *redis.pool, [](std::string_view name) { return Sha256Hex(name); },
+      [&metrics] { metrics.RecordReplyLost(); });
+}
+
 std::unique_ptr<HttpMarketData> OpenMarket(const EngineConfig& cfg, Metrics& metrics) {
   HttpMarketDataOptions mopts;
   mopts.lender_url = cfg.lender_api_url;

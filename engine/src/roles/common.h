@@ -38,7 +38,9 @@ namespace pricing::engine {
 // A ServiceObserver that records to `m`, which must outlive it.
 class MetricsObserver : public ServiceObserver {
  public:
-  explicit MetricsObserver(Metrics& m) : m_(m) {}
+  explicit MetricsObserver(Metrics& m) : m_(m) {
+    for (std::string_view stage : PricingService::WaitingStages()) m_.DeclareParkedStage(stage);
+  }
   void CacheHit(std::string_view cache) override { m_.RecordCacheHit(cache); }
   void CacheMiss(std::string_view cache) override { m_.RecordCacheMiss(cache); }
   void Fallback(std::string_view input) override { m_.RecordFallback(input); }
@@ -118,6 +120,11 @@ struct RedisParts {
 // Returns Redis's cache and rate limiter when cfg.redis_url is set, else only
 // an in-process rate limiter (no pool, no cache). Dies on a bad Redis URL.
 RedisParts OpenRedis(const EngineConfig& cfg);
+
+// Returns the reply ledger shared through Redis (nullptr without Redis). It
+// must be destroyed after the audit sink, whose answers settle it, and
+// before `redis`.
+std::unique_ptr<ReplyLedger> OpenReplyLedger(const RedisParts& redis, Metrics& metrics);
 
 // The external market APIs (all absent when their URLs are empty).
 // Dies when they cannot be set up.
