@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <climits>
 #include <charconv>
 #include <cstdint>
 #include <exception>
@@ -325,17 +326,17 @@ void EmitSequence(const json& array, int indent, bool inline_first, std::string&
 // them (a NUL, a stray continuation byte) as a document's end without
 // consuming them, and so made documents until memory ran out.
 std::optional<std::string> UnprintableAt(std::string_view text) {
-  size_t line = 1;
-  size_t column = 1;
-  for (size_t i = 0; i < text.size(); ++column) {
+  YAML::Mark mark;  // zero-based, as yaml-cpp counts
+  for (size_t i = 0; i < text.size(); ++mark.column) {
     const auto u = static_cast<unsigned char>(text[i]);
     auto at = [&](std::string what) {
-      return "line " + std::to_string(line) + ", column " + std::to_string(column) + ": " +
-             std::move(what) + " (YAML allows only printable UTF-8 text, tabs and line breaks)";
+      mark.pos = static_cast<int>(std::min<size_t>(i, INT_MAX));
+      return At(mark) + std::move(what) +
+             " (YAML allows only printable UTF-8 text, tabs and line breaks)";
     };
     if (u == '\n') {
-      ++line;
-      column = 0;
+      ++mark.line;
+      mark.column = -1;
       ++i;
       continue;
     }
