@@ -9,6 +9,8 @@
 #include <memory>
 #include <string>
 
+#include "common/testing/shell.h"
+
 #ifndef PRICING_SOURCE_DIR
 #error "PRICING_SOURCE_DIR must name the source tree (set by tests/integration/CMakeLists.txt)"
 #endif
@@ -20,18 +22,7 @@ Services* g_services = nullptr;
 
 std::string Script() { return std::string(PRICING_SOURCE_DIR) + "/scripts/services.sh"; }
 
-// Returns `s` quoted for /bin/sh.
-std::string ShellQuote(std::string_view s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
+using pricing::testing_shell::ShellQuote;
 
 }  // namespace
 

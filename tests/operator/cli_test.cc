@@ -12,6 +12,7 @@
 #include <sstream>
 #include <string>
 
+#include "common/testing/shell.h"
 #include "op/yaml.h"
 
 namespace {
@@ -22,17 +23,7 @@ struct Outcome {
   std::string err;
 };
 
-std::string Quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      q += "'\\''";
-    } else {
-      q += c;
-    }
-  }
-  return q + "'";
-}
+std::string Quote(const std::string& s) { return pricing::testing_shell::ShellQuote(s); }
 
 std::string Slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -61,11 +61,11 @@ TEST(Yaml, PlainScalarsResolveByTheCoreSchema) {
 }
 
 TEST(Yaml, QuotedAndBlockScalarsStayStrings) {
-  EXPECT_EQ(ScalarValue("\"80\""), "80");
-  EXPECT_EQ(ScalarValue("'true'"), "true");
-  EXPECT_EQ(ScalarValue("'null'"), "null");
-  EXPECT_EQ(ScalarValue("''"), "");
-  EXPECT_EQ(ScalarValue("\"2\""), "2");
+  // Each quoted scalar, and the string it must stay.
+  for (const auto& [quoted, text] : std::vector<std::pair<std::string, std::string>>{
+           {"\"80\"", "80"}, {"'true'", "true"}, {"'null'", "null"}, {"''", ""}, {"\"2\"", "2"}}) {
+    EXPECT_EQ(ScalarValue(quoted), text) << quoted;
+  }
   EXPECT_EQ(MustParse("v: |\n  12\n")["v"], "12\n");
   EXPECT_EQ(MustParse("v: >-\n  a\n  b\n")["v"], "a b");
 }

@@ -22,6 +22,7 @@
 #include <unordered_map>
 
 #include "adapters/callback_home.h"
+#include "common/socket.h"
 #include "adapters/thread_name.h"
 #include "engine/json_text.h"
 
@@ -354,31 +355,16 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
-  // Closing with unread input makes the kernel send a reset, and a client
-  // still sending its body would see that instead of the answer. So: stop
-  // sending (FIN), then read and discard until the client closes or the
-  // linger timeout passes, whichever is first.
+  // A client still sending its body reads the answer, not a reset
+  // (common/socket.h).
   void Linger() {
-    beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    if (ec) return Close();
     discard_ = std::make_unique<char[]>(kDiscardSize);
-    stream_.expires_after(options_.linger_timeout);
-    Discard();
-  }
-
-  void Discard() {
-    stream_.async_read_some(asio::buffer(discard_.get(), kDiscardSize),
-                            [self = shared_from_this()](beast::error_code ec, size_t) {
-                              if (ec) return self->Close();
-                              self->Discard();
-                            });
+    LingeringClose(stream_, options_.linger_timeout, asio::buffer(discard_.get(), kDiscardSize),
+                   [self = shared_from_this()] { self->Close(); });
   }
 
   void Close() {
-    beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.socket().close(ec);
+    CloseNow(stream_.socket());
     MarkClosed();
   }
 

@@ -15,6 +15,7 @@
 #include <thread>
 #include <utility>
 
+#include "common/socket.h"
 #include "common/thread_name.h"
 
 namespace pricing::op {
@@ -161,30 +162,14 @@ class OpsServer::Impl::Session : public std::enable_shared_from_this<Session> {
                       });
   }
 
-  // Closing a socket with unread input makes the kernel send a reset, which
-  // can destroy the reply before the peer reads it (a 413 to a client still
-  // sending its body). So: end our side, then discard what still arrives
-  // until the peer closes, for at most a second, then close.
+  // A peer still sending its body reads the reply, not a reset
+  // (common/socket.h); a second at most.
   void LingeringClose() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.expires_after(std::chrono::seconds(1));
-    Drain();
+    pricing::LingeringClose(stream_, std::chrono::seconds(1), asio::buffer(drain_),
+                            [self = shared_from_this()] { self->Close(); });
   }
 
-  void Drain() {
-    stream_.async_read_some(asio::buffer(drain_),
-                            [self = shared_from_this()](beast::error_code ec, size_t) {
-                              if (ec) return self->Close();
-                              self->Drain();
-                            });
-  }
-
-  void Close() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.socket().close(ignored);
-  }
+  void Close() { CloseNow(stream_.socket()); }
 
   Impl* server_;
   beast::tcp_stream stream_;

@@ -96,17 +96,12 @@ const EarlyClose* FindExtraEarlyClose(const MarketHours& market, year_month_day 
 }  // namespace
 
 std::string_view DayKindName(DayKind kind) {
-  switch (kind) {
-    case DayKind::kRegular:
-      return "Regular";
-    case DayKind::kEarlyClose:
-      return "EarlyClose";
-    case DayKind::kHoliday:
-      return "Holiday";
-    case DayKind::kWeekend:
-      return "Weekend";
-  }
-  return "Regular";
+  // In the enum's order; the assertion fails when a kind is added.
+  static constexpr std::array<std::string_view, 4> kNames = {"Regular", "EarlyClose", "Holiday",
+                                                             "Weekend"};
+  static_assert(kNames.size() == static_cast<size_t>(DayKind::kWeekend) + 1);
+  const auto i = static_cast<size_t>(kind);
+  return i < kNames.size() ? kNames[i] : kNames[0];
 }
 
 std::optional<std::string_view> NyseHoliday(year_month_day day) {

@@ -27,19 +27,12 @@ Error NoLayerSets(std::string_view what, const std::string& component) {
 }  // namespace
 
 std::string_view LayerKindName(LayerKind kind) {
-  switch (kind) {
-    case LayerKind::kBase:
-      return "base";
-    case LayerKind::kPhase:
-      return "phase";
-    case LayerKind::kRegime:
-      return "regime";
-    case LayerKind::kEvent:
-      return "event";
-    case LayerKind::kOverride:
-      return "override";
-  }
-  return "base";
+  // In the enum's order; the assertion fails when a kind is added.
+  static constexpr std::array<std::string_view, 5> kNames = {"base", "phase", "regime", "event",
+                                                             "override"};
+  static_assert(kNames.size() == static_cast<size_t>(LayerKind::kOverride) + 1);
+  const auto i = static_cast<size_t>(kind);
+  return i < kNames.size() ? kNames[i] : kNames[0];
 }
 
 std::string LayerLabel(const Layer& layer) {
