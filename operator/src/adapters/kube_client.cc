@@ -364,48 +364,167 @@ KubeError ErrorFromResponse(int http_status, std::string_view body, std::string_
 }
 
 struct RestKubeClient::Impl {
+  // What one request is sent with: the bearer token, the HTTP client whose
+  // connections present the right client certificate, and the exec plugin's
+  // credential they came from (null without a plugin).
+  struct Auth {
+    std::string bearer;
+    std::shared_ptr<http_client> client;
+    std::shared_ptr<const ExecCredential> credential;
+  };
+
   ClusterConfig config;
   RestClientOptions options;
-  http_client_config http_config;
-  std::unique_ptr<http_client> client;
   TokenBucket bucket;
   BearerToken token;
+  std::unique_ptr<ExecCredentials> exec;  // when the credentials come from a plugin
+
+  std::mutex mu;
+  http_client_config http_config;       // guarded by mu
+  std::shared_ptr<http_client> client;  // guarded by mu
+  std::string client_certificate_pem;   // guarded by mu: the exec certificate `client` presents
+  std::string client_key_pem;           // guarded by mu
 
   Impl(ClusterConfig cluster, RestClientOptions opts)
       : config(std::move(cluster)),
         options(std::move(opts)),
         bucket(options.qps, options.burst),
-        token(config) {}
+        token(config) {
+    if (config.exec) exec = std::make_unique<ExecCredentials>(*config.exec);
+  }
 
   void Report(const std::string& method, int code) const {
     if (options.on_request) options.on_request(method, code);
   }
 
+  static std::function<void(boost::asio::ssl::context&)> TlsCallback(ClusterConfig tls) {
+    tls.exec.reset();
+    return
+        [tls = std::move(tls)](boost::asio::ssl::context& context) { ConfigureTls(context, tls); };
+  }
+
+  // Returns the credentials of the next request: the exec plugin's (run when
+  // they are due), else the configured token. A plugin that fails is
+  // kTransient, like a request that got no answer.
+  KubeResult<Auth> Authenticate() {
+    Auth auth;
+    if (exec) {
+      Result<std::shared_ptr<const ExecCredential>> credential = exec->Get();
+      if (!credential) return std::unexpected(Transient(ToString(credential.error())));
+      auth.credential = std::move(*credential);
+      auth.bearer = auth.credential->token;
+    } else {
+      auth.bearer = token.Get();
+    }
+    std::lock_guard lock(mu);
+    if (auth.credential && (auth.credential->client_certificate_pem != client_certificate_pem ||
+                            auth.credential->client_key_pem != client_key_pem)) {
+      if (auto error = PresentCertificate(*auth.credential)) return std::unexpected(*error);
+    }
+    auth.client = client;
+    return auth;
+  }
+
+  // Replaces the HTTP client by one whose connections present `credential`'s
+  // client certificate: connections already open keep the one they were
+  // opened with, so they go with the old client. REQUIRES: mu held.
+  std::optional<KubeError> PresentCertificate(const ExecCredential& credential) {
+    const std::string& field = exec->config().field;
+    ClusterConfig tls = config;
+    tls.client_certificate_pem = credential.client_certificate_pem;
+    tls.client_key_pem = credential.client_key_pem;
+    try {
+      boost::asio::ssl::context probe(boost::asio::ssl::context::sslv23);
+      if (auto error = ConfigureTls(probe, tls)) {
+        const char* what = error->field == "client_key_pem" ? "status.clientKeyData"
+                                                            : "status.clientCertificateData";
+        return Transient(field + ": the plugin's " + what + " is not usable: " + error->message);
+      }
+      http_client_config next = http_config;
+      next.set_ssl_context_callback(TlsCallback(std::move(tls)));
+      auto replacement = std::make_shared<http_client>(web::uri(config.server), next);
+      http_config = std::move(next);
+      client = std::move(replacement);
+    } catch (const std::exception& e) {
+      return Transient(field + ": TLS setup with the plugin's certificate failed: " + e.what());
+    }
+    client_certificate_pem = credential.client_certificate_pem;
+    client_key_pem = credential.client_key_pem;
+    return std::nullopt;
+  }
+
+  // Whether a request refused with `error` should be sent again with the
+  // plugin's credential run anew: after a 401 to a plugin's credential, once
+  // the plugin gave a different one. Updates `auth` to it.
+  bool RenewAfter(const KubeError& error, Auth& auth) {
+    if (error.http_status != 401 || !auth.credential) return false;
+    exec->Invalidate(auth.credential);
+    KubeResult<Auth> renewed = Authenticate();
+    if (!renewed) return false;
+    const ExecCredential& before = *auth.credential;
+    const ExecCredential& after = *renewed->credential;
+    if (after.token == before.token &&
+        after.client_certificate_pem == before.client_certificate_pem &&
+        after.client_key_pem == before.client_key_pem) {
+      return false;
+    }
+    auth = std::move(*renewed);
+    return true;
+  }
+
+  // Sends the watch request of `path` with `auth` and returns its stream
+  // once the server answered.
+  KubeResult<std::unique_ptr<WatchStream>> OpenWatch(const Resource& resource,
+                                                     const WatchOptions& options,
+                                                     const std::string& path, const Auth& auth);
+
   http::http_request MakeRequest(const http::method& method, const std::string& path,
-                                 const std::string* body, const std::string& content_type) {
+                                 const std::string* body, const std::string& content_type,
+                                 const std::string& bearer) {
     http::http_request request(method);
     request.set_request_uri(web::uri(path));
     request.headers().add("Accept", "application/json");
     request.headers().add("User-Agent", options.user_agent);
-    if (const std::string bearer = token.Get(); !bearer.empty()) {
-      request.headers().add("Authorization", "Bearer " + bearer);
+    if (!config.tls_server_name.empty() && config.server.starts_with("https://")) {
+      // cpprestsdk sends the Host header's name as SNI and verifies the
+      // server's certificate against it.
+      request.headers().add("Host", config.tls_server_name);
     }
+    if (!bearer.empty()) request.headers().add("Authorization", "Bearer " + bearer);
     if (body != nullptr) request.set_body(*body, content_type);
     return request;
   }
 
   // Sends one request and returns the status code (2xx) and body, or the
-  // KubeError of the answer or of its absence.
+  // KubeError of the answer or of its absence. After a 401 to an exec
+  // plugin's credential, runs the plugin again and, when it gives another
+  // credential, sends the request once more.
   KubeResult<std::string> Send(const http::method& method, const std::string& path,
                                const std::string* body = nullptr,
                                const std::string& content_type = "application/json") {
+    KubeResult<Auth> auth = Authenticate();
+    if (!auth) {
+      auth.error().message = method + " " + path + ": " + auth.error().message;
+      return std::unexpected(std::move(auth.error()));
+    }
+    KubeResult<std::string> answer = SendOnce(method, path, body, content_type, *auth);
+    if (!answer && RenewAfter(answer.error(), *auth)) {
+      answer = SendOnce(method, path, body, content_type, *auth);
+    }
+    return answer;
+  }
+
+  KubeResult<std::string> SendOnce(const http::method& method, const std::string& path,
+                                   const std::string* body, const std::string& content_type,
+                                   const Auth& auth) {
     bucket.Take();
     const std::string what = method + " " + path;
     pplx::cancellation_token_source cancel;
     auto exchange = std::make_shared<Exchange>();
     const auto deadline = std::chrono::steady_clock::now() + options.timeout;
     try {
-      client->request(MakeRequest(method, path, body, content_type), cancel.get_token())
+      auth.client
+          ->request(MakeRequest(method, path, body, content_type, auth.bearer), cancel.get_token())
           .then([exchange](pplx::task<http::http_response> task) {
             http::http_response response = task.get();
             {
@@ -480,11 +599,9 @@ Result<std::unique_ptr<RestKubeClient>> RestKubeClient::FromConfig(ClusterConfig
   auto impl = std::make_shared<Impl>(std::move(config), std::move(options));
   impl->http_config.set_timeout(impl->options.timeout);
   impl->http_config.set_validate_certificates(!impl->config.insecure_skip_tls_verify);
-  impl->http_config.set_ssl_context_callback(
-      [tls = impl->config](boost::asio::ssl::context& context) { ConfigureTls(context, tls); });
+  impl->http_config.set_ssl_context_callback(Impl::TlsCallback(impl->config));
   try {
-    impl->client =
-        std::make_unique<http_client>(web::uri(impl->config.server), impl->http_config);
+    impl->client = std::make_shared<http_client>(web::uri(impl->config.server), impl->http_config);
   } catch (const std::exception& e) {
     return Fail("server", e.what());
   }
@@ -541,27 +658,23 @@ KubeResult<ListResult> RestKubeClient::List(const Resource& resource, const List
   return result;
 }
 
-KubeResult<std::unique_ptr<WatchStream>> RestKubeClient::Watch(const Resource& resource,
-                                                               const WatchOptions& options) {
-  Impl& impl = *impl_;
-  const std::string path = WithQuery(
-      ResourcePath(resource, options.namespace_name),
-      {{"watch", "1"},
-       {"allowWatchBookmarks", options.allow_bookmarks ? "true" : ""},
-       {"resourceVersion", options.resource_version},
-       {"labelSelector", options.label_selector},
-       {"timeoutSeconds", std::to_string(options.timeout.count())}});
+KubeResult<std::unique_ptr<WatchStream>> RestKubeClient::Impl::OpenWatch(
+    const Resource& resource, const WatchOptions& options, const std::string& path,
+    const Auth& auth) {
+  Impl& impl = *this;
   const std::string what = "GET " + path;
   impl.bucket.Take();
 
-  http_client_config config = impl.http_config;
+  http_client_config config = auth.client->client_config();
   config.set_timeout(options.idle_timeout);
   std::shared_ptr<http_client> client;
   auto cancel = std::make_shared<pplx::cancellation_token_source>();
   auto exchange = std::make_shared<Exchange>();
   try {
     client = std::make_shared<http_client>(web::uri(impl.config.server), config);
-    client->request(impl.MakeRequest(http::methods::GET, path, nullptr, ""), cancel->get_token())
+    client
+        ->request(impl.MakeRequest(http::methods::GET, path, nullptr, "", auth.bearer),
+                  cancel->get_token())
         .then([exchange](pplx::task<http::http_response> task) {
           try {
             http::http_response response = task.get();
@@ -603,6 +716,28 @@ KubeResult<std::unique_ptr<WatchStream>> RestKubeClient::Watch(const Resource& r
   }
   return std::make_unique<RestWatchStream>(std::move(client), std::move(cancel),
                                            std::move(response), resource, options.idle_timeout);
+}
+
+KubeResult<std::unique_ptr<WatchStream>> RestKubeClient::Watch(const Resource& resource,
+                                                               const WatchOptions& options) {
+  Impl& impl = *impl_;
+  const std::string path = WithQuery(
+      ResourcePath(resource, options.namespace_name),
+      {{"watch", "1"},
+       {"allowWatchBookmarks", options.allow_bookmarks ? "true" : ""},
+       {"resourceVersion", options.resource_version},
+       {"labelSelector", options.label_selector},
+       {"timeoutSeconds", std::to_string(options.timeout.count())}});
+  KubeResult<Impl::Auth> auth = impl.Authenticate();
+  if (!auth) {
+    auth.error().message = "GET " + path + ": " + auth.error().message;
+    return std::unexpected(std::move(auth.error()));
+  }
+  KubeResult<std::unique_ptr<WatchStream>> stream = impl.OpenWatch(resource, options, path, *auth);
+  if (!stream && impl.RenewAfter(stream.error(), *auth)) {
+    stream = impl.OpenWatch(resource, options, path, *auth);
+  }
+  return stream;
 }
 
 KubeResult<json> RestKubeClient::Create(const Resource& resource, const json& object) {

@@ -4,6 +4,20 @@
 // a per-request deadline, and watches read incrementally from the chunked
 // response body.
 //
+// Credentials from an exec plugin (ClusterConfig::exec) are fetched on the
+// first request and cached until they near their expiry (ExecCredentials).
+// When the API server answers 401 to them, the plugin runs again and, if it
+// gives a different credential, the request is sent once more with it. A
+// client certificate from the plugin is presented by new connections: each
+// new certificate gets an http_client (a connection pool) of its own. A
+// failing plugin makes the request fail with kTransient.
+//
+// tls-server-name (ClusterConfig::tls_server_name) is sent as the requests'
+// Host header: cpprestsdk takes the SNI name, and the name the server's
+// certificate is verified against, from that header. The API server does not
+// route by Host, so the connection is the one kubectl would make; only a
+// proxy in front of it that routes by Host would see the difference.
+//
 // Watch streaming: the API server writes every watch event as one HTTP chunk
 // and flushes it; cpprestsdk's Boost.Asio client copies each chunk into the
 // response body's producer/consumer buffer as it arrives, and restarts its

@@ -19,6 +19,7 @@
 
 #include <boost/asio/ssl/context.hpp>
 #include <string>
+#include <vector>
 
 namespace pricing::op {
 
@@ -32,5 +33,11 @@ std::string DeferredCaBundle();
 // nothing before DeferDefaultCaBundle ran (the default paths then hold it) or
 // when the file cannot be read (OpenSSL's defaults ignore that too).
 void TrustDefaultCaBundle(boost::asio::ssl::context& context);
+
+// Puts SSL_CERT_FILE back in `environment` ("NAME=value" entries for a child
+// process, such as an exec credential plugin) as it was before
+// DeferDefaultCaBundle: its old value, or no entry when the program had none.
+// Leaves other entries, and an SSL_CERT_FILE set to anything else, alone.
+void RestoreCaBundleVariable(std::vector<std::string>& environment);
 
 }  // namespace pricing::op

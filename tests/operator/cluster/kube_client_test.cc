@@ -1,6 +1,7 @@
 // RestKubeClient against a real API server (run.sh starts it, installs crds/
 // and exports KUBECONFIG): every KubeClient call, its error kinds, watches,
-// and both kinds of credentials. Each test works in a namespace of its own.
+// both kinds of credentials, also from exec plugins, and tls-server-name.
+// Each test works in a namespace of its own.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -365,6 +366,170 @@ TEST_F(KubeClientTest, BogusTokenIsForbidden) {
   EXPECT_EQ(got.error().kind, KubeError::Kind::kForbidden);
   EXPECT_EQ(got.error().http_status, 401);
   EXPECT_TRUE(got.error().Retryable());
+}
+
+// A directory of kubeconfigs whose users are exec plugins (shell scripts)
+// printing the credentials of run.sh's real users; removed at the end.
+class ExecKubeconfigs {
+ public:
+  ExecKubeconfigs() {
+    std::string pattern = (fs::temp_directory_path() / "exec-kubeconfig-XXXXXX").string();
+    EXPECT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    const Result<ClusterConfig> real = LoadKubeconfig(Kubeconfig());
+    EXPECT_TRUE(real.has_value());
+    if (real) real_ = *real;
+    Write("pki/ca.crt", real_.certificate_authority_pem);
+  }
+  ~ExecKubeconfigs() { fs::remove_all(dir_); }
+
+  const ClusterConfig& real() const { return real_; }
+
+  // Writes the ExecCredential `status` of `api_version` as the output of
+  // plugin `name`, which counts its runs in "<name>.runs"; after `switch_after`
+  // runs (when not 0) the plugin prints `then` instead.
+  void Plugin(const std::string& name, const std::string& api_version, const json& status,
+              int switch_after = 0, const json& then = nullptr) {
+    const json credential = {{"apiVersion", api_version}, {"kind", "ExecCredential"},
+                             {"status", status}};
+    Write("plugins/" + name + ".json", credential.dump());
+    std::string script = "#!/bin/sh\n"
+                         "here=$(dirname \"$0\")\n"
+                         "n=$(cat \"$here/" + name + ".runs\" 2>/dev/null || echo 0)\n"
+                         "n=$((n + 1))\n"
+                         "echo $n > \"$here/" + name + ".runs\"\n";
+    if (switch_after > 0) {
+      json later = credential;
+      later["status"] = then;
+      Write("plugins/" + name + ".then.json", later.dump());
+      script += "[ $n -gt " + std::to_string(switch_after) + " ] && exec cat \"$here/" + name +
+                ".then.json\"\n";
+    }
+    script += "exec cat \"$here/" + name + ".json\"\n";
+    const std::string path = Write("plugins/" + name, script);
+    fs::permissions(path, fs::perms::owner_all);
+  }
+
+  int Runs(const std::string& name) const {
+    std::ifstream in(dir_ / "plugins" / (name + ".runs"));
+    int runs = 0;
+    in >> runs;
+    return runs;
+  }
+
+  // Writes a kubeconfig of the real cluster (its CA by a relative path) whose
+  // user runs plugin `name` by a relative path; returns its path.
+  std::string ExecKubeconfig(const std::string& name, const std::string& api_version,
+                             const std::string& cluster_extra = "") {
+    return Write(name + ".kubeconfig",
+                 "apiVersion: v1\nkind: Config\ncurrent-context: exec\n"
+                 "clusters:\n- name: local\n  cluster:\n    server: " + real_.server + "\n"
+                 "    certificate-authority: pki/ca.crt\n" + cluster_extra +
+                 "contexts:\n- name: exec\n  context: {cluster: local, user: exec}\n"
+                 "users:\n- name: exec\n  user:\n    exec:\n"
+                 "      apiVersion: " + api_version + "\n"
+                 "      command: ./plugins/" + name + "\n"
+                 "      interactiveMode: Never\n"
+                 "      provideClusterInfo: true\n");
+  }
+
+ private:
+  std::string Write(const std::string& name, const std::string& text) {
+    const fs::path path = dir_ / name;
+    fs::create_directories(path.parent_path());
+    std::ofstream(path, std::ios::binary) << text;
+    return path.string();
+  }
+
+  fs::path dir_;
+  ClusterConfig real_;
+};
+
+constexpr const char* kExecV1 = "client.authentication.k8s.io/v1";
+constexpr const char* kExecV1beta1 = "client.authentication.k8s.io/v1beta1";
+
+TEST_F(KubeClientTest, ExecPluginTokenWorksAndIsCached) {
+  ExecKubeconfigs kubeconfigs;
+  ASSERT_FALSE(kubeconfigs.real().token.empty()) << "run.sh's kubeconfig has a token user";
+  kubeconfigs.Plugin("token", kExecV1, {{"token", kubeconfigs.real().token}});
+  std::unique_ptr<RestKubeClient> client = ClientOf(kubeconfigs.ExecKubeconfig("token", kExecV1));
+  ASSERT_NE(client, nullptr);
+  const KubeResult<json> ns = client->Get(kNamespaces, "", ns_);
+  ASSERT_TRUE(ns.has_value()) << ns.error().message;
+  EXPECT_EQ((*ns)["metadata"]["name"], ns_);
+  const KubeResult<ListResult> namespaces = client->List(kNamespaces, ListIn("", ""));
+  ASSERT_TRUE(namespaces.has_value()) << namespaces.error().message;
+  EXPECT_GE(namespaces->items.size(), 2u);
+  ASSERT_TRUE(client->Apply(kConfigMaps, ConfigMap(ns_, "exec", "1"), kManager));
+  EXPECT_EQ(kubeconfigs.Runs("token"), 1);  // no expiry: one run serves every request
+}
+
+TEST_F(KubeClientTest, ExecPluginClientCertificateWorks) {
+  ExecKubeconfigs kubeconfigs;
+  const fs::path cert_kubeconfig = fs::path(Kubeconfig()).parent_path() / "kubeconfig-cert";
+  const Result<ClusterConfig> cert = LoadKubeconfig(cert_kubeconfig.string());
+  ASSERT_TRUE(cert.has_value()) << ToString(cert.error());
+  kubeconfigs.Plugin("cert", kExecV1beta1,
+                     {{"clientCertificateData", cert->client_certificate_pem},
+                      {"clientKeyData", cert->client_key_pem},
+                      {"expirationTimestamp", "2099-01-01T00:00:00Z"}});
+  std::unique_ptr<RestKubeClient> client =
+      ClientOf(kubeconfigs.ExecKubeconfig("cert", kExecV1beta1));
+  ASSERT_NE(client, nullptr);
+  const KubeResult<json> applied = client->Apply(kConfigMaps, ConfigMap(ns_, "c", "x"), kManager);
+  ASSERT_TRUE(applied.has_value()) << applied.error().message;
+  const KubeResult<ListResult> namespaces = client->List(kNamespaces, ListIn("", ""));
+  ASSERT_TRUE(namespaces.has_value()) << namespaces.error().message;
+  EXPECT_EQ(kubeconfigs.Runs("cert"), 1);
+}
+
+TEST_F(KubeClientTest, ExecPluginWithAWrongTokenIsUnauthorized) {
+  ExecKubeconfigs kubeconfigs;
+  kubeconfigs.Plugin("wrong", kExecV1, {{"token", "not-a-token-of-this-cluster"}});
+  std::unique_ptr<RestKubeClient> client = ClientOf(kubeconfigs.ExecKubeconfig("wrong", kExecV1));
+  ASSERT_NE(client, nullptr);
+  const KubeResult<json> got = client->Get(kNamespaces, "", ns_);
+  ASSERT_FALSE(got.has_value());
+  EXPECT_EQ(got.error().kind, KubeError::Kind::kForbidden) << got.error().message;
+  EXPECT_EQ(got.error().http_status, 401);
+  EXPECT_EQ(got.error().reason, "Unauthorized");
+  EXPECT_EQ(kubeconfigs.Runs("wrong"), 2);  // run again after the 401, to no avail
+}
+
+TEST_F(KubeClientTest, ExecPluginRunsAgainAfterA401AndTheRequestSucceeds) {
+  ExecKubeconfigs kubeconfigs;
+  kubeconfigs.Plugin("rotated", kExecV1, {{"token", "revoked-token"}}, 1,
+                     {{"token", kubeconfigs.real().token}});
+  std::unique_ptr<RestKubeClient> client = ClientOf(kubeconfigs.ExecKubeconfig("rotated", kExecV1));
+  ASSERT_NE(client, nullptr);
+  const KubeResult<json> got = client->Get(kNamespaces, "", ns_);
+  ASSERT_TRUE(got.has_value()) << got.error().message;
+  EXPECT_EQ(kubeconfigs.Runs("rotated"), 2);
+  WatchOptions options;
+  options.namespace_name = ns_;
+  options.timeout = 1s;
+  KubeResult<std::unique_ptr<WatchStream>> stream = client->Watch(kConfigMaps, options);
+  ASSERT_TRUE(stream.has_value()) << stream.error().message;
+  EXPECT_EQ(kubeconfigs.Runs("rotated"), 2);
+}
+
+TEST_F(KubeClientTest, TlsServerNameIsTheNameTheCertificateIsCheckedAgainst) {
+  ExecKubeconfigs kubeconfigs;
+  kubeconfigs.Plugin("token", kExecV1, {{"token", kubeconfigs.real().token}});
+  // The API server's certificate names 127.0.0.1, localhost and kubernetes.*.
+  std::unique_ptr<RestKubeClient> named = ClientOf(kubeconfigs.ExecKubeconfig(
+      "token", kExecV1, "    tls-server-name: kubernetes.default.svc\n"));
+  ASSERT_NE(named, nullptr);
+  const KubeResult<json> got = named->Get(kNamespaces, "", ns_);
+  ASSERT_TRUE(got.has_value()) << got.error().message;
+
+  std::unique_ptr<RestKubeClient> misnamed = ClientOf(kubeconfigs.ExecKubeconfig(
+      "token", kExecV1, "    tls-server-name: not-the-api-server.test\n"));
+  ASSERT_NE(misnamed, nullptr);
+  const KubeResult<json> refused = misnamed->Get(kNamespaces, "", ns_);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().kind, KubeError::Kind::kTransient);
+  EXPECT_EQ(refused.error().http_status, 0) << refused.error().message;
 }
 
 TEST_F(KubeClientTest, OnRequestSeesEveryRequestWithItsCode) {
