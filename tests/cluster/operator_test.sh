@@ -4,7 +4,8 @@
 # managed fields; edits to the CR reach them; a deleted or hand-edited child
 # is put back; the HPA's replica count is never undone; deleting the CR
 # garbage-collects everything; invalid CRs are refused by the API server or
-# reported as SpecValid=False with an Event; two operators with leader
+# reported as SpecValid=False with an Event; an object holding a child's name
+# is never written unless annotated for adoption; two operators with leader
 # election, one of them killed with -9; the API server restarted mid-watch.
 # Every operator runs under the pricing-operator ServiceAccount's token with
 # exactly the RBAC of manifests/base, so each of these proves that RBAC enough.
@@ -259,6 +260,50 @@ healed() { k get -n $ns deployment/minimal-api hpa/minimal-api pdb/minimal-api >
 check "with the permission back, the next change of the CR creates the children" eventually 30 healed
 k delete namespace $ns --wait=false >/dev/null
 h_pid=$(cat "$work/hardened.pid"); kill -TERM "$h_pid"; wait "$h_pid"
+
+# --- A shared namespace: an object holding a child's name -----------------------
+# Another team's Service is named like a child. The operator never writes to
+# it: the CR gets Ready=False ChildConflict naming it and one Warning Event, and
+# the Service keeps its selector and owners. Annotated for adoption, it is
+# taken over (the operator's owner reference and selector).
+ns=shared
+k create namespace $ns >/dev/null
+k create service clusterip minimal-api -n $ns --tcp=80:8080 >/dev/null  # selector app=minimal-api
+start_operator shared --namespace $ns --metrics-addr 0 --health-addr "127.0.0.1:$(port)"
+k apply -n $ns -f "$repo/examples/pricingengine-minimal.yaml" >/dev/null
+conflict() {
+  [ "$(jp pe/minimal '{.status.conditions[?(@.type=="Ready")].reason}')" = ChildConflict ] &&
+    jp pe/minimal '{.status.conditions[?(@.type=="Ready")].message}' |
+      grep -q "Service shared/minimal-api exists and is not controlled"
+}
+check "a Service the operator does not control: Ready=False ChildConflict naming it" \
+  eventually 30 conflict
+conflict_event() {
+  k get events.events.k8s.io -n $ns -o json | python3 -c '
+import json, sys
+events = [e for e in json.load(sys.stdin)["items"] if e.get("reason") == "ChildConflict"]
+sys.exit(0 if len(events) == 1 and "minimal-api" in events[0].get("note", "") else 1)'
+}
+check "one Warning Event ChildConflict names it" eventually 20 conflict_event
+others_made() { k get -n $ns deployment/minimal-api hpa/minimal-api pdb/minimal-api >/dev/null 2>&1; }
+check "the other children are created" eventually 30 others_made
+sleep 2
+untouched() {
+  [ "$(jp service/minimal-api '{.spec.selector}')" = '{"app":"minimal-api"}' ] &&
+    [ -z "$(jp service/minimal-api '{.metadata.ownerReferences}')" ] &&
+    ! k get -n $ns service/minimal-api --show-managed-fields -o json | grep -q '"manager": "pricing-operator"'
+}
+check "the Service is untouched: its selector, no owner, no field of the operator's" untouched
+k annotate -n $ns service/minimal-api pricing.borrowrate.io/adopt=true >/dev/null
+adopted() {
+  [ "$(jp service/minimal-api '{.metadata.ownerReferences[0].kind}')" = PricingEngine ] &&
+    jp service/minimal-api '{.spec.selector}' | grep -q '"app.kubernetes.io/component":"api"' &&
+    [ "$(jp pe/minimal '{.status.conditions[?(@.type=="Ready")].reason}')" != ChildConflict ]
+}
+check "annotated pricing.borrowrate.io/adopt=true, it is adopted within the recheck (30 s)" \
+  eventually 45 adopted
+k delete namespace $ns --wait=false >/dev/null
+s_pid=$(cat "$work/shared.pid"); kill -TERM "$s_pid"; wait "$s_pid"
 
 # --- Two operators with leader election -----------------------------------------
 # The Lease is in pricing-system, where the leader-election Role allows it: op-a

@@ -438,6 +438,79 @@ TEST_F(ReconcilerTest, AnApplyAnsweredWith500IsAConditionAndOneEventNotARetry) {
                                  "unknown field \"scaleUpp\" in HorizontalPodAutoscalerBehavior"});
 }
 
+// A Service named like a child, made by someone else: its selector picks
+// another team's pods.
+json ForeignService(const std::string& name, json annotations = json::object(),
+                    json owners = json::array()) {
+  json s = {{"apiVersion", "v1"},
+            {"kind", "Service"},
+            {"metadata", {{"name", name}, {"namespace", "prod"}, {"uid", "foreign-uid"}}},
+            {"spec", {{"selector", {{"app", "their-app"}}}, {"ports", {{{"port", 80}}}}}}};
+  if (!annotations.empty()) s["metadata"]["annotations"] = std::move(annotations);
+  if (!owners.empty()) s["metadata"]["ownerReferences"] = std::move(owners);
+  return s;
+}
+
+TEST_F(ReconcilerTest, AnObjectHoldingAChildsNameIsNeverWrittenWithoutConsent) {
+  client_.Seed(kServices, ForeignService("desk-api"));
+  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  const KubeResult<ReconcileOutcome> r = Reconcile();
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  // Not one write to it: its selector and owners are as they were.
+  for (const fakes::KubeWrite& w : WritesTo("services")) EXPECT_NE(w.name, "desk-api");
+  const json service = *client_.Object(kServices, "prod", "desk-api");
+  EXPECT_EQ(service["spec"]["selector"], json({{"app", "their-app"}}));
+  EXPECT_FALSE(service["metadata"].contains("ownerReferences"));
+  // The other children are applied; the CR says what is wrong, once.
+  EXPECT_TRUE(client_.Object(kServices, "prod", "desk-calculation").has_value());
+  EXPECT_EQ(Ready()["status"], "False");
+  EXPECT_EQ(Ready()["reason"], "ChildConflict");
+  const std::string message = Ready()["message"];
+  EXPECT_NE(message.find("Service prod/desk-api exists and is not controlled by this "
+                         "PricingEngine"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("pricing.borrowrate.io/adopt"), std::string::npos) << message;
+  ASSERT_EQ(EventsWithReason("ChildConflict").size(), 1u);
+  EXPECT_NE(EventsWithReason("ChildConflict")[0].value("note", "").find("desk-api"),
+            std::string::npos);
+  // The object is not watched: the engine looks again soon, not at resync.
+  ASSERT_TRUE(r->requeue_after.has_value());
+  EXPECT_LE(*r->requeue_after, Reconciler::kConflictRecheck);
+
+  ASSERT_TRUE(Reconcile().has_value());
+  EXPECT_EQ(EventsWithReason("ChildConflict").size(), 1u) << "one Event per conflict";
+  for (const fakes::KubeWrite& w : WritesTo("services")) EXPECT_NE(w.name, "desk-api");
+}
+
+TEST_F(ReconcilerTest, AnObjectThatConsentsIsAdoptedUnlessAnotherControllerOwnsIt) {
+  client_.Seed(kServices, ForeignService("desk-api", {{"pricing.borrowrate.io/adopt", "true"}}));
+  json owned = ForeignService("desk-calculation", {{"pricing.borrowrate.io/adopt", "true"}},
+                              json::array({{{"apiVersion", "apps/v1"},
+                                            {"kind", "ReplicaSet"},
+                                            {"name", "theirs"},
+                                            {"uid", "theirs-uid"},
+                                            {"controller", true}}}));
+  client_.Seed(kServices, owned);
+  const json cr = client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  ASSERT_TRUE(Reconcile().has_value());
+  // Consent: applied, now controlled by the engine, its selector ours.
+  const json adopted = *client_.Object(kServices, "prod", "desk-api");
+  bool ours = false;
+  for (const json& ref : adopted["metadata"]["ownerReferences"]) {
+    ours |= ref["uid"] == cr["metadata"]["uid"] && ref["controller"] == true;
+  }
+  EXPECT_TRUE(ours) << adopted.dump();
+  EXPECT_NE(adopted["spec"]["selector"], json({{"app", "their-app"}}));
+  // Another controller's object stays its own, consent or not.
+  for (const fakes::KubeWrite& w : WritesTo("services")) EXPECT_NE(w.name, "desk-calculation");
+  EXPECT_EQ(Ready()["reason"], "ChildConflict");
+  EXPECT_NE(Ready()["message"].get<std::string>().find(
+                "Service prod/desk-calculation is controlled by ReplicaSet theirs"),
+            std::string::npos)
+      << Ready()["message"];
+}
+
 TEST_F(ReconcilerTest, ADeletedEngineNeedsNothing) {
   const KubeResult<ReconcileOutcome> r = Reconcile();
   ASSERT_TRUE(r.has_value());

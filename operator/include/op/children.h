@@ -31,6 +31,10 @@
 namespace pricing::op {
 
 inline constexpr std::string_view kFieldManager = "pricing-operator";
+// An object holding a child's name that no controller owns is adopted (the
+// operator applies to it, taking the fields it sets and adding its owner
+// reference) only when it carries this annotation with the value "true".
+inline constexpr std::string_view kAdoptAnnotation = "pricing.borrowrate.io/adopt";
 inline constexpr int kHttpPort = 8080;
 inline constexpr std::string_view kAuditDir = "/var/lib/pricing";
 inline constexpr int64_t kPodUser = 65532;

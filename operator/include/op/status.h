@@ -77,6 +77,10 @@ struct StatusInputs {
   // The API server refused a write for good (RBAC, validation): Degraded's
   // reason is ApplyRefused rather than ApplyFailed.
   bool apply_refused = false;
+  // Objects holding a child's name that the operator does not control and
+  // may not adopt, each as the sentence that names it: Ready is then False
+  // (ChildConflict) whatever the rollout says.
+  std::vector<std::string> conflicts;
   // The regime state after this reading (status.volatility.regime and
   // regimeSince), when the spec has a volatility block.
   std::optional<RegimeState> regime;
@@ -93,6 +97,8 @@ struct StatusInputs {
 // problem, then ScalingInactive for an HPA problem) and a message naming each
 // component that is not rolled out and why, e.g. "calculation: 1 of 2
 // replicas updated; api: HPA ScalingActive=False (FailedGetResourceMetric)".
+// A child name held by an object the operator may not write (conflicts)
+// makes Ready False with reason ChildConflict, naming each object first.
 // Degraded is True when a child failed to apply; else, unless paused, when a
 // Deployment exceeded its progress deadline or a component has fewer ready
 // pods than its effective minimum.

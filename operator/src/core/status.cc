@@ -259,7 +259,12 @@ json BuildStatus(const StatusInputs& in, const json& previous) {
   json conditions = Conditions(previous);
   conditions = SetCondition(conditions, kConditionSpecValid, "True", "Valid",
                             "the spec passed validation", generation, in.now);
-  if (worst == RolloutProblem::kNone) {
+  if (!in.conflicts.empty()) {
+    std::string message = Join(in.conflicts, "; ");
+    if (!not_rolled_out.empty()) message += "; " + Join(not_rolled_out, "; ");
+    conditions = SetCondition(conditions, kConditionReady, "False", "ChildConflict", message,
+                              generation, in.now);
+  } else if (worst == RolloutProblem::kNone) {
     conditions = SetCondition(conditions, kConditionReady, "True", ReasonOf(worst),
                               "every component is rolled out", generation, in.now);
   } else {

@@ -59,6 +59,29 @@ bool ControlledBy(const json& child, const std::string& uid) {
 }
 
 
+// Why the operator may not write `child` (the live object holding a child's
+// name) for the PricingEngine `uid`: nullopt when it may (it controls it, or
+// the object consents to adoption and has no other controller); otherwise
+// the sentence naming the object and what to do.
+std::optional<std::string> RefusedAdoption(const json& child, const std::string& uid,
+                                           const std::string& what) {
+  if (ControlledBy(child, uid)) return std::nullopt;
+  const json& meta = child["metadata"];
+  std::string controller;
+  for (const json& ref : meta.value("ownerReferences", json::array())) {
+    if (ref.value("controller", false)) {
+      controller = ref.value("kind", "") + " " + ref.value("name", "");
+    }
+  }
+  if (!controller.empty()) {
+    return what + " is controlled by " + controller + "; the operator does not take it over";
+  }
+  const json annotations = meta.value("annotations", json::object());
+  if (annotations.value(std::string(kAdoptAnnotation), "") == "true") return std::nullopt;
+  return what + " exists and is not controlled by this PricingEngine; remove it, or annotate it " +
+         std::string(kAdoptAnnotation) + "=\"true\" for the operator to adopt it";
+}
+
 // The regime state the last status recorded; none since `now` when there is none.
 RegimeState PreviousRegime(const json& status, TimePoint now) {
   RegimeState state{"", now};
@@ -271,6 +294,8 @@ KubeResult<ReconcileOutcome> Reconciler::Reconcile(const std::string& key) {
   // The Deployments ("namespace/name") this reconcile failed to apply: what
   // the cache shows of them is not the spec it wants.
   std::set<std::string> unapplied_deployments;
+  // Objects holding a child's name that the operator may not write.
+  std::vector<std::string> conflicts;
   if (!desired->paused) {
     std::set<std::string> wanted;  // "plural/name"
     for (const json& child : desired->Objects()) {
@@ -287,6 +312,23 @@ KubeResult<ReconcileOutcome> Reconciler::Reconcile(const std::string& key) {
       const uint64_t fingerprint = Fingerprint(AppliedContent(child));
       if (AwaitingCache(expectation_key, memory, current_rv, fingerprint)) continue;
       if (current && InSync(expectation_key, *current, fingerprint)) continue;
+      // An object the cache does not show as ours may be someone else's:
+      // read it whole (the cache keeps no annotations) before writing.
+      if (!current || !ControlledBy(*current, pe.metadata.uid)) {
+        KubeResult<json> live = client_.Get(*resource, pe.metadata.namespace_name, name);
+        if (!live && live.error().kind != KubeError::Kind::kNotFound) {
+          if (*resource == kDeployments) unapplied_deployments.insert(child_key);
+          failed("reading " + resource->kind + " " + name, live.error());
+          continue;
+        }
+        if (live) {
+          if (std::optional<std::string> refusal = RefusedAdoption(
+                  *live, pe.metadata.uid, resource->kind + " " + child_key)) {
+            conflicts.push_back(std::move(*refusal));
+            continue;
+          }
+        }
+      }
       KubeResult<json> applied = client_.Apply(*resource, child, kFieldManager);
       if (applied) {
         ExpectApplied(expectation_key, current_rv, fingerprint);
@@ -340,7 +382,18 @@ KubeResult<ReconcileOutcome> Reconciler::Reconcile(const std::string& key) {
                                       CurrentRecord(kHorizontalPodAutoscalers, child_key)));
   }
   inputs.apply_refused = refused && !retry_error;
+  inputs.conflicts = conflicts;
   const json status = BuildStatus(inputs, previous);
+  if (!conflicts.empty()) {
+    // Once per conflict: Ready's message names the objects until it changes.
+    const json ready = FindCondition(previous, kConditionReady);
+    const std::string before = ready.is_object() ? ready.value("message", "") : "";
+    for (const std::string& conflict : conflicts) {
+      if (before.find(conflict) == std::string::npos) {
+        events_.Record(object, "Warning", "ChildConflict", "Apply", conflict);
+      }
+    }
+  }
   if (apply_error && refused) {
     // Once per refusal: the condition's message says it until it changes.
     const json before = FindCondition(previous, kConditionDegraded);
@@ -371,6 +424,9 @@ KubeResult<ReconcileOutcome> Reconciler::Reconcile(const std::string& key) {
   if (pe.spec.volatility && pe.spec.volatility->source.kind != VolatilitySource::Kind::kValue) {
     wait = std::min<std::chrono::nanoseconds>(wait, pe.spec.volatility->poll_interval);
   }
+  // A conflicting object carries none of the labels the watches select, so
+  // its removal or its adoption annotation is noticed by looking again.
+  if (!conflicts.empty()) wait = std::min<std::chrono::nanoseconds>(wait, kConflictRecheck);
   outcome.requeue_after = wait;
   return outcome;
 }

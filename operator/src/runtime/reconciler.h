@@ -79,6 +79,9 @@ class Reconciler {
  public:
   // A safety net: every PricingEngine is looked at again at least this often.
   static constexpr std::chrono::minutes kResync{10};
+  // How often a PricingEngine whose child name is held by an object it may
+  // not write looks again (the object is not watched).
+  static constexpr std::chrono::seconds kConflictRecheck{30};
 
   // `volatility` may be null: sources other than `value` then read as unknown.
   Reconciler(KubeClient& client, const Clock& clock, ReconcilerStores stores,
