@@ -112,6 +112,10 @@ int RunOperator(const std::vector<std::string>& args) {
 
   VolatilityReaderOptions volatility_options;
   if (const char* key = std::getenv(kEngineApiKeyVariable)) volatility_options.engine_api_key = key;
+  volatility_options.engine_key_over_http = options.volatility_engine_key_over_http;
+  volatility_options.allow_http = options.volatility_allow_http;
+  // Checked when the flags were parsed.
+  volatility_options.allow = HostAllowList::Parse(options.volatility_allow).value();
   HttpVolatilityReader volatility(volatility_options);
 
   ControllerOptions controller_options;

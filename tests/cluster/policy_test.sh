@@ -54,7 +54,8 @@ echo "operator clock: real + ${offset}s; phase boundary at $boundary"
 m=$(port); h=$(port)
 LD_PRELOAD=$libfaketime FAKETIME="+${offset}" FAKETIME_DONT_FAKE_MONOTONIC=1 \
   "$operator" run --kubeconfig "$KUBECONFIG" --metrics-addr "127.0.0.1:$m" \
-  --health-addr "127.0.0.1:$h" >"$work/operator.log" 2>&1 &
+  --health-addr "127.0.0.1:$h" --volatility-allow 127.0.0.1/32 --volatility-allow-http \
+  >"$work/operator.log" 2>&1 &
 pids+=($!)
 check "the operator (under faketime) becomes ready" \
   eventually 30 curl -sf "http://127.0.0.1:$h/readyz"
@@ -201,6 +202,22 @@ check "the condition says the regime is held" \
 check "the regime in force (Elevated) is held" \
   test "$(jp pe/vix '{.status.volatility.regime}')" = Elevated
 check "the HPA keeps Elevated's bounds (2..10)" test "$(bounds)" = 2..10
+
+# A source the installer did not allow (--volatility-allow 127.0.0.1/32): the
+# cluster's own API server, by its Service address. Nothing is fetched; the
+# condition gives the reason, naming the flag, and no content of any answer.
+api_ip=$(kubectl get service kubernetes -n default -o jsonpath='{.spec.clusterIP}')
+sed -e 's/name: vix,/name: internal,/' \
+  -e "s|http://127.0.0.1:$vport/market|https://$api_ip/api/v1/namespaces/kube-system/secrets|" \
+  "$work/vol.yaml" | k apply -n $ns -f - >/dev/null
+refused_source() {
+  jp pe/internal '{.status.conditions[?(@.type=="VolatilitySourceHealthy")].message}' |
+    grep -q "host $api_ip is not allowed for volatility sources (--volatility-allow)"
+}
+check "a url source on a host not allowed is refused, the reason naming --volatility-allow" \
+  eventually 30 refused_source
+check "... and VolatilitySourceHealthy=False" \
+  is pe/internal '{.status.conditions[?(@.type=="VolatilitySourceHealthy")].status}' False
 
 if [ "$failed" -gt 0 ]; then
   echo "--- operator log (tail)"; tail -n 40 "$work/operator.log"

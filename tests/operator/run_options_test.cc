@@ -15,6 +15,24 @@ TEST(RunOptions, DefaultsMatchTheDesign) {
   EXPECT_EQ(o->metrics_addr, ":8080");
   EXPECT_EQ(o->health_addr, ":8081");
   EXPECT_EQ(o->workers, 2);
+  EXPECT_TRUE(o->volatility_allow.empty());  // no volatility host is allowed
+  EXPECT_FALSE(o->volatility_allow_http);
+  EXPECT_FALSE(o->volatility_engine_key_over_http);
+}
+
+TEST(RunOptions, VolatilityAllowIsRepeatableAndCheckedWhenParsed) {
+  const Result<RunOptions> o = ParseRunOptions(
+      {"--volatility-allow", "market.example.com,.feeds.example.com", "--volatility-allow=10.0.0.0/8",
+       "--volatility-allow-http", "--volatility-engine-key-over-http"});
+  ASSERT_TRUE(o.has_value()) << ToString(o.error());
+  EXPECT_EQ(o->volatility_allow,
+            (std::vector<std::string>{"market.example.com,.feeds.example.com", "10.0.0.0/8"}));
+  EXPECT_TRUE(o->volatility_allow_http);
+  EXPECT_TRUE(o->volatility_engine_key_over_http);
+  const Result<RunOptions> bad = ParseRunOptions({"--volatility-allow", "10.0.0.0/33"});
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().message,
+            "run: --volatility-allow: \"10.0.0.0/33\" has a prefix length that is not 0..32");
 }
 
 TEST(RunOptions, ReadsEveryFlagInBothForms) {

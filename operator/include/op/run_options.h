@@ -5,6 +5,8 @@
 //       [--lease-duration 15s] [--renew-deadline 10s] [--retry-period 2s]
 //       [--metrics-addr :8080] [--health-addr :8081] [--workers 2]
 //       [--kube-api-qps 20] [--kube-api-burst 30] [--identity ID] [--log-level info]
+//       [--volatility-allow HOSTS|CIDRS]... [--volatility-allow-http]
+//       [--volatility-engine-key-over-http]
 #pragma once
 
 #include <chrono>
@@ -33,6 +35,12 @@ struct RunOptions {
   int kube_api_burst = 30;             // >= 1
   std::string identity;                // "": hostname and a random suffix
   std::string log_level = "info";      // debug|info|warn|error
+  // Volatility sources (DESIGN.md §3.5a): the allowed hosts and networks of
+  // url and prometheus sources (op/host_allowlist.h entries), whether they
+  // may use http, and whether the engine source may send its key in clear.
+  std::vector<std::string> volatility_allow;
+  bool volatility_allow_http = false;
+  bool volatility_engine_key_over_http = false;
   bool help = false;
 };
 

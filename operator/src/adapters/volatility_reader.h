@@ -3,10 +3,18 @@
 //
 //   engine      GET http://<cr>-<component>.<ns>.svc:8080/api/v1/market/volatility
 //               → {"vix": ...}; the component is the first with role gateway,
-//               else all, else the first; the request carries the operator's
-//               engine API key (an `internal` key) when one is configured
+//               else all, else the first. That Service is the operator's own
+//               child; the request carries the operator's engine API key (an
+//               `internal` key) only when engine_key_over_http says the
+//               installer accepts sending it there in clear
 //   url         GET <url> → the number at <jsonPointer> (a number or a numeric string)
 //   prometheus  GET <url>/api/v1/query?query=<query> → the first sample's value
+//
+// url and prometheus sources are fetched only from hosts the installer allows
+// (op/host_allowlist.h; none by default) and only over https unless
+// allow_http. An observation's message gives the reason a poll failed (the
+// HTTP status, what was expected), never the answer's content, and answers
+// are read up to kMaxAnswerBytes.
 //
 // Each PricingEngine's source is polled at most once per pollInterval; between
 // polls the last reading is returned as it was. A failed poll keeps the last
@@ -21,8 +29,10 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "op/error.h"
+#include "op/host_allowlist.h"
 #include "runtime/reconciler.h"
 
 namespace pricing::op {
@@ -30,6 +40,13 @@ namespace pricing::op {
 struct VolatilityReaderOptions {
   std::chrono::milliseconds timeout{2000};  // one HTTP request
   std::string engine_api_key;               // X-API-Key for the engine source; "" = none
+  // The installer accepts sending engine_api_key over plain HTTP to the
+  // engine Service the operator manages (--volatility-engine-key-over-http).
+  bool engine_key_over_http = false;
+  HostAllowList allow;       // hosts url and prometheus sources may name
+  bool allow_http = false;   // http:// for them too (--volatility-allow-http)
+  // Returns the addresses `host` resolves to; getaddrinfo by default.
+  std::function<Result<std::vector<std::string>>(const std::string& host)> resolve;
   // "<cr>-<component>.<ns>.svc:8080" by default; tests point it elsewhere.
   std::function<std::string(const std::string& service, const std::string& namespace_name)>
       engine_authority;
@@ -42,6 +59,14 @@ Result<double> NumberAt(const std::string& document, const std::string& pointer)
 // Returns the value of the first sample of a Prometheus instant-query answer
 // (resultType vector or scalar), or an error.
 Result<double> PrometheusValue(const std::string& document);
+
+// Returns ok when `url` may be fetched under `options` (scheme, host by name
+// or by every address it resolves to); otherwise why not, naming the flag
+// that would allow it.
+Result<void> CheckVolatilityUrl(const std::string& url, const VolatilityReaderOptions& options);
+
+// Answers longer than this are refused, not read on.
+inline constexpr size_t kMaxAnswerBytes = 1 << 20;
 
 // Returns the URL the `engine` source of `pe` reads.
 std::string EngineVolatilityUrl(const PricingEngine& pe, const VolatilityReaderOptions& options);

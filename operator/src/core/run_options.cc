@@ -1,10 +1,14 @@
 #include "op/run_options.h"
 
+#include "op/host_allowlist.h"
+
 #include <charconv>
 #include <cmath>
 #include <functional>
 #include <map>
+#include <set>
 
+#include "op/host_allowlist.h"
 #include "op/time_text.h"
 
 namespace pricing::op {
@@ -54,6 +58,12 @@ else the in-cluster service account (when KUBERNETES_SERVICE_HOST is set).
   --kube-api-burst B                client-side burst (default 30)
   --identity ID                     leader-election identity (default: hostname and a random suffix)
   --log-level LEVEL                 debug, info, warn or error (default info)
+  --volatility-allow LIST           hosts (name, .domain) and networks (CIDR) that url and
+                                    prometheus volatility sources may name; repeatable
+                                    (default: none)
+  --volatility-allow-http           let those sources use http, not only https
+  --volatility-engine-key-over-http send the engine API key to the engine Services the
+                                    operator manages over plain HTTP (the engine source)
 )";
 }
 
@@ -85,6 +95,13 @@ Result<RunOptions> ParseRunOptions(const std::vector<std::string>& args) {
       {"--metrics-addr", text_flag(&o.metrics_addr)},
       {"--health-addr", text_flag(&o.health_addr)},
       {"--identity", text_flag(&o.identity)},
+      {"--volatility-allow",
+       [&o](std::string_view v) -> Result<void> {
+         Result<HostAllowList> checked = HostAllowList::Parse({std::string(v)});
+         if (!checked) return Fail("", "run: " + checked.error().message);
+         o.volatility_allow.emplace_back(v);
+         return {};
+       }},
       {"--log-level",
        [&o](std::string_view v) -> Result<void> {
          if (v != "debug" && v != "info" && v != "warn" && v != "error") {
@@ -121,6 +138,8 @@ Result<RunOptions> ParseRunOptions(const std::vector<std::string>& args) {
          return {};
        }},
   };
+  // Flags that may be given more than once, each adding to the list.
+  const std::set<std::string, std::less<>> repeatable = {"--volatility-allow"};
   std::map<std::string, bool, std::less<>> seen;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string_view arg = args[i];
@@ -136,6 +155,14 @@ Result<RunOptions> ParseRunOptions(const std::vector<std::string>& args) {
       o.leader_elect = false;
       continue;
     }
+    if (arg == "--volatility-allow-http") {
+      o.volatility_allow_http = true;
+      continue;
+    }
+    if (arg == "--volatility-engine-key-over-http") {
+      o.volatility_engine_key_over_http = true;
+      continue;
+    }
     std::string_view name = arg;
     std::optional<std::string_view> value;
     if (const size_t eq = arg.find('='); eq != std::string_view::npos) {
@@ -146,7 +173,7 @@ Result<RunOptions> ParseRunOptions(const std::vector<std::string>& args) {
     if (it == with_value.end()) {
       return Fail("", "run: unknown flag \"" + std::string(arg) + "\" (see run --help)");
     }
-    if (seen[std::string(name)]) {
+    if (seen[std::string(name)] && !repeatable.contains(name)) {
       return Fail("", "run: " + std::string(name) + " is given twice");
     }
     seen[std::string(name)] = true;

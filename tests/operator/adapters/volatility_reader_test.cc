@@ -9,6 +9,7 @@
 #include <cctype>
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "http_peer.h"
 #include "op/yaml.h"
@@ -43,6 +44,14 @@ spec:
   Result<PricingEngine> pe = ParsePricingEngine(*doc);
   EXPECT_TRUE(pe.has_value()) << (pe ? "" : ToString(pe.error()));
   return *pe;
+}
+
+// What the tests' peers need: plain HTTP to this machine.
+VolatilityReaderOptions Local() {
+  VolatilityReaderOptions o;
+  o.allow = HostAllowList::Parse({"127.0.0.1/32"}).value();
+  o.allow_http = true;
+  return o;
 }
 
 TEST(NumberAt, ReadsNumbersAndNumericStrings) {
@@ -87,7 +96,7 @@ TEST(HttpVolatilityReader, UrlSourcePollsOncePerInterval) {
   });
   const PricingEngine pe =
       EngineWith("{url: {url: \"" + peer.Url() + "/vix\", jsonPointer: /market/vix}}");
-  HttpVolatilityReader reader;
+  HttpVolatilityReader reader(Local());
   const TimePoint t0 = At("2026-11-30T15:00:00Z");
   VolatilityObservation o = reader.Read(pe, t0);
   EXPECT_TRUE(o.healthy) << o.message;
@@ -114,7 +123,7 @@ TEST(HttpVolatilityReader, AFailingSourceKeepsItsLastReadingThenGoesStale) {
     }
   });
   const PricingEngine pe = EngineWith("{url: {url: \"" + peer.Url() + "/\"}}");
-  HttpVolatilityReader reader;
+  HttpVolatilityReader reader(Local());
   const TimePoint t0 = At("2026-11-30T15:00:00Z");
   EXPECT_EQ(reader.Read(pe, t0).value, 26.5);
   fail = true;
@@ -135,7 +144,7 @@ TEST(HttpVolatilityReader, AFailingSourceKeepsItsLastReadingThenGoesStale) {
 
 TEST(HttpVolatilityReader, GarbageAndUnreachableSourcesAreUnhealthy) {
   Peer peer([&](int fd, const Request&, Peer&) { Peer::Respond(fd, 200, "<html>"); });
-  HttpVolatilityReader reader;
+  HttpVolatilityReader reader(Local());
   const TimePoint t0 = At("2026-11-30T15:00:00Z");
   VolatilityObservation o = reader.Read(EngineWith("{url: {url: \"" + peer.Url() + "/\"}}"), t0);
   EXPECT_FALSE(o.healthy);
@@ -154,7 +163,7 @@ TEST(HttpVolatilityReader, PrometheusSourceSendsTheQuery) {
   });
   const PricingEngine pe = EngineWith("{prometheus: {url: \"" + peer.Url() +
                                       "/\", query: \"max(vix_index{source=\\\"cboe\\\"})\"}}");
-  HttpVolatilityReader reader;
+  HttpVolatilityReader reader(Local());
   VolatilityObservation o = reader.Read(pe, At("2026-11-30T15:00:00Z"));
   EXPECT_TRUE(o.healthy) << o.message;
   EXPECT_EQ(o.value, 28.5);
@@ -169,6 +178,7 @@ TEST(HttpVolatilityReader, EngineSourceSendsTheApiKey) {
   });
   VolatilityReaderOptions options;
   options.engine_api_key = "internal-key";
+  options.engine_key_over_http = true;
   std::string asked;
   options.engine_authority = [&](const std::string& service, const std::string& ns) {
     asked = service + "." + ns;
@@ -185,6 +195,114 @@ TEST(HttpVolatilityReader, EngineSourceSendsTheApiKey) {
   std::string headers = peer.Requests()[0].headers;
   for (char& c : headers) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   EXPECT_NE(headers.find("\r\nx-api-key:internal-key"), std::string::npos) << headers;
+}
+
+TEST(HttpVolatilityReader, WithoutAnAllowListNoUrlIsFetched) {
+  std::atomic<int> asked{0};
+  Peer peer([&](int fd, const Request&, Peer&) {
+    ++asked;
+    Peer::Respond(fd, 200, R"({"value": 20})");
+  });
+  HttpVolatilityReader reader;  // the defaults: nothing allowed
+  const TimePoint t0 = At("2026-11-30T15:00:00Z");
+  for (const std::string& url :
+       {peer.Url() + "/", std::string("http://169.254.169.254/latest/meta-data/iam"),
+        std::string("https://kubernetes.default.svc/api"), std::string("https://10.96.0.1/")}) {
+    PricingEngine pe = EngineWith("{url: {url: \"" + url + "\"}}");
+    pe.metadata.name = "pe-" + std::to_string(url.size());
+    const VolatilityObservation o = reader.Read(pe, t0);
+    EXPECT_FALSE(o.healthy) << url;
+    EXPECT_NE(o.message.find("--volatility-"), std::string::npos) << o.message;
+  }
+  EXPECT_EQ(asked.load(), 0);
+}
+
+TEST(CheckVolatilityUrl, HttpsOnlyAndHostsByNameOrByEveryAddress) {
+  VolatilityReaderOptions o;
+  o.allow = HostAllowList::Parse({"vix.example.com,192.0.2.0/24"}).value();
+  o.resolve = [](const std::string& host) -> Result<std::vector<std::string>> {
+    if (host == "inside.example.net") return std::vector<std::string>{"192.0.2.10"};
+    if (host == "mixed.example.net") return std::vector<std::string>{"192.0.2.11", "10.0.0.5"};
+    return Fail("", "cannot resolve " + host);
+  };
+  EXPECT_TRUE(CheckVolatilityUrl("https://vix.example.com/v", o).has_value());
+  EXPECT_TRUE(CheckVolatilityUrl("https://192.0.2.4:8443/v", o).has_value());
+  EXPECT_TRUE(CheckVolatilityUrl("https://inside.example.net/v", o).has_value());
+  const auto refusal = [&](const std::string& url) {
+    Result<void> r = CheckVolatilityUrl(url, o);
+    return r ? std::string("allowed") : r.error().message;
+  };
+  EXPECT_EQ(refusal("http://vix.example.com/v"),
+            "http://vix.example.com/v: the operator fetches volatility only over https "
+            "(--volatility-allow-http allows http)");
+  EXPECT_EQ(refusal("https://mixed.example.net/v"),
+            "https://mixed.example.net/v: host mixed.example.net is not allowed for volatility "
+            "sources (--volatility-allow); it resolves to 10.0.0.5, outside the allowed networks");
+  EXPECT_EQ(refusal("https://198.51.100.1/"),
+            "https://198.51.100.1/: host 198.51.100.1 is not allowed for volatility sources "
+            "(--volatility-allow)");
+  EXPECT_NE(refusal("file:///etc/passwd").find("only over https"), std::string::npos);
+  o.allow_http = true;
+  EXPECT_TRUE(CheckVolatilityUrl("http://vix.example.com/v", o).has_value());
+}
+
+TEST(HttpVolatilityReader, AnAnswerThatIsNotANumberIsNeverQuoted) {
+  std::atomic<int> which{0};
+  Peer peer([&](int fd, const Request&, Peer&) {
+    switch (which.load()) {
+      case 0:
+        return Peer::Respond(fd, 200, R"({"value": "AKIAIOSFODNN7EXAMPLE"})");
+      case 1:
+        return Peer::Respond(fd, 200, R"({"value": {"password": "hunter2"}})");
+      case 2:
+        return Peer::Respond(fd, 200, std::string(kMaxAnswerBytes + 10, ' '));
+      default:
+        return Peer::Respond(fd, 200,
+                             R"({"status":"error","errorType":"bad_data","error":"token=s3cr3t"})");
+    }
+  });
+  HttpVolatilityReader reader(Local());
+  const TimePoint t0 = At("2026-11-30T15:00:00Z");
+  std::vector<std::string> messages;
+  for (int i = 0; i < 4; ++i) {
+    which = i;
+    PricingEngine pe = i < 3 ? EngineWith("{url: {url: \"" + peer.Url() + "/\"}}")
+                             : EngineWith("{prometheus: {url: \"" + peer.Url() +
+                                          "\", query: vix}}");
+    pe.metadata.name = "leak-" + std::to_string(i);
+    const VolatilityObservation o = reader.Read(pe, t0);
+    EXPECT_FALSE(o.healthy);
+    messages.push_back(o.message);
+  }
+  EXPECT_NE(messages[0].find("a string that is not a number at /value"), std::string::npos)
+      << messages[0];
+  EXPECT_NE(messages[1].find("an object at /value"), std::string::npos) << messages[1];
+  EXPECT_NE(messages[2].find("more than 1048576 bytes"), std::string::npos) << messages[2];
+  EXPECT_NE(messages[3].find("the query failed (bad_data)"), std::string::npos) << messages[3];
+  for (const std::string& m : messages) {
+    for (const char* secret : {"AKIA", "hunter2", "s3cr3t", "password"}) {
+      EXPECT_EQ(m.find(secret), std::string::npos) << m;
+    }
+  }
+}
+
+TEST(HttpVolatilityReader, TheEngineKeyIsNotSentInClearWithoutTheInstallersFlag) {
+  std::atomic<int> asked{0};
+  Peer peer([&](int fd, const Request&, Peer&) {
+    ++asked;
+    Peer::Respond(fd, 200, R"({"vix": 20})");
+  });
+  VolatilityReaderOptions options = Local();
+  options.engine_api_key = "internal-key";
+  options.engine_authority = [&](const std::string&, const std::string&) {
+    return peer.Url().substr(std::string("http://").size());
+  };
+  HttpVolatilityReader reader(options);
+  const VolatilityObservation o =
+      reader.Read(EngineWith("{engine: {}}"), At("2026-11-30T15:00:00Z"));
+  EXPECT_FALSE(o.healthy);
+  EXPECT_NE(o.message.find("--volatility-engine-key-over-http"), std::string::npos) << o.message;
+  EXPECT_EQ(asked.load(), 0);
 }
 
 }  // namespace
