@@ -11,6 +11,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -343,6 +344,57 @@ TEST_F(WatcherTest, ANonExpiryErrorEventBacksOffAndReWatches) {
   ASSERT_EQ(Errors().size(), 1u);
   EXPECT_EQ(Errors()[0].kind, KubeError::Kind::kForbidden);
   EXPECT_EQ(watcher_->Relists(), 0u);
+}
+
+TEST_F(WatcherTest, ATooLargeResourceVersionListsAgain) {
+  kube_.Seed(kDeployments, Deployment("a", 1));
+  Start();
+  ASSERT_TRUE(Eventually([&] { return kube_.OpenWatches() == 1; }));
+  // As a restored or lagging API server answers a watch from a version
+  // ahead of its cache: re-watching from it cannot succeed, a list can.
+  const KubeError too_large{KubeError::Kind::kTransient, 504, "Timeout",
+                            "GET /apis/apps/v1/deployments: HTTP 504 Timeout: Too large resource "
+                            "version: 9000, current: 12"};
+  kube_.FailNext(1, "Watch", too_large);
+  kube_.BreakWatches();
+  ASSERT_TRUE(Eventually([&] { return watcher_->Relists() == 1 && kube_.OpenWatches() == 1; }));
+  EXPECT_EQ(kube_.Calls("List"), 2);
+  // The same answer as a watch's ERROR event.
+  kube_.BreakWatches(too_large);
+  ASSERT_TRUE(Eventually([&] { return watcher_->Relists() == 2 && kube_.OpenWatches() == 1; }));
+}
+
+TEST_F(WatcherTest, WatchTimeoutsAreSpreadOverOnceToTwiceTheSetting) {
+  kube_.Seed(kDeployments, Deployment("a", 1));
+  WatcherOptions options = Options();
+  options.watch_timeout = std::chrono::seconds(300);
+  Start(options);
+  for (int i = 0; i < 12; ++i) {
+    ASSERT_TRUE(Eventually([&] { return kube_.OpenWatches() == 1; }));
+    kube_.CloseWatches();
+    ASSERT_TRUE(Eventually([&] { return kube_.WatchCalls().size() == static_cast<size_t>(i + 2); }));
+  }
+  std::set<int64_t> seen;
+  for (const fakes::KubeWatchCall& call : kube_.WatchCalls()) {
+    EXPECT_GE(call.options.timeout, std::chrono::seconds(300));
+    EXPECT_LT(call.options.timeout, std::chrono::seconds(600));
+    seen.insert(call.options.timeout.count());
+  }
+  EXPECT_GT(seen.size(), 3u) << "13 watches, hardly any jitter";
+}
+
+TEST_F(WatcherTest, ARetryAfterIsWaitedOutWhateverTheBackoff) {
+  kube_.Seed(kDeployments, Deployment("a", 1));
+  Start();  // backoff of 1..5 ms
+  ASSERT_TRUE(Eventually([&] { return kube_.OpenWatches() == 1; }));
+  KubeError throttled{KubeError::Kind::kTransient, 429, "TooManyRequests", "slow down"};
+  throttled.retry_after = std::chrono::seconds(1);
+  kube_.FailNext(1, "Watch", throttled);
+  const auto broke = std::chrono::steady_clock::now();
+  kube_.BreakWatches();
+  ASSERT_TRUE(Eventually([&] { return kube_.Calls("Watch") == 3 && kube_.OpenWatches() == 1; }));
+  // Watch 2 got the 429 at once; watch 3 waited for the Retry-After.
+  EXPECT_GE(std::chrono::steady_clock::now() - broke, std::chrono::milliseconds(950));
 }
 
 TEST_F(WatcherTest, RetriesAFailedList) {

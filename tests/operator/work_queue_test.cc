@@ -290,5 +290,15 @@ TEST(WorkQueue, NoKeyIsProcessedByTwoWorkersAtOnce) {
   EXPECT_GE(processed.load(), kKeys);
 }
 
+TEST(WorkQueue, ARateLimitedKeyWaitsAtLeastTheRetryAfter) {
+  FakeClock clock;
+  WorkQueue queue(clock);  // the first failure's backoff is 5 ms
+  queue.AddRateLimited("k", std::chrono::seconds(7));
+  clock.Advance(std::chrono::milliseconds(6900));
+  EXPECT_FALSE(queue.TryGet().has_value()) << "sooner than the server asked";
+  clock.Advance(std::chrono::milliseconds(200));
+  EXPECT_EQ(queue.TryGet(), "k");
+}
+
 }  // namespace
 }  // namespace pricing::op

@@ -63,12 +63,25 @@ struct KubeError {
   int http_status = 0;  // 0 when no response arrived
   std::string reason;   // the Status object's reason ("NotFound", "Conflict"...), if any
   std::string message;  // human-readable, includes the Status message when there is one
+  // The answer's Retry-After (429, 503): wait at least this long before the
+  // next attempt. nullopt when it had none.
+  std::optional<std::chrono::seconds> retry_after = std::nullopt;
 
   bool Retryable() const { return kind == Kind::kTransient || kind == Kind::kForbidden; }
 };
 
 template <typename T>
 using KubeResult = std::expected<T, KubeError>;
+
+// Whether `error` is the API server's "Too large resource version" (a watch
+// or list from a resourceVersion newer than its cache, as after a restore or
+// behind a lagging apiserver): retrying from that version cannot succeed
+// until it catches up; list again instead.
+bool IsTooLargeResourceVersion(const KubeError& error);
+
+// Parses an HTTP Retry-After value in seconds ("120"); nullopt for anything
+// else (an HTTP date is not used by the API server). Capped at one hour.
+std::optional<std::chrono::seconds> ParseRetryAfter(std::string_view value);
 
 struct ListOptions {
   std::string namespace_name;  // "" = all namespaces (or a cluster-scoped resource)

@@ -36,6 +36,7 @@ struct Exchange {
   int status = 0;
   std::optional<http::http_response> response;  // watch requests: kept for reading the body
   std::string body;
+  std::string retry_after;  // the answer's Retry-After header, if any
   std::string error;       // set when the request failed
   bool timed_out = false;  // cpprestsdk's own (inactivity) timer fired
 };
@@ -530,6 +531,10 @@ struct RestKubeClient::Impl {
             {
               std::lock_guard lock(exchange->mu);
               exchange->status = response.status_code();
+              if (auto it = response.headers().find(U("Retry-After"));
+                  it != response.headers().end()) {
+                exchange->retry_after = utility::conversions::to_utf8string(it->second);
+              }
             }
             return response.extract_utf8string(true);
           })
@@ -559,7 +564,9 @@ struct RestKubeClient::Impl {
     }
     Report(method, exchange->status);
     if (exchange->status < 200 || exchange->status > 299) {
-      return std::unexpected(ErrorFromResponse(exchange->status, exchange->body, what));
+      KubeError error = ErrorFromResponse(exchange->status, exchange->body, what);
+      error.retry_after = ParseRetryAfter(exchange->retry_after);
+      return std::unexpected(std::move(error));
     }
     return std::move(exchange->body);
   }
@@ -712,7 +719,11 @@ KubeResult<std::unique_ptr<WatchStream>> RestKubeClient::Impl::OpenWatch(
       body = response.extract_utf8string(true).get();
     } catch (const std::exception&) {
     }
-    return std::unexpected(ErrorFromResponse(status, body, what));
+    KubeError error = ErrorFromResponse(status, body, what);
+    if (auto it = response.headers().find(U("Retry-After")); it != response.headers().end()) {
+      error.retry_after = ParseRetryAfter(utility::conversions::to_utf8string(it->second));
+    }
+    return std::unexpected(std::move(error));
   }
   return std::make_unique<RestWatchStream>(std::move(client), std::move(cancel),
                                            std::move(response), resource, options.idle_timeout);

@@ -143,7 +143,8 @@ void Controller::Work() {
                           nullptr);
       }
     } else {
-      queue_.AddRateLimited(*key);
+      // A server that said how long to wait (429, 503) is not asked sooner.
+      queue_.AddRateLimited(*key, outcome.error().retry_after.value_or(std::chrono::seconds(0)));
       if (hooks_.reconciled) hooks_.reconciled(*key, "error", seconds, &outcome.error());
     }
     queue_.Done(*key);

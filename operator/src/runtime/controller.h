@@ -46,8 +46,10 @@ struct ControllerOptions {
   std::string namespace_name;  // "" = every namespace
   int workers = 2;
   BackoffPolicy backoff;
-  std::chrono::seconds watch_timeout{300};
-  std::chrono::seconds idle_timeout{330};
+  std::chrono::seconds watch_timeout{300};  // times a random factor in [1, 2)
+  // A watch with bookmarks hears from the server about once a minute; one
+  // silent for this long is dead and is re-opened.
+  std::chrono::seconds idle_timeout{90};
 };
 
 // Hooks for logs and metrics; any may be empty.

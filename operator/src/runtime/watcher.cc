@@ -22,7 +22,8 @@ KubeError ErrorOfStatus(const nlohmann::json& status) {
   error.reason = status.is_object() ? status.value("reason", "") : "";
   error.message = "watch error event: " +
                   (status.is_object() ? status.value("message", status.dump()) : status.dump());
-  if (error.http_status == 410) {
+  if (error.http_status == 410 || IsTooLargeResourceVersion(error)) {
+    // Gone, or ahead of the server's cache: either way, list again.
     error.kind = KubeError::Kind::kGone;
   } else if (error.http_status == 401 || error.http_status == 403) {
     error.kind = KubeError::Kind::kForbidden;
@@ -136,11 +137,16 @@ Watcher::WatchOutcome Watcher::WatchOnce() {
   watch_options.label_selector = options_.label_selector;
   watch_options.resource_version = resource_version_;
   watch_options.allow_bookmarks = true;
-  watch_options.timeout = options_.watch_timeout;
+  // Jittered, as client-go's reflector does (its minimum to twice it), so
+  // that watchers started together do not all re-open at the same moment.
+  std::uniform_real_distribution<double> spread(1.0, 2.0);
+  watch_options.timeout = std::chrono::seconds(static_cast<int64_t>(
+      static_cast<double>(options_.watch_timeout.count()) * spread(random_)));
   watch_options.idle_timeout = options_.idle_timeout;
   KubeResult<std::unique_ptr<WatchStream>> opened = client_.Watch(options_.resource, watch_options);
   if (!opened) {
-    if (opened.error().kind == KubeError::Kind::kGone) {
+    if (opened.error().kind == KubeError::Kind::kGone ||
+        IsTooLargeResourceVersion(opened.error())) {
       if (observer_.on_error) observer_.on_error(opened.error());
       return WatchOutcome::kGone;
     }
@@ -163,7 +169,13 @@ Watcher::WatchOutcome Watcher::WatchOnce() {
   while (true) {
     KubeResult<std::optional<WatchEvent>> next = stream->Next();
     if (Stopped()) return WatchOutcome::kStopped;
-    if (!next) return Backoff(next.error()) ? WatchOutcome::kFailed : WatchOutcome::kStopped;
+    if (!next) {
+      if (IsTooLargeResourceVersion(next.error())) {
+        if (observer_.on_error) observer_.on_error(next.error());
+        return WatchOutcome::kGone;
+      }
+      return Backoff(next.error()) ? WatchOutcome::kFailed : WatchOutcome::kStopped;
+    }
     if (!next->has_value()) return WatchOutcome::kEnded;
     const WatchEvent& event = **next;
     switch (event.type) {
@@ -204,7 +216,11 @@ bool Watcher::Backoff(const KubeError& error) {
                               static_cast<double>(options_.backoff_initial.count()) *
                                   static_cast<double>(uint64_t{1} << shift));
   std::uniform_real_distribution<double> jitter(0.0, std::max(0.0, cap));
-  const auto delay = std::chrono::duration<double, std::milli>(jitter(random_));
+  auto delay = std::chrono::duration<double, std::milli>(jitter(random_));
+  // The server said how long to wait (429, 503): never come back sooner.
+  if (error.retry_after) {
+    delay = std::max(delay, std::chrono::duration<double, std::milli>(*error.retry_after));
+  }
   std::unique_lock lock(mu_);
   cv_.wait_for(lock, delay, [this] { return stopped_; });
   return !stopped_;

@@ -2,7 +2,8 @@
 // Store equal to the API server's view of one resource. It lists, then watches
 // from the list's resourceVersion with bookmarks; re-opens a watch that ended
 // from the last resourceVersion seen; lists again when the server says that
-// version is gone (410); and backs off with full jitter after other errors.
+// version is gone (410) or too large for its cache; and backs off with full
+// jitter after other errors, never sooner than a Retry-After.
 // Each change is reported to a callback after the store has it, so the
 // controller can enqueue the key.
 #pragma once
@@ -27,8 +28,12 @@ struct WatcherOptions {
   Resource resource;
   std::string namespace_name;  // "" = all namespaces
   std::string label_selector;  // "" = everything
+  // Each watch asks the server to end it after this long times a random
+  // factor in [1, 2).
   std::chrono::seconds watch_timeout{300};
-  std::chrono::seconds idle_timeout{330};
+  // A watch silent this long is dead (a lost connection, a stuck proxy):
+  // the server sends a bookmark about every minute.
+  std::chrono::seconds idle_timeout{90};
   std::chrono::milliseconds backoff_initial{500};
   std::chrono::milliseconds backoff_max{30000};
 };

@@ -42,15 +42,15 @@ void WorkQueue::AddAfter(const std::string& key, std::chrono::nanoseconds delay)
   Notify(notes);
 }
 
-void WorkQueue::AddRateLimited(const std::string& key) {
+void WorkQueue::AddRateLimited(const std::string& key, std::chrono::nanoseconds at_least) {
   Notes notes;
   {
     std::lock_guard lock(mu_);
     if (shut_down_) return;
     const int failures = ++failures_[key];
-    AddLocked(key,
-              clock_.Now() + std::chrono::duration_cast<TimePoint::duration>(
-                                 BackoffDelay(policy_, failures)),
+    const std::chrono::nanoseconds delay =
+        std::max<std::chrono::nanoseconds>(BackoffDelay(policy_, failures), at_least);
+    AddLocked(key, clock_.Now() + std::chrono::duration_cast<TimePoint::duration>(delay),
               notes);
     notes.retried = true;
   }

@@ -59,8 +59,9 @@ class WorkQueue {
   // flight, the entry is held until Done. Ignored after ShutDown.
   void AddAfter(const std::string& key, std::chrono::nanoseconds delay);
 
-  // Counts a failure of `key` and adds it after BackoffDelay(policy, failures).
-  void AddRateLimited(const std::string& key);
+  // Counts a failure of `key` and adds it after BackoffDelay(policy,
+  // failures), or after `at_least` when that is longer (a Retry-After).
+  void AddRateLimited(const std::string& key, std::chrono::nanoseconds at_least = {});
 
   // Resets the failure count of `key` (call after a successful reconcile).
   void Forget(const std::string& key);

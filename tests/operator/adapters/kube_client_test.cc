@@ -307,5 +307,49 @@ TEST(RestKubeClient, WatchRefusedWithGone) {
   EXPECT_EQ(stream.error().reason, "Expired");
 }
 
+// What a throttled API server (API Priority and Fairness) answers.
+void RespondThrottled(int fd) {
+  const std::string body =
+      R"({"kind":"Status","reason":"TooManyRequests","message":"too many requests, please try again later"})";
+  Peer::Send(fd, "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
+                 "Retry-After: 7\r\nConnection: close\r\nContent-Length: " +
+                     std::to_string(body.size()) + "\r\n\r\n" + body);
+}
+
+TEST(RestKubeClient, A429CarriesItsRetryAfterForRequestsAndWatches) {
+  Peer peer([](int fd, const Request&, Peer&) { RespondThrottled(fd); });
+  auto client = ClientFor(peer);
+  const KubeResult<json> got = client->Get(kConfigMaps, "ns", "a");
+  ASSERT_FALSE(got.has_value());
+  EXPECT_EQ(got.error().kind, KubeError::Kind::kTransient);
+  ASSERT_TRUE(got.error().retry_after.has_value());
+  EXPECT_EQ(*got.error().retry_after, std::chrono::seconds(7));
+  auto stream = client->Watch(kConfigMaps, {});
+  ASSERT_FALSE(stream.has_value());
+  ASSERT_TRUE(stream.error().retry_after.has_value());
+  EXPECT_EQ(*stream.error().retry_after, std::chrono::seconds(7));
+}
+
+TEST(RestKubeClient, AWatchFromATooLargeVersionIsToldApart) {
+  Peer peer([](int fd, const Request&, Peer&) {
+    Peer::Respond(fd, 504, R"({"kind":"Status","reason":"Timeout","message":"Too large resource version: 9000, current: 12","details":{"causes":[{"reason":"ResourceVersionTooLarge","message":"Too large resource version"}]}})");
+  });
+  auto client = ClientFor(peer);
+  WatchOptions options;
+  options.resource_version = "9000";
+  auto stream = client->Watch(kConfigMaps, options);
+  ASSERT_FALSE(stream.has_value());
+  EXPECT_TRUE(IsTooLargeResourceVersion(stream.error())) << stream.error().message;
+}
+
+TEST(ParseRetryAfter, TakesSecondsOnly) {
+  EXPECT_EQ(ParseRetryAfter("7"), std::chrono::seconds(7));
+  EXPECT_EQ(ParseRetryAfter(" 120 "), std::chrono::seconds(120));
+  EXPECT_EQ(ParseRetryAfter("86400"), std::chrono::seconds(3600));  // capped at an hour
+  EXPECT_FALSE(ParseRetryAfter("").has_value());
+  EXPECT_FALSE(ParseRetryAfter("-1").has_value());
+  EXPECT_FALSE(ParseRetryAfter("Wed, 21 Oct 2026 07:28:00 GMT").has_value());
+}
+
 }  // namespace
 }  // namespace pricing::op
