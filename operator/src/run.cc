@@ -7,9 +7,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -149,7 +152,34 @@ int RunOperator(const std::vector<std::string>& args) {
 
   std::atomic<bool> leading{!options.leader_elect};
   OpsServer::Handlers handlers;
-  handlers.healthy = [] { return true; };
+  // Healthy while every worker and watcher makes progress: a stuck one is
+  // what a restart mends (a standby's controller is not running: healthy).
+  auto unhealthy_log = std::make_shared<std::atomic<int64_t>>(0);
+  handlers.healthy = [&controller, unhealthy_log] {
+    const std::string problem = controller.Unhealthy();
+    if (problem.empty()) return true;
+    const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+    const int64_t every = std::chrono::steady_clock::duration(std::chrono::seconds(30)).count();
+    if (now - unhealthy_log->load() > every) {
+      unhealthy_log->store(now);
+      Log(LogLevel::kError, "not healthy", {{"reason", problem}});
+    }
+    return false;
+  };
+  if (!options.metrics_bearer_token_file.empty()) {
+    std::ifstream in(options.metrics_bearer_token_file);
+    std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
+      token.pop_back();
+    }
+    if (!in.good() && !in.eof()) token.clear();
+    if (token.empty()) {
+      Log(LogLevel::kError, "cannot read the metrics token",
+          {{"flag", "--metrics-bearer-token-file"}, {"file", options.metrics_bearer_token_file}});
+      return 1;
+    }
+    handlers.metrics_token = std::move(token);
+  }
   // A standby is ready (it has nothing to sync); the leader once its caches are.
   handlers.ready = [&] { return !leading.load() || controller.Synced(); };
   handlers.metrics = [&metrics, &controller] {

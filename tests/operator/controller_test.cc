@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -55,6 +57,42 @@ TEST(OwnerKeyOfTest, NamesTheControllingPricingEngine) {
   EXPECT_EQ(OwnerKeyOf(json::object()), "");
   EXPECT_EQ(OwnerKeyOf(json("text")), "");
 }
+
+// A volatility source whose reads wait until released: a reconcile stuck
+// on a call that never returns.
+class BlockingVolatility : public VolatilityReader {
+ public:
+  VolatilityObservation Read(const PricingEngine&, TimePoint) override {
+    std::unique_lock lock(mu_);
+    reading_ = true;
+    cv_.wait(lock, [&] { return released_; });
+    return VolatilityObservation{20.0, "url", std::nullopt, true, ""};
+  }
+  bool Reading() {
+    std::lock_guard lock(mu_);
+    return reading_;
+  }
+  void Release() {
+    std::lock_guard lock(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+  ~BlockingVolatility() override { Release(); }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool reading_ = false;
+  bool released_ = false;
+};
+
+// The desk engine with a url volatility source.
+const std::string kVolatileDeskYaml = std::string(kDeskEngineYaml) + R"(
+  volatility:
+    source: {url: {url: "https://vix.example.com/v"}}
+    regimes:
+    - {name: High, enterAbove: 30, exitBelow: 27, minReplicas: {calculation: 4}}
+)";
 
 class ControllerTest : public ::testing::Test {
  protected:
@@ -221,6 +259,64 @@ TEST_F(ControllerTest, FailedWritesAreRetriedWithBackoff) {
   EXPECT_TRUE(Eventually([&] { return ChildrenExist() && StatusObserved(); }));
   std::lock_guard lock(mu_);
   EXPECT_GE(errors_, 1);
+}
+
+TEST_F(ControllerTest, AChildsStatusOnlyUpdateWakesNoReconcileUnlessItMatters) {
+  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  Start();
+  ASSERT_TRUE(Eventually([&] { return ChildrenExist() && StatusObserved(); }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // our writes' echoes
+  const int before = Reconciles();
+  // The HPA controller rewrites each HPA's status every 15 s with new
+  // readings: 20 such writes.
+  for (int i = 0; i < 20; ++i) {
+    json hpa = *client_.Object(kHorizontalPodAutoscalers, "prod", "desk-calculation");
+    hpa["status"]["currentMetrics"] = json::parse(
+        R"([{"type":"Resource","resource":{"name":"cpu","current":{"averageUtilization":)" +
+        std::to_string(40 + i) + "}}}]");
+    hpa["status"]["lastScaleTime"] = "2026-11-30T15:00:" + std::to_string(10 + i) + "Z";
+    client_.Seed(kHorizontalPodAutoscalers, hpa);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(Reconciles(), before) << "status-only updates woke reconciles";
+  // A condition the status reads (ScalingActive) does wake one.
+  json hpa = *client_.Object(kHorizontalPodAutoscalers, "prod", "desk-calculation");
+  hpa["status"]["conditions"] = json::parse(
+      R"([{"type":"ScalingActive","status":"False","reason":"FailedGetResourceMetric"}])");
+  client_.Seed(kHorizontalPodAutoscalers, hpa);
+  EXPECT_TRUE(Eventually([&] { return Reconciles() > before; }));
+}
+
+TEST_F(ControllerTest, NothingIsKeptAboutAnEngineOnceItAndItsChildrenAreGone) {
+  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  Start();
+  ASSERT_TRUE(Eventually([&] { return ChildrenExist() && StatusObserved(); }));
+  ASSERT_TRUE(client_.Delete(kPricingEngines, "prod", "desk").has_value());
+  for (const Resource* r :
+       {&kDeployments, &kServices, &kHorizontalPodAutoscalers, &kPodDisruptionBudgets}) {
+    for (const char* name : {"desk-api", "desk-calculation"}) {
+      ASSERT_TRUE(client_.Delete(*r, "prod", name).has_value());  // the garbage collector
+    }
+  }
+  EXPECT_TRUE(Eventually([&] { return controller_->reconciler().Remembered() == 0; }));
+}
+
+TEST_F(ControllerTest, AWorkerStuckInAReconcileMakesTheProcessUnhealthy) {
+  ControllerOptions options;
+  options.workers = 1;
+  options.stuck_after = std::chrono::milliseconds(200);
+  BlockingVolatility volatility;
+  client_.Seed(kPricingEngines, YamlJson(kVolatileDeskYaml.c_str()));
+  controller_ = std::make_unique<Controller>(client_, clock_, events_, &volatility, options);
+  EXPECT_EQ(controller_->Unhealthy(), "") << "not running yet";
+  controller_->Start();
+  ASSERT_TRUE(Eventually([&] { return volatility.Reading(); }));
+  EXPECT_TRUE(Eventually([&] {
+    return controller_->Unhealthy().starts_with("worker-0 has been in one reconcile for");
+  }));
+  volatility.Release();
+  EXPECT_TRUE(Eventually([&] { return controller_->Unhealthy().empty(); }));
+  controller_->Stop();  // before `volatility` goes
 }
 
 TEST_F(ControllerTest, StopReturnsPromptlyAndIsIdempotent) {

@@ -511,6 +511,24 @@ TEST_F(ReconcilerTest, AnObjectThatConsentsIsAdoptedUnlessAnotherControllerOwnsI
       << Ready()["message"];
 }
 
+TEST_F(ReconcilerTest, WhatIsKeptAboutAnObjectGoesWhenItIsDeleted) {
+  client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
+  Sync();
+  // Applied, and not yet in the caches: each write is remembered.
+  ASSERT_TRUE(reconciler_.Reconcile("prod/desk").has_value());
+  ASSERT_GT(reconciler_.Remembered(), 8u);
+  // The engine and its children are deleted before their watch events of
+  // those writes arrive: their deletions are all that comes.
+  for (const Resource* r :
+       {&kDeployments, &kServices, &kHorizontalPodAutoscalers, &kPodDisruptionBudgets}) {
+    for (const char* name : {"desk-api", "desk-calculation"}) {
+      reconciler_.Forget(r->plural + "/prod/" + name);
+    }
+  }
+  reconciler_.Forget("pricingengines/prod/desk");
+  EXPECT_EQ(reconciler_.Remembered(), 0u);
+}
+
 TEST_F(ReconcilerTest, ADeletedEngineNeedsNothing) {
   const KubeResult<ReconcileOutcome> r = Reconcile();
   ASSERT_TRUE(r.has_value());

@@ -6,7 +6,7 @@
 //       [--metrics-addr :8080] [--health-addr :8081] [--workers 2]
 //       [--kube-api-qps 20] [--kube-api-burst 30] [--identity ID] [--log-level info]
 //       [--volatility-allow HOSTS|CIDRS]... [--volatility-allow-http]
-//       [--volatility-engine-key-over-http]
+//       [--volatility-engine-key-over-http] [--metrics-bearer-token-file FILE]
 #pragma once
 
 #include <chrono>
@@ -41,6 +41,8 @@ struct RunOptions {
   std::vector<std::string> volatility_allow;
   bool volatility_allow_http = false;
   bool volatility_engine_key_over_http = false;
+  // A file holding the bearer token /metrics requires; "" = /metrics is open.
+  std::string metrics_bearer_token_file;
   bool help = false;
 };
 

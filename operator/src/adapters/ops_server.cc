@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "common/socket.h"
+#include "common/text.h"
 #include "common/thread_name.h"
 
 namespace pricing::op {
@@ -85,6 +86,21 @@ boost::system::error_code Listen(tcp::acceptor& acceptor, const tcp::endpoint& e
   if (acceptor.bind(endpoint, ec)) return ec;
   if (acceptor.listen(asio::socket_base::max_listen_connections, ec)) return ec;
   return ec;
+}
+
+// Whether `authorization` is "Bearer <token>", compared in constant time.
+bool BearerMatches(std::string_view authorization, std::string_view token) {
+  constexpr std::string_view kScheme = "Bearer ";
+  if (authorization.size() < kScheme.size() ||
+      !EqualsIgnoreCase(authorization.substr(0, kScheme.size()), kScheme)) {
+    return false;
+  }
+  const std::string_view given = authorization.substr(kScheme.size());
+  unsigned char diff = given.size() == token.size() ? 0 : 1;
+  for (size_t i = 0; i < token.size(); ++i) {
+    diff |= static_cast<unsigned char>(token[i] ^ (i < given.size() ? given[i] : 0));
+  }
+  return diff == 0;
 }
 
 }  // namespace
@@ -212,6 +228,13 @@ http::response<http::string_body> OpsServer::Impl::Respond(
       response.result(http::status::method_not_allowed);
       response.set(http::field::allow, "GET, HEAD");
       response.body() = "method not allowed\n";
+    } else if (path == "/metrics" && !handlers->metrics_token.empty() &&
+               !BearerMatches(std::string_view(request[http::field::authorization].data(),
+                                               request[http::field::authorization].size()),
+                              handlers->metrics_token)) {
+      response.result(http::status::unauthorized);
+      response.set(http::field::www_authenticate, "Bearer realm=\"pricing-operator metrics\"");
+      response.body() = "unauthorized\n";
     } else if (path == "/metrics") {
       response.result(http::status::ok);
       response.set(http::field::content_type, kMetricsContentType);

@@ -4,7 +4,9 @@
 //
 //   GET|HEAD /healthz  200 "ok", or 503 "not healthy" when `healthy` says no
 //   GET|HEAD /readyz   200 "ok", or 503 "not ready" when `ready` says no
-//   GET|HEAD /metrics  200, the `metrics` text (Prometheus exposition 0.0.4)
+//   GET|HEAD /metrics  200, the `metrics` text (Prometheus exposition 0.0.4);
+//                      with a `metrics_token`, 401 unless the request carries
+//                      "Authorization: Bearer <token>"
 //   anything else      404 (405 for another method on one of these paths)
 //
 // Keep-alive is honoured; requests larger than a few kilobytes, malformed
@@ -31,6 +33,9 @@ class OpsServer {
     std::function<bool()> healthy;
     std::function<bool()> ready;
     std::function<std::string()> metrics;
+    // When not empty, /metrics answers only requests bearing this token
+    // (compared in constant time); /healthz and /readyz stay open to probes.
+    std::string metrics_token = {};
   };
 
   // `address` is "[host]:port" as the command-line flags take it: ":8080"

@@ -58,6 +58,8 @@ else the in-cluster service account (when KUBERNETES_SERVICE_HOST is set).
   --kube-api-burst B                client-side burst (default 30)
   --identity ID                     leader-election identity (default: hostname and a random suffix)
   --log-level LEVEL                 debug, info, warn or error (default info)
+  --metrics-bearer-token-file F     /metrics answers only "Authorization: Bearer <token>",
+                                    the token being F's content (default: open)
   --volatility-allow LIST           hosts (name, .domain) and networks (CIDR) that url and
                                     prometheus volatility sources may name; repeatable
                                     (default: none)
@@ -95,6 +97,7 @@ Result<RunOptions> ParseRunOptions(const std::vector<std::string>& args) {
       {"--metrics-addr", text_flag(&o.metrics_addr)},
       {"--health-addr", text_flag(&o.health_addr)},
       {"--identity", text_flag(&o.identity)},
+      {"--metrics-bearer-token-file", text_flag(&o.metrics_bearer_token_file)},
       {"--volatility-allow",
        [&o](std::string_view v) -> Result<void> {
          Result<HostAllowList> checked = HostAllowList::Parse({std::string(v)});

@@ -51,6 +51,9 @@ Controller::Controller(KubeClient& client, const Clock& clock, EventRecorder& ev
     wo.label_selector = std::move(selector);
     wo.watch_timeout = options_.watch_timeout;
     wo.idle_timeout = options_.idle_timeout;
+    // A child's event that changes nothing the reconciler reads (an HPA's
+    // status rewritten with new metric readings every 15 s) wakes no one.
+    wo.report_unchanged = resource == kPricingEngines;
     WatcherObserver observer;
     if (hooks_.watch_error) {
       observer.on_error = [this, plural = resource.plural](const KubeError& error) {
@@ -61,7 +64,7 @@ Controller::Controller(KubeClient& client, const Clock& clock, EventRecorder& ev
                                                   std::move(on_change), std::move(observer)));
   };
   watcher(kPricingEngines, engines_, "",
-          [this](const std::string& key, const json&, bool) { OnEngine(key); });
+          [this](const std::string& key, const json&, bool deleted) { OnEngine(key, deleted); });
   for (auto [resource, store] :
        {std::pair<const Resource*, Store*>{&kDeployments, &deployments_},
         {&kServices, &services_},
@@ -71,20 +74,30 @@ Controller::Controller(KubeClient& client, const Clock& clock, EventRecorder& ev
     // and a Service), so the owner map is keyed by plural too.
     watcher(*resource, *store, std::string(kManagedBySelector),
             [this, plural = resource->plural](const std::string& key, const json& object,
-                                              bool) { OnChild(object, plural + "/" + key); });
+                                              bool deleted) {
+              OnChild(object, plural + "/" + key, deleted);
+            });
   }
 }
 
 Controller::~Controller() { Stop(); }
 
-void Controller::OnEngine(const std::string& key) {
-  reconciler_.Observed(kPricingEngines.plural + "/" + key);
+void Controller::OnEngine(const std::string& key, bool deleted) {
+  if (deleted) {
+    reconciler_.Forget(kPricingEngines.plural + "/" + key);
+  } else {
+    reconciler_.Observed(kPricingEngines.plural + "/" + key);
+  }
   queue_.Add(key);
 }
 
-void Controller::OnChild(const json& object, const std::string& key) {
+void Controller::OnChild(const json& object, const std::string& key, bool deleted) {
   // A deleted child comes with its last state, so its owner is known then too.
-  reconciler_.Observed(key);
+  if (deleted) {
+    reconciler_.Forget(key);
+  } else {
+    reconciler_.Observed(key);
+  }
   const std::string owner = OwnerKeyOf(object);
   if (!owner.empty()) queue_.Add(owner);
 }
@@ -98,10 +111,11 @@ void Controller::Start() {
     });
   }
   const int workers = options_.workers < 1 ? 1 : options_.workers;
+  busy_since_ = std::make_unique<std::atomic<int64_t>[]>(static_cast<size_t>(workers));
   for (int i = 0; i < workers; ++i) {
     threads_.emplace_back([this, i] {
       NameThisThread("worker-" + std::to_string(i));
-      Work();
+      Work(busy_since_[static_cast<size_t>(i)]);
     });
   }
 }
@@ -124,7 +138,33 @@ bool Controller::Synced() const {
   return true;
 }
 
-void Controller::Work() {
+std::string Controller::Unhealthy() const {
+  if (!running_.load() || stopped_.load()) return "";
+  const auto now = std::chrono::steady_clock::now();
+  const auto seconds = [](std::chrono::steady_clock::duration d) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d).count()) + " s";
+  };
+  const int workers = options_.workers < 1 ? 1 : options_.workers;
+  for (int i = 0; i < workers; ++i) {
+    const int64_t since = busy_since_[static_cast<size_t>(i)].load();
+    if (since == 0) continue;
+    const auto busy = now - std::chrono::steady_clock::time_point(
+                                std::chrono::steady_clock::duration(since));
+    if (busy > options_.stuck_after) {
+      return "worker-" + std::to_string(i) + " has been in one reconcile for " + seconds(busy);
+    }
+  }
+  for (const std::unique_ptr<Watcher>& w : watchers_) {
+    const auto quiet = now - w->LastProgress();
+    if (quiet > options_.stuck_after) {
+      return "watch-" + w->resource().plural + " has not heard from the API server for " +
+             seconds(quiet);
+    }
+  }
+  return "";
+}
+
+void Controller::Work(std::atomic<int64_t>& busy_since) {
   // Wait for every cache to be listed once.
   while (!Synced()) {
     if (queue_.ShuttingDown()) return;
@@ -132,7 +172,9 @@ void Controller::Work() {
   }
   while (std::optional<std::string> key = queue_.Get()) {
     const auto started = std::chrono::steady_clock::now();
+    busy_since.store(started.time_since_epoch().count());
     KubeResult<ReconcileOutcome> outcome = reconciler_.Reconcile(*key);
+    busy_since.store(0);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     if (outcome) {

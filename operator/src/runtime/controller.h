@@ -50,6 +50,12 @@ struct ControllerOptions {
   // A watch with bookmarks hears from the server about once a minute; one
   // silent for this long is dead and is re-opened.
   std::chrono::seconds idle_timeout{90};
+  // /healthz: a reconcile running this long, or a watcher that has not come
+  // back from the server (an event, a bookmark, a list, a failure, the end of
+  // a back-off) for this long, is stuck and the process should be restarted.
+  // Every request has a timeout and a silent watch ends after idle_timeout,
+  // so a healthy one never comes near.
+  std::chrono::nanoseconds stuck_after = std::chrono::minutes(5);
 };
 
 // Hooks for logs and metrics; any may be empty.
@@ -89,16 +95,22 @@ class Controller {
   // Returns whether Start has been called and Stop has not.
   bool Running() const { return running_.load(); }
 
+  // For /healthz: "" while every worker and watcher is making progress (or
+  // the controller is not running); otherwise what is stuck and for how long.
+  std::string Unhealthy() const;
+
   WorkQueue& queue() { return queue_; }
+  const Reconciler& reconciler() const { return reconciler_; }
 
  private:
-  void Work();
+  // A worker's loop; `busy_since` is its slot in busy_since_.
+  void Work(std::atomic<int64_t>& busy_since);
   // Hands freed heap back to the system when the queue has just run dry after
   // a burst of reconciles.
   void ReleaseAfterBurst();
-  void OnEngine(const std::string& key);
+  void OnEngine(const std::string& key, bool deleted);
   // `key` is "plural/namespace/name".
-  void OnChild(const nlohmann::json& object, const std::string& key);
+  void OnChild(const nlohmann::json& object, const std::string& key, bool deleted);
 
   KubeClient& client_;
   const Clock& clock_;
@@ -116,6 +128,9 @@ class Controller {
   Reconciler reconciler_;
   std::vector<std::unique_ptr<Watcher>> watchers_;
   std::vector<std::thread> threads_;
+  // Per worker: when its current reconcile started (steady_clock ticks), 0
+  // while it waits for work.
+  std::unique_ptr<std::atomic<int64_t>[]> busy_since_;
   std::atomic<int64_t> reconciles_{0};
   std::mutex release_mu_;
   int64_t reconciles_at_release_ = 0;                   // guarded by release_mu_

@@ -439,6 +439,20 @@ void Reconciler::Observed(const std::string& key) {
   if (key.starts_with(prefix)) status_written_.erase(key.substr(prefix.size()));
 }
 
+void Reconciler::Forget(const std::string& key) {
+  std::lock_guard lock(mu_);
+  applied_.erase(key);
+  applied_records_.erase(key);
+  read_back_.erase(key);
+  const std::string prefix = kPricingEngines.plural + "/";
+  if (key.starts_with(prefix)) status_written_.erase(key.substr(prefix.size()));
+}
+
+size_t Reconciler::Remembered() const {
+  std::lock_guard lock(mu_);
+  return applied_.size() + applied_records_.size() + read_back_.size() + status_written_.size();
+}
+
 void Reconciler::ObservedAll() {
   std::lock_guard lock(mu_);
   applied_.clear();

@@ -101,6 +101,14 @@ class Reconciler {
   // Same as Observed for every object: the caches hold every write made so far.
   void ObservedAll();
 
+  // The object `key` (as for Observed) was deleted: forgets everything kept
+  // about it, so a process that sees thousands of objects come and go keeps
+  // nothing for the departed.
+  void Forget(const std::string& key);
+
+  // Returns the number of entries kept about objects (tests).
+  size_t Remembered() const;
+
  private:
   const Store& StoreOf(const Resource& resource) const;
 
@@ -152,7 +160,7 @@ class Reconciler {
   VolatilityReader* volatility_;
   ReconcilerHooks hooks_;
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   // child "plural/ns/name" -> (cached resourceVersion at apply, fingerprint)
   std::unordered_map<std::string, AppliedMemory> applied_;
   // Deployment or HPA "plural/ns/name" -> (cached resourceVersion at apply,

@@ -137,7 +137,23 @@ std::vector<std::pair<std::string, std::vector<std::uint8_t>>> Store::Swap(
   return vanished;  // the rest of the old content goes with `next`, outside the lock
 }
 
-std::string Store::Apply(const WatchEvent& event) {
+namespace {
+
+// Whether two records are equal but for metadata.resourceVersion.
+bool SameButVersion(nlohmann::json a, nlohmann::json b) {
+  for (nlohmann::json* r : {&a, &b}) {
+    if (r->is_object() && r->contains("metadata") && (*r)["metadata"].is_object()) {
+      (*r)["metadata"].erase("resourceVersion");
+    }
+  }
+  return a == b;
+}
+
+}  // namespace
+
+std::string Store::Apply(const WatchEvent& event, bool* changed) {
+  if (changed != nullptr) *changed = event.type != WatchEvent::Type::kBookmark &&
+                                     event.type != WatchEvent::Type::kError;
   std::vector<std::uint8_t> encoded;
   if (event.type == WatchEvent::Type::kAdded || event.type == WatchEvent::Type::kModified) {
     encoded = Encode(event.object);  // outside the lock: readers need not wait for it
@@ -147,6 +163,11 @@ std::string Store::Apply(const WatchEvent& event) {
     case WatchEvent::Type::kAdded:
     case WatchEvent::Type::kModified: {
       std::string key = KeyOf(event.object);
+      if (changed != nullptr) {
+        if (auto it = objects_.find(key); it != objects_.end()) {
+          *changed = !SameButVersion(codec_.decode(it->second), codec_.decode(encoded));
+        }
+      }
       objects_.insert_or_assign(key, std::move(encoded));
       resource_version_ = ResourceVersionOf(event.object);
       return key;

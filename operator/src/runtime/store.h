@@ -94,8 +94,11 @@ class Store {
 
   // Applies a watch event: ADDED / MODIFIED store the object, DELETED removes
   // it, BOOKMARK only advances the resourceVersion; ERROR is ignored. Returns
-  // the key the event changed, or "" for a bookmark or error.
-  std::string Apply(const WatchEvent& event);
+  // the key the event changed, or "" for a bookmark or error. With `changed`,
+  // sets it to whether what the store keeps of the object changed beyond its
+  // resourceVersion (false for a MODIFIED event whose changes the projection
+  // drops, such as an HPA's metric readings).
+  std::string Apply(const WatchEvent& event, bool* changed = nullptr);
 
   // Returns the object stored under `key`.
   std::optional<nlohmann::json> Get(const std::string& key) const;

@@ -47,6 +47,7 @@ Watcher::Watcher(KubeClient& client, Store& store, WatcherOptions options, OnCha
 void Watcher::Run() {
   bool need_list = true;
   while (!Stopped()) {
+    Progressed();
     if (need_list) {
       if (!List()) continue;
       need_list = false;
@@ -99,6 +100,7 @@ bool Watcher::List() {
   // relist of thousands of Deployments never exists whole as parsed JSON.
   list_options.transform = [this](const nlohmann::json& object) { return store_.Project(object); };
   KubeResult<ListResult> list = client_.List(options_.resource, list_options);
+  Progressed();
   if (!list) {
     gate.unlock();
     Backoff(list.error());
@@ -144,6 +146,7 @@ Watcher::WatchOutcome Watcher::WatchOnce() {
       static_cast<double>(options_.watch_timeout.count()) * spread(random_)));
   watch_options.idle_timeout = options_.idle_timeout;
   KubeResult<std::unique_ptr<WatchStream>> opened = client_.Watch(options_.resource, watch_options);
+  Progressed();
   if (!opened) {
     if (opened.error().kind == KubeError::Kind::kGone ||
         IsTooLargeResourceVersion(opened.error())) {
@@ -168,6 +171,7 @@ Watcher::WatchOutcome Watcher::WatchOnce() {
 
   while (true) {
     KubeResult<std::optional<WatchEvent>> next = stream->Next();
+    Progressed();
     if (Stopped()) return WatchOutcome::kStopped;
     if (!next) {
       if (IsTooLargeResourceVersion(next.error())) {
@@ -199,8 +203,13 @@ Watcher::WatchOutcome Watcher::WatchOnce() {
       case WatchEvent::Type::kDeleted: {
         std::string rv = ResourceVersionOf(event.object);
         if (!rv.empty()) resource_version_ = std::move(rv);
-        const std::string key = store_.Apply(event);
+        bool changed = true;
+        const std::string key = store_.Apply(event, &changed);
         failures_ = 0;
+        if (!changed && !options_.report_unchanged) {
+          skipped_.fetch_add(1);
+          break;
+        }
         if (on_change_) on_change_(key, event.object, event.type == WatchEvent::Type::kDeleted);
         break;
       }
@@ -223,6 +232,7 @@ bool Watcher::Backoff(const KubeError& error) {
   }
   std::unique_lock lock(mu_);
   cv_.wait_for(lock, delay, [this] { return stopped_; });
+  Progressed();
   return !stopped_;
 }
 

@@ -34,6 +34,10 @@ struct WatcherOptions {
   // A watch silent this long is dead (a lost connection, a stuck proxy):
   // the server sends a bookmark about every minute.
   std::chrono::seconds idle_timeout{90};
+  // Whether on_change hears of MODIFIED events that change nothing the store
+  // keeps but the resourceVersion (an HPA's status rewritten with new metric
+  // readings every 15 s). The store takes them either way.
+  bool report_unchanged = true;
   std::chrono::milliseconds backoff_initial{500};
   std::chrono::milliseconds backoff_max{30000};
 };
@@ -85,6 +89,17 @@ class Watcher {
   // Returns the number of successful lists after the first.
   uint64_t Relists() const;
 
+  // Returns when Run last came back from the API server: a list, a watch
+  // opened, an event or bookmark, a failure, or the end of a back-off (or
+  // construction). A Run blocked longer than its idle timeout is stuck.
+  std::chrono::steady_clock::time_point LastProgress() const {
+    return std::chrono::steady_clock::time_point(
+        std::chrono::steady_clock::duration(progress_.load()));
+  }
+
+  // Returns the number of events not reported (report_unchanged false).
+  uint64_t Skipped() const { return skipped_.load(); }
+
  private:
   enum class WatchOutcome { kEnded, kGone, kFailed, kStopped };
 
@@ -116,6 +131,9 @@ class Watcher {
 
   std::atomic<bool> synced_{false};
   std::atomic<uint64_t> relists_{0};
+  std::atomic<uint64_t> skipped_{0};
+  std::atomic<int64_t> progress_{std::chrono::steady_clock::now().time_since_epoch().count()};
+  void Progressed() { progress_.store(std::chrono::steady_clock::now().time_since_epoch().count()); }
 };
 
 }  // namespace pricing::op

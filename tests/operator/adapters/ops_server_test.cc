@@ -35,9 +35,11 @@ class Client {
   }
 
   http::response<http::string_body> Send(http::verb method, const std::string& target,
-                                         bool keep_alive = true) {
+                                         bool keep_alive = true,
+                                         const std::string& authorization = "") {
     http::request<http::string_body> request(method, target, 11);
     request.set(http::field::host, "127.0.0.1");
+    if (!authorization.empty()) request.set(http::field::authorization, authorization);
     request.keep_alive(keep_alive);
     http::write(socket_, request);
     http::response_parser<http::string_body> parser;
@@ -114,6 +116,33 @@ TEST_F(OpsServerTest, MetricsServesTheExpositionText) {
   EXPECT_EQ(metrics.result_int(), 200);
   EXPECT_EQ(metrics.body(), "# TYPE up gauge\nup 1\n");
   EXPECT_EQ(metrics[http::field::content_type], "text/plain; version=0.0.4; charset=utf-8");
+}
+
+TEST(OpsServer, WithATokenMetricsNeedsItAndTheProbesDoNot) {
+  OpsServer::Handlers handlers;
+  handlers.metrics = [] { return std::string("up 1\n"); };
+  handlers.metrics_token = "s3cr3t-token-of-forty-bytes-0123456789ab";
+  OpsServer server("127.0.0.1:0", handlers);
+  auto port = server.Start();
+  ASSERT_TRUE(port.has_value()) << ToString(port.error());
+  Client client(*port);
+  for (const std::string& auth : {std::string(), std::string("Bearer wrong"),
+                                 std::string("Bearer s3cr3t-token-of-forty-bytes-0123456789a"),
+                                 std::string("Basic czNjcjN0"),
+                                 std::string("Bearer s3cr3t-token-of-forty-bytes-0123456789abc")}) {
+    auto refused = client.Send(http::verb::get, "/metrics", true, auth);
+    EXPECT_EQ(refused.result_int(), 401) << auth;
+    EXPECT_EQ(refused.body().find("up 1"), std::string::npos);
+    EXPECT_NE(std::string(refused[http::field::www_authenticate]).find("Bearer"),
+              std::string::npos);
+  }
+  auto served = client.Send(http::verb::get, "/metrics", true,
+                            "bearer s3cr3t-token-of-forty-bytes-0123456789ab");
+  EXPECT_EQ(served.result_int(), 200);
+  EXPECT_EQ(served.body(), "up 1\n");
+  EXPECT_EQ(client.Send(http::verb::get, "/healthz").result_int(), 200);
+  EXPECT_EQ(client.Send(http::verb::get, "/readyz").result_int(), 200);
+  server.Stop();
 }
 
 TEST_F(OpsServerTest, UnknownPathIs404AndOtherMethodsAre405) {
