@@ -239,11 +239,17 @@ TEST(Desired, HpaScalesTheDeploymentWithinTheEffectiveBounds) {
   // The component's behavior passes through unchanged...
   EXPECT_EQ(spec["behavior"], json::parse(R"({"scaleDown": {"stabilizationWindowSeconds": 600,
                                                "policies": [{"type": "Pods", "value": 1, "periodSeconds": 120}]}})"));
-  // ...and one without gets the defaults.
+  // ...and one without gets the scaling guide's: up by max(3 pods, 50 %)
+  // per 60 s after 60 s, down by min(1 pod, 20 %) per 60 s after 300 s.
   const json& gw = Find(d, "api-gateway").horizontal_pod_autoscaler["spec"];
   EXPECT_EQ(gw["behavior"], DefaultHpaBehavior());
-  EXPECT_EQ(gw["behavior"]["scaleDown"]["stabilizationWindowSeconds"], 300);
-  EXPECT_EQ(gw["behavior"]["scaleUp"]["stabilizationWindowSeconds"], 0);
+  EXPECT_EQ(gw["behavior"], json::parse(R"({
+      "scaleUp": {"stabilizationWindowSeconds": 60, "selectPolicy": "Max", "policies": [
+          {"type": "Pods", "value": 3, "periodSeconds": 60},
+          {"type": "Percent", "value": 50, "periodSeconds": 60}]},
+      "scaleDown": {"stabilizationWindowSeconds": 300, "selectPolicy": "Min", "policies": [
+          {"type": "Pods", "value": 1, "periodSeconds": 60},
+          {"type": "Percent", "value": 20, "periodSeconds": 60}]}})"));
   EXPECT_EQ(gw["metrics"].size(), 1u);
   EXPECT_EQ(gw["minReplicas"], 2);
   EXPECT_EQ(gw["maxReplicas"], 10);

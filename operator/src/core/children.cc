@@ -156,15 +156,18 @@ json OwnerReference(const ObjectMeta& owner) {
   return ref;
 }
 
+// The scaling guide's behaviour, for a component that sets none: up after a
+// 60 s window by the larger of 3 pods and 50 % per 60 s; down after 300 s
+// by the smaller of 1 pod and 20 % per 60 s.
 json DefaultHpaBehavior() {
   return {
       {"scaleUp",
        {
-           {"stabilizationWindowSeconds", 0},
+           {"stabilizationWindowSeconds", 60},
            {"selectPolicy", "Max"},
            {"policies", json::array({
-                            {{"type", "Percent"}, {"value", 100}, {"periodSeconds", 15}},
-                            {{"type", "Pods"}, {"value", 4}, {"periodSeconds", 15}},
+                            {{"type", "Pods"}, {"value", 3}, {"periodSeconds", 60}},
+                            {{"type", "Percent"}, {"value", 50}, {"periodSeconds", 60}},
                         })},
        }},
       {"scaleDown",
@@ -172,7 +175,8 @@ json DefaultHpaBehavior() {
            {"stabilizationWindowSeconds", 300},
            {"selectPolicy", "Min"},
            {"policies", json::array({
-                            {{"type", "Percent"}, {"value", 10}, {"periodSeconds", 60}},
+                            {{"type", "Pods"}, {"value", 1}, {"periodSeconds", 60}},
+                            {{"type", "Percent"}, {"value", 20}, {"periodSeconds", 60}},
                         })},
        }},
   };
