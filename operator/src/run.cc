@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -81,7 +82,6 @@ int RunOperator(const std::vector<std::string>& args) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGUSR1);  // sent to ourselves when leadership is lost
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   Result<ClusterConfig> cluster = LoadClusterConfig(options.kubeconfig);
@@ -92,6 +92,12 @@ int RunOperator(const std::vector<std::string>& args) {
   }
   const std::string own_namespace = cluster->namespace_name;
   const std::string server = cluster->server;
+
+  // The Lease's own client (client-go gives leader election a client of its
+  // own too): its calls never wait behind the controllers' rate limit, and
+  // none outlives the renew deadline.
+  std::optional<ClusterConfig> lease_cluster;
+  if (options.leader_elect) lease_cluster = *cluster;
 
   OperatorMetrics metrics;
   RestClientOptions rest;
@@ -144,7 +150,10 @@ int RunOperator(const std::vector<std::string>& args) {
       Log(LogLevel::kDebug, "reconciled", {{"pricingengine", key}});
     }
   };
-  hooks.reconciler.child_applied = [&metrics](std::string_view kind) { metrics.ChildApplied(kind); };
+  hooks.reconciler.child_applied = [&metrics](std::string_view kind) {
+    metrics.ChildApplied(kind);
+    Log(LogLevel::kDebug, "child applied", {{"kind", kind}});
+  };
   hooks.reconciler.policy_transition = [&metrics](std::string_view kind) {
     metrics.PolicyTransition(kind);
   };
@@ -209,7 +218,7 @@ int RunOperator(const std::vector<std::string>& args) {
        {"leaderElection", options.leader_elect ? "true" : "false"},
        {"workers", std::to_string(options.workers)}});
 
-  std::atomic<bool> lost{false};
+  std::unique_ptr<RestKubeClient> lease_client;
   std::unique_ptr<LeaderElector> elector;
   std::thread elector_thread;
   if (options.leader_elect) {
@@ -226,21 +235,47 @@ int RunOperator(const std::vector<std::string>& args) {
       Log(LogLevel::kError, "bad leader election settings", {{"error", ErrorText(valid.error())}});
       return 2;
     }
+    // An attempt makes two requests (Get, then Update or Create) every
+    // retry period; a bucket of its own lets it make them at once.
+    RestClientOptions lease_rest;
+    lease_rest.qps =
+        std::max(5.0, 4.0 / std::chrono::duration<double>(config.retry_period).count());
+    lease_rest.burst = 10;
+    lease_rest.timeout = std::chrono::ceil<std::chrono::seconds>(config.renew_deadline);
+    lease_rest.user_agent = "pricing-operator/leader-election";
+    lease_rest.on_request = rest.on_request;
+    Result<std::unique_ptr<RestKubeClient>> made =
+        RestKubeClient::FromConfig(std::move(*lease_cluster), lease_rest);
+    if (!made) {
+      Log(LogLevel::kError, "cannot create the Kubernetes client",
+          {{"error", ErrorText(made.error())}});
+      return 1;
+    }
+    lease_client = std::move(*made);
     metrics.SetLeader(options.leader_election_id, false);
     const std::string lease = config.namespace_name + "/" + config.lease_name;
     elector = std::make_unique<LeaderElector>(
-        **client, clock, config,
+        *lease_client, clock, config,
         [&, lease] {
           Log(LogLevel::kInfo, "became the leader; starting the controller", {{"lease", lease}});
           leading.store(true);
           controller.Start();
         },
-        [&, lease] {
-          Log(LogLevel::kError, "lost the lease; stopping", {{"lease", lease}});
-          lost.store(true);
-          kill(getpid(), SIGUSR1);
+        [lease] {
+          // At once, as controller-runtime does: another replica may take the
+          // Lease from now on, so nothing is finished, drained or released.
+          Log(LogLevel::kError, "lost the lease; exiting", {{"lease", lease}});
+          std::_Exit(1);
         },
-        [&metrics, id = options.leader_election_id](bool leader) { metrics.SetLeader(id, leader); });
+        [&metrics, id = options.leader_election_id](bool leader) { metrics.SetLeader(id, leader); },
+        [lease](const LeaseFailure& failure) {
+          const std::string repeated = std::to_string(failure.repeated);
+          Log(LogLevel::kWarn,
+              failure.leading ? "cannot renew the lease" : "cannot acquire the lease",
+              {{"lease", lease},
+               {"error", failure.error.message},
+               {"unreportedRepeats", repeated}});
+        });
     Log(LogLevel::kInfo, "waiting for the lease", {{"lease", lease}});
     elector_thread = std::thread([&elector] {
       NameThisThread("leader-elect");
@@ -252,8 +287,7 @@ int RunOperator(const std::vector<std::string>& args) {
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
-  Log(LogLevel::kInfo, "shutting down",
-      {{"signal", signal_number == SIGUSR1 ? "leadership lost" : strsignal(signal_number)}});
+  Log(LogLevel::kInfo, "shutting down", {{"signal", strsignal(signal_number)}});
   // Stop writing before the Lease is released, so that the next leader never
   // overlaps with this one.
   controller.Stop();
@@ -263,7 +297,7 @@ int RunOperator(const std::vector<std::string>& args) {
   }
   for (std::unique_ptr<OpsServer>& s : servers) s->Stop();
   Log(LogLevel::kInfo, "stopped");
-  return lost.load() ? 1 : 0;
+  return 0;
 }
 
 }  // namespace pricing::op

@@ -6,7 +6,9 @@
 # garbage-collects everything; invalid CRs are refused by the API server or
 # reported as SpecValid=False with an Event; an object holding a child's name
 # is never written unless annotated for adoption; two operators with leader
-# election, one of them killed with -9; the API server restarted mid-watch.
+# election, one of them killed with -9, one cut off from the API server by a
+# proxy that stops forwarding, one rate-limited to 0.2 requests a second; the
+# API server restarted mid-watch.
 # Every operator runs under the pricing-operator ServiceAccount's token with
 # exactly the RBAC of manifests/base, so each of these proves that RBAC enough.
 #
@@ -337,5 +339,142 @@ check "the new leader reconciles" eventually 20 new_leader_works
 lb=$(cat "$work/lb.pid"); kill -TERM "$lb"; wait "$lb"
 released() { [ -z "$(holder)" ]; }
 check "a leader stopped by SIGTERM releases the Lease" released
+
+# --- Leader election through an API server that stops answering -----------------
+# op-c reaches the API server through a proxy that stops forwarding on command
+# (freeze_proxy.py: every connection of op-c, lease and writes alike); op-d
+# talks to it directly. Frozen, op-c can neither renew nor write: it must give
+# up and exit at the renew deadline (4 s after its last renewal began, even
+# with a request hanging), which comes before op-d may take the Lease (6 s
+# after it last saw it renewed), so the two never write at the same time.
+# Both run with --log-level debug and log every child they apply; a loop edits
+# the CR twice a second so that whoever leads has something to write.
+ns=slow
+k create namespace $ns >/dev/null
+upstream=$(kubectl --kubeconfig "$sa_kubeconfig" config view --minify -o jsonpath='{.clusters[0].cluster.server}')
+freeze=$work/proxy.freeze
+rm -f "$freeze" "$work/proxy.port"
+python3 "$here/freeze_proxy.py" "${upstream##*:}" "$work/proxy.port" "$freeze" 2>"$work/proxy.log" &
+proxy_pid=$!; pids+=("$proxy_pid")
+check "the freezing proxy listens" eventually 10 test -s "$work/proxy.port"
+proxied_kubeconfig=$work/proxied.kubeconfig
+cp "$sa_kubeconfig" "$proxied_kubeconfig"
+kubectl config --kubeconfig "$proxied_kubeconfig" set-cluster test \
+  --server "https://127.0.0.1:$(cat "$work/proxy.port")" >/dev/null
+slow_args=(--namespace $ns --log-level debug "${lease_args[@]}")
+"$operator" run --kubeconfig "$proxied_kubeconfig" --identity op-c --leader-election-namespace \
+  pricing-system --health-addr "127.0.0.1:$(port)" "${slow_args[@]}" >"$work/lc.log" 2>&1 &
+lc=$!; pids+=("$lc")
+check "through the proxy, op-c takes the Lease" eventually 30 eval '[ "$(holder)" = op-c ]'
+start_operator ld --identity op-d --health-addr "127.0.0.1:$(port)" "${slow_args[@]}"
+k apply -n $ns -f "$repo/examples/pricingengine-minimal.yaml" >/dev/null
+check "op-c creates the children through the proxy" \
+  eventually 30 bash -c "kubectl get -n $ns hpa/minimal-api >/dev/null 2>&1"
+edit_loop() {
+  local i=0
+  while :; do
+    i=$((i + 1))
+    kubectl --request-timeout=5s patch -n $ns pe/minimal --type=json \
+      -p "[{\"op\":\"replace\",\"path\":\"/spec/components/0/replicas/max\",\"value\":$((6 + i % 4))}]" >/dev/null 2>&1
+    sleep 0.5
+  done
+}
+edit_loop &
+edit_pid=$!; pids+=("$edit_pid")
+sleep 3
+touch "$freeze"
+frozen_at=$(date +%s.%N)
+check "with op-c frozen, op-d takes the Lease" eventually 30 eval '[ "$(holder)" = op-d ]'
+if eventually 10 grep -q '"msg":"lost the lease; exiting"' "$work/lc.log"; then
+  pass "op-c logs that it lost the Lease"
+else
+  fail "op-c logs that it lost the Lease"; kill -KILL "$lc"
+fi
+wait "$lc"; rc=$?
+check "op-c exits with status 1" test "$rc" = 1
+check "op-d applies children once it leads" eventually 30 grep -q '"msg":"child applied"' "$work/ld.log"
+sleep 2
+kill -TERM "$edit_pid"; wait "$edit_pid" 2>/dev/null
+kill -TERM "$proxy_pid"; wait "$proxy_pid" 2>/dev/null
+python3 - "$work/lc.log" "$work/ld.log" "$frozen_at" >"$work/handover.txt" <<'PY'
+import json, sys
+from datetime import datetime, timezone
+
+def entries(path):
+    out = []
+    for line in open(path, errors="replace"):
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue
+        t = datetime.strptime(e["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+        out.append((t.timestamp(), e))
+    return out
+
+def times(log, msg):
+    return [t for t, e in log if e.get("msg") == msg]
+
+old, new, frozen = entries(sys.argv[1]), entries(sys.argv[2]), float(sys.argv[3])
+old_writes, new_writes = times(old, "child applied"), times(new, "child applied")
+old_exit = times(old, "lost the lease; exiting")
+new_lead = times(new, "became the leader; starting the controller")
+renew_failures = [e for _, e in old if e.get("msg") == "cannot renew the lease" and e.get("error")]
+after_exit = [e["msg"] for t, e in old if old_exit and t > old_exit[0]]
+print(f"old_writes={len(old_writes)} new_writes={len(new_writes)} old_exit={len(old_exit)} "
+      f"new_lead={len(new_lead)} renew_failures={len(renew_failures)} after_exit={after_exit}")
+if old_writes and new_writes and old_exit and new_lead:
+    print(f"INFO: op-c exited {old_exit[0] - frozen:.2f}s after the freeze "
+          f"(renew deadline 4s, retry period 1s)")
+    print(f"INFO: op-d led {new_lead[0] - frozen:.2f}s after the freeze (lease duration 6s), "
+          f"{new_lead[0] - old_exit[0]:.2f}s after op-c exited")
+    print(f"INFO: op-c's last child write to op-d's first: {new_writes[0] - old_writes[-1]:.2f}s")
+    print(f"INFO: writes: op-c {len(old_writes)}, op-d {len(new_writes)}")
+    both = {int(t) for t in old_writes} & {int(t) for t in new_writes}
+    ok = (old_exit[0] < new_lead[0] and old_writes[-1] < new_writes[0] and not both
+          and renew_failures and not after_exit)
+    print("ordered" if ok else f"overlap: seconds written by both {sorted(both)}")
+    for e in renew_failures[:3]:
+        print(f"renew failure: {e['error']}")
+PY
+grep '^INFO:' "$work/handover.txt"
+check "op-c exited before op-d led, and their writes are disjoint (never in the same second)" \
+  grep -qx ordered "$work/handover.txt"
+check "op-c logged its failed renewals with the error, and nothing after its exit" \
+  grep -q '^renew failure: ' "$work/handover.txt"
+ld=$(cat "$work/ld.pid"); kill -TERM "$ld"; wait "$ld"
+check "op-d stopped by SIGTERM releases the Lease" released
+
+# --- Lease calls do not wait behind the rate limit --------------------------------
+# An operator limited to one request every 5 s (--kube-api-qps 0.2) still renews
+# its Lease every retry period: the Lease has a client of its own.
+start_operator lt --identity op-t --kube-api-qps 0.2 --kube-api-burst 1 \
+  --health-addr "127.0.0.1:$(port)" "${slow_args[@]}"
+check "a rate-limited operator takes the Lease" eventually 20 eval '[ "$(holder)" = op-t ]'
+: >"$work/renewals.txt"
+for _ in $(seq 24); do
+  echo "$(date +%s.%N) $(kubectl get lease pricing-operator -n pricing-system \
+    -o jsonpath='{.spec.holderIdentity} {.spec.renewTime}')" >>"$work/renewals.txt"
+  sleep 0.5
+done
+oldest=$(python3 - "$work/renewals.txt" <<'PY'
+import sys
+from datetime import datetime, timezone
+ages = []
+for line in open(sys.argv[1]):
+    parts = line.split()
+    if len(parts) != 3 or parts[1] != "op-t":
+        ages.append(float("inf"))
+        continue
+    renewed = datetime.strptime(parts[2], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    ages.append(float(parts[0]) - renewed.timestamp())
+print(f"{max(ages):.2f}")
+PY
+)
+echo "INFO: with --kube-api-qps 0.2, the oldest renewTime seen in 12 s was ${oldest}s old (retry period 1s)"
+check "a rate-limited operator renews within the renew deadline (4 s) all along" \
+  python3 -c "import sys; sys.exit(0 if float('$oldest') < 4 else 1)"
+check "and logs no failed renewal" bash -c "! grep -q 'cannot renew the lease' '$work/lt.log'"
+kill -KILL "$(cat "$work/lt.pid")"
+k delete namespace $ns --wait=false >/dev/null
 
 summary

@@ -31,7 +31,8 @@ LeaderElectionConfig Config(std::string identity) {
   return config;
 }
 
-// A config for Run() on the real clock: fast retries, a short deadline.
+// A config for Run(): fast retries (waited on the steady clock), a short
+// deadline (measured on the fake clock's monotonic time).
 LeaderElectionConfig FastConfig(std::string identity) {
   LeaderElectionConfig config = Config(std::move(identity));
   config.lease_duration = 1s;
@@ -41,13 +42,14 @@ LeaderElectionConfig FastConfig(std::string identity) {
 }
 
 // A KubeClient that forwards to a FakeKubeClient and runs a hook before each
-// Update reaches it, so a test can slip another write in between an
-// elector's Get and its Update.
+// Update reaches it, so a test can slip another write (or a step of the
+// clock) in between an elector's Get and its Update.
 class InterposingClient : public KubeClient {
  public:
   explicit InterposingClient(KubeClient& inner) : inner_(inner) {}
 
   std::function<void()> before_update;
+  std::function<void()> after_get;
 
   KubeResult<json> Get(const Resource& r, const std::string& ns, const std::string& name) override {
     return inner_.Get(r, ns, name);
@@ -74,6 +76,21 @@ class InterposingClient : public KubeClient {
                           const DeleteOptions& o) override {
     return inner_.Delete(r, ns, name, o);
   }
+  KubeResult<json> GetWithin(const Resource& r, const std::string& ns, const std::string& name,
+                             std::chrono::nanoseconds timeout) override {
+    KubeResult<json> got = inner_.GetWithin(r, ns, name, timeout);
+    if (after_get) std::exchange(after_get, nullptr)();
+    return got;
+  }
+  KubeResult<json> CreateWithin(const Resource& r, const json& object,
+                                std::chrono::nanoseconds timeout) override {
+    return inner_.CreateWithin(r, object, timeout);
+  }
+  KubeResult<json> UpdateWithin(const Resource& r, const json& object,
+                                std::chrono::nanoseconds timeout) override {
+    if (before_update) std::exchange(before_update, nullptr)();
+    return inner_.UpdateWithin(r, object, timeout);
+  }
 
  private:
   KubeClient& inner_;
@@ -85,6 +102,7 @@ struct Events {
   int started = 0;
   int stopped = 0;
   std::vector<bool> status;
+  std::vector<LeaseFailure> failures;
 
   std::function<void()> Started() {
     return [this] {
@@ -104,6 +122,41 @@ struct Events {
       status.push_back(leading);
     };
   }
+  std::function<void(const LeaseFailure&)> Failure() {
+    return [this](const LeaseFailure& failure) {
+      std::lock_guard lock(mu);
+      failures.push_back(failure);
+    };
+  }
+  size_t Failures() {
+    std::lock_guard lock(mu);
+    return failures.size();
+  }
+  int StoppedCount() {
+    std::lock_guard lock(mu);
+    return stopped;
+  }
+};
+
+// Runs an elector's Run() on a thread; the destructor stops and joins it.
+class Running {
+ public:
+  explicit Running(LeaderElector& elector)
+      : elector_(elector), thread_([this] {
+          elector_.Run();
+          returned_.store(true);
+        }) {}
+  ~Running() {
+    elector_.Stop();
+    thread_.join();
+  }
+
+  bool Returned() const { return returned_.load(); }
+
+ private:
+  LeaderElector& elector_;
+  std::atomic<bool> returned_{false};
+  std::thread thread_;
 };
 
 // Waits up to `limit` for `condition`.
@@ -291,31 +344,182 @@ TEST_F(LeaderElectorTest, ApiErrorsFailTheAttemptWithoutChangingTheLease) {
   EXPECT_TRUE(a->TryAcquireOrRenew());
 }
 
-TEST_F(LeaderElectorTest, RunLeadsUntilRenewalFailsPastTheRenewDeadline) {
+TEST_F(LeaderElectorTest, ExpiryIsMeasuredOnMonotonicTimeWhateverTheWallClockDoes) {
+  auto a = Elector("a");
+  auto b = Elector("b");
+  ASSERT_TRUE(a->TryAcquireOrRenew());
+  EXPECT_FALSE(b->TryAcquireOrRenew());
+  clock_.StepWall(1h);  // a step forward does not expire the Lease early
+  EXPECT_FALSE(b->TryAcquireOrRenew());
+  clock_.Advance(14s);
+  EXPECT_FALSE(b->TryAcquireOrRenew());
+  clock_.StepWall(-2h);  // nor does a step back keep it valid longer
+  clock_.Advance(1s);
+  EXPECT_TRUE(b->TryAcquireOrRenew());
+  EXPECT_EQ(Spec()["holderIdentity"], "b");
+  EXPECT_EQ(Spec()["acquireTime"], FormatMicroTime(clock_.Now()));  // the wall clock names instants
+}
+
+TEST_F(LeaderElectorTest, EachRequestGetsTheTimeLeftBeforeTheRenewDeadline) {
+  InterposingClient interposed(kube_);
+  auto a = Elector("a", &interposed);  // renew_deadline 10 s
+  ASSERT_TRUE(a->TryAcquireOrRenew());
+  using Timeouts = std::vector<std::chrono::nanoseconds>;
+  EXPECT_EQ(kube_.CallTimeouts("Get"), Timeouts{10s});
+  EXPECT_EQ(kube_.CallTimeouts("Create"), Timeouts{10s});
+  interposed.after_get = [&] { clock_.Advance(3s); };
+  ASSERT_TRUE(a->TryAcquireOrRenew());
+  EXPECT_EQ(kube_.CallTimeouts("Get"), (Timeouts{10s, 10s}));
+  EXPECT_EQ(kube_.CallTimeouts("Update"), Timeouts{7s});
+}
+
+TEST_F(LeaderElectorTest, NoRequestIsMadeOnceTheRenewDeadlineHasPassed) {
+  InterposingClient interposed(kube_);
+  auto a = Elector("a", &interposed);
+  ASSERT_TRUE(a->TryAcquireOrRenew());
+  const json before = Spec();
+  interposed.after_get = [&] { clock_.Advance(10s); };
+  EXPECT_FALSE(a->TryAcquireOrRenew());
+  EXPECT_EQ(kube_.Calls("Update"), 0);
+  EXPECT_EQ(Spec(), before);
+}
+
+TEST_F(LeaderElectorTest, RunLeadsUntilRenewalFailsForTheRenewDeadline) {
   Events events;
   LeaderElector a(kube_, clock_, FastConfig("a"), events.Started(), events.Stopped(),
-                  events.Status());
-  std::thread run([&] { a.Run(); });
+                  events.Status(), events.Failure());
+  Running run(a);
   ASSERT_TRUE(WaitFor([&] { return a.IsLeader(); }));
   ASSERT_TRUE(WaitFor([&] { return kube_.Calls("Update") >= 2; }));
   kube_.SetDown(true);
-  const auto down = std::chrono::steady_clock::now();
-  run.join();
-  const auto elapsed = std::chrono::steady_clock::now() - down;
-  EXPECT_GE(elapsed, 100ms - 15ms);
-  EXPECT_LT(elapsed, 2s);
+  // Failed attempts every retry period (10 ms), for longer than the renew
+  // deadline (100 ms) of real time: only the fake clock's time counts.
+  const int64_t gets = kube_.Calls("Get");
+  ASSERT_TRUE(WaitFor([&] { return kube_.Calls("Get") >= gets + 15; }));
+  clock_.Advance(99ms);
+  const int64_t later = kube_.Calls("Get");
+  ASSERT_TRUE(WaitFor([&] { return kube_.Calls("Get") >= later + 5; }));
+  EXPECT_TRUE(a.IsLeader());
+  EXPECT_EQ(events.StoppedCount(), 0);
+  clock_.Advance(1ms);
+  EXPECT_TRUE(WaitFor([&] { return run.Returned(); }));
   EXPECT_FALSE(a.IsLeader());
   std::lock_guard lock(events.mu);
   EXPECT_EQ(events.started, 1);
   EXPECT_EQ(events.stopped, 1);
   EXPECT_EQ(events.status, (std::vector<bool>{false, true, false}));
+  // Every failed renewal is reported, equal ones included: at least the 20
+  // Gets counted above.
+  int gets_reported = 0;
+  for (const LeaseFailure& f : events.failures) {
+    EXPECT_TRUE(f.leading);
+    EXPECT_EQ(f.repeated, 0);
+    if (f.error.message == "injected failure in Get") ++gets_reported;
+  }
+  EXPECT_GE(gets_reported, 20);
   kube_.SetDown(false);
   EXPECT_EQ(Spec()["holderIdentity"], "a");
 }
 
-TEST_F(LeaderElectorTest, RunStopsLeadingAtOnceWhenAnotherHoldsTheLease) {
+TEST_F(LeaderElectorTest, WallClockStepsNeitherExtendNorCutLeadership) {
   Events events;
   LeaderElector a(kube_, clock_, FastConfig("a"), events.Started(), events.Stopped());
+  Running run(a);
+  ASSERT_TRUE(WaitFor([&] { return a.IsLeader(); }));
+  ASSERT_TRUE(WaitFor([&] { return kube_.Calls("Update") >= 2; }));
+  kube_.SetDown(true);
+  clock_.StepWall(1h);
+  const int64_t gets = kube_.Calls("Get");
+  ASSERT_TRUE(WaitFor([&] { return kube_.Calls("Get") >= gets + 15; }));
+  EXPECT_TRUE(a.IsLeader());
+  clock_.StepWall(-2h);
+  clock_.Advance(99ms);
+  const int64_t later = kube_.Calls("Get");
+  ASSERT_TRUE(WaitFor([&] { return kube_.Calls("Get") >= later + 5; }));
+  EXPECT_TRUE(a.IsLeader());
+  EXPECT_EQ(events.StoppedCount(), 0);
+  clock_.Advance(1ms);
+  EXPECT_TRUE(WaitFor([&] { return run.Returned(); }));
+  EXPECT_EQ(events.StoppedCount(), 1);
+}
+
+TEST_F(LeaderElectorTest, ARenewalHeldByASlowServerEndsAtTheRenewDeadline) {
+  Events events;
+  LeaderElector a(kube_, clock_, FastConfig("a"), events.Started(), events.Stopped(),
+                  events.Status(), events.Failure());
+  Running run(a);
+  // Declared after `run`, so a call still held when the test ends is let go
+  // before Run is joined.
+  struct LetGo {
+    FakeKubeClient& kube;
+    ~LetGo() { kube.SetDelay("Get", 0ns); }
+  } let_go{kube_};
+  ASSERT_TRUE(WaitFor([&] { return a.IsLeader(); }));
+  ASSERT_TRUE(WaitFor([&] { return kube_.Calls("Update") >= 2; }));
+  kube_.SetDelay("Get", 1h);
+  ASSERT_TRUE(WaitFor([&] { return kube_.HeldCalls() == 1; }));
+  // The fake clock has not moved since the last renewal began: the whole
+  // renew deadline is left, and no more.
+  EXPECT_EQ(kube_.CallTimeouts("Get").back(), 100ms);
+  clock_.Advance(60ms);
+  std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(kube_.HeldCalls(), 1);
+  EXPECT_TRUE(a.IsLeader());
+  clock_.Advance(40ms);
+  EXPECT_TRUE(WaitFor([&] { return run.Returned(); }));
+  EXPECT_EQ(kube_.HeldCalls(), 0);
+  std::lock_guard lock(events.mu);
+  EXPECT_EQ(events.stopped, 1);
+  ASSERT_FALSE(events.failures.empty());
+  EXPECT_TRUE(events.failures.back().leading);
+  EXPECT_NE(events.failures.back().error.message.find("no answer within"), std::string::npos)
+      << events.failures.back().error.message;
+}
+
+TEST_F(LeaderElectorTest, EveryDistinctAcquireFailureIsReported) {
+  const KubeError a{KubeError::Kind::kTransient, 503, "ServiceUnavailable", "a"};
+  const KubeError b{KubeError::Kind::kForbidden, 403, "Forbidden", "b"};
+  const KubeError c{KubeError::Kind::kTransient, 0, "", "c"};
+  kube_.FailNext(1, "Get", a);
+  kube_.FailNext(1, "Get", b);
+  kube_.FailNext(3, "Get", a);
+  kube_.FailNext(1, "Get", c);
+  Events events;
+  LeaderElector e(kube_, clock_, FastConfig("e"), events.Started(), events.Stopped(),
+                  events.Status(), events.Failure());
+  Running run(e);
+  ASSERT_TRUE(WaitFor([&] { return e.IsLeader(); }));
+  std::lock_guard lock(events.mu);
+  ASSERT_EQ(events.failures.size(), 4u);
+  const std::vector<std::string> messages = {"a", "b", "a", "c"};
+  const std::vector<int64_t> repeated = {0, 0, 0, 2};
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_FALSE(events.failures[i].leading) << i;
+    EXPECT_EQ(events.failures[i].error.message, messages[i]) << i;
+    EXPECT_EQ(events.failures[i].repeated, repeated[i]) << i;
+  }
+  EXPECT_EQ(events.failures[1].error.http_status, 403);
+}
+
+TEST_F(LeaderElectorTest, AnAcquireFailureThatPersistsIsReportedAgainAfterAMinute) {
+  kube_.SetDown(true);
+  Events events;
+  LeaderElector e(kube_, clock_, FastConfig("e"), events.Started(), events.Stopped(),
+                  events.Status(), events.Failure());
+  Running run(e);
+  ASSERT_TRUE(WaitFor([&] { return kube_.Calls("Get") >= 5; }));
+  EXPECT_EQ(events.Failures(), 1u);
+  clock_.Advance(1min);
+  ASSERT_TRUE(WaitFor([&] { return events.Failures() == 2; }));
+  std::lock_guard lock(events.mu);
+  EXPECT_EQ(events.failures[1].error.message, "injected failure in Get");
+  EXPECT_GE(events.failures[1].repeated, 3);
+}
+
+TEST_F(LeaderElectorTest, RunStopsLeadingAtOnceWhenAnotherHoldsTheLease) {
+  Events events;
+  LeaderElector a(kube_, clock_, FastConfig("a"), events.Started(), events.Stopped(),
+                  events.Status(), events.Failure());
   std::thread run([&] { a.Run(); });
   ASSERT_TRUE(WaitFor([&] { return a.IsLeader(); }));
   json lease = Lease();
@@ -325,6 +529,9 @@ TEST_F(LeaderElectorTest, RunStopsLeadingAtOnceWhenAnotherHoldsTheLease) {
   std::lock_guard lock(events.mu);
   EXPECT_EQ(events.stopped, 1);
   EXPECT_EQ(Spec()["holderIdentity"], "intruder");
+  ASSERT_EQ(events.failures.size(), 1u);
+  EXPECT_TRUE(events.failures[0].leading);
+  EXPECT_EQ(events.failures[0].error.message, "the Lease is held by \"intruder\"");
 }
 
 TEST_F(LeaderElectorTest, StopReleasesTheLeasePromptlySoAnotherAcquiresAtOnce) {

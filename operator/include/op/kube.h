@@ -159,6 +159,28 @@ class KubeClient {
   // DELETE. kNotFound when it is already gone.
   virtual KubeResult<void> Delete(const Resource& resource, const std::string& namespace_name,
                                   const std::string& name, const DeleteOptions& options = {}) = 0;
+
+  // Get, Create and Update, each bounded by `timeout` from the call as well
+  // as by the client's own request timeout (client-go's context deadline):
+  // when `timeout` passes first, the call fails with kTransient. A Lease
+  // holder bounds its calls by its renew deadline this way. The defaults make
+  // the unbounded call, for clients that answer at once.
+  virtual KubeResult<nlohmann::json> GetWithin(const Resource& resource,
+                                               const std::string& namespace_name,
+                                               const std::string& name,
+                                               std::chrono::nanoseconds /*timeout*/) {
+    return Get(resource, namespace_name, name);
+  }
+  virtual KubeResult<nlohmann::json> CreateWithin(const Resource& resource,
+                                                  const nlohmann::json& object,
+                                                  std::chrono::nanoseconds /*timeout*/) {
+    return Create(resource, object);
+  }
+  virtual KubeResult<nlohmann::json> UpdateWithin(const Resource& resource,
+                                                  const nlohmann::json& object,
+                                                  std::chrono::nanoseconds /*timeout*/) {
+    return Update(resource, object);
+  }
 };
 
 }  // namespace pricing::op

@@ -95,6 +95,21 @@ bool AwaitExchange(Exchange& exchange, std::chrono::steady_clock::time_point dea
   return false;
 }
 
+// A caller's bound on one call (KubeClient::GetWithin...): when it ends, and
+// its length, for the message of a call that outlived it.
+struct CallBound {
+  std::chrono::steady_clock::time_point end;
+  std::chrono::nanoseconds timeout;
+};
+
+// Returns the bound of a call made now with `timeout`; none when it would end
+// past the end of time (nanoseconds::max(): unbounded).
+std::optional<CallBound> BoundOf(std::chrono::nanoseconds timeout) {
+  const auto now = std::chrono::steady_clock::now();
+  if (timeout >= std::chrono::steady_clock::time_point::max() - now) return std::nullopt;
+  return CallBound{now + timeout, timeout};
+}
+
 KubeError Transient(std::string message) {
   return KubeError{KubeError::Kind::kTransient, 0, "", std::move(message)};
 }
@@ -502,27 +517,41 @@ struct RestKubeClient::Impl {
   // credential, sends the request once more.
   KubeResult<std::string> Send(const http::method& method, const std::string& path,
                                const std::string* body = nullptr,
-                               const std::string& content_type = "application/json") {
+                               const std::string& content_type = "application/json",
+                               std::optional<CallBound> bound = std::nullopt) {
     KubeResult<Auth> auth = Authenticate();
     if (!auth) {
       auth.error().message = method + " " + path + ": " + auth.error().message;
       return std::unexpected(std::move(auth.error()));
     }
-    KubeResult<std::string> answer = SendOnce(method, path, body, content_type, *auth);
+    KubeResult<std::string> answer = SendOnce(method, path, body, content_type, *auth, bound);
     if (!answer && RenewAfter(answer.error(), *auth)) {
-      answer = SendOnce(method, path, body, content_type, *auth);
+      answer = SendOnce(method, path, body, content_type, *auth, bound);
     }
     return answer;
   }
 
+  // The request ends by the request timeout, or by `bound` when that ends
+  // sooner; past `bound` it is not sent.
   KubeResult<std::string> SendOnce(const http::method& method, const std::string& path,
                                    const std::string* body, const std::string& content_type,
-                                   const Auth& auth) {
+                                   const Auth& auth, std::optional<CallBound> bound) {
     bucket.Take();
     const std::string what = method + " " + path;
     pplx::cancellation_token_source cancel;
     auto exchange = std::make_shared<Exchange>();
-    const auto deadline = std::chrono::steady_clock::now() + options.timeout;
+    const auto now = std::chrono::steady_clock::now();
+    auto deadline = now + options.timeout;
+    if (bound && bound->end >= deadline) bound.reset();
+    const std::string limit =
+        bound ? std::to_string(
+                    std::chrono::duration_cast<std::chrono::milliseconds>(bound->timeout).count()) +
+                    " ms"
+              : std::to_string(options.timeout.count()) + " s";
+    if (bound) {
+      deadline = bound->end;
+      if (now >= deadline) return std::unexpected(Transient(what + ": no answer within " + limit));
+    }
     try {
       auth.client
           ->request(MakeRequest(method, path, body, content_type, auth.bearer), cancel.get_token())
@@ -555,8 +584,7 @@ struct RestKubeClient::Impl {
     std::lock_guard lock(exchange->mu);
     if (!in_time || exchange->timed_out) {
       Report(method, 0);
-      return std::unexpected(Transient(what + ": no answer within " +
-                                       std::to_string(options.timeout.count()) + " s"));
+      return std::unexpected(Transient(what + ": no answer within " + limit));
     }
     if (!exchange->error.empty()) {
       Report(method, 0);
@@ -574,8 +602,9 @@ struct RestKubeClient::Impl {
   // Send, then the body parsed as JSON.
   KubeResult<json> SendJson(const http::method& method, const std::string& path,
                             const std::string* body = nullptr,
-                            const std::string& content_type = "application/json") {
-    auto answer = Send(method, path, body, content_type);
+                            const std::string& content_type = "application/json",
+                            std::optional<CallBound> bound = std::nullopt) {
+    auto answer = Send(method, path, body, content_type, bound);
     if (!answer) return std::unexpected(std::move(answer.error()));
     try {
       return json::parse(*answer);
@@ -621,8 +650,17 @@ RestKubeClient::~RestKubeClient() = default;
 
 KubeResult<json> RestKubeClient::Get(const Resource& resource, const std::string& namespace_name,
                                      const std::string& name) {
+  return GetWithin(resource, namespace_name, name, std::chrono::nanoseconds::max());
+}
+
+KubeResult<json> RestKubeClient::GetWithin(const Resource& resource,
+                                           const std::string& namespace_name,
+                                           const std::string& name,
+                                           std::chrono::nanoseconds timeout) {
+  const std::optional<CallBound> bound = BoundOf(timeout);
   if (name.empty()) return std::unexpected(Invalid("Get " + resource.plural + ": empty name"));
-  auto object = impl_->SendJson(http::methods::GET, ResourcePath(resource, namespace_name, name));
+  auto object = impl_->SendJson(http::methods::GET, ResourcePath(resource, namespace_name, name),
+                                nullptr, "application/json", bound);
   if (object) FillTypeMeta(resource, *object);
   return object;
 }
@@ -752,6 +790,12 @@ KubeResult<std::unique_ptr<WatchStream>> RestKubeClient::Watch(const Resource& r
 }
 
 KubeResult<json> RestKubeClient::Create(const Resource& resource, const json& object) {
+  return CreateWithin(resource, object, std::chrono::nanoseconds::max());
+}
+
+KubeResult<json> RestKubeClient::CreateWithin(const Resource& resource, const json& object,
+                                              std::chrono::nanoseconds timeout) {
+  const std::optional<CallBound> bound = BoundOf(timeout);
   const std::string namespace_name = MetadataString(object, "namespace");
   if (resource.namespaced && namespace_name.empty()) {
     return std::unexpected(Invalid("Create " + resource.plural + ": metadata.namespace is empty"));
@@ -759,13 +803,19 @@ KubeResult<json> RestKubeClient::Create(const Resource& resource, const json& ob
   json body = object;
   FillTypeMeta(resource, body);
   const std::string text = body.dump();
-  auto created =
-      impl_->SendJson(http::methods::POST, ResourcePath(resource, namespace_name), &text);
+  auto created = impl_->SendJson(http::methods::POST, ResourcePath(resource, namespace_name), &text,
+                                 "application/json", bound);
   if (created) FillTypeMeta(resource, *created);
   return created;
 }
 
 KubeResult<json> RestKubeClient::Update(const Resource& resource, const json& object) {
+  return UpdateWithin(resource, object, std::chrono::nanoseconds::max());
+}
+
+KubeResult<json> RestKubeClient::UpdateWithin(const Resource& resource, const json& object,
+                                              std::chrono::nanoseconds timeout) {
+  const std::optional<CallBound> bound = BoundOf(timeout);
   const std::string namespace_name = MetadataString(object, "namespace");
   const std::string name = MetadataString(object, "name");
   if (name.empty() || (resource.namespaced && namespace_name.empty())) {
@@ -775,8 +825,8 @@ KubeResult<json> RestKubeClient::Update(const Resource& resource, const json& ob
   json body = object;
   FillTypeMeta(resource, body);
   const std::string text = body.dump();
-  auto updated =
-      impl_->SendJson(http::methods::PUT, ResourcePath(resource, namespace_name, name), &text);
+  auto updated = impl_->SendJson(http::methods::PUT, ResourcePath(resource, namespace_name, name),
+                                 &text, "application/json", bound);
   if (updated) FillTypeMeta(resource, *updated);
   return updated;
 }

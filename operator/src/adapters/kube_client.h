@@ -98,6 +98,15 @@ class RestKubeClient : public KubeClient {
                                    std::string_view subresource = "") override;
   KubeResult<void> Delete(const Resource& resource, const std::string& namespace_name,
                           const std::string& name, const DeleteOptions& options = {}) override;
+  // The bound counts from the call: a wait for a rate-limit token is part of
+  // it, and a call whose bound has passed sends nothing.
+  KubeResult<nlohmann::json> GetWithin(const Resource& resource, const std::string& namespace_name,
+                                       const std::string& name,
+                                       std::chrono::nanoseconds timeout) override;
+  KubeResult<nlohmann::json> CreateWithin(const Resource& resource, const nlohmann::json& object,
+                                          std::chrono::nanoseconds timeout) override;
+  KubeResult<nlohmann::json> UpdateWithin(const Resource& resource, const nlohmann::json& object,
+                                          std::chrono::nanoseconds timeout) override;
 
  private:
   struct Impl;

@@ -3,6 +3,7 @@
 #include <date/date.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <utility>
@@ -79,41 +80,67 @@ std::string FormatMicroTime(TimePoint t) {
 LeaderElector::LeaderElector(KubeClient& client, const Clock& clock, LeaderElectionConfig config,
                              std::function<void()> on_started_leading,
                              std::function<void()> on_stopped_leading,
-                             std::function<void(bool)> on_status)
+                             std::function<void(bool)> on_status,
+                             std::function<void(const LeaseFailure&)> on_failure)
     : client_(client),
       clock_(clock),
       config_(std::move(config)),
       on_started_leading_(std::move(on_started_leading)),
       on_stopped_leading_(std::move(on_stopped_leading)),
       on_status_(std::move(on_status)),
+      on_failure_(std::move(on_failure)),
       rng_(std::random_device{}()) {
   if (config_.identity.empty()) config_.identity = DefaultLeaderIdentity();
 }
 
 bool LeaderElector::TryAcquireOrRenew() {
+  return TryAcquireOrRenewBy(clock_.Monotonic() + config_.renew_deadline).held;
+}
+
+KubeResult<std::chrono::nanoseconds> LeaderElector::TimeLeft(MonoTime deadline,
+                                                             std::string_view what) const {
+  const std::chrono::nanoseconds left = deadline - clock_.Monotonic();
+  if (left > std::chrono::nanoseconds::zero()) return left;
+  return std::unexpected(
+      KubeError{KubeError::Kind::kTransient, 0, "",
+                "the renew deadline passed before " + std::string(what) + " the Lease"});
+}
+
+LeaderElector::Attempt LeaderElector::TryAcquireOrRenewBy(MonoTime deadline) {
   std::lock_guard attempt(attempt_mu_);
+  const auto failed = [](KubeError error) { return Attempt{false, std::move(error)}; };
   const TimePoint now = clock_.Now();
-  KubeResult<json> current = client_.Get(kLeases, config_.namespace_name, config_.lease_name);
+  KubeResult<std::chrono::nanoseconds> left = TimeLeft(deadline, "reading");
+  if (!left) return failed(std::move(left.error()));
+  KubeResult<json> current =
+      client_.GetWithin(kLeases, config_.namespace_name, config_.lease_name, *left);
   if (!current) {
-    if (current.error().kind != KubeError::Kind::kNotFound) return false;
-    KubeResult<json> created = client_.Create(kLeases, LeaseForUs(nullptr, now));
-    if (!created) return false;
+    if (current.error().kind != KubeError::Kind::kNotFound) {
+      return failed(std::move(current.error()));
+    }
+    left = TimeLeft(deadline, "creating");
+    if (!left) return failed(std::move(left.error()));
+    KubeResult<json> created = client_.CreateWithin(kLeases, LeaseForUs(nullptr, now), *left);
+    if (!created) return failed(std::move(created.error()));
     std::lock_guard lock(mu_);
     ObserveLocked(*created);
-    return true;
+    return Attempt{true, std::nullopt};
   }
   {
     std::lock_guard lock(mu_);
     ObserveLocked(*current);
     const bool valid =
-        observed_.time + std::chrono::seconds(IntOf(observed_.spec, "leaseDurationSeconds")) > now;
-    if (!HolderOf(observed_.spec).empty() && valid && !IsLeaderLocked()) return false;
+        observed_.time + std::chrono::seconds(IntOf(observed_.spec, "leaseDurationSeconds")) >
+        clock_.Monotonic();
+    if (!HolderOf(observed_.spec).empty() && valid && !IsLeaderLocked()) return Attempt{};
   }
-  KubeResult<json> updated = client_.Update(kLeases, LeaseForUs(&*current, now));
-  if (!updated) return false;
+  left = TimeLeft(deadline, "updating");
+  if (!left) return failed(std::move(left.error()));
+  KubeResult<json> updated = client_.UpdateWithin(kLeases, LeaseForUs(&*current, now), *left);
+  if (!updated) return failed(std::move(updated.error()));
   std::lock_guard lock(mu_);
   ObserveLocked(*updated);
-  return true;
+  return Attempt{true, std::nullopt};
 }
 
 json LeaderElector::LeaseForUs(const json* current, TimePoint now) const {
@@ -150,7 +177,7 @@ void LeaderElector::ObserveLocked(const json& lease) {
       lease.contains("spec") && lease["spec"].is_object() ? lease["spec"] : json::object();
   if (observed_.lease.is_null() || spec != observed_.spec) {
     observed_.spec = spec;
-    observed_.time = clock_.Now();
+    observed_.time = clock_.Monotonic();
   }
   observed_.lease = lease;
 }
@@ -178,7 +205,7 @@ bool LeaderElector::Release() {
   spec["leaseDurationSeconds"] = 1;
   spec["acquireTime"] = now_text;
   spec["renewTime"] = now_text;
-  KubeResult<json> updated = client_.Update(kLeases, lease);
+  KubeResult<json> updated = client_.UpdateWithin(kLeases, lease, config_.renew_deadline);
   std::lock_guard lock(mu_);
   if (!updated) {
     observed_ = Observed{};
@@ -188,6 +215,22 @@ bool LeaderElector::Release() {
   return true;
 }
 
+void LeaderElector::Failed(bool leading, const KubeError& error) {
+  if (!on_failure_) return;
+  const MonoTime now = clock_.Monotonic();
+  const bool same = reported_ && reported_->kind == error.kind &&
+                    reported_->http_status == error.http_status &&
+                    reported_->message == error.message;
+  if (!leading && same && now - reported_at_ < std::chrono::minutes(1)) {
+    ++repeated_;
+    return;
+  }
+  on_failure_(LeaseFailure{leading, error, repeated_});
+  reported_ = error;
+  reported_at_ = now;
+  repeated_ = 0;
+}
+
 void LeaderElector::Forget() {
   std::lock_guard lock(mu_);
   observed_ = Observed{};
@@ -195,7 +238,7 @@ void LeaderElector::Forget() {
 
 bool LeaderElector::Sleep(std::chrono::nanoseconds d) {
   std::unique_lock lock(mu_);
-  return !stop_cv_.wait_for(lock, d, [this] { return stop_; });
+  return !stop_cv_.wait_until(lock, std::chrono::steady_clock::now() + d, [this] { return stop_; });
 }
 
 bool LeaderElector::Stopped() const {
@@ -218,9 +261,16 @@ void LeaderElector::Status(bool leading) {
 void LeaderElector::Run() {
   Status(false);
   std::uniform_real_distribution<double> jitter(0.0, 1.2);
+  MonoTime renewed;  // the start of the last successful attempt
   for (;;) {
     if (Stopped()) return;
-    if (TryAcquireOrRenew()) break;
+    const MonoTime start = clock_.Monotonic();
+    const Attempt attempt = TryAcquireOrRenewBy(start + config_.renew_deadline);
+    if (attempt.held) {
+      renewed = start;
+      break;
+    }
+    if (attempt.error) Failed(false, *attempt.error);
     const auto wait = config_.retry_period + std::chrono::duration_cast<std::chrono::nanoseconds>(
                                                  config_.retry_period * jitter(rng_));
     if (!Sleep(wait)) return;
@@ -229,20 +279,38 @@ void LeaderElector::Run() {
     Release();
     return;
   }
+  reported_.reset();
+  repeated_ = 0;
   Status(true);
   if (on_started_leading_) on_started_leading_();
-  auto last_renewal = std::chrono::steady_clock::now();
   for (;;) {
-    if (!Sleep(config_.retry_period)) {
+    const MonoTime deadline = renewed + config_.renew_deadline;
+    const std::chrono::nanoseconds until_deadline = deadline - clock_.Monotonic();
+    if (!Sleep(
+            std::clamp(until_deadline, std::chrono::nanoseconds::zero(), config_.retry_period))) {
       Release();
       Status(false);
       return;
     }
-    if (TryAcquireOrRenew()) {
-      last_renewal = std::chrono::steady_clock::now();
+    const MonoTime start = clock_.Monotonic();
+    const Attempt attempt = TryAcquireOrRenewBy(deadline);
+    if (attempt.held) {
+      renewed = start;
       continue;
     }
-    if (!IsLeader() || std::chrono::steady_clock::now() - last_renewal >= config_.renew_deadline) {
+    const bool lost = !IsLeader();
+    if (attempt.error) {
+      Failed(true, *attempt.error);
+    } else if (lost) {
+      std::string holder;
+      {
+        std::lock_guard lock(mu_);
+        holder = HolderOf(observed_.spec);
+      }
+      Failed(true, KubeError{KubeError::Kind::kConflict, 0, "",
+                             "the Lease is held by \"" + holder + "\""});
+    }
+    if (lost || clock_.Monotonic() >= deadline) {
       Forget();
       Status(false);
       if (on_stopped_leading_) on_stopped_leading_();

@@ -13,6 +13,7 @@
 //   kube.SetDown(true);                     // every call fails until SetDown(false)
 //   kube.Calls("Watch");                    // calls so far (failed ones included)
 //   kube.Writes();                          // every write request the server received
+//   kube.SetDelay("Update", 1h);            // hold each UpdateWithin an hour, or until its timeout
 //
 // Method names: "Get", "List", "Watch", "Create", "Update", "Apply", "Delete".
 //
@@ -27,6 +28,7 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -269,7 +271,57 @@ class FakeKubeClient : public KubeClient {
     return {};
   }
 
+  // --- Calls with a timeout ---------------------------------------------------
+  // Each records its timeout (CallTimeouts), then is held for the delay set
+  // for its method (SetDelay) or until its timeout passes, whichever is first:
+  // past its timeout it fails with kTransient, counted as a call, and changes
+  // nothing; otherwise it runs as the call without a timeout. Waits are
+  // measured on the clock's monotonic time (the steady clock without one), so
+  // a test moves a held call along with FakeClock::Advance.
+
+  KubeResult<nlohmann::json> GetWithin(const Resource& resource, const std::string& namespace_name,
+                                       const std::string& name,
+                                       std::chrono::nanoseconds timeout) override {
+    if (auto e = Hold("Get", timeout)) return std::unexpected(*e);
+    return Get(resource, namespace_name, name);
+  }
+
+  KubeResult<nlohmann::json> CreateWithin(const Resource& resource, const nlohmann::json& object,
+                                          std::chrono::nanoseconds timeout) override {
+    if (auto e = Hold("Create", timeout)) return std::unexpected(*e);
+    return Create(resource, object);
+  }
+
+  KubeResult<nlohmann::json> UpdateWithin(const Resource& resource, const nlohmann::json& object,
+                                          std::chrono::nanoseconds timeout) override {
+    if (auto e = Hold("Update", timeout)) return std::unexpected(*e);
+    return Update(resource, object);
+  }
+
   // --- Test controls --------------------------------------------------------
+
+  // Holds every later GetWithin, CreateWithin or UpdateWithin (`method`
+  // "Get", "Create" or "Update") for `delay`, or until its timeout; zero
+  // releases the calls held now.
+  void SetDelay(const std::string& method, std::chrono::nanoseconds delay) {
+    std::unique_lock lock(server_->mu);
+    server_->delays[method] = delay;
+    server_->cv.notify_all();
+  }
+
+  // Returns the number of calls held by SetDelay now.
+  int HeldCalls() const {
+    std::unique_lock lock(server_->mu);
+    return server_->held;
+  }
+
+  // Returns the timeout of every GetWithin, CreateWithin or UpdateWithin
+  // (`method` "Get", "Create" or "Update") so far, oldest first.
+  std::vector<std::chrono::nanoseconds> CallTimeouts(const std::string& method) const {
+    std::unique_lock lock(server_->mu);
+    auto it = server_->timeouts.find(method);
+    return it == server_->timeouts.end() ? std::vector<std::chrono::nanoseconds>() : it->second;
+  }
 
   // Stores `object` (in its metadata.namespace) as if created or updated by
   // someone else: assigns uid / creationTimestamp / generation when missing,
@@ -481,6 +533,9 @@ class FakeKubeClient : public KubeClient {
     std::map<std::string, int64_t> calls;
     bool down = false;
     std::optional<KubeError> down_error;
+    std::map<std::string, std::chrono::nanoseconds> delays;                 // by method
+    std::map<std::string, std::vector<std::chrono::nanoseconds>> timeouts;  // by method
+    int held = 0;
   };
 
   class Stream : public WatchStream {
@@ -700,6 +755,34 @@ class FakeKubeClient : public KubeClient {
     return nlohmann::json{{"apiVersion", "v1"}, {"kind", "Status"},       {"metadata", nlohmann::json::object()},
                           {"status", "Failure"}, {"message", e.message}, {"reason", e.reason},
                           {"code", e.http_status}};
+  }
+
+  MonoTime MonotonicNow() const {
+    return clock_ != nullptr ? clock_->Monotonic() : std::chrono::steady_clock::now();
+  }
+
+  // Records a call of `method` with `timeout` and holds it as SetDelay says.
+  // Returns the error of a call held past its timeout.
+  std::optional<KubeError> Hold(const std::string& method, std::chrono::nanoseconds timeout) {
+    std::unique_lock lock(server_->mu);
+    server_->timeouts[method].push_back(timeout);
+    const MonoTime start = MonotonicNow();
+    ++server_->held;
+    for (;;) {
+      const std::chrono::nanoseconds waited = MonotonicNow() - start;
+      if (waited >= server_->delays[method]) break;
+      if (waited >= timeout) {
+        --server_->held;
+        ++server_->calls[method];
+        return KubeError{KubeError::Kind::kTransient, 0, "",
+                         method + ": no answer within " +
+                             std::to_string(std::chrono::duration<double>(timeout).count()) +
+                             " s (injected delay)"};
+      }
+      server_->cv.wait_for(lock, std::chrono::milliseconds(1));
+    }
+    --server_->held;
+    return std::nullopt;
   }
 
   std::optional<KubeError> CheckLocked(std::string_view method) {
