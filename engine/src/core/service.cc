@@ -987,18 +987,15 @@ PricingService::Step PricingService::Replay(Exchange& ex) {
       if (deps_.observer) deps_.observer->CacheHit("shared_reply");
       replies_.Put(ex.reply_name, claim->body, ex.now, kReplyTtl);
       return ex.Answer(Json(200, std::move(claim->body), std::move(ex.rate_headers)));
-    case ReplyClaim::State::kInProgress: {
-      const int64_t seconds =
-          std::max<int64_t>(1, (claim->left.count() + 999) / 1000);
-      ApiResponse r = ErrorResponse(Error{
-          ErrorCode::kServiceUnavailable,
-          "request " + request.request_id +
-              " is being priced by another engine process; retry with the same X-Request-Id",
-          ""});
-      r.headers.emplace_back("Retry-After", std::to_string(seconds));
-      r.headers.insert(r.headers.end(), ex.rate_headers.begin(), ex.rate_headers.end());
-      return ex.Answer(std::move(r));
-    }
+    case ReplyClaim::State::kInProgress:
+      // Another process holds the claim and has not answered: it may still
+      // be pricing, or it died (kill -9) holding it. Waiting or refusing
+      // would fail a client that retries after a crash, so this process
+      // prices too, without the claim; the audit store keeps one row under
+      // the name-based calculation id, and the holder's answer, if it comes,
+      // is what later retries get.
+      if (deps_.observer) deps_.observer->CacheMiss("shared_reply");
+      return Step::kNext;
     case ReplyClaim::State::kClaimed:
       break;
   }
