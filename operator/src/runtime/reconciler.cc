@@ -189,7 +189,15 @@ KubeResult<ReconcileOutcome> Reconciler::Reconcile(const std::string& key) {
     }
   }
   const std::optional<json> found = stores_.engines->Get(key);
-  if (!found) return ReconcileOutcome{};  // deleted: the garbage collector removes the children
+  if (!found) {
+    // Deleted: the garbage collector removes the children. A status write of
+    // a reconcile that ran while the deletion arrived may have been
+    // remembered after Forget; this reconcile, queued by the deletion, comes
+    // after it and drops it.
+    std::lock_guard lock(mu_);
+    status_written_.erase(key);
+    return ReconcileOutcome{};
+  }
   const json& object = *found;
   if (object.contains("metadata") && object["metadata"].contains("deletionTimestamp")) {
     return ReconcileOutcome{};
