@@ -203,8 +203,10 @@ Watcher::WatchOutcome Watcher::WatchOnce() {
       case WatchEvent::Type::kDeleted: {
         std::string rv = ResourceVersionOf(event.object);
         if (!rv.empty()) resource_version_ = std::move(rv);
+        // Only a watcher that skips unchanged events pays for telling them apart.
         bool changed = true;
-        const std::string key = store_.Apply(event, &changed);
+        const std::string key =
+            store_.Apply(event, options_.report_unchanged ? nullptr : &changed);
         failures_ = 0;
         if (!changed && !options_.report_unchanged) {
           skipped_.fetch_add(1);
