@@ -229,6 +229,27 @@ TEST(RedisRateLimiter, TryTakeAndTakeTogetherNeverGrantMoreThanTheLimit) {
   EXPECT_GE(granted.load(), limit - 2 * 2 * RedisRateLimiter::LeaseSize(limit));
 }
 
+// A request priced the way the service prices it: TryTake, and Take when
+// that cannot decide without Redis. Within one process and one window, no
+// refusal may come before a grant: a token leased ahead and still in flight
+// is this process's, not a reason to refuse.
+TEST(RedisRateLimiter, OneProcessNeverRefusesBeforeItsLastGrant) {
+  FakeClock clock = MidWindowClock();
+  auto pool = MakePool();
+  RedisRateLimiter limiter(*pool, &clock);
+  const int64_t limit = 5;
+  for (int round = 0; round < 60; ++round) {
+    const std::string key = UniqueName("order");
+    std::string decisions;
+    for (int i = 0; i < limit + 3; ++i) {
+      auto d = limiter.TryTake(key, limit);
+      if (!d) d = limiter.Take(key, limit);
+      decisions += d->allowed ? 'y' : 'n';
+    }
+    ASSERT_EQ(decisions, std::string(limit, 'y') + "nnn") << "round " << round;
+  }
+}
+
 TEST(RedisRateLimiter, NewWindowStartsAFreshCount) {
   FakeClock clock = MidWindowClock();
   auto pool = MakePool();

@@ -233,12 +233,18 @@ void RedisRateLimiter::RefillLoop() {
       job = std::move(refill_queue_.front());
       refill_queue_.pop_front();
     }
+    {
+      std::lock_guard lock(job.entry->mu);
+      job.entry->refill_leasing = true;
+    }
     const auto now = clock_ != nullptr ? clock_->Now() : std::chrono::system_clock::now();
     const RateWindow window = RateWindowAt(now);
     auto grant = Lease(job.key_id, window, job.limit, LeaseSize(job.limit));
     std::lock_guard lock(job.entry->mu);
     Entry& e = *job.entry;
     e.refill_queued = false;
+    e.refill_leasing = false;
+    e.landed.notify_all();  // the waiter runs once this iteration lets go of the lock
     if (!grant) {
       degraded_.store(true);
       continue;
@@ -263,8 +269,12 @@ RateDecision RedisRateLimiter::Take(const std::string& key_id, int64_t limit_per
   if (d.limit == 0) return d;
 
   std::shared_ptr<Entry> entry = EntryFor(key_id, window.index);
-  std::lock_guard lock(entry->mu);
+  std::unique_lock lock(entry->mu);
   Entry& e = *entry;
+  // Tokens on their way to this process are its own: leasing beside them,
+  // Redis could answer "none left" while they are in flight, and the client
+  // would get a 429 before the next one got a 200.
+  e.landed.wait(lock, [&] { return !e.refill_leasing; });
   Roll(e, window.index, d.limit);
   if (e.leased > 0 || e.exhausted_limit == d.limit) return *TakeLocally(e, d);
 

@@ -100,6 +100,8 @@ class RedisRateLimiter : public RateLimiter {
     int64_t granted = 0;           // grants by this process in the window
     int64_t exhausted_limit = 0;   // >0: Redis granted nothing at this limit
     bool refill_queued = false;    // a background lease is queued or running
+    bool refill_leasing = false;   // ...and its round trip has begun
+    std::condition_variable landed;  // notified when a background lease lands
   };
   struct Refill {
     std::string key_id;
