@@ -56,6 +56,9 @@ TEST(ForwardedPrincipal, RoundTripsTheGatewaysHeaders) {
   EXPECT_EQ(received.Header("content-type"), "application/json");
   EXPECT_EQ(received.Header("x-request-id"), "req-1");
   EXPECT_EQ(received.Header("x-api-key"), "") << "the client's key is never forwarded";
+  EXPECT_TRUE(RequestIdMadeUpstream(received)) << "req-1 was not the client's";
+  client.request_id_given = true;
+  EXPECT_FALSE(RequestIdMadeUpstream(AsReceived(ForwardHeaders(client, key, kToken))));
   auto p = ForwardedPrincipal(received, kToken);
   ASSERT_TRUE(p) << p.error().message;
   EXPECT_EQ(p->client_id, "big_fund_007");

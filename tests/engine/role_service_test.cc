@@ -213,6 +213,44 @@ TEST(CalculationService, PricesForTheForwardedPrincipalAndKeepsTheScopeRule) {
   EXPECT_EQ(r->status, 403) << "a client key prices only its own client";
 }
 
+// Behind the gateway, only an id the client sent is worth a claim in the
+// shared ledger: one the gateway made up is never sent again, and claiming it
+// would put a Redis round trip in front of every price.
+TEST(CalculationService, ClaimsOnlyRequestIdsTheClientSent) {
+  struct Ledgered : Node {
+    fakes::FakeReplyLedger ledger{&clock};
+    Ledgered() {
+      ServiceDeps deps = Deps();
+      deps.replies = &ledger;
+      ServiceOptions options;
+      options.internal_token = kToken;
+      service.emplace(deps, options);
+    }
+  } c;
+  ApiKey key{Hash("demo-key-123"), "big_fund_007", 3, KeyScope::kClient};
+  ApiRequest made_up = Locate(
+      "", R"({"ticker":"GME","position_value":50000,"loan_days":60,"client_id":"big_fund_007"})");
+  made_up.request_id_given = false;
+  ApiRequest received = Received(made_up, ForwardHeaders(made_up, key, kToken));
+  received.request_id_given = true;  // as the calculation role parses any X-Request-Id
+  EXPECT_TRUE(RequestIdMadeUpstream(received));
+  auto r = c.Call(received);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(c.ledger.Calls("Claim"), 0);
+
+  ApiRequest given = made_up;
+  given.request_id = "client-retry-7";
+  given.request_id_given = true;
+  received = Received(given, ForwardHeaders(given, key, kToken));
+  EXPECT_FALSE(RequestIdMadeUpstream(received));
+  r = c.Call(received);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(c.ledger.Calls("Claim"), 1);
+  EXPECT_EQ(c.audit.records().size(), 2u);
+}
+
 // A rate read through the calculation role marks its ticker active, as a
 // price does, so the cache role keeps refreshing tickers desks only read.
 TEST(CalculationService, NotesTheTickerOfEveryRateItAnswers) {

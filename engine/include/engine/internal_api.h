@@ -59,6 +59,9 @@ inline constexpr std::string_view kInternalTokenHeader = "X-Internal-Token";
 inline constexpr std::string_view kPrincipalClientHeader = "X-Pricing-Client-Id";
 inline constexpr std::string_view kPrincipalScopeHeader = "X-Pricing-Key-Scope";
 inline constexpr std::string_view kPrincipalKeyHeader = "X-Pricing-Key-Id";
+// "gateway" when the gateway made the request's X-Request-Id up (the client
+// sent none): such an id is never seen again, so it is not worth a claim.
+inline constexpr std::string_view kRequestIdOriginHeader = "X-Pricing-Request-Id-Origin";
 
 inline constexpr std::string_view kInternalPrefix = "/internal/v1/";
 inline constexpr std::string_view kAuditBatchPath = "/internal/v1/audit-batches";
@@ -72,8 +75,13 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b);
 Result<void> CheckInternalToken(const ApiRequest& request, std::string_view token);
 
 // Returns the headers with which the gateway forwards `request`, admitted
-// with `key`: its Content-Type and X-Request-Id, the token and the principal.
+// with `key`: its Content-Type and X-Request-Id (marked when the gateway
+// made it up), the token and the principal.
 HeaderList ForwardHeaders(const ApiRequest& request, const ApiKey& key, std::string_view token);
+
+// Returns true when the gateway marked the X-Request-Id of `request` as its
+// own. Meaningful only for a request whose token was checked.
+bool RequestIdMadeUpstream(const ApiRequest& request);
 
 // Returns the principal the gateway forwarded in `request`, as an ApiKey whose
 // key_hash is the key id and whose rate limit is 0 (the gateway applied it).

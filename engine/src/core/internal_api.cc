@@ -17,6 +17,7 @@ constexpr std::string_view kTokenLower = "x-internal-token";
 constexpr std::string_view kClientLower = "x-pricing-client-id";
 constexpr std::string_view kScopeLower = "x-pricing-key-scope";
 constexpr std::string_view kKeyLower = "x-pricing-key-id";
+constexpr std::string_view kIdOriginLower = "x-pricing-request-id-origin";
 constexpr size_t kKeyIdDigits = 16;
 constexpr size_t kMaxSegment = 256;
 
@@ -184,16 +185,23 @@ Result<void> CheckInternalToken(const ApiRequest& request, std::string_view toke
 
 HeaderList ForwardHeaders(const ApiRequest& request, const ApiKey& key, std::string_view token) {
   HeaderList out;
-  out.reserve(6);
+  out.reserve(7);
   if (std::string_view ct = request.Header("content-type"); !ct.empty()) {
     out.emplace_back("Content-Type", std::string(ct));
   }
-  if (!request.request_id.empty()) out.emplace_back("X-Request-Id", request.request_id);
+  if (!request.request_id.empty()) {
+    out.emplace_back("X-Request-Id", request.request_id);
+    if (!request.request_id_given) out.emplace_back(std::string(kRequestIdOriginHeader), "gateway");
+  }
   out.emplace_back(std::string(kInternalTokenHeader), std::string(token));
   out.emplace_back(std::string(kPrincipalClientHeader), PercentEncode(key.client_id));
   out.emplace_back(std::string(kPrincipalScopeHeader), std::string(KeyScopeName(key.scope)));
   out.emplace_back(std::string(kPrincipalKeyHeader), key.key_hash.substr(0, kKeyIdDigits));
   return out;
+}
+
+bool RequestIdMadeUpstream(const ApiRequest& request) {
+  return request.Header(kIdOriginLower) == "gateway";
 }
 
 Result<ApiKey> ForwardedPrincipal(const ApiRequest& request, std::string_view token) {

@@ -961,6 +961,9 @@ void AppendLocateSuccessBody(std::string* out, const LocateRequest& req, const Q
 PricingService::Step PricingService::Replay(Exchange& ex) {
   const ApiRequest& request = *ex.request;
   if (!request.request_id_given) return Step::kNext;
+  // Behind the gateway (Admit checked its token), an id the gateway made up
+  // identifies no retry: claiming it would cost every price a round trip.
+  if (!options_.internal_token.empty() && RequestIdMadeUpstream(request)) return Step::kNext;
   // A request the client identified, seen again (a retry): the same answer,
   // not a second price. The request's fields are part of the name, so an id
   // reused for another request prices that one.
