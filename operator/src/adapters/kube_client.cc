@@ -1,7 +1,11 @@
 #include "adapters/kube_client.h"
 
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <sys/socket.h>
 #include <cpprest/http_client.h>
 #include <cpprest/uri.h>
 #include <pplx/threadpool.h>
@@ -50,6 +54,72 @@ void EnsureThreadPool() {
       // Already initialized by the program: keep its size.
     }
   });
+}
+
+// Returns the address family a connection to `host` uses: an address's own,
+// or the first that the resolver answers with the flags asio resolves with
+// (address_configured), so it is the endpoint cpprestsdk connects to first.
+std::optional<boost::asio::ip::tcp> FamilyOf(std::string host) {
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  boost::system::error_code ec;
+  const auto address = boost::asio::ip::make_address(host, ec);
+  if (!ec) return address.is_v6() ? boost::asio::ip::tcp::v6() : boost::asio::ip::tcp::v4();
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_ADDRCONFIG;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0 || found == nullptr) {
+    return std::nullopt;
+  }
+  const int family = found->ai_family;
+  freeaddrinfo(found);
+  if (family == AF_INET6) return boost::asio::ip::tcp::v6();
+  if (family == AF_INET) return boost::asio::ip::tcp::v4();
+  return std::nullopt;
+}
+
+// Sets TCP keepalive on `socket`. cpprestsdk hands a new connection's socket
+// over before connecting it, unopened, and asio connects an open socket as it
+// is: so it is opened here, with the family the connection will use, to
+// carry the options. A reused connection's socket is open already. Best
+// effort: a socket whose family cannot be told is left to asio.
+void KeepAlive(boost::asio::ip::tcp::socket& socket, const std::string& host,
+               const RestClientOptions& options) {
+  boost::system::error_code ec;
+  if (!socket.is_open()) {
+    auto family = FamilyOf(host);
+    if (!family) return;
+    socket.open(*family, ec);
+    if (ec) return;
+  }
+  const int fd = socket.native_handle();
+  const int on = 1;
+  const int idle = static_cast<int>(options.keepalive_idle.count());
+  const int interval = static_cast<int>(std::max<int64_t>(options.keepalive_interval.count(), 1));
+  const int probes = std::max(options.keepalive_probes, 1);
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof probes);
+}
+
+// The native-handle hook of every HTTP client of the API server `server`.
+std::function<void(http::client::native_handle)> KeepAliveHook(const std::string& server,
+                                                               const RestClientOptions& options) {
+  if (options.keepalive_idle.count() <= 0) return {};
+  const web::uri uri(server);
+  return [host = uri.host(), https = uri.scheme() == "https", options](
+             http::client::native_handle handle) {
+    if (https) {
+      using Stream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>;
+      KeepAlive(static_cast<Stream*>(handle)->next_layer(), host, options);
+    } else {
+      KeepAlive(*static_cast<boost::asio::ip::tcp::socket*>(handle), host, options);
+    }
+  };
 }
 
 std::string DescribeException(std::exception_ptr error, bool* timed_out) {
@@ -636,6 +706,7 @@ Result<std::unique_ptr<RestKubeClient>> RestKubeClient::FromConfig(ClusterConfig
   impl->http_config.set_timeout(impl->options.timeout);
   impl->http_config.set_validate_certificates(!impl->config.insecure_skip_tls_verify);
   impl->http_config.set_ssl_context_callback(Impl::TlsCallback(impl->config));
+  impl->http_config.set_nativehandle_options(KeepAliveHook(impl->config.server, impl->options));
   try {
     impl->client = std::make_shared<http_client>(web::uri(impl->config.server), impl->http_config);
   } catch (const std::exception& e) {

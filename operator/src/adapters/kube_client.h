@@ -65,6 +65,14 @@ struct RestClientOptions {
   // where keeping every listed object whole until its list ended peaked at
   // 205 MB.
   int list_page_size = 50;
+  // TCP keepalive on every connection to the API server: probes after
+  // `keepalive_idle` without traffic, `keepalive_probes` of them
+  // `keepalive_interval` apart, so a peer that vanished (a node gone, a NAT
+  // entry dropped) is noticed in about a minute even on an idle connection.
+  // keepalive_idle 0 leaves the system's defaults.
+  std::chrono::seconds keepalive_idle{30};
+  std::chrono::seconds keepalive_interval{10};
+  int keepalive_probes = 3;
 };
 
 class RestKubeClient : public KubeClient {

@@ -6,8 +6,10 @@
 #include "http_peer.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -246,6 +248,79 @@ TEST(RestKubeClient, WatchDeliversEachEventAsItArrives) {
   EXPECT_EQ(requests[0].target,
             "/api/v1/namespaces/ns/configmaps?watch=1&allowWatchBookmarks=true&"
             "resourceVersion=42&timeoutSeconds=60");
+}
+
+// The keepalive settings of this process's end of the connection whose
+// server side is `server_fd`: the socket whose local address is the peer
+// address of `server_fd`. All -1 when there is none.
+struct KeepAliveSeen {
+  int on = -1, idle = -1, interval = -1, probes = -1;
+};
+KeepAliveSeen ClientEndOf(int server_fd) {
+  KeepAliveSeen seen;
+  sockaddr_in client{};
+  socklen_t len = sizeof client;
+  if (getpeername(server_fd, reinterpret_cast<sockaddr*>(&client), &len) != 0) return seen;
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return seen;
+  while (dirent* entry = readdir(dir)) {
+    const int fd = std::atoi(entry->d_name);
+    if (fd <= 2 || fd == server_fd || fd == dirfd(dir)) continue;
+    sockaddr_in local{};
+    socklen_t local_len = sizeof local;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0 ||
+        local.sin_family != AF_INET || local.sin_port != client.sin_port ||
+        local.sin_addr.s_addr != client.sin_addr.s_addr) {
+      continue;
+    }
+    socklen_t n = sizeof(int);
+    getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &seen.on, &n);
+    getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &seen.idle, &n);
+    getsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &seen.interval, &n);
+    getsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &seen.probes, &n);
+    break;
+  }
+  closedir(dir);
+  return seen;
+}
+
+TEST(RestKubeClient, EveryConnectionCarriesTcpKeepalive) {
+  std::mutex mu;
+  std::vector<KeepAliveSeen> seen;
+  Peer peer([&](int fd, const Request& request, Peer& self) {
+    {
+      std::lock_guard lock(mu);
+      seen.push_back(ClientEndOf(fd));
+    }
+    if (request.target.find("watch=1") == std::string::npos) {
+      Peer::Respond(fd, 200, R"({"metadata":{"name":"a"}})");
+      return;
+    }
+    Peer::StartChunked(fd);
+    Peer::Chunk(fd, Event("ADDED", "a"));
+    self.AwaitRelease(10s);
+  });
+  RestClientOptions options;
+  options.keepalive_idle = 17s;
+  options.keepalive_interval = 4s;
+  options.keepalive_probes = 5;
+  auto client = ClientFor(peer, options);
+  // A request on a new connection, and a watch (each watch has a client and
+  // a connection of its own).
+  ASSERT_TRUE(client->Get(kConfigMaps, "ns", "a").has_value());
+  auto stream = client->Watch(kConfigMaps, {});
+  ASSERT_TRUE(stream.has_value()) << stream.error().message;
+  auto first = (*stream)->Next();
+  ASSERT_TRUE(first.has_value() && first->has_value());
+  std::lock_guard lock(mu);
+  ASSERT_EQ(seen.size(), 2u);
+  for (const KeepAliveSeen& s : seen) {
+    EXPECT_EQ(s.on, 1);
+    EXPECT_EQ(s.idle, 17);
+    EXPECT_EQ(s.interval, 4);
+    EXPECT_EQ(s.probes, 5);
+  }
+  peer.Release();
 }
 
 TEST(RestKubeClient, SilentWatchEndsWithTransientAfterTheIdleTimeout) {
