@@ -15,6 +15,7 @@
 
 #include "adapters/kube_client.h"
 #include "adapters/kubeconfig.h"
+#include "common/testing/shell.h"
 #include "op/desired.h"
 #include "op/managed_fields.h"
 #include "op/spec.h"
@@ -384,6 +385,7 @@ class ExecKubeconfigs {
   ~ExecKubeconfigs() { fs::remove_all(dir_); }
 
   const ClusterConfig& real() const { return real_; }
+  const fs::path& dir() const { return dir_; }
 
   // Writes the ExecCredential `status` of `api_version` as the output of
   // plugin `name`, which counts its runs in "<name>.runs"; after `switch_after`
@@ -511,6 +513,59 @@ TEST_F(KubeClientTest, ExecPluginRunsAgainAfterA401AndTheRequestSucceeds) {
   KubeResult<std::unique_ptr<WatchStream>> stream = client->Watch(kConfigMaps, options);
   ASSERT_TRUE(stream.has_value()) << stream.error().message;
   EXPECT_EQ(kubeconfigs.Runs("rotated"), 2);
+}
+
+// Kubeconfigs as kubectl itself writes them (`kubectl config set-*`: an
+// embedded CA, tls-server-name, an exec user, a context namespace), in one
+// file and split across a KUBECONFIG list: kubectl and the operator must
+// both reach the cluster with each, as the same user in the same namespace.
+TEST_F(KubeClientTest, KubeconfigsKubectlWritesWorkAlsoAsAList) {
+  using testing_shell::ShellQuote;
+  ExecKubeconfigs kubeconfigs;
+  kubeconfigs.Plugin("token", kExecV1, {{"token", kubeconfigs.real().token}});
+  const std::string dir = kubeconfigs.dir().string();
+  const std::string whole = dir + "/kubectl.kubeconfig";
+  const std::string clusters = dir + "/clusters.kubeconfig";
+  const std::string users = dir + "/users.kubeconfig";
+  const auto config = [](const std::string& file, const std::string& args) {
+    return "kubectl config --kubeconfig " + ShellQuote(file) + " " + args + " >/dev/null";
+  };
+  const std::string set_cluster =
+      "set-cluster local --server " + ShellQuote(kubeconfigs.real().server) +
+      " --certificate-authority " + ShellQuote(dir + "/pki/ca.crt") +
+      " --embed-certs=true --tls-server-name kubernetes.default.svc";
+  const std::string set_user = "set-credentials exec --exec-api-version " +
+                               std::string(kExecV1) + " --exec-command " +
+                               ShellQuote(dir + "/plugins/token") +
+                               " --exec-interactive-mode Never";
+  const std::string set_context = "set-context exec --cluster local --user exec --namespace " + ns_;
+  for (const std::string& command :
+       {config(whole, set_cluster), config(whole, set_user), config(whole, set_context),
+        config(whole, "use-context exec"), config(clusters, set_cluster),
+        config(clusters, set_context), config(clusters, "use-context exec"),
+        config(users, set_user)}) {
+    ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  }
+  const std::string list = clusters + ":" + users;
+  for (const std::string& kubectl :
+       {"kubectl --kubeconfig " + ShellQuote(whole), "KUBECONFIG=" + ShellQuote(list) + " kubectl"}) {
+    const std::string command = kubectl + " get configmaps -o name >/dev/null";
+    EXPECT_EQ(std::system(command.c_str()), 0) << "kubectl itself reads it: " << command;
+  }
+  const int kubectl_runs = kubeconfigs.Runs("token");
+  const Result<ClusterConfig> merged = LoadMergedKubeconfig(SplitKubeconfigList(list));
+  ASSERT_TRUE(merged.has_value()) << ToString(merged.error());
+  for (const auto& [what, loaded] :
+       {std::pair{"one file", LoadKubeconfig(whole)}, std::pair{"a list", merged}}) {
+    ASSERT_TRUE(loaded.has_value()) << what << ": " << ToString(loaded.error());
+    EXPECT_EQ(loaded->namespace_name, ns_) << what;
+    EXPECT_EQ(loaded->tls_server_name, "kubernetes.default.svc") << what;
+    auto client = RestKubeClient::FromConfig(*loaded);
+    ASSERT_TRUE(client.has_value()) << what;
+    ASSERT_TRUE((*client)->Apply(kConfigMaps, ConfigMap(ns_, "kubectl-written", what), kManager))
+        << what;
+  }
+  EXPECT_EQ(kubeconfigs.Runs("token") - kubectl_runs, 2) << "one plugin run per client";
 }
 
 TEST_F(KubeClientTest, TlsServerNameIsTheNameTheCertificateIsCheckedAgainst) {
