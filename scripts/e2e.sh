@@ -16,7 +16,7 @@
 #   scripts/e2e.sh stop-pg DIR | start-pg DIR
 #                                          stop / start the cluster's PostgreSQL
 #
-# Isolation (DESIGN.md §4):
+# Isolation (docs/design.md §4):
 # - Network: every process runs in the network namespace pe2e-<hash of DIR>.
 #   Its only interfaces are lo, `node0` holding the node's address and default
 #   route (one end of a veth pair whose other end stays inside), and the bridge

@@ -9,7 +9,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates curl clang-format
   # scripts/static-deps/build.sh unpacks and patches Debian source packages
   patch xz-utils
-  # engine and operator libraries (see DESIGN.md §1)
+  # engine and operator libraries (see docs/design.md §1)
   libcpprest-dev nlohmann-json3-dev libyaml-cpp-dev libpq-dev libhiredis-dev
   prometheus-cpp-dev libhowardhinnant-date-dev libboost-dev libboost-system-dev
   libgtest-dev libgmock-dev libssl-dev libjemalloc-dev tzdata

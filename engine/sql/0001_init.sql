@@ -1,4 +1,4 @@
--- Reference data (DESIGN.md §2.4) and the audit trail (§2.3).
+-- Reference data (docs/design.md §2.4) and the audit trail (§2.3).
 -- Applied once by the engine's migration runner (RunMigrations), inside one
 -- transaction, and recorded in schema_migrations. Never edit an applied
 -- migration: add the next numbered file instead (the runner refuses a changed

@@ -1,4 +1,4 @@
-// pricing-engine: the REST pricing service (DESIGN.md §2).
+// pricing-engine: the REST pricing service (docs/design.md §2).
 //
 //   pricing-engine [serve] [flags]   serve prices (the default subcommand)
 //   pricing-engine migrate [flags]   apply the database migrations and exit

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A fake of the three external market APIs (DESIGN.md section 2.2) for tests.
+"""A fake of the three external market APIs (docs/design.md §2.2) for tests.
 
 Listens on 127.0.0.1 on a free port and prints the port on stdout. The API
 answers follow the current mode, set by the test through control requests:

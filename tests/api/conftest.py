@@ -61,7 +61,7 @@ class Services:
 
 
 class FakeMarket:
-    """The lender, market and events APIs of DESIGN.md §2.2, in one server whose
+    """The lender, market and events APIs of docs/design.md §2.2, in one server whose
     answers the tests set per ticker: a rate, "500", "garbage" or "hang"."""
 
     def __init__(self):

@@ -1,4 +1,4 @@
-"""The REST API of DESIGN.md §2.3 over real HTTP: every route and error code,
+"""The REST API of docs/design.md §2.3 over real HTTP: every route and error code,
 the exact figures of the contract's example, and conformance to openapi.yaml."""
 import json
 import re
@@ -327,7 +327,7 @@ def test_headers_too_large_is_431_headers_too_large(engine):
 
 
 def test_metric_labels_come_from_fixed_sets(engine):
-    # Invented methods and paths must not mint series (DESIGN.md §2.3).
+    # Invented methods and paths must not mint series (docs/design.md §2.3).
     for i in range(40):
         engine.request("FOO%d" % i, "/nowhere/%d" % i)
     _, _, data = engine.request("GET", "/metrics")

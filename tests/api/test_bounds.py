@@ -1,4 +1,4 @@
-"""Bounds on what a client controls (DESIGN.md §2.3), over real HTTP: nothing a
+"""Bounds on what a client controls (docs/design.md §2.3), over real HTTP: nothing a
 client sends is buffered beyond the header and body limits, each bound is
 answered with its contract code, and that answer reaches a client that is
 still sending instead of a reset."""

@@ -86,7 +86,7 @@ def test_postgres_stopped_prices_from_cache_and_spools_audit(services, market, f
         # Reference data this process never saw cannot be priced: 503, not a guess.
         status, _, body = e.price(ticker="NOVOL", key="internal-key-001")
         assert status == 503 and body["error"]["code"] == "SERVICE_UNAVAILABLE", body
-        # Still in service, degraded (DESIGN.md §2.3): it serves what it has.
+        # Still in service, degraded (docs/design.md §2.3): it serves what it has.
         assert wait_until(lambda: ready_of(e)[1]["status"] == "degraded", timeout=5), ready_of(e)
         status, ready = ready_of(e)
         assert status == 200 and ready["status"] == "degraded", ready

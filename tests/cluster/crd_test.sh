@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The PricingEngine CRD on a real API server: the schema is accepted (structural,
-# CEL within its cost budget) and Established; the examples and DESIGN.md §3.1's
+# CEL within its cost budget) and Established; the examples and docs/design.md §3.1's
 # full example are accepted without pruning; defaults are filled in; `kubectl get pe`
 # shows the printer columns; every CR in examples/invalid/ is rejected with the
 # message its "# expect:" lines name; the status subresource keeps status and spec
@@ -60,7 +60,7 @@ for f in "${examples[@]}"; do
   check "examples/$(basename "$f") is accepted" quiet k apply --validate=strict -f "$f"
   valid="$valid $(k get -f "$f" -o jsonpath='{.metadata.name}')"
 done
-check "DESIGN.md §3.1's example with every field is accepted with no unknown field" \
+check "docs/design.md §3.1's example with every field is accepted with no unknown field" \
   quiet k apply --validate=strict -f "$data/full.yaml"
 check "each volatility source kind is accepted" \
   quiet k apply --validate=strict -f "$data/sources.yaml"

@@ -1,4 +1,4 @@
-// Readiness with bounded staleness (DESIGN.md §2.3, degraded service).
+// Readiness with bounded staleness (docs/design.md §2.3, degraded service).
 #include "engine/readiness.h"
 
 #include <gtest/gtest.h>

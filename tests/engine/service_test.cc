@@ -1,5 +1,5 @@
 // PricingService over fakes that fail on demand: routing, admission, tiered
-// lookups, the fallbacks of DESIGN.md §2.1 with a fake clock, the audit gate,
+// lookups, the fallbacks of docs/design.md §2.1 with a fake clock, the audit gate,
 // and the non-blocking fast path.
 #include "engine/service.h"
 

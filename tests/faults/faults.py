@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""A fault matrix under load (DESIGN.md §2.3: bounds, audit, degraded service).
+"""A fault matrix under load (docs/design.md §2.3: bounds, audit, degraded service).
 
 One pricing-engine process (a private copy of the binary) over a real
 PostgreSQL and Redis (scripts/services.sh), priced at a bounded rate by client
@@ -728,7 +728,7 @@ class Matrix:
 
     def warm_up(self):
         """Prices every key, ticker and client once, so that each is a value
-        'already seen' when PostgreSQL goes away (DESIGN.md §2.3)."""
+        'already seen' when PostgreSQL goes away (docs/design.md §2.3)."""
         for key, own in KEYS:
             for ticker in TICKERS:
                 for client in ([own] if own else CLIENTS):
@@ -909,7 +909,7 @@ class Matrix:
         notes.append("killed pid %d with SIGKILL; the restarted engine answered /health/live after %.0f ms"
                      % (pid, (time.monotonic() - t0) * 1000))
         # Clients retry what they sent before the kill, with the same ids: each
-        # is priced and audited once (DESIGN.md §2.3), across the restart too.
+        # is priced and audited once (docs/design.md §2.3), across the restart too.
         with stats.lock:
             again = list(stats.ok_requests[:10])
         codes = collections.Counter()

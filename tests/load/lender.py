@@ -1,4 +1,4 @@
-"""A fixed lender / market / events API for the benchmark (DESIGN.md §2.2)."""
+"""A fixed lender / market / events API for the benchmark (docs/design.md §2.2)."""
 import http.server
 import sys
 

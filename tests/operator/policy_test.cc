@@ -1,4 +1,4 @@
-// The precedence rule of DESIGN.md §3.2 end to end, with market phases: a
+// The precedence rule of docs/design.md §3.2 end to end, with market phases: a
 // spec, an instant and a volatility in; each component's bounds and the layer
 // that set them out.
 #include <gtest/gtest.h>

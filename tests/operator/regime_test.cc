@@ -1,5 +1,5 @@
 // StepRegime: one volatility regime at a time, with enterAbove / exitBelow
-// hysteresis and minHold (DESIGN.md §3.2).
+// hysteresis and minHold (docs/design.md §3.2).
 #include <gtest/gtest.h>
 
 #include <optional>
@@ -61,7 +61,7 @@ TEST(Regime, HysteresisWalks20To32To25To28To21) {
                                     {minutes{20}, 21, "Elevated"},  // not below 20: stays
                                     {minutes{20}, 19.9, ""},
                                 });
-  // The thresholds of DESIGN.md §3.1 (Elevated 25/22, High 30/27): 25 does
+  // The thresholds of docs/design.md §3.1 (Elevated 25/22, High 30/27): 25 does
   // not exceed Elevated's enterAbove, so leaving High lands on none.
   Walk(Regimes(25, 22, 30, 27), {
                                     {minutes{0}, 20, ""},

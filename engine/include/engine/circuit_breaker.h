@@ -1,4 +1,4 @@
-// A circuit breaker for one remote dependency (DESIGN.md §2.2): after
+// A circuit breaker for one remote dependency (docs/design.md §2.2): after
 // `failure_threshold` consecutive failures it opens and refuses calls for
 // `cool_down`, then lets exactly one probe through (half-open); the probe's
 // success closes it, its failure opens it again. Pure logic over an injected

@@ -1,4 +1,4 @@
-// The engine's start-up configuration (DESIGN.md §2.5): one value per key,
+// The engine's start-up configuration (docs/design.md §2.5): one value per key,
 // each settable four ways. Later sources override earlier ones:
 //
 //   defaults  <  environment (PRICING_*)  <  --config FILE.yaml  <  flags

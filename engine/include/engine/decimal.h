@@ -1,4 +1,4 @@
-// Exact fixed-point decimal for money and rate math (DESIGN.md §2.1).
+// Exact fixed-point decimal for money and rate math (docs/design.md §2.1).
 //
 // A Decimal is a signed 128-bit count of 10^-18 units: 18 decimal places and a
 // range of about ±1.7e20. Addition and subtraction are exact; multiplication and

@@ -1,5 +1,5 @@
 // The engine's errors are the shared ones (common/error.h): every error that
-// reaches a client maps to one code of DESIGN.md §2.3. Named here too, so that
+// reaches a client maps to one code of docs/design.md §2.3. Named here too, so that
 // pricing::engine::Result and the like keep working.
 #pragma once
 

@@ -27,7 +27,7 @@
 //   /internal/v1/market/vix               {"value":"22.4"}
 //   /internal/v1/event-risks/{ticker}     {"risk_factor":6}
 //   /internal/v1/ping                     {"status":"ok"}
-// Path segments are percent-encoded. Failures are the error body of DESIGN.md
+// Path segments are percent-encoded. Failures are the error body of docs/design.md
 // §2.3 with its status (503 SERVICE_UNAVAILABLE when the store or the external
 // API cannot answer); DecodeErrorBody turns one back into the Error.
 //
@@ -122,7 +122,7 @@ std::string EncodeEventRiskBody(int risk);
 Result<int> DecodeEventRiskBody(std::string_view body);
 // Decode errors are kServiceUnavailable ("data role: malformed answer ...").
 
-// Returns the Error an error body of DESIGN.md §2.3 carries; when `body` is
+// Returns the Error an error body of docs/design.md §2.3 carries; when `body` is
 // not one, an error of the code that `status` carries (5xx:
 // kServiceUnavailable) whose message names the status.
 Error DecodeErrorBody(int status, std::string_view body);

@@ -2,7 +2,7 @@
 // document to a std::string and prints Decimal numbers from their decimal text;
 // ParseFlatJsonObject reads one JSON object's top-level members keeping every
 // number's original text, for request bodies and external API answers
-// (DESIGN.md §2.2), which ParseLenderRate / ParseVix / ParseEventRisk decode.
+// (docs/design.md §2.2), which ParseLenderRate / ParseVix / ParseEventRisk decode.
 #pragma once
 
 #include <cstddef>

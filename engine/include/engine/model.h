@@ -1,5 +1,5 @@
 // Reference data, market inputs and priced results: the engine's vocabulary
-// (DESIGN.md §2.1, §2.4). Plain values, no behaviour.
+// (docs/design.md §2.1, §2.4). Plain values, no behaviour.
 #pragma once
 
 #include <chrono>
@@ -91,7 +91,7 @@ struct MarketInputs {
   Sourced<int> event_risk;      // E
 };
 
-// Engine parameters of the formula (DESIGN.md §2.1).
+// Engine parameters of the formula (docs/design.md §2.1).
 struct PricingParams {
   Decimal v0 = Decimal::FromRaw(20 * Decimal::kOne);    // V0 = 20
   Decimal f_v = Decimal::FromRaw(Decimal::kOne / 100);  // f_v = 0.01

@@ -65,7 +65,7 @@ class RateLimiter {
   }
 };
 
-// Live market inputs from external APIs (DESIGN.md §2.2). An error means the
+// Live market inputs from external APIs (docs/design.md §2.2). An error means the
 // source is unavailable (non-2xx, malformed, timeout, or breaker open).
 class MarketData {
  public:
@@ -99,7 +99,7 @@ class AuditSink {
 // The answers of priced requests that carried the client's request id,
 // shared by every engine process (Redis), so that a request sent again to
 // another process (the gateway resends a POST whose connection dropped) is
-// priced once (DESIGN.md §2.3). A name is claimed before it is priced; the
+// priced once (docs/design.md §2.3). A name is claimed before it is priced; the
 // claimant then settles it with its answer, or gives it up.
 struct ReplyClaim {
   enum class State : uint8_t {

@@ -1,4 +1,4 @@
-// The locate-fee formula and the market-data precedence of DESIGN.md §2.1, as
+// The locate-fee formula and the market-data precedence of docs/design.md §2.1, as
 // pure functions of their inputs (time included). The service layer gathers
 // reference data and market answers, resolves each market input here, prices
 // here, and only then talks to the outside world again.
@@ -39,7 +39,7 @@ inline constexpr Decimal kMaxFlatFee = Decimal::FromRaw(1000000000 * Decimal::kO
 inline constexpr Decimal kMaxPercentageFee =
     Decimal::FromRaw(100 * Decimal::kOne);                                   // a, PERCENTAGE
 inline constexpr Decimal kMaxSensitivity = Decimal::FromRaw(Decimal::kOne);  // f_v, f_e
-// A cached lender rate older than this is not used (DESIGN.md §2.1).
+// A cached lender rate older than this is not used (docs/design.md §2.1).
 inline constexpr std::chrono::hours kMaxCachedRateAge{24};
 // A cached rate stamped up to this far in the future (clock skew between
 // processes) counts as fresh; further in the future it is ignored.
@@ -67,7 +67,7 @@ Result<void> CheckPricingInputs(const LocateRequest& request, const Stock& stock
                                 const Broker& broker, const MarketInputs& inputs,
                                 const PricingParams& params);
 
-// Prices a locate (DESIGN.md §2.1): the rate r, borrow_rate_used = r rounded
+// Prices a locate (docs/design.md §2.1): the rate r, borrow_rate_used = r rounded
 // half-up to 6 places, the three money components each rounded half-up to
 // cents from their exact values (markup from the unrounded borrow cost), their
 // sum, and the broker's day count. Returns kCalculationError when

@@ -1,4 +1,4 @@
-// Readiness with bounded staleness (DESIGN.md §2.3, degraded service): while a
+// Readiness with bounded staleness (docs/design.md §2.3, degraded service): while a
 // dependency the process serves from last known good values is unreachable,
 // the process stays ready but degraded, for up to a stale limit counted from
 // the last time that dependency answered; after that, or if it never

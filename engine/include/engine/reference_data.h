@@ -1,4 +1,4 @@
-// The reference-data file (DESIGN.md §2.4): stocks, brokers, volatility rows
+// The reference-data file (docs/design.md §2.4): stocks, brokers, volatility rows
 // and API keys as YAML, read by `pricing-engine seed FILE` and by the
 // in-memory store. Parsing validates everything, so whatever it returns is
 // safe to price with.

@@ -1,4 +1,4 @@
-// The engine's API (DESIGN.md §2.3) as a pure service over the ports of
+// The engine's API (docs/design.md §2.3) as a pure service over the ports of
 // ports.h: authentication, rate limits, validation, tiered reference and market
 // data lookups (in-process → shared cache → store / external API, with the
 // fallbacks of §2.1), pricing, and the audit record that must be durable
@@ -137,7 +137,7 @@ struct ServiceOptions {
   // internal_api.h); X-API-Key and rate limits are not consulted here.
   std::string internal_token;
   // How long the reference store may be unreachable while /health/ready
-  // still answers 200 "degraded" (DESIGN.md §2.3, PRICING_STALE_LIMIT).
+  // still answers 200 "degraded" (docs/design.md §2.3, PRICING_STALE_LIMIT).
   std::chrono::seconds stale_limit{15 * 60};
   // Store lookups of API keys this process does not hold, per second at
   // most: a flood of invented keys costs no more. Past it such a key gets
@@ -192,7 +192,7 @@ class PricingService {
   // Continues a parked request where it may block, up to its answer.
   void Resume(Parked parked);
 
-  // Builds the JSON error body of DESIGN.md §2.3.
+  // Builds the JSON error body of docs/design.md §2.3.
   static std::string ErrorBody(const Error& error);
   static ApiResponse ErrorResponse(const Error& error);
 
@@ -280,7 +280,7 @@ class PricingService {
   TtlCache<Sourced<Decimal>> degraded_rate_;      // recent non-lender resolutions of r_base
 };
 
-// Appends the body of a successful calculate-locate answer (DESIGN.md §2.3)
+// Appends the body of a successful calculate-locate answer (docs/design.md §2.3)
 // to `out` in one pass: the bytes JsonWriter writes for the same members in
 // the same order (a unit test holds the two to each other), without its
 // per-member bookkeeping on the hottest path of the service. With

@@ -1,4 +1,4 @@
-// Request validation (DESIGN.md §2.3): turns query strings and JSON bodies
+// Request validation (docs/design.md §2.3): turns query strings and JSON bodies
 // into validated values, or an INVALID_PARAMETER error whose `field` names the
 // input at fault. Hand-written character checks, no std::regex: this runs on
 // every request.

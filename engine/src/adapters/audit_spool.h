@@ -1,4 +1,4 @@
-// The durable audit trail (DESIGN.md §2.3: no audit record may be lost, not on
+// The durable audit trail (docs/design.md §2.3: no audit record may be lost, not on
 // a crash, not while PostgreSQL or Redis is down).
 //
 // AuditSpool is a local write-ahead spool in front of the audit store of

@@ -52,7 +52,7 @@ struct HttpServerOptions {
   int threads = 0;       // 0 = one per core
   size_t body_limit = 64 * 1024;
   size_t header_limit = 16 * 1024;
-  // Bounds on what a client controls (DESIGN.md §2.3). The request line and
+  // Bounds on what a client controls (docs/design.md §2.3). The request line and
   // headers, each chunk header with its extensions, and the trailers must fit
   // header_limit (else 431); bytes of a request are never buffered beyond it
   // and the body limit.

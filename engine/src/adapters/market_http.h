@@ -1,4 +1,4 @@
-// MarketData over the three external HTTP APIs of DESIGN.md §2.2 (lender
+// MarketData over the three external HTTP APIs of docs/design.md §2.2 (lender
 // rates, market VIX, event risk), on cpprestsdk's http_client.
 //
 // Each API has its own client (one per distinct base URL, keep-alive), its own

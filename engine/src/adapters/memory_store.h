@@ -54,7 +54,7 @@ RateWindow RateWindowAt(std::chrono::system_clock::time_point now);
 
 // A per-process fixed-window limiter: at most `limit_per_minute` grants per key
 // in each calendar minute of `clock`. Used without Redis (each process then
-// limits on its own, DESIGN.md §2.3). Thread-safe; keys are spread over
+// limits on its own, docs/design.md §2.3). Thread-safe; keys are spread over
 // mutex-guarded shards, and entries of past windows are dropped as windows pass.
 class LocalRateLimiter : public RateLimiter {
  public:

@@ -1,4 +1,4 @@
-// Redis behind the engine's Cache and RateLimiter ports (DESIGN.md §2.3),
+// Redis behind the engine's Cache and RateLimiter ports (docs/design.md §2.3),
 // over a RedisPool (redis_pool.h).
 #pragma once
 
@@ -41,7 +41,7 @@ class RedisCache : public Cache {
 };
 
 // Per key, per calendar minute (of `clock`) rate limits that hold across every
-// process sharing the Redis (DESIGN.md §2.3).
+// process sharing the Redis (docs/design.md §2.3).
 //
 // Shared mode: the count of a key's window lives in Redis under
 // rl:{key_id}:<minutes since the epoch>. A Lua script (EVALSHA, falling back

@@ -586,7 +586,7 @@ the --config file (a YAML mapping of the file keys below), then the flag.
   --lender-api-url URL        PRICING_LENDER_API_URL        lender_api_url       none
   --market-api-url URL        PRICING_MARKET_API_URL        market_api_url       none
   --events-api-url URL        PRICING_EVENTS_API_URL        events_api_url       none
-  --data FILE                 PRICING_DATA                  data                 embedded reference data
+  --data FILE                 PRICING_DATA                  data                 none: needs a database URL
   --api-timeout DURATION      PRICING_API_TIMEOUT           api_timeout          1s (1ms..60s)
   --volatility-baseline V0    PRICING_VOLATILITY_BASELINE   volatility_baseline  20
   --volatility-factor F_V     PRICING_VOLATILITY_FACTOR     volatility_factor    0.01

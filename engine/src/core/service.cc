@@ -632,7 +632,7 @@ Result<std::optional<T>> Tiered(TtlCache<std::optional<T>>& l1, Cache* shared,
   auto loaded = load();
   if (!loaded) {
     // The store is down: the last known good value, up to the stale limit
-    // past its expiry (DESIGN.md §2.3, degraded service).
+    // past its expiry (docs/design.md §2.3, degraded service).
     if (loaded.error().code == ErrorCode::kServiceUnavailable) {
       if (auto old = l1.GetStale(key, now, stale_limit)) {
         stale = true;
@@ -720,7 +720,7 @@ Result<std::optional<ApiKey>> PricingService::LookupKey(Exchange& ex, const std:
     }
   } else if (loaded.error().code == ErrorCode::kServiceUnavailable) {
     // The store is down: the last known good key, up to the stale limit past
-    // its expiry (DESIGN.md §2.3, degraded service).
+    // its expiry (docs/design.md §2.3, degraded service).
     if (auto old = keys_.GetStale(key_hash, ex.now, options_.stale_limit)) {
       ex.stale = true;
       loaded = std::move(*old);

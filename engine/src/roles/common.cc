@@ -272,7 +272,7 @@ std::function<void(ApiResponse)> Responding(Metrics& metrics, std::shared_ptr<Ap
 
 // A request as every handler takes it: its ApiRequest and the function that
 // answers it (metrics recorded). An X-Request-Id that could not be stored as
-// it is (DESIGN.md §2.3: it reaches the audit record, and a price answered 200
+// it is (docs/design.md §2.3: it reaches the audit record, and a price answered 200
 // must never be refused by the store afterwards) is answered 400 naming the
 // header here, and `req` is null.
 struct Received {

@@ -1,4 +1,4 @@
-// The engine's roles (DESIGN.md §2), each a composition of the adapters and
+// The engine's roles (docs/design.md §2), each a composition of the adapters and
 // the shared parts of common.h, served until the process is told to stop
 // (RequestStop). `all` does everything in one process; the split roles are
 // gateway, calculation, data, cache and audit. Each Serve function returns

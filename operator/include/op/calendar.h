@@ -1,4 +1,4 @@
-// The exchange calendar of a PricingEngine's marketHours (DESIGN.md §3.3):
+// The exchange calendar of a PricingEngine's marketHours (docs/design.md §3.3):
 // which local dates are trading days, each trading day's session (open and
 // close), and the conversion between wall-clock times in the market's time
 // zone and instants. Pure: the time zone database is the system's tzdata

@@ -1,4 +1,4 @@
-// The child objects of a PricingEngine (DESIGN.md §3.4), built as JSON ready
+// The child objects of a PricingEngine (docs/design.md §3.4), built as JSON ready
 // for server-side apply: one Deployment, Service, HorizontalPodAutoscaler
 // (autoscaling/v2) and PodDisruptionBudget (policy/v1) per component, all
 // named <metadata.name>-<component>, labelled, and owned by the PricingEngine
@@ -63,13 +63,13 @@ nlohmann::json SelectorLabels(const ObjectMeta& owner, const Component& componen
 // the owner has none (a CR read from a file, before the API server created it).
 nlohmann::json OwnerReference(const ObjectMeta& owner);
 
-// Returns the HPA behavior used when a component sets none:
-//   scaleUp:   no stabilization window; per 15 s, add the larger of 100 % or
-//              4 pods (Kubernetes' own scale-up default: react to bursts at
-//              once)
-//   scaleDown: 300 s stabilization window; per 60 s, remove at most 10 % of
-//              the pods (slower than Kubernetes' default of 100 % per 15 s,
-//              so a lull between bursts does not drain warm capacity)
+// Returns the HPA behavior used when a component sets none, the scaling
+// guide's:
+//   scaleUp:   60 s stabilization window; per 60 s, add the larger of 3 pods
+//              and 50 %
+//   scaleDown: 300 s stabilization window; per 60 s, remove the smaller of
+//              1 pod and 20 % (a lull between bursts does not drain warm
+//              capacity)
 nlohmann::json DefaultHpaBehavior();
 
 nlohmann::json BuildDeployment(const PricingEngine& pe, const Component& component);

@@ -1,4 +1,4 @@
-// desired(spec, now, volatility) -> objects (DESIGN.md §3.6): the one pure
+// desired(spec, now, volatility) -> objects (docs/design.md §3.6): the one pure
 // function that both the controller and `pricing-operator render` use to
 // decide what the children of a PricingEngine should be at an instant.
 #pragma once

@@ -1,4 +1,4 @@
-// Where the operator may fetch a volatility source from (DESIGN.md §3.5a):
+// Where the operator may fetch a volatility source from (docs/design.md §3.5a):
 // the hosts and networks its installer allows with --volatility-allow. A
 // PricingEngine's author names any URL, so without this list the operator's
 // network identity would reach whatever it can: cluster-internal endpoints,

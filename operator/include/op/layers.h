@@ -1,4 +1,4 @@
-// Policy layers and the one precedence rule that merges them (DESIGN.md §3.2).
+// Policy layers and the one precedence rule that merges them (docs/design.md §3.2).
 //
 // A layer is what one active source of policy says about each component:
 // the base spec, the market phase (op/phases.h), the volatility regime, each
@@ -116,7 +116,7 @@ struct RegimeState {
   bool operator==(const RegimeState&) const = default;
 };
 
-// Returns the regime state after a reading `value` at `now` (DESIGN.md §3.2),
+// Returns the regime state after a reading `value` at `now` (docs/design.md §3.2),
 // given the state before it:
 //   - nullopt (no fresh reading: the source failed or is stale) keeps
 //     `previous` unchanged;

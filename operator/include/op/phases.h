@@ -1,4 +1,4 @@
-// Market phases (DESIGN.md §3.1, §3.3): the named windows of each trading day
+// Market phases (docs/design.md §3.1, §3.3): the named windows of each trading day
 // in spec.marketHours.phases, placed on the timeline by the exchange calendar
 // of op/calendar.h.
 //

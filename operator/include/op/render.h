@@ -1,4 +1,4 @@
-// The `pricing-operator` command line (DESIGN.md §3.6) as pure functions:
+// The `pricing-operator` command line (docs/design.md §3.6) as pure functions:
 // reading the arguments, rendering a PricingEngine file into the exact
 // children the controller would apply at an instant, and explaining the
 // policy behind them. main.cc only does the I/O around them (the file, the

@@ -1,4 +1,4 @@
-// The flags of `pricing-operator run` (DESIGN.md §3.6), parsed without I/O.
+// The flags of `pricing-operator run` (docs/design.md §3.6), parsed without I/O.
 //
 //   pricing-operator run [--kubeconfig FILE] [--namespace NS] [--leader-elect]
 //       [--leader-election-namespace NS] [--leader-election-id NAME]
@@ -35,7 +35,7 @@ struct RunOptions {
   int kube_api_burst = 30;             // >= 1
   std::string identity;                // "": hostname and a random suffix
   std::string log_level = "info";      // debug|info|warn|error
-  // Volatility sources (DESIGN.md §3.5a): the allowed hosts and networks of
+  // Volatility sources (docs/design.md §3.5a): the allowed hosts and networks of
   // url and prometheus sources (op/host_allowlist.h entries), whether they
   // may use http, and whether the engine source may send its key in clear.
   std::vector<std::string> volatility_allow;

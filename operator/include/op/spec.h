@@ -1,4 +1,4 @@
-// The PricingEngine resource (DESIGN.md §3.1), pricing.borrowrate.io/v1alpha1:
+// The PricingEngine resource (docs/design.md §3.1), pricing.borrowrate.io/v1alpha1:
 // a typed model of its spec and the function that reads and validates one.
 //
 // ParsePricingEngine is the single gate between untrusted JSON (an object from

@@ -1,4 +1,4 @@
-// The status of a PricingEngine (DESIGN.md §3.5) as a pure function of what
+// The status of a PricingEngine (docs/design.md §3.5) as a pure function of what
 // the reconciler decided and observed, and the rule that decides whether a
 // child needs applying. Conditions follow metav1.Condition: lastTransitionTime
 // changes only when a condition's status does.
@@ -30,7 +30,7 @@ struct ChildCondition {
 };
 
 // What the reconciler saw of one component's Deployment and HPA. The
-// component is rolled out (DESIGN.md §3.5) when its Deployment exists, is the
+// component is rolled out (docs/design.md §3.5) when its Deployment exists, is the
 // one the reconciler wants (not unapplied), has observed its generation, has
 // at least one replica with updated = ready = available = replicas, and has
 // not exceeded its progress deadline; and its HPA exists and is AbleToScale

@@ -1,4 +1,4 @@
-// The volatility sources of spec.volatility.source (DESIGN.md §3.1) over
+// The volatility sources of spec.volatility.source (docs/design.md §3.1) over
 // HTTP, on cpprestsdk:
 //
 //   engine      GET http://<cr>-<component>.<ns>.svc:8080/api/v1/market/volatility

@@ -1,4 +1,4 @@
-// Reconcile(key, now) for PricingEngine (STYLE.md: level-based, reads the
+// Reconcile(key, now) for PricingEngine (level-based, reads the
 // current object from the store, never the event that woke it):
 //
 //   1. parse and validate the PricingEngine; an invalid spec gets
