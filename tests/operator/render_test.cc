@@ -346,6 +346,38 @@ TEST(Render, SeedProductionExampleIsValidAndEncodesTheGuide) {
   EXPECT_TRUE(Explain(text, At("2027-01-08T13:00:00Z"), 25.0, std::chrono::hours{168}).has_value());
 }
 
+// The planned-load example: from T-1d every floor +50 % (rounded up) and
+// every ceiling +100 %, and at T+7d the base bounds again, with no one acting.
+TEST(Render, PlannedOnboardingRaisesEveryBoundFromTMinusOneDayToTPlusSeven) {
+  const std::filesystem::path file =
+      std::filesystem::path(PRICING_EXAMPLES_DIR) / "planned-onboarding.yaml";
+  if (!std::filesystem::exists(file)) GTEST_SKIP() << file << " is not in this checkout";
+  const Result<json> object = ParseYaml(ReadTestFile(file.string()));
+  ASSERT_TRUE(object.has_value());
+  const Result<PricingEngine> pe = ParsePricingEngine(*object);
+  ASSERT_TRUE(pe.has_value()) << ToString(pe.error());
+  const auto bounds_at = [&](const char* at) {
+    std::vector<std::string> out;
+    const Result<Desired> d = ComputeDesired(*pe, At(at), std::optional<double>{});
+    EXPECT_TRUE(d.has_value()) << at;
+    if (!d) return out;
+    for (const ComponentDesired& c : d->components) {
+      out.push_back(c.name + " " + std::to_string(c.bounds.min_replicas) + ".." +
+                    std::to_string(c.bounds.max_replicas));
+    }
+    return out;
+  };
+  const std::vector<std::string> base = {"api-gateway 3..20", "calculation 3..30", "data 2..8",
+                                         "cache 2..6", "audit 2..4"};
+  const std::vector<std::string> raised = {"api-gateway 5..40", "calculation 5..60",
+                                           "data 3..16", "cache 3..12", "audit 3..8"};
+  EXPECT_EQ(bounds_at("2027-01-31T14:29:59Z"), base);
+  EXPECT_EQ(bounds_at("2027-01-31T14:30:00Z"), raised);
+  EXPECT_EQ(bounds_at("2027-02-01T14:30:00Z"), raised);  // T: go-live at the open
+  EXPECT_EQ(bounds_at("2027-02-08T14:29:59Z"), raised);
+  EXPECT_EQ(bounds_at("2027-02-08T14:30:00Z"), base);
+}
+
 // The examples the CRD's author wrote: the minimal one renders, and every one
 // under examples/invalid/ is rejected by the operator as well as by the CRD.
 TEST(Render, RepositoryExamplesAreAcceptedOrRejectedAsLabelled) {
