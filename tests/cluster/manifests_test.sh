@@ -7,6 +7,9 @@
 #    prerequisites exist: the CRD (installed from crds/), the namespaces the
 #    overlay creates, the monitoring stack's namespace and test-only stand-ins
 #    for its ServiceMonitor and PrometheusRule CRDs (testdata/monitoring);
+#  - monitoring is an opt-in component: every overlay applies (exit 0) on a
+#    cluster without the Prometheus Operator, and staging and production
+#    with components/monitoring apply once its CRDs and namespace exist;
 #  - no Role or ClusterRole uses a wildcard, and the operator's Deployment is
 #    hardened and leader-elected in every environment;
 #  - each environment's PricingEngine has that environment's numbers
@@ -40,6 +43,22 @@ for env in $envs; do
     fi
   done
 done
+# Monitoring is an opt-in component: each overlay that recommends it, built
+# with it the way a user adds it (components: [../../components/monitoring]).
+with_monitoring="staging production"
+for env in $with_monitoring; do
+  dir=$work/$env-with-monitoring
+  mkdir -p "$dir"
+  printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- %s\ncomponents:\n- %s\n' \
+    "$(realpath --relative-to="$dir" "$repo/manifests/overlays/$env")" \
+    "$(realpath --relative-to="$dir" "$repo/manifests/components/monitoring")" >"$dir/kustomization.yaml"
+  if kubectl kustomize "$dir" >"$work/$env+monitoring.yaml" 2>"$work/$env+monitoring.err"; then
+    pass "kubectl kustomize manifests/overlays/$env with components/monitoring builds"
+  else
+    fail "kubectl kustomize manifests/overlays/$env with components/monitoring builds"
+    cat "$work/$env+monitoring.err"
+  fi
+done
 check "kubectl kustomize crds/ renders the CRD file" \
   bash -c "kubectl kustomize '$repo/crds' | grep -q '^kind: CustomResourceDefinition'"
 
@@ -54,6 +73,7 @@ for d in yaml.safe_load_all(open(sys.argv[1])):
 PY
 }
 for env in $envs; do kinds "$work/$env.yaml" >"$work/$env.kinds"; done
+for env in $with_monitoring; do kinds "$work/$env+monitoring.yaml" >"$work/$env+monitoring.kinds"; done
 installs_operator() {
   local env=$1 o
   for o in 'Namespace pricing-system' 'CustomResourceDefinition pricingengines.pricing.borrowrate.io' \
@@ -68,14 +88,21 @@ for env in $envs; do
   check "overlays/$env installs the namespace, CRD, RBAC, Deployment and metrics Service" \
     installs_operator "$env"
 done
-check "staging and production include the monitoring objects, dev does not" \
-  eval "grep -q '^PrometheusRule ' '$work/staging.kinds' && grep -q '^PrometheusRule ' '$work/production.kinds' &&
-        ! grep -q '^ServiceMonitor ' '$work/dev.kinds'"
+no_monitoring_kinds() {
+  local env
+  for env in $envs; do
+    if grep -qE '^(PrometheusRule|ServiceMonitor) ' "$work/$env.kinds"; then echo "$env has them"; return 1; fi
+  done
+  for env in $with_monitoring; do
+    grep -q '^PrometheusRule ' "$work/$env+monitoring.kinds" &&
+      grep -q '^ServiceMonitor ' "$work/$env+monitoring.kinds" || { echo "$env+monitoring lacks them"; return 1; }
+  done
+}
+check "no overlay holds monitoring objects unless components/monitoring is added" no_monitoring_kinds
 
 # --- Server-side dry run ------------------------------------------------------
-k apply --server-side -f "$here/testdata/monitoring/crds.yaml" >/dev/null
-wait_established 60 servicemonitors.monitoring.coreos.com prometheusrules.monitoring.coreos.com
-k create namespace monitoring >/dev/null
+# The overlays first, on a cluster without the monitoring stack; then, once
+# its stand-in CRDs and namespace exist, the overlays with the component.
 # dry_run FILE NAME: FILE passes a server-side dry-run apply with strict
 # field validation and no warning (PodSecurity warns about pods it would refuse).
 dry_run() {
@@ -104,6 +131,39 @@ for env in $envs; do
     dry_run "$work/$env$part.yaml" "overlays/$env${part/-//}"
   done
 done
+monitoring_stack_up() {
+  k apply --server-side -f "$here/testdata/monitoring/crds.yaml" >/dev/null
+  wait_established 60 servicemonitors.monitoring.coreos.com prometheusrules.monitoring.coreos.com
+  k create namespace monitoring >/dev/null 2>&1 || true
+}
+monitoring_stack_up
+for env in $with_monitoring; do
+  dry_run "$work/$env+monitoring.yaml" "overlays/$env with components/monitoring"
+done
+
+# --- Without the Prometheus Operator -------------------------------------------
+# What a new user runs first, on a cluster with no ServiceMonitor or
+# PrometheusRule kinds and no namespace monitoring: every overlay applies, and
+# exits 0. (After the dry runs, which a client-side apply would disturb.)
+k delete -f "$here/testdata/monitoring/crds.yaml" --wait=true >/dev/null
+k delete namespace monitoring --wait=true >/dev/null
+for env in $envs; do
+  for part in "" /engine; do
+    if k apply -k "$repo/manifests/overlays/$env$part" >"$work/apply-$env${part//\//-}.out" 2>&1; then
+      pass "kubectl apply -k manifests/overlays/$env$part exits 0 without the Prometheus Operator"
+    else
+      fail "kubectl apply -k manifests/overlays/$env$part exits 0 without the Prometheus Operator"
+      sed 's/^/  | /' "$work/apply-$env${part//\//-}.out"
+    fi
+  done
+done
+# ...and with the component once the Prometheus Operator's CRDs and the
+# namespace monitoring are back.
+monitoring_stack_up
+for env in $with_monitoring; do
+  check "kubectl apply -k of overlays/$env with components/monitoring exits 0 once its CRDs exist" \
+    quiet k apply -k "$work/$env-with-monitoring"
+done
 
 # --- RBAC and the operator's Deployment --------------------------------------------
 no_wildcards() {
@@ -126,7 +186,7 @@ sys.exit(1 if bad else 0)
 PY
 }
 check "no Role or ClusterRole grants a wildcard verb, resource or group" \
-  no_wildcards "$work/dev.yaml" "$work/staging.yaml" "$work/production.yaml"
+  no_wildcards "$work/dev.yaml" "$work/staging.yaml" "$work/production.yaml" "$work/production+monitoring.yaml"
 grants_nothing_on() {
   python3 - "$work/production.yaml" "$@" <<'PY'
 import sys, yaml
@@ -216,7 +276,7 @@ check "dev's disruption budgets let a node drain (maxUnavailable everywhere)" bu
 
 # --- Monitoring ---------------------------------------------------------------
 monitoring_ok() {
-  python3 - "$work/production.yaml" <<'PY'
+  python3 - "$work/production+monitoring.yaml" <<'PY'
 import json, sys, yaml
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
 def obj(kind, name):
@@ -263,7 +323,7 @@ check "monitoring: adapter metrics, dashboard panels and alerts are all there" m
 if command -v promtool >/dev/null 2>&1; then
   # The alerts as they are; the adapter's and the dashboard's queries as
   # recording rules, their template parts filled in with sample values.
-  python3 - "$work/production.yaml" "$work/rules.yaml" "$work/queries.yaml" <<'PY'
+  python3 - "$work/production+monitoring.yaml" "$work/rules.yaml" "$work/queries.yaml" <<'PY'
 import json, re, sys, yaml
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
 def obj(kind, name):
