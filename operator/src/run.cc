@@ -157,6 +157,9 @@ int RunOperator(const std::vector<std::string>& args) {
   hooks.reconciler.policy_transition = [&metrics](std::string_view kind) {
     metrics.PolicyTransition(kind);
   };
+  hooks.reconciler.time_to_scale = [&metrics](std::string_view component, int64_t seconds) {
+    metrics.TimeToScale(component, static_cast<double>(seconds));
+  };
   Controller controller(**client, clock, events, &volatility, controller_options, hooks);
 
   std::atomic<bool> leading{!options.leader_elect};

@@ -36,6 +36,9 @@ class ReconcilerTest : public ::testing::Test {
                     ReconcilerHooks{[this](std::string_view kind) { applied_.emplace_back(kind); },
                                     [this](std::string_view kind) {
                                       transitions_.emplace_back(kind);
+                                    },
+                                    [this](std::string_view component, int64_t seconds) {
+                                      scaled_.emplace_back(std::string(component), seconds);
                                     }}) {}
 
   void Sync() {
@@ -142,6 +145,7 @@ class ReconcilerTest : public ::testing::Test {
   Reconciler reconciler_;
   std::vector<std::string> applied_;
   std::vector<std::string> transitions_;
+  std::vector<std::pair<std::string, int64_t>> scaled_;  // time_to_scale hook calls
 };
 
 TEST_F(ReconcilerTest, CreatesEveryChildOwnedByTheEngineAndWritesStatus) {
@@ -569,6 +573,35 @@ struct Visit {
   std::string phase;  // status.marketPhase after the reconcile
   int calculation_min = 0;
 };
+
+// Monday 08:00 New York: PreMarket raises calculation's floor from 3 to 6.
+// The status records the transition; when the Deployment has 6 available
+// pods (75 s later) the time to scale is in the status and reported once.
+TEST_F(ReconcilerTest, ATransitionsTimeToScaleIsRecordedOnceThePodsAreAvailable) {
+  client_.Seed(kPricingEngines, PhasedDeskEngine());
+  clock_.Set(At("2026-12-07T12:59:00Z"));
+  ASSERT_TRUE(Reconcile().has_value());
+  RollOut("api", 2);
+  RollOut("calculation", 3);
+  clock_.Set(At("2026-12-07T13:00:00Z"));
+  ASSERT_TRUE(Reconcile().has_value());
+  json last = Engine()["status"]["lastTransition"];
+  EXPECT_EQ(last["at"], "2026-12-07T13:00:00Z");
+  EXPECT_EQ(last["description"], "market phase Closed -> PreMarket");
+  ASSERT_EQ(last["components"].size(), 1u) << last;
+  EXPECT_EQ(last["components"][0]["name"], "calculation");
+  EXPECT_EQ(last["components"][0]["minReplicas"], 6);
+  EXPECT_FALSE(last["components"][0].contains("readyAfterSeconds"));
+  EXPECT_TRUE(scaled_.empty());
+
+  clock_.Set(At("2026-12-07T13:01:15Z"));
+  RollOut("calculation", 6);
+  ASSERT_TRUE(Reconcile().has_value());
+  EXPECT_EQ(Engine()["status"]["lastTransition"]["components"][0]["readyAfterSeconds"], 75);
+  clock_.Set(At("2026-12-07T13:02:00Z"));
+  ASSERT_TRUE(Reconcile().has_value());
+  EXPECT_EQ(scaled_, (std::vector<std::pair<std::string, int64_t>>{{"calculation", 75}}));
+}
 
 // Friday 2026-12-04 16:05 New York (EST, UTC-5) to Monday 08:00: the operator
 // wakes only when a reconcile asks to be requeued, and each wake-up changes

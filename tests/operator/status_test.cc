@@ -309,6 +309,67 @@ TEST(Status, VolatilityConditionFollowsTheSource) {
   EXPECT_TRUE(Condition(BuildStatus(f.inputs, s), "VolatilitySourceHealthy").is_null());
 }
 
+// Time to scale: an event raises calculation's floor from 1 to 3 and api's
+// from 2 to 3 at 15:00. The transition is recorded with the raised floors;
+// each component's readyAfterSeconds appears once its Deployment has the new
+// floor's pods available, is reported once, and is never revised.
+TEST(Status, LastTransitionMeasuresTheTimeToScaleOfEachRaisedFloor) {
+  PricingEngine pe = MustParseYaml(std::string(kEngine) + R"(
+  events:
+  - {name: open-burst, start: "2026-11-30T15:00:00Z", end: "2026-11-30T16:00:00Z",
+     minReplicas: {"*": 3}}
+)");
+  const auto status_at = [&](const char* at, int32_t api_available, int32_t calc_available,
+                             const json& previous) {
+    const Desired desired = *ComputeDesired(pe, At(at), std::nullopt);
+    StatusInputs in;
+    in.pe = &pe;
+    in.desired = &desired;
+    in.now = At(at);
+    in.observed = {RolledOut("api", api_available), RolledOut("calculation", calc_available)};
+    return BuildStatus(in, previous);
+  };
+  const json first = status_at("2026-11-30T14:59:00Z", 2, 1, nullptr);
+  EXPECT_FALSE(first.contains("lastTransition")) << "no transition before the first status";
+  EXPECT_TRUE(TransitionsBetween(nullptr, first).empty());
+
+  const json raised = status_at("2026-11-30T15:00:00Z", 2, 1, first);
+  ASSERT_EQ(TransitionsBetween(first, raised).size(), 1u);
+  EXPECT_EQ(TransitionsBetween(first, raised)[0].kind, "event");
+  EXPECT_EQ(raised["lastTransition"]["at"], "2026-11-30T15:00:00Z");
+  EXPECT_EQ(raised["lastTransition"]["description"], "active events [] -> [open-burst]");
+  EXPECT_EQ(raised["lastTransition"]["components"],
+            json::parse(R"([{"name":"api","fromMinReplicas":2,"minReplicas":3},
+                            {"name":"calculation","fromMinReplicas":1,"minReplicas":3}])"));
+  EXPECT_TRUE(TimesToScaleCompleted(first, raised).empty());
+
+  // 45 s later api has 3 available pods, calculation 2.
+  const json api_done = status_at("2026-11-30T15:00:45Z", 3, 2, raised);
+  EXPECT_EQ(api_done["lastTransition"]["components"][0]["readyAfterSeconds"], 45);
+  EXPECT_FALSE(api_done["lastTransition"]["components"][1].contains("readyAfterSeconds"));
+  const std::vector<TimeToScale> api_times = TimesToScaleCompleted(raised, api_done);
+  ASSERT_EQ(api_times.size(), 1u);
+  EXPECT_EQ(api_times[0].component, "api");
+  EXPECT_EQ(api_times[0].seconds, 45);
+
+  // At 15:03 calculation has 3; api dropped to 2 meanwhile (its time stands).
+  const json calc_done = status_at("2026-11-30T15:03:00Z", 2, 3, api_done);
+  EXPECT_EQ(calc_done["lastTransition"]["components"][0]["readyAfterSeconds"], 45);
+  EXPECT_EQ(calc_done["lastTransition"]["components"][1]["readyAfterSeconds"], 180);
+  const std::vector<TimeToScale> calc_times = TimesToScaleCompleted(api_done, calc_done);
+  ASSERT_EQ(calc_times.size(), 1u);
+  EXPECT_EQ(calc_times[0].component, "calculation");
+  EXPECT_EQ(calc_times[0].seconds, 180);
+  EXPECT_TRUE(TimesToScaleCompleted(calc_done, status_at("2026-11-30T15:10:00Z", 3, 3, calc_done))
+                  .empty());
+
+  // The event ends: a transition that raises nothing, so nothing to measure.
+  const json lowered = status_at("2026-11-30T16:00:00Z", 3, 3, calc_done);
+  EXPECT_EQ(lowered["lastTransition"]["at"], "2026-11-30T16:00:00Z");
+  EXPECT_EQ(lowered["lastTransition"]["components"], json::array());
+  EXPECT_TRUE(TimesToScaleCompleted(calc_done, lowered).empty());
+}
+
 TEST(Contains, ExtraActualFieldsAreFine) {
   EXPECT_TRUE(Contains(json{{"a", 1}, {"b", {{"c", "x"}, {"d", 2}}}}, json{{"b", {{"c", "x"}}}}));
   EXPECT_FALSE(Contains(json{{"a", 1}}, json{{"a", 2}}));

@@ -90,6 +90,29 @@ struct StatusInputs {
   TimePoint now;
 };
 
+// A policy transition between two statuses: its kind ("phase", "regime",
+// "event", "override") and a sentence, e.g. "market phase PreMarket -> Regular".
+struct PolicyTransition {
+  std::string kind;
+  std::string note;
+};
+
+// Returns the transitions from status `before` to `after`, in the order
+// phase, regime, events, override; none when `before` has never been written
+// (no observedGeneration).
+std::vector<PolicyTransition> TransitionsBetween(const nlohmann::json& before,
+                                                 const nlohmann::json& after);
+
+// A component's time to scale that `after` completes: lastTransition's
+// component entries that have readyAfterSeconds in `after` and did not in
+// `before` (same transition).
+struct TimeToScale {
+  std::string component;
+  int64_t seconds = 0;
+};
+std::vector<TimeToScale> TimesToScaleCompleted(const nlohmann::json& before,
+                                               const nlohmann::json& after);
+
 // Returns the new status given the previous one (`previous`: the object's
 // current .status, or null). Ready is True (RolledOut) when every component
 // is rolled out; else False with the reason of the worst component
@@ -102,6 +125,12 @@ struct StatusInputs {
 // Degraded is True when a child failed to apply; else, unless paused, when a
 // Deployment exceeded its progress deadline or a component has fewer ready
 // pods than its effective minimum.
+// lastTransition is the latest policy transition: when this status makes
+// one (TransitionsBetween), {at: now, description, components: each
+// component whose floor it raised, with fromMinReplicas and minReplicas};
+// else the previous one. A listed component gets readyAfterSeconds (whole
+// seconds since `at`) once its Deployment has minReplicas available pods:
+// the time to scale, which is never revised afterwards.
 nlohmann::json BuildStatus(const StatusInputs& inputs, const nlohmann::json& previous);
 
 // Returns the status of a PricingEngine whose spec failed validation:

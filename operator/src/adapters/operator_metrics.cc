@@ -30,6 +30,12 @@ const prometheus::Histogram::BucketBoundaries& OperatorMetrics::QueueBuckets() {
   return buckets;
 }
 
+const prometheus::Histogram::BucketBoundaries& OperatorMetrics::TimeToScaleBuckets() {
+  static const prometheus::Histogram::BucketBoundaries buckets = {
+      5, 10, 15, 30, 45, 60, 90, 120, 180, 240, 300, 450, 600, 900, 1200, 1800, 3600};
+  return buckets;
+}
+
 OperatorMetrics::OperatorMetrics() : registry_(std::make_shared<prometheus::Registry>()) {
   reconcile_total_ = &prometheus::BuildCounter()
                           .Name("controller_runtime_reconcile_total")
@@ -80,6 +86,11 @@ OperatorMetrics::OperatorMetrics() : registry_(std::make_shared<prometheus::Regi
                              .Name("pricing_operator_policy_transitions_total")
                              .Help("Number of policy transitions applied, by policy kind")
                              .Register(*registry_);
+  time_to_scale_ = &prometheus::BuildHistogram()
+                        .Name("pricing_operator_time_to_scale_seconds")
+                        .Help("Seconds from a policy transition that raised a component's "
+                              "floor to its Deployment having that many available pods")
+                        .Register(*registry_);
   children_applied_ = &prometheus::BuildCounter()
                            .Name("pricing_operator_children_applied_total")
                            .Help("Number of child objects applied, by kind")
@@ -138,6 +149,10 @@ void OperatorMetrics::SetLeader(std::string_view name, bool leader) {
 
 void OperatorMetrics::PolicyTransition(std::string_view kind) {
   policy_transitions_->Add(Labels{{"kind", Str(kind)}}).Increment();
+}
+
+void OperatorMetrics::TimeToScale(std::string_view component, double seconds) {
+  time_to_scale_->Add(Labels{{"component", Str(component)}}, TimeToScaleBuckets()).Observe(seconds);
 }
 
 void OperatorMetrics::ChildApplied(std::string_view kind) {

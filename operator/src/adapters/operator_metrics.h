@@ -31,6 +31,9 @@ class OperatorMetrics {
   // Bucket bounds (seconds) of the work queue histograms, as client-go's:
   // powers of ten from 10 ns to 1000 s.
   static const prometheus::Histogram::BucketBoundaries& QueueBuckets();
+  // Bucket bounds (seconds) of pricing_operator_time_to_scale_seconds: 5 s
+  // to an hour, around the minutes a node and its pods take to come up.
+  static const prometheus::Histogram::BucketBoundaries& TimeToScaleBuckets();
 
   OperatorMetrics();
   OperatorMetrics(const OperatorMetrics&) = delete;
@@ -70,6 +73,10 @@ class OperatorMetrics {
 
   // pricing_operator_policy_transitions_total{kind} += 1.
   void PolicyTransition(std::string_view kind);
+  // pricing_operator_time_to_scale_seconds{component}: from a policy
+  // transition that raised the component's floor to its Deployment having
+  // that many available pods.
+  void TimeToScale(std::string_view component, double seconds);
   // pricing_operator_children_applied_total{kind} += 1; `kind` is the child's
   // kind ("Deployment", "Service", ...).
   void ChildApplied(std::string_view kind);
@@ -94,6 +101,7 @@ class OperatorMetrics {
   prometheus::Family<prometheus::Counter>* rest_requests_;
   prometheus::Family<prometheus::Gauge>* leader_status_;
   prometheus::Family<prometheus::Counter>* policy_transitions_;
+  prometheus::Family<prometheus::Histogram>* time_to_scale_;
   prometheus::Family<prometheus::Counter>* children_applied_;
 
   std::mutex mu_;

@@ -189,6 +189,140 @@ bool Contains(const json& actual, const json& wanted) {
   return actual == wanted;
 }
 
+namespace {
+
+std::string StringAt(const json& object, const json::json_pointer& at) {
+  return object.is_object() && object.contains(at) && object.at(at).is_string()
+             ? object.at(at).get<std::string>()
+             : std::string();
+}
+
+bool TrueAt(const json& object, const json::json_pointer& at) {
+  return object.is_object() && object.contains(at) && object.at(at).is_boolean() &&
+         object.at(at).get<bool>();
+}
+
+std::vector<std::string> NamesIn(const json& list) {
+  std::vector<std::string> out;
+  if (!list.is_array()) return out;
+  for (const json& v : list) {
+    if (v.is_string()) out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+int32_t MinReplicasOf(const json& status, const std::string& component) {
+  if (!status.is_object() || !status.contains("components") || !status["components"].is_array()) {
+    return -1;
+  }
+  for (const json& c : status["components"]) {
+    if (c.is_object() && c.value("name", "") == component && c.contains("minReplicas") &&
+        c["minReplicas"].is_number_integer()) {
+      return c["minReplicas"].get<int32_t>();
+    }
+  }
+  return -1;
+}
+
+// The lastTransition of the status being built (see BuildStatus).
+json LastTransition(const StatusInputs& in, const json& previous, const json& status) {
+  json last = previous.is_object() ? previous.value("lastTransition", json(nullptr)) : json(nullptr);
+  const std::vector<PolicyTransition> transitions = TransitionsBetween(previous, status);
+  if (!transitions.empty()) {
+    std::vector<std::string> notes;
+    for (const PolicyTransition& t : transitions) notes.push_back(t.note);
+    json raised = json::array();
+    for (const json& c : status["components"]) {
+      const std::string name = c["name"].get<std::string>();
+      const int32_t before = MinReplicasOf(previous, name);
+      const int32_t after = c["minReplicas"].get<int32_t>();
+      if (before >= 0 && after > before) {
+        raised.push_back({{"name", name}, {"fromMinReplicas", before}, {"minReplicas", after}});
+      }
+    }
+    // Two event lists of 32 names of 63 characters fit the CRD's 8192.
+    std::string description = Join(notes, "; ");
+    if (description.size() > 8192) description.resize(8192);
+    last = {{"at", FormatRfc3339(std::chrono::floor<std::chrono::seconds>(in.now))},
+            {"description", std::move(description)},
+            {"components", std::move(raised)}};
+  }
+  if (!last.is_object() || !last.contains("components") || !last["components"].is_array()) {
+    return last;
+  }
+  const std::optional<TimePoint> at = ParseRfc3339(last.value("at", ""));
+  if (!at) return last;
+  for (json& c : last["components"]) {
+    if (!c.is_object() || c.contains("readyAfterSeconds")) continue;
+    const ComponentObservation* o = Observed(in, c.value("name", ""));
+    if (o == nullptr || o->available_replicas < c.value("minReplicas", int32_t{0})) continue;
+    c["readyAfterSeconds"] = std::max<int64_t>(
+        std::chrono::duration_cast<std::chrono::seconds>(in.now - *at).count(), 0);
+  }
+  return last;
+}
+
+}  // namespace
+
+std::vector<PolicyTransition> TransitionsBetween(const json& before, const json& after) {
+  std::vector<PolicyTransition> out;
+  if (!before.is_object() || !before.contains("observedGeneration")) return out;
+  const std::string phase_before = before.value("marketPhase", "");
+  const std::string phase_after = after.value("marketPhase", "");
+  if (phase_before != phase_after) {
+    out.push_back({"phase", "market phase " + phase_before + " -> " + phase_after});
+  }
+  const json::json_pointer regime("/volatility/regime");
+  const std::string regime_before = StringAt(before, regime);
+  const std::string regime_after = StringAt(after, regime);
+  if (regime_before != regime_after) {
+    out.push_back({"regime", "volatility regime " +
+                                 (regime_before.empty() ? std::string("(none)") : regime_before) +
+                                 " -> " +
+                                 (regime_after.empty() ? std::string("(none)") : regime_after)});
+  }
+  const json events_before = before.value("activeEvents", json::array());
+  const json events_after = after.value("activeEvents", json::array());
+  if (events_before != events_after) {
+    out.push_back({"event", "active events [" + JoinNames(NamesIn(events_before)) + "] -> [" +
+                                JoinNames(NamesIn(events_after)) + "]"});
+  }
+  const json::json_pointer active("/override/active");
+  const bool override_before = TrueAt(before, active);
+  const bool override_after = TrueAt(after, active);
+  if (override_before != override_after) {
+    out.push_back({"override", override_after ? "emergency override applied"
+                                              : "emergency override expired or removed"});
+  }
+  return out;
+}
+
+std::vector<TimeToScale> TimesToScaleCompleted(const json& before, const json& after) {
+  std::vector<TimeToScale> out;
+  const json last = after.is_object() ? after.value("lastTransition", json(nullptr)) : json(nullptr);
+  if (!last.is_object() || !last.contains("components") || !last["components"].is_array()) {
+    return out;
+  }
+  const json earlier =
+      before.is_object() ? before.value("lastTransition", json(nullptr)) : json(nullptr);
+  const bool same = earlier.is_object() && earlier.value("at", "") == last.value("at", "") &&
+                    earlier.value("description", "") == last.value("description", "");
+  for (const json& c : last["components"]) {
+    if (!c.is_object() || !c.contains("readyAfterSeconds")) continue;
+    const std::string name = c.value("name", "");
+    bool known = false;
+    if (same && earlier.contains("components") && earlier["components"].is_array()) {
+      for (const json& e : earlier["components"]) {
+        if (e.is_object() && e.value("name", "") == name && e.contains("readyAfterSeconds")) {
+          known = true;
+        }
+      }
+    }
+    if (!known) out.push_back({name, c.value("readyAfterSeconds", int64_t{0})});
+  }
+  return out;
+}
+
 json BuildStatus(const StatusInputs& in, const json& previous) {
   const PricingEngine& pe = *in.pe;
   const Desired& d = *in.desired;
@@ -255,6 +389,9 @@ json BuildStatus(const StatusInputs& in, const json& previous) {
     transitions.push_back({{"at", FormatRfc3339(at)}, {"description", description}});
   }
   status["nextTransitions"] = std::move(transitions);
+  if (json last = LastTransition(in, previous, status); last.is_object()) {
+    status["lastTransition"] = std::move(last);
+  }
 
   json conditions = Conditions(previous);
   conditions = SetCondition(conditions, kConditionSpecValid, "True", "Valid",

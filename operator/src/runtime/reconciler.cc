@@ -31,23 +31,6 @@ bool RefusedForGood(const KubeError& e) {
 
 using nlohmann::json;
 
-std::string JoinNames(const json& names) {
-  std::string out;
-  if (!names.is_array()) return out;
-  for (const json& n : names) {
-    if (!n.is_string()) continue;
-    if (!out.empty()) out += ", ";
-    out += n.get<std::string>();
-  }
-  return out;
-}
-
-std::string StringAt(const json& object, const json::json_pointer& pointer) {
-  if (!object.contains(pointer)) return "";
-  const json& v = object.at(pointer);
-  return v.is_string() ? v.get<std::string>() : "";
-}
-
 // Returns true when `child` names `uid` as its controlling owner.
 bool ControlledBy(const json& child, const std::string& uid) {
   const json* meta = child.contains("metadata") ? &child["metadata"] : nullptr;
@@ -552,38 +535,12 @@ void Reconciler::RememberStatus(const std::string& key, const std::string& cache
 }
 
 void Reconciler::RecordTransitions(const json& object, const json& before, const json& after) {
-  const auto transition = [&](std::string_view kind, const std::string& note) {
-    events_.Record(object, "Normal", "PolicyTransition", "Scale", note);
-    if (hooks_.policy_transition) hooks_.policy_transition(kind);
-  };
-  const std::string phase_before = before.value("marketPhase", "");
-  const std::string phase_after = after.value("marketPhase", "");
-  if (phase_before != phase_after) {
-    transition("phase", "market phase " + phase_before + " -> " + phase_after);
+  for (const PolicyTransition& t : TransitionsBetween(before, after)) {
+    events_.Record(object, "Normal", "PolicyTransition", "Scale", t.note);
+    if (hooks_.policy_transition) hooks_.policy_transition(t.kind);
   }
-  const json::json_pointer regime("/volatility/regime");
-  const std::string regime_before = StringAt(before, regime);
-  const std::string regime_after = StringAt(after, regime);
-  if (regime_before != regime_after) {
-    transition("regime", "volatility regime " +
-                             (regime_before.empty() ? std::string("(none)") : regime_before) +
-                             " -> " +
-                             (regime_after.empty() ? std::string("(none)") : regime_after));
-  }
-  const json events_before = before.value("activeEvents", json::array());
-  const json events_after = after.value("activeEvents", json::array());
-  if (events_before != events_after) {
-    transition("event", "active events [" + JoinNames(events_before) + "] -> [" +
-                            JoinNames(events_after) + "]");
-  }
-  const json::json_pointer active("/override/active");
-  const bool override_before = before.contains(active) && before.at(active).is_boolean() &&
-                               before.at(active).get<bool>();
-  const bool override_after = after.contains(active) && after.at(active).is_boolean() &&
-                              after.at(active).get<bool>();
-  if (override_before != override_after) {
-    transition("override", override_after ? "emergency override applied"
-                                          : "emergency override expired or removed");
+  for (const TimeToScale& t : TimesToScaleCompleted(before, after)) {
+    if (hooks_.time_to_scale) hooks_.time_to_scale(t.component, t.seconds);
   }
 }
 

@@ -69,6 +69,9 @@ Store::Codec ChildCodec();
 struct ReconcilerHooks {
   std::function<void(std::string_view kind)> child_applied;      // one per apply
   std::function<void(std::string_view kind)> policy_transition;  // "phase", "regime", "event", "override"
+  // Once per component a transition raised the floor of, when its Deployment
+  // first has that many available pods: the seconds since the transition.
+  std::function<void(std::string_view component, int64_t seconds)> time_to_scale;
 };
 
 struct ReconcileOutcome {
