@@ -299,7 +299,8 @@ exprs += " ".join(a["expr"] for a in board["annotations"]["list"])
 for needle in ("http_requests_total", "http_request_duration_seconds_bucket", "histogram_quantile(0.99",
                "calculations_total", "kube_deployment_status_replicas",
                "kube_horizontalpodautoscaler_spec_min_replicas", "kube_horizontalpodautoscaler_spec_max_replicas",
-               "kube_horizontalpodautoscaler_status_desired_replicas", "pricing_operator_policy_transitions_total"):
+               "kube_horizontalpodautoscaler_status_desired_replicas", "pricing_operator_policy_transitions_total",
+               "pricing_operator_time_to_scale_seconds_bucket", "cache_hits_total"):
     if needle not in exprs:
         problems.append(f"the dashboard does not show {needle}")
 alerts = {r["alert"]: r["expr"] for g in obj("PrometheusRule", "pricing")["spec"]["groups"] for r in g["rules"]}

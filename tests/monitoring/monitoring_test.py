@@ -2,25 +2,33 @@
 """Checks of manifests/monitoring against promtool and the programs that
 produce the series it queries.
 
-  rules           promtool check rules on the PrometheusRule's groups.
+  rules           promtool check rules on the PrometheusRule's groups; every
+                  alert's runbook_url is docs/runbooks/<alert-name>.md (its
+                  name in kebab-case), a page that quotes the alert's
+                  expression, severity and for:, has the sections Meaning,
+                  Impact, How to check and What to do, and whose PromQL blocks
+                  parse; every page there belongs to an alert, and
+                  docs/runbooks/README.md links each page.
   dashboard       promtool check rules on the dashboard's queries (panels,
                   annotations, variables), its variables given sample values.
   alerts          promtool test rules: alerts_test.yaml against those groups.
   alert-coverage  every alert has a firing case, a case past its `for:` where
-                  it stays silent, and a case before `for:` has elapsed; every
-                  alert a test names exists.
+                  it stays silent, and a case before `for:` has elapsed (silent
+                  within `for:` of a firing case of its group); every alert a
+                  test names exists.
   adapter         each prometheus-adapter rule: its series is one the engine
                   exports, its metricsQuery rendered as prometheus-adapter
                   renders it parses (promtool check rules) and gives per-pod
                   values (adapter_test.yaml through promtool test rules); the
                   names PricingEngines use in podsMetrics are served.
-  metric-names    every metric the alerts and the dashboard query is produced
-                  by the kube-state-metrics custom-resource configuration
-                  (named by kube-state-metrics' rule), standard
-                  kube-state-metrics, the engine, the operator or Prometheus;
-                  label matchers on kube-state-metrics series name labels
-                  those series carry; the configuration's header lists exactly
-                  the series it produces.
+  metric-names    every metric the alerts, the dashboard and the runbooks'
+                  PromQL blocks query is produced by the kube-state-metrics
+                  custom-resource configuration (named by kube-state-metrics'
+                  rule), standard kube-state-metrics, the kubelet's cAdvisor,
+                  the engine, the operator or Prometheus; label matchers on
+                  kube-state-metrics and cAdvisor series name labels those
+                  series carry; the configuration's header lists exactly the
+                  series it produces.
 
 Usage: monitoring_test.py CHECK --source-dir ROOT --work DIR
 promtool is taken from $PROMTOOL, else from PATH.
@@ -37,6 +45,11 @@ import sys
 import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Each alert's page, as its runbook_url names it: a path from the repository's
+# root, which readers of the repository and its hosting can follow.
+RUNBOOK_DIR = "docs/runbooks"
+RUNBOOK_INDEX = "README.md"
+RUNBOOK_SECTIONS = ("Meaning", "Impact", "How to check", "What to do")
 
 
 class Failure(Exception):
@@ -54,6 +67,7 @@ class Sources:
         self.adapter_file = os.path.join(mon, "prometheus-adapter", "config.yaml")
         self.ksm_file = os.path.join(mon, "kube-state-metrics", "custom-resource-state.yaml")
         self.dashboard_file = os.path.join(mon, "dashboards", "pricing-engine.json")
+        self.runbook_dir = os.path.join(root, *RUNBOOK_DIR.split("/"))
 
     def rule_spec(self):
         with open(self.rule_file) as f:
@@ -84,6 +98,17 @@ class Sources:
     def dashboard(self):
         with open(self.dashboard_file) as f:
             return json.load(f)
+
+    def runbook_pages(self):
+        """Returns {file name: text} of the pages under docs/runbooks/,
+        README.md aside."""
+        out = {}
+        if os.path.isdir(self.runbook_dir):
+            for name in sorted(os.listdir(self.runbook_dir)):
+                if name.endswith(".md") and name != RUNBOOK_INDEX:
+                    with open(os.path.join(self.runbook_dir, name)) as f:
+                        out[name] = f.read()
+        return out
 
 
 def promtool():
@@ -246,9 +271,10 @@ TARGET_LABELS = {"job", "instance", "namespace", "pod", "service", "endpoint", "
 KSM_DEFAULT_PREFIX = "kube_customresource"
 
 # Standard kube-state-metrics v2 series the product may query, with their
-# labels (internal/store/horizontalpodautoscaler.go, deployment.go).
+# labels (internal/store/horizontalpodautoscaler.go, deployment.go, pod.go).
 _HPA = {"namespace", "horizontalpodautoscaler"}
 _DEPLOY = {"namespace", "deployment"}
+_POD = {"namespace", "pod", "uid"}
 KSM_STANDARD = {
     "kube_horizontalpodautoscaler_info": _HPA | {"scaletargetref_api_version", "scaletargetref_kind",
                                                  "scaletargetref_name"},
@@ -272,6 +298,21 @@ KSM_STANDARD = {
     "kube_deployment_status_replicas_ready": _DEPLOY,
     "kube_deployment_status_replicas_unavailable": _DEPLOY,
     "kube_deployment_status_replicas_updated": _DEPLOY,
+    "kube_pod_container_resource_requests": _POD | {"container", "node", "resource", "unit"},
+    "kube_pod_container_resource_limits": _POD | {"container", "node", "resource", "unit"},
+    "kube_pod_container_status_restarts_total": _POD | {"container"},
+    "kube_pod_container_status_last_terminated_reason": _POD | {"container", "reason"},
+    "kube_pod_status_phase": _POD | {"phase"},
+}
+# Per-container series of the kubelet's cAdvisor endpoint (/metrics/cadvisor),
+# with their labels as kube-prometheus scrapes it (honorLabels: the
+# container's namespace, pod and container).
+_CADVISOR = {"namespace", "pod", "container", "id", "image", "name"}
+CADVISOR = {
+    "container_cpu_usage_seconds_total": _CADVISOR | {"cpu"},
+    "container_cpu_cfs_periods_total": _CADVISOR,
+    "container_cpu_cfs_throttled_periods_total": _CADVISOR,
+    "container_memory_working_set_bytes": _CADVISOR,
 }
 # Series Prometheus writes for every scrape target.
 PROMETHEUS_OWN = {"up", "scrape_duration_seconds", "scrape_samples_scraped",
@@ -337,12 +378,86 @@ def registered_metrics(src_dir):
 # --- Checks -----------------------------------------------------------------
 
 
+def runbook_name(alert):
+    """Returns an alert's page: its name in kebab-case, .md."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", alert).lower() + ".md"
+
+
+_FENCE = re.compile(r"^[ \t]*```(\w*)[^\n]*\n(.*?)^[ \t]*```[ \t]*$", re.M | re.S)
+
+
+def runbook_queries(src):
+    """Returns [(where, PromQL)] of the ```promql blocks of every page."""
+    out = []
+    for name, text in src.runbook_pages().items():
+        for lang, body in _FENCE.findall(text):
+            if lang == "promql" and body.strip():
+                out.append((f"{RUNBOOK_DIR}/{name}", body.strip()))
+    return out
+
+
+def one_line(text):
+    return " ".join(text.split())
+
+
+def check_runbooks(src, work):
+    alerts = src.alerts()
+    pages = src.runbook_pages()
+    problems = []
+    for name, rule in sorted(alerts.items()):
+        page = runbook_name(name)
+        want = f"{RUNBOOK_DIR}/{page}"
+        url = (rule.get("annotations") or {}).get("runbook_url")
+        if url != want:
+            problems.append(f"alert {name}: runbook_url is {url!r}, not {want!r}")
+        text = pages.get(page)
+        if text is None:
+            problems.append(f"alert {name}: {want} does not exist")
+            continue
+        if text.splitlines()[0].strip() != f"# {name}":
+            problems.append(f"{want}: its first line is not \"# {name}\"")
+        headings = {line[3:].strip() for line in text.splitlines() if line.startswith("## ")}
+        for section in RUNBOOK_SECTIONS:
+            if section not in headings:
+                problems.append(f"{want}: no section \"## {section}\"")
+        blocks = [one_line(b) for lang, b in _FENCE.findall(text) if lang == "promql"]
+        if one_line(rule["expr"]) not in blocks:
+            problems.append(f"{want}: no ```promql block quotes the alert's expression as "
+                            "prometheus-rule.yaml has it")
+        severity = (rule.get("labels") or {}).get("severity")
+        if f"severity: {severity}" not in text:
+            problems.append(f"{want}: does not state \"severity: {severity}\"")
+        if "for" in rule and f"for: {rule['for']}" not in text:
+            problems.append(f"{want}: does not state \"for: {rule['for']}\"")
+    expected = {runbook_name(a) for a in alerts}
+    for page in sorted(set(pages) - expected):
+        problems.append(f"{RUNBOOK_DIR}/{page} belongs to no alert of prometheus-rule.yaml")
+    index = os.path.join(src.runbook_dir, RUNBOOK_INDEX)
+    if not os.path.exists(index):
+        problems.append(f"{RUNBOOK_DIR}/{RUNBOOK_INDEX} does not exist")
+    else:
+        with open(index) as f:
+            linked = set(re.findall(r"\]\((?:\./)?([\w.-]+\.md)\)", f.read()))
+        for page in sorted(expected - linked):
+            problems.append(f"{RUNBOOK_DIR}/{RUNBOOK_INDEX} does not link {page}")
+    if problems:
+        raise Failure("\n".join(problems))
+    print(f"ok: each of the {len(alerts)} alerts has its page in {RUNBOOK_DIR}/, "
+          f"listed in {RUNBOOK_INDEX}, and every page there belongs to an alert")
+    queries = runbook_queries(src)
+    path = os.path.join(work, "runbook-queries.yaml")
+    write_yaml(path, {"groups": [{"name": "runbooks", "rules": [
+        {"record": f"runbook:query:{i}", "expr": q} for i, (_, q) in enumerate(queries)]}]})
+    run_promtool(["check", "rules", path], f"the runbooks' {len(queries)} PromQL blocks")
+
+
 def check_rules(src, work):
     alerts = src.alerts()
     if not alerts:
         raise Failure("the PrometheusRule holds no alerts")
     run_promtool(["check", "rules", write_rules_file(src, work)],
                  f"the {sum(len(g['rules']) for g in src.rule_spec()['groups'])} rules of prometheus-rule.yaml")
+    check_runbooks(src, work)
 
 
 def check_dashboard(src, work):
@@ -385,6 +500,10 @@ def check_alert_coverage(src, work):
             hold = parse_duration(alerts[name].get("for", "0s"))
             at = parse_duration(case["eval_time"])
             expected = case.get("exp_alerts") or []
+            # Silent within `for:` before a firing case of the same group.
+            waits = hold > 0 and any(c["alertname"] == name and c.get("exp_alerts")
+                                     and 0 <= parse_duration(c["eval_time"]) - at <= hold
+                                     for c in cases)
             if expected:
                 fires.add(name)
                 for a in expected:
@@ -392,6 +511,8 @@ def check_alert_coverage(src, work):
                         problems.append(f"a firing case of {name} does not state its severity")
                     if not a.get("exp_annotations"):
                         problems.append(f"a firing case of {name} does not state its annotations")
+            elif waits:
+                pending.add(name)
             elif at >= hold + interval:
                 silent_after_for.add(name)
             elif any(c["alertname"] == name and c.get("exp_alerts")
@@ -549,6 +670,7 @@ def check_metric_names(src, work):
     recorded = {r["record"] for g in src.rule_spec()["groups"] for r in g["rules"] if "record" in r}
     producers = [("the kube-state-metrics custom-resource configuration", ksm),
                  ("standard kube-state-metrics", KSM_STANDARD),
+                 ("the kubelet's cAdvisor", CADVISOR),
                  ("the engine", engine), ("the operator", operator),
                  ("Prometheus itself", PROMETHEUS_OWN), ("a recording rule", recorded)]
 
@@ -557,6 +679,7 @@ def check_metric_names(src, work):
         for r in g["rules"]:
             queries.append((f"prometheus-rule.yaml {r.get('alert') or r.get('record')}", r["expr"]))
     queries += [(f"dashboard {w}", q) for w, q in dashboard_queries(src.dashboard())]
+    queries += runbook_queries(src)
 
     problems, used = [], {}
     for where, q in queries:
@@ -569,7 +692,7 @@ def check_metric_names(src, work):
                 problems.append(f"{where}: nothing produces {metric}")
                 continue
             used.setdefault(metric, producer)
-            known = ksm.get(metric) or KSM_STANDARD.get(metric)
+            known = ksm.get(metric) or KSM_STANDARD.get(metric) or CADVISOR.get(metric)
             if known is not None:
                 for label in labels:
                     if label not in known | TARGET_LABELS:
