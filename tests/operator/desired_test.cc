@@ -215,6 +215,209 @@ spec:
   EXPECT_EQ(env[env.size() - 1]["name"], "PRICING_INTERNAL_TOKEN");
 }
 
+// placement.* reaches the pod template: nodeSelector, tolerations, affinity
+// (with the operator's anti-affinity added), topology spread constraints
+// (selecting the component's pods unless they name a selector) and the
+// priority class.
+TEST(Desired, DeploymentCarriesThePlacement) {
+  const PricingEngine pe = MustParseYaml(R"(
+metadata: {name: pricing, namespace: trading}
+spec:
+  image: registry.example.com/pricing-engine:1.0.0
+  components:
+  - name: calculation
+    role: calculation
+    replicas: {min: 3, max: 20}
+    placement:
+      nodeSelector: {node-group: compute}
+      tolerations: [{key: spot, operator: Equal, value: "true", effect: NoSchedule}]
+      priorityClassName: pricing-standard
+      affinity:
+        nodeAffinity:
+          preferredDuringSchedulingIgnoredDuringExecution:
+          - {weight: 50, preference: {matchExpressions: [{key: capacity-type, operator: In, values: [spot]}]}}
+      topologySpreadConstraints:
+      - {maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: ScheduleAnyway}
+      - {maxSkew: 2, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule,
+         labelSelector: {matchLabels: {app.kubernetes.io/name: pricing-engine}},
+         matchLabelKeys: [pod-template-hash]}
+)");
+  const Desired d = MustCompute(pe, At(kQuiet));
+  const json& pod = Find(d, "calculation").deployment["spec"]["template"]["spec"];
+  EXPECT_EQ(pod["nodeSelector"], json({{"node-group", "compute"}}));
+  EXPECT_EQ(pod["tolerations"], json::parse(R"([{"key": "spot", "operator": "Equal",
+                                                  "value": "true", "effect": "NoSchedule"}])"));
+  EXPECT_EQ(pod["priorityClassName"], "pricing-standard");
+  EXPECT_EQ(pod["affinity"]["nodeAffinity"], json::parse(R"({
+      "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 50, "preference": {
+          "matchExpressions": [{"key": "capacity-type", "operator": "In", "values": ["spot"]}]}}]})"));
+  // The operator's anti-affinity is still there, next to the node affinity.
+  EXPECT_EQ(
+      pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"].size(),
+      2u);
+  EXPECT_EQ(pod["topologySpreadConstraints"], json::parse(R"([
+      {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+       "whenUnsatisfiable": "ScheduleAnyway",
+       "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "pricing-engine",
+                                         "app.kubernetes.io/instance": "pricing",
+                                         "app.kubernetes.io/component": "calculation"}}},
+      {"maxSkew": 2, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "DoNotSchedule",
+       "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "pricing-engine"}},
+       "matchLabelKeys": ["pod-template-hash"]}])"));
+}
+
+// Nothing placement-related is written that the spec does not ask for: an
+// empty field would read back absent and make the child look changed.
+TEST(Desired, DeploymentWithoutPlacementHasOnlyTheOperatorsAffinity) {
+  const Desired d = MustCompute(MustParse(FullCrJson()), At(kQuiet));
+  const json& pod = Find(d, "calculation").deployment["spec"]["template"]["spec"];
+  for (const char* field :
+       {"nodeSelector", "tolerations", "topologySpreadConstraints", "priorityClassName"}) {
+    EXPECT_FALSE(pod.contains(field)) << field;
+  }
+  EXPECT_EQ(pod["affinity"].size(), 1u);
+  EXPECT_TRUE(pod["affinity"].contains("podAntiAffinity"));
+}
+
+TEST(Desired, RequiredAntiAffinityIsOnePodPerNodeWithZonesPreferred) {
+  const PricingEngine pe = MustParseYaml(R"(
+metadata: {name: pricing}
+spec:
+  image: engine:1
+  components:
+  - {name: calculation, replicas: {min: 1, max: 2}}
+  - {name: data, replicas: {min: 1, max: 2}, placement: {podAntiAffinity: preferred}}
+  - {name: audit, replicas: {min: 1, max: 2}, placement: {podAntiAffinity: required}}
+)");
+  const Desired d = MustCompute(pe, At(kQuiet));
+  const auto anti_affinity = [&](const std::string& component) {
+    return Find(d, component).deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"];
+  };
+  auto selector = [](const std::string& component) {
+    return json({{"app.kubernetes.io/name", "pricing-engine"},
+                 {"app.kubernetes.io/instance", "pricing"},
+                 {"app.kubernetes.io/component", component}});
+  };
+  const auto term = [&](const std::string& component, const char* topology_key) {
+    return json(
+        {{"labelSelector", {{"matchLabels", selector(component)}}}, {"topologyKey", topology_key}});
+  };
+  // preferred, also when not written: zones (100) and nodes (50), no hard rule.
+  for (const char* component : {"calculation", "data"}) {
+    EXPECT_EQ(
+        anti_affinity(component),
+        json({{"preferredDuringSchedulingIgnoredDuringExecution",
+               json::array({
+                   {{"weight", 100},
+                    {"podAffinityTerm", term(component, "topology.kubernetes.io/zone")}},
+                   {{"weight", 50}, {"podAffinityTerm", term(component, "kubernetes.io/hostname")}},
+               })}}))
+        << component;
+  }
+  // required: never two on a node; zones still preferred.
+  EXPECT_EQ(
+      anti_affinity("audit"),
+      json({{"requiredDuringSchedulingIgnoredDuringExecution",
+             json::array({term("audit", "kubernetes.io/hostname")})},
+            {"preferredDuringSchedulingIgnoredDuringExecution",
+             json::array({{{"weight", 100},
+                           {"podAffinityTerm", term("audit", "topology.kubernetes.io/zone")}}})}}));
+}
+
+TEST(Desired, AnExplicitPodAntiAffinityReplacesTheOperators) {
+  const PricingEngine pe = MustParseYaml(R"(
+metadata: {name: pricing}
+spec:
+  image: engine:1
+  components:
+  - name: calc
+    replicas: {min: 1, max: 2}
+    placement:
+      affinity:
+        podAntiAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+          - {topologyKey: topology.kubernetes.io/zone, labelSelector: {matchLabels: {tier: hot}}}
+  - name: free
+    replicas: {min: 1, max: 2}
+    placement: {affinity: {podAntiAffinity: {}}}
+)");
+  const Desired d = MustCompute(pe, At(kQuiet));
+  EXPECT_EQ(Find(d, "calc").deployment["spec"]["template"]["spec"]["affinity"],
+            json::parse(R"({"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+                {"topologyKey": "topology.kubernetes.io/zone",
+                 "labelSelector": {"matchLabels": {"tier": "hot"}}}]}})"));
+  // An empty one asks for none: the pod template has no affinity at all.
+  EXPECT_FALSE(Find(d, "free").deployment["spec"]["template"]["spec"].contains("affinity"));
+}
+
+TEST(Desired, StrategyDefaultsToA25PercentSurgeAndNoneUnavailable) {
+  const PricingEngine pe = MustParseYaml(R"(
+metadata: {name: pricing}
+spec:
+  image: engine:1
+  components:
+  - {name: calc, replicas: {min: 1, max: 2}}
+  - {name: one, replicas: {min: 1, max: 2}, strategy: {maxSurge: 1, maxUnavailable: 0}}
+  - {name: down, replicas: {min: 1, max: 2}, strategy: {maxSurge: "0%", maxUnavailable: "50%"}}
+)");
+  const Desired d = MustCompute(pe, At(kQuiet));
+  const auto strategy = [&](const std::string& component) {
+    return Find(d, component).deployment["spec"]["strategy"];
+  };
+  EXPECT_EQ(strategy("calc"), json::parse(R"({"type": "RollingUpdate",
+      "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}})"));
+  EXPECT_EQ(strategy("one"), json::parse(R"({"type": "RollingUpdate",
+      "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}})"));
+  EXPECT_EQ(strategy("down"), json::parse(R"({"type": "RollingUpdate",
+      "rollingUpdate": {"maxSurge": "0%", "maxUnavailable": "50%"}})"));
+}
+
+// The children are compared by fingerprint: the same placement written in
+// another member order gives the same Deployment, byte for byte.
+TEST(Desired, PlacementRendersTheSameWhateverTheMemberOrder) {
+  const PricingEngine a = MustParseYaml(R"(
+metadata: {name: pricing}
+spec:
+  image: engine:1
+  components:
+  - name: calc
+    replicas: {min: 1, max: 2}
+    strategy: {maxSurge: 1, maxUnavailable: 0}
+    placement:
+      tolerations: [{key: spot, operator: Equal, value: "true", effect: NoSchedule}]
+      nodeSelector: {node-group: compute, zone: a}
+      topologySpreadConstraints: [{maxSkew: 1, topologyKey: zone, whenUnsatisfiable: ScheduleAnyway}]
+      podAntiAffinity: required
+)");
+  const PricingEngine b = MustParseYaml(R"(
+metadata: {name: pricing}
+spec:
+  image: engine:1
+  components:
+  - placement:
+      podAntiAffinity: required
+      topologySpreadConstraints: [{whenUnsatisfiable: ScheduleAnyway, topologyKey: zone, maxSkew: 1}]
+      nodeSelector: {zone: a, node-group: compute}
+      tolerations: [{effect: NoSchedule, value: "true", operator: Equal, key: spot}]
+    strategy: {maxUnavailable: 0, maxSurge: 1}
+    replicas: {max: 2, min: 1}
+    name: calc
+)");
+  EXPECT_EQ(MustCompute(a, At(kQuiet)).components[0].deployment.dump(),
+            MustCompute(b, At(kQuiet)).components[0].deployment.dump());
+}
+
+// The decoder checks topology spread constraints' matchLabelKeys against the
+// selector the operator gives them; both must name the same labels.
+TEST(Desired, SelectorLabelKeysAreTheSelectorsKeys) {
+  const PricingEngine pe = MustParse(FullCrJson());
+  const json selector = SelectorLabels(pe.metadata, pe.spec.components[0]);
+  std::set<std::string> keys;
+  for (auto it = selector.begin(); it != selector.end(); ++it) keys.insert(it.key());
+  EXPECT_EQ(keys,
+            std::set<std::string>(std::begin(kSelectorLabelKeys), std::end(kSelectorLabelKeys)));
+}
+
 TEST(Desired, ServiceExposesHttpToTheComponentsPods) {
   const Desired d = MustCompute(MustParse(FullCrJson()), At(kQuiet));
   const json& spec = Find(d, "calculation").service["spec"];

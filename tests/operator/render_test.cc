@@ -330,6 +330,46 @@ TEST(Render, SeedProductionExampleIsValidAndEncodesTheGuide) {
   EXPECT_EQ(calc_hpa["minReplicas"], 15);
   EXPECT_EQ(calc_hpa["maxReplicas"], 40);
   EXPECT_EQ(calc_hpa["metrics"][0]["resource"]["target"]["averageUtilization"], 60);
+  // The guide's base numbers: calculation's CPU target 80; data 3..15 on CPU
+  // 70 and its connection pools; api-gateway also on requests per pod.
+  const auto find = [&](const std::string& name) -> const Component& {
+    for (const Component& c : pe->spec.components) {
+      if (c.name == name) return c;
+    }
+    ADD_FAILURE() << "no component " << name;
+    return pe->spec.components[0];
+  };
+  EXPECT_EQ(find("calculation").autoscaling.target_cpu_utilization_percentage, 80);
+  const Component& data = find("data");
+  EXPECT_EQ(data.replicas.min, 3);
+  EXPECT_EQ(data.replicas.max, 15);
+  EXPECT_EQ(data.autoscaling.target_cpu_utilization_percentage, 70);
+  ASSERT_EQ(data.autoscaling.pods_metrics.size(), 1u);
+  EXPECT_EQ(data.autoscaling.pods_metrics[0].name, "database_connections_percentage");
+  const Component& gateway = find("api-gateway");
+  ASSERT_EQ(gateway.autoscaling.pods_metrics.size(), 1u);
+  EXPECT_EQ(gateway.autoscaling.pods_metrics[0].name, "http_requests_per_second");
+  EXPECT_EQ(gateway.autoscaling.pods_metrics[0].average_value.text, "800");
+  // Every Deployment rolls one pod at a time without going below its count;
+  // the critical services never share a node, calculation and cache prefer
+  // not to. No node placement: every environment builds on this file.
+  for (size_t i = 0; i < items.size(); i += 4) {
+    const json& deployment = items[i];
+    const std::string name = deployment["metadata"]["name"];
+    ASSERT_EQ(deployment["kind"], "Deployment") << name;
+    EXPECT_EQ(deployment["spec"]["strategy"]["rollingUpdate"],
+              json({{"maxSurge", 1}, {"maxUnavailable", 0}}))
+        << name;
+    const json& pod = deployment["spec"]["template"]["spec"];
+    const bool critical =
+        name == "pricing-api-gateway" || name == "pricing-data" || name == "pricing-audit";
+    EXPECT_EQ(pod["affinity"]["podAntiAffinity"].contains(
+                  "requiredDuringSchedulingIgnoredDuringExecution"),
+              critical)
+        << name;
+    EXPECT_FALSE(pod.contains("nodeSelector")) << name;
+    EXPECT_FALSE(pod.contains("tolerations")) << name;
+  }
   // During the node rotation: floors of 6 and a 70% budget everywhere.
   const Result<Desired> rotation =
       ComputeDesired(*pe, At("2027-01-09T03:00:00Z"), std::optional<double>{});

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -559,6 +560,310 @@ spec:
 )");
   EXPECT_FALSE(pe.spec.paused);
   EXPECT_FALSE(pe.spec.emergency_override.has_value());
+}
+
+TEST(Spec, ReadsPlacementAndStrategy) {
+  const PricingEngine pe = MustParseYaml(R"(
+metadata: {name: placed}
+spec:
+  image: engine:1
+  components:
+  - name: calc
+    replicas: {min: 3, max: 20}
+    placement:
+      nodeSelector: {node-group: compute, example.com/pool: spot}
+      priorityClassName: pricing-standard
+      podAntiAffinity: required
+      tolerations:
+      - {key: spot, operator: Equal, value: "true", effect: NoSchedule}
+      - {operator: Exists, effect: NoExecute, tolerationSeconds: 300}
+      topologySpreadConstraints:
+      - {maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: ScheduleAnyway}
+      - maxSkew: 2
+        topologyKey: kubernetes.io/hostname
+        whenUnsatisfiable: DoNotSchedule
+        minDomains: 3
+        nodeAffinityPolicy: Honor
+        nodeTaintsPolicy: Ignore
+        matchLabelKeys: [pod-template-hash]
+        labelSelector:
+          matchLabels: {app.kubernetes.io/component: calc}
+          matchExpressions: [{key: tier, operator: In, values: [a, b]}]
+      affinity:
+        nodeAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+            nodeSelectorTerms:
+            - matchExpressions: [{key: example.com/cores, operator: Gt, values: ["4"]}]
+              matchFields: [{key: metadata.name, operator: NotIn, values: [node-7]}]
+          preferredDuringSchedulingIgnoredDuringExecution:
+          - {weight: 50, preference: {matchExpressions: [{key: node-group, operator: In, values: [compute]}]}}
+        podAffinity:
+          preferredDuringSchedulingIgnoredDuringExecution:
+          - weight: 20
+            podAffinityTerm:
+              topologyKey: topology.kubernetes.io/zone
+              labelSelector: {matchLabels: {app.kubernetes.io/component: data}}
+              namespaces: [trading]
+              namespaceSelector: {matchExpressions: [{key: team, operator: Exists}]}
+              matchLabelKeys: [app.kubernetes.io/instance]
+              mismatchLabelKeys: [tenant]
+    strategy: {maxSurge: 1, maxUnavailable: "10%"}
+)");
+  const Component& c = pe.spec.components[0];
+  const Placement& p = c.placement;
+  EXPECT_EQ(p.node_selector, (std::map<std::string, std::string>{{"example.com/pool", "spot"},
+                                                                 {"node-group", "compute"}}));
+  EXPECT_EQ(p.priority_class_name, "pricing-standard");
+  EXPECT_EQ(p.pod_anti_affinity, PodAntiAffinity::kRequired);
+  EXPECT_EQ(json(p.tolerations), json::parse(R"([
+      {"key": "spot", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
+      {"operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}])"));
+  EXPECT_EQ(json(p.topology_spread_constraints), json::parse(R"([
+      {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+       "whenUnsatisfiable": "ScheduleAnyway"},
+      {"maxSkew": 2, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "DoNotSchedule",
+       "minDomains": 3, "nodeAffinityPolicy": "Honor", "nodeTaintsPolicy": "Ignore",
+       "matchLabelKeys": ["pod-template-hash"],
+       "labelSelector": {"matchLabels": {"app.kubernetes.io/component": "calc"},
+                         "matchExpressions": [{"key": "tier", "operator": "In",
+                                               "values": ["a", "b"]}]}}])"));
+  ASSERT_TRUE(p.affinity.has_value());
+  EXPECT_EQ(*p.affinity, json::parse(R"({
+      "nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{
+          "matchExpressions": [{"key": "example.com/cores", "operator": "Gt", "values": ["4"]}],
+          "matchFields": [{"key": "metadata.name", "operator": "NotIn", "values": ["node-7"]}]}]},
+        "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 50, "preference": {
+          "matchExpressions": [{"key": "node-group", "operator": "In", "values": ["compute"]}]}}]},
+      "podAffinity": {
+        "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 20, "podAffinityTerm": {
+          "topologyKey": "topology.kubernetes.io/zone",
+          "labelSelector": {"matchLabels": {"app.kubernetes.io/component": "data"}},
+          "namespaces": ["trading"],
+          "namespaceSelector": {"matchExpressions": [{"key": "team", "operator": "Exists"}]},
+          "matchLabelKeys": ["app.kubernetes.io/instance"],
+          "mismatchLabelKeys": ["tenant"]}}]}})"));
+  EXPECT_EQ(c.strategy, (RollingUpdate{{1, false}, {10, true}}));
+}
+
+TEST(Spec, PlacementAndStrategyDefaultToTodaysBehaviour) {
+  const PricingEngine pe = MustParseYaml(R"(
+metadata: {name: plain}
+spec:
+  image: engine:1
+  components:
+  - {name: calc, replicas: {min: 1, max: 2}}
+  - {name: surge, replicas: {min: 1, max: 2}, strategy: {maxUnavailable: 1}}
+  - {name: keep, replicas: {min: 1, max: 2}, strategy: {maxSurge: "50%"}}
+)");
+  const Component& c = pe.spec.components[0];
+  EXPECT_EQ(c.placement.pod_anti_affinity, PodAntiAffinity::kPreferred);
+  EXPECT_TRUE(c.placement.node_selector.empty());
+  EXPECT_TRUE(c.placement.tolerations.empty());
+  EXPECT_FALSE(c.placement.affinity.has_value());
+  EXPECT_TRUE(c.placement.topology_spread_constraints.empty());
+  EXPECT_TRUE(c.placement.priority_class_name.empty());
+  EXPECT_EQ(c.strategy, (RollingUpdate{{25, true}, {0, false}}));
+  // A member left out keeps its default, as the CRD's defaults fill it in.
+  EXPECT_EQ(pe.spec.components[1].strategy, (RollingUpdate{{25, true}, {1, false}}));
+  EXPECT_EQ(pe.spec.components[2].strategy, (RollingUpdate{{50, true}, {0, false}}));
+}
+
+// The API server drops empty optional members (Go's omitempty) from what it
+// stores; the decoder does too, so that the applied Deployment reads back as
+// applied. A labelSelector stays even when empty: {} selects every pod.
+TEST(Spec, PlacementIsKeptInTheFormTheApiServerStores) {
+  const PricingEngine pe = MustParseYaml(R"(
+metadata: {name: sparse}
+spec:
+  image: engine:1
+  components:
+  - name: calc
+    replicas: {min: 1, max: 2}
+    placement:
+      nodeSelector: {}
+      tolerations:
+      - {key: "", operator: Exists, value: "", effect: ""}
+      - {key: spot, operator: "", value: "true"}
+      topologySpreadConstraints:
+      - {maxSkew: 1, topologyKey: zone, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {}}, matchLabelKeys: []}
+      affinity:
+        nodeAffinity: {preferredDuringSchedulingIgnoredDuringExecution: []}
+        podAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+          - {topologyKey: zone, labelSelector: {}, namespaces: [], matchLabelKeys: []}
+        podAntiAffinity: {}
+)");
+  const Placement& p = pe.spec.components[0].placement;
+  EXPECT_TRUE(p.node_selector.empty());
+  EXPECT_EQ(json(p.tolerations),
+            json::parse(R"([{"operator": "Exists"}, {"key": "spot", "value": "true"}])"));
+  EXPECT_EQ(json(p.topology_spread_constraints), json::parse(R"([{"maxSkew": 1,
+      "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {}}])"));
+  // An explicit podAntiAffinity, even an empty one, replaces the operator's.
+  EXPECT_EQ(p.pod_anti_affinity, PodAntiAffinity::kAsWritten);
+  EXPECT_EQ(p.affinity, json::parse(R"({"podAffinity": {
+      "requiredDuringSchedulingIgnoredDuringExecution": [
+          {"topologyKey": "zone", "labelSelector": {}}]}})"));
+}
+
+TEST(Spec, EachInvalidPlacementOrStrategyNamesTheFieldAtFault) {
+  // Each patch sets spec.components[1] (api-gateway)'s placement or strategy.
+  const auto placement = [](const std::string& value) {
+    return R"([{"op":"add","path":"/spec/components/1/placement","value":)" + value + "}]";
+  };
+  const auto strategy = [](const std::string& value) {
+    return R"([{"op":"add","path":"/spec/components/1/strategy","value":)" + value + "}]";
+  };
+  const std::string p = "spec.components[1].placement";
+  const std::string required_node = p + ".affinity.nodeAffinity."
+                                        "requiredDuringSchedulingIgnoredDuringExecution";
+  const std::string pod_term =
+      p + ".affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0]";
+  const std::vector<InvalidCase> cases = {
+      {"placement with a misspelt field", placement(R"({"tolerance":[]})"), p + ".tolerance",
+       "unknown field"},
+      {"tolerations not a list", placement(R"({"tolerations":{}})"), p + ".tolerations",
+       "must be a list"},
+      {"toleration effect misspelt",
+       placement(R"({"tolerations":[{"key":"spot","value":"true","effect":"NoScheduel"}]})"),
+       p + ".tolerations[0].effect",
+       "\"NoScheduel\" is not one of NoSchedule, PreferNoSchedule, NoExecute"},
+      {"toleration operator unknown", placement(R"({"tolerations":[{"key":"a","operator":"In"}]})"),
+       p + ".tolerations[0].operator", "\"In\" is not one of Equal, Exists"},
+      {"toleration without a key, not Exists",
+       placement(R"({"tolerations":[{"operator":"Equal","value":"x"}]})"),
+       p + ".tolerations[0].operator", "must be Exists when key is empty"},
+      {"toleration Exists with a value",
+       placement(R"({"tolerations":[{"key":"spot","operator":"Exists","value":"true"}]})"),
+       p + ".tolerations[0].value", "must be empty when operator is Exists"},
+      {"tolerationSeconds without NoExecute",
+       placement(R"({"tolerations":[{"key":"a","operator":"Exists","effect":"NoSchedule","tolerationSeconds":60}]})"),
+       p + ".tolerations[0].effect", "must be NoExecute when tolerationSeconds is set"},
+      {"toleration key not a label key", placement(R"({"tolerations":[{"key":"spot taint"}]})"),
+       p + ".tolerations[0].key", "\"spot taint\" is not a label key"},
+      {"toleration value not a label value",
+       placement(R"({"tolerations":[{"key":"spot","value":"yes please"}]})"),
+       p + ".tolerations[0].value", "is not a label value"},
+      {"toleration with a misspelt field",
+       placement(R"({"tolerations":[{"key":"spot","efect":"NoSchedule"}]})"),
+       p + ".tolerations[0].efect", "unknown field"},
+      {"nodeSelector key not a label key", placement(R"({"nodeSelector":{"node group":"a"}})"),
+       p + ".nodeSelector[node group]", "is not a label key"},
+      {"nodeSelector key with a bad prefix",
+       placement(R"({"nodeSelector":{"Example.com/pool":"a"}})"),
+       p + ".nodeSelector[Example.com/pool]", "is not a label key"},
+      {"nodeSelector value not a string", placement(R"({"nodeSelector":{"spot":true}})"),
+       p + ".nodeSelector[spot]", "must be a string"},
+      {"nodeSelector value not a label value", placement(R"({"nodeSelector":{"pool":"-x"}})"),
+       p + ".nodeSelector[pool]", "is not a label value"},
+      {"priorityClassName not a DNS subdomain",
+       placement(R"({"priorityClassName":"Pricing_Critical"})"), p + ".priorityClassName",
+       "\"Pricing_Critical\" is not a PriorityClass name"},
+      {"podAntiAffinity unknown", placement(R"({"podAntiAffinity":"hard"})"),
+       p + ".podAntiAffinity", "\"hard\" is not one of preferred, required"},
+      {"podAntiAffinity shorthand and explicit",
+       placement(R"({"podAntiAffinity":"preferred","affinity":{"podAntiAffinity":{}}})"),
+       p + ".podAntiAffinity", "set at most one of podAntiAffinity and affinity.podAntiAffinity"},
+      {"affinity with a misspelt field", placement(R"({"affinity":{"nodeAfinity":{}}})"),
+       p + ".affinity.nodeAfinity", "unknown field"},
+      {"required node affinity without terms",
+       placement(R"({"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[]}}}})"),
+       required_node + ".nodeSelectorTerms", "must have at least one term"},
+      {"node requirement In without values",
+       placement(R"({"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"pool","operator":"In"}]}]}}}})"),
+       required_node + ".nodeSelectorTerms[0].matchExpressions[0].values",
+       "must not be empty when operator is In"},
+      {"node requirement Gt with two values",
+       placement(R"({"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"cores","operator":"Gt","values":["4","8"]}]}]}}}})"),
+       required_node + ".nodeSelectorTerms[0].matchExpressions[0].values",
+       "must be one integer such as [\"4\"] when operator is Gt"},
+      {"node requirement operator unknown",
+       placement(R"({"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"pool","operator":"Equals","values":["a"]}]}]}}}})"),
+       required_node + ".nodeSelectorTerms[0].matchExpressions[0].operator",
+       "\"Equals\" is not one of In, NotIn, Exists, DoesNotExist, Gt, Lt"},
+      {"node field other than metadata.name",
+       placement(R"({"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchFields":[{"key":"spec.unschedulable","operator":"In","values":["x"]}]}]}}}})"),
+       required_node + ".nodeSelectorTerms[0].matchFields[0].key", "is not metadata.name"},
+      {"preferred node term weight 0",
+       placement(R"({"affinity":{"nodeAffinity":{"preferredDuringSchedulingIgnoredDuringExecution":[{"weight":0,"preference":{}}]}}})"),
+       p + ".affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight",
+       "from 1 to 100"},
+      {"preferred node term without a preference",
+       placement(R"({"affinity":{"nodeAffinity":{"preferredDuringSchedulingIgnoredDuringExecution":[{"weight":10}]}}})"),
+       p + ".affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].preference",
+       "is required"},
+      {"pod affinity term without a topologyKey",
+       placement(R"({"affinity":{"podAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":[{"labelSelector":{}}]}}})"),
+       pod_term + ".topologyKey", "is required"},
+      {"label selector Exists with values",
+       placement(R"({"affinity":{"podAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":[{"topologyKey":"zone","labelSelector":{"matchExpressions":[{"key":"a","operator":"Exists","values":["b"]}]}}]}}})"),
+       pod_term + ".labelSelector.matchExpressions[0].values",
+       "must be empty when operator is Exists"},
+      {"matchLabelKeys without a labelSelector",
+       placement(R"({"affinity":{"podAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":[{"topologyKey":"zone","matchLabelKeys":["a"]}]}}})"),
+       pod_term + ".matchLabelKeys", "needs a labelSelector"},
+      {"matchLabelKeys key also in mismatchLabelKeys",
+       placement(R"({"affinity":{"podAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":[{"topologyKey":"zone","labelSelector":{},"matchLabelKeys":["a"],"mismatchLabelKeys":["a"]}]}}})"),
+       pod_term + ".matchLabelKeys[0]", "\"a\" is in mismatchLabelKeys too"},
+      {"matchLabelKeys key in the labelSelector",
+       placement(R"({"affinity":{"podAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":[{"topologyKey":"zone","labelSelector":{"matchLabels":{"a":"b"}},"matchLabelKeys":["a"]}]}}})"),
+       pod_term + ".matchLabelKeys[0]", "\"a\" is a key of labelSelector too"},
+      {"namespace not a namespace name",
+       placement(R"({"affinity":{"podAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":[{"topologyKey":"zone","namespaces":["Trading"]}]}}})"),
+       pod_term + ".namespaces[0]", "\"Trading\" is not a namespace name"},
+      {"weighted pod affinity term weight above 100",
+       placement(R"({"affinity":{"podAntiAffinity":{"preferredDuringSchedulingIgnoredDuringExecution":[{"weight":101,"podAffinityTerm":{"topologyKey":"zone"}}]}}})"),
+       p + ".affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight",
+       "from 1 to 100"},
+      {"spread maxSkew 0",
+       placement(R"({"topologySpreadConstraints":[{"maxSkew":0,"topologyKey":"zone","whenUnsatisfiable":"DoNotSchedule"}]})"),
+       p + ".topologySpreadConstraints[0].maxSkew", "must be an integer from 1"},
+      {"spread whenUnsatisfiable missing",
+       placement(R"({"topologySpreadConstraints":[{"maxSkew":1,"topologyKey":"zone"}]})"),
+       p + ".topologySpreadConstraints[0].whenUnsatisfiable", "is required"},
+      {"spread whenUnsatisfiable unknown",
+       placement(R"({"topologySpreadConstraints":[{"maxSkew":1,"topologyKey":"zone","whenUnsatisfiable":"Never"}]})"),
+       p + ".topologySpreadConstraints[0].whenUnsatisfiable",
+       "\"Never\" is not one of DoNotSchedule, ScheduleAnyway"},
+      {"spread minDomains with ScheduleAnyway",
+       placement(R"({"topologySpreadConstraints":[{"maxSkew":1,"topologyKey":"zone","whenUnsatisfiable":"ScheduleAnyway","minDomains":2}]})"),
+       p + ".topologySpreadConstraints[0].minDomains", "needs whenUnsatisfiable DoNotSchedule"},
+      {"spread node policy in lower case",
+       placement(R"({"topologySpreadConstraints":[{"maxSkew":1,"topologyKey":"zone","whenUnsatisfiable":"DoNotSchedule","nodeTaintsPolicy":"honor"}]})"),
+       p + ".topologySpreadConstraints[0].nodeTaintsPolicy", "\"honor\" is not one of Honor, Ignore"},
+      {"spread matchLabelKeys repeating the default selector",
+       placement(R"({"topologySpreadConstraints":[{"maxSkew":1,"topologyKey":"zone","whenUnsatisfiable":"DoNotSchedule","matchLabelKeys":["pod-template-hash","app.kubernetes.io/instance"]}]})"),
+       p + ".topologySpreadConstraints[0].matchLabelKeys[1]",
+       "is a key of labelSelector too (by default the component's selector labels)"},
+      {"spread matchLabelKeys repeating its selector",
+       placement(R"({"topologySpreadConstraints":[{"maxSkew":1,"topologyKey":"zone","whenUnsatisfiable":"DoNotSchedule","labelSelector":{"matchExpressions":[{"key":"tier","operator":"Exists"}]},"matchLabelKeys":["tier"]}]})"),
+       p + ".topologySpreadConstraints[0].matchLabelKeys[0]", "\"tier\" is a key of labelSelector too"},
+      {"spread constraints with the same key and action",
+       placement(R"({"topologySpreadConstraints":[{"maxSkew":1,"topologyKey":"zone","whenUnsatisfiable":"DoNotSchedule"},{"maxSkew":1,"topologyKey":"host","whenUnsatisfiable":"DoNotSchedule"},{"maxSkew":2,"topologyKey":"zone","whenUnsatisfiable":"DoNotSchedule"}]})"),
+       p + ".topologySpreadConstraints[2]",
+       "duplicate constraint for topologyKey zone and whenUnsatisfiable DoNotSchedule"},
+      {"strategy with both at 0", strategy(R"({"maxSurge":0,"maxUnavailable":"0%"})"),
+       "spec.components[1].strategy", "maxSurge and maxUnavailable must not both be 0"},
+      {"strategy maxSurge 0 with the default maxUnavailable", strategy(R"({"maxSurge":"0%"})"),
+       "spec.components[1].strategy", "must not both be 0"},
+      {"strategy percent above 100", strategy(R"({"maxSurge":"150%"})"),
+       "spec.components[1].strategy.maxSurge", "\"150%\" is not a percentage from \"0%\" to \"100%\""},
+      {"strategy number as a string", strategy(R"({"maxSurge":"1"})"),
+       "spec.components[1].strategy.maxSurge", "is not a percentage"},
+      {"strategy negative", strategy(R"({"maxUnavailable":-1})"),
+       "spec.components[1].strategy.maxUnavailable", "from 0 to 10000, not -1"},
+      {"strategy with a misspelt field", strategy(R"({"maxSurg":1})"),
+       "spec.components[1].strategy.maxSurg", "unknown field"},
+  };
+  const json base = FullCrJson();
+  for (const InvalidCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    const Result<PricingEngine> pe = ParsePricingEngine(base.patch(json::parse(c.patch)));
+    ASSERT_FALSE(pe.has_value());
+    EXPECT_EQ(pe.error().field, c.field) << ToString(pe.error());
+    EXPECT_NE(pe.error().message.find(c.message), std::string::npos) << ToString(pe.error());
+  }
 }
 
 TEST(Spec, RejectsANonObject) {

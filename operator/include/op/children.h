@@ -16,9 +16,15 @@
 // variables. The engine's audit spool (PRICING_AUDIT_DIR) is an emptyDir at
 // /var/lib/pricing, the one writable path. Probes: readiness GET
 // /health/ready, liveness GET /health/live, and a startup probe on
-// /health/live that allows 60 s before liveness applies. Preferred pod
-// anti-affinity spreads a component's pods over zones (weight 100) and nodes
-// (weight 50).
+// /health/live that allows 60 s before liveness applies. Pod anti-affinity
+// spreads a component's pods over zones (preferred, weight 100) and nodes
+// (preferred, weight 50; or required with placement.podAntiAffinity
+// required), unless placement.affinity.podAntiAffinity replaces it; the rest
+// of placement (nodeSelector, tolerations, affinity, topology spread
+// constraints, which select the component's pods unless they name a
+// labelSelector, and priorityClassName) goes to the pod template as read.
+// Rolling updates use the component's strategy (default maxSurge 25%,
+// maxUnavailable 0).
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -16,9 +16,10 @@
 // server would store it): role "all"; autoscaling.targetCPUUtilizationPercentage
 // 80; disruption {maxUnavailable: 1}; requests.cpu = limits.cpu when only the
 // limit is given (as Kubernetes does), else "500m" (the HPA's CPU target is a
-// percentage of the request); marketHours {timeZone: America/New_York,
-// calendar: NYSE, leadTime: 0s}; volatility.source {engine: {}},
-// pollInterval 60s, minHold 15m; url.jsonPointer "/value".
+// percentage of the request); strategy {maxSurge: 25%, maxUnavailable: 0};
+// placement.podAntiAffinity preferred; marketHours {timeZone:
+// America/New_York, calendar: NYSE, leadTime: 0s}; volatility.source
+// {engine: {}}, pollInterval 60s, minHold 15m; url.jsonPointer "/value".
 //
 // Unknown fields are errors (the API server prunes them, so they can only come
 // from a file: almost always a typo). `status` and metadata other than name,
@@ -111,6 +112,52 @@ struct Autoscaling {
   std::optional<nlohmann::json> behavior;
 };
 
+// The labels that select a component's pods (SelectorLabels in children.h):
+// a topology spread constraint that names no labelSelector is given them, so
+// its matchLabelKeys may not repeat them.
+inline constexpr std::string_view kSelectorLabelKeys[] = {
+    "app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component"};
+
+// How a component's pods keep apart from one another (placement.podAntiAffinity).
+enum class PodAntiAffinity {
+  // The operator's default: preferably not in the same zone (weight 100) or
+  // on the same node (weight 50).
+  kPreferred,
+  // Never two on one node (kubernetes.io/hostname); zones still preferred.
+  kRequired,
+  // placement.affinity.podAntiAffinity as written, in place of the operator's
+  // (an empty one means none).
+  kAsWritten,
+};
+
+// Where a component's pods run: the pod template's scheduling fields
+// (core/v1). The objects are kept in the form the API server stores them
+// (optional members that are "", [] or {} left out, since Go's omitempty
+// drops them; labelSelectors kept even when empty, since {} selects every
+// pod), so that the Deployment read back holds exactly what was applied and
+// its fingerprint matches (managed_fields.h).
+struct Placement {
+  std::map<std::string, std::string> node_selector;  // label key -> label value
+  std::vector<nlohmann::json> tolerations;           // core/v1 Toleration
+  // core/v1 Affinity without empty members; nullopt or {} when none. Its
+  // podAntiAffinity is set only with PodAntiAffinity::kAsWritten.
+  std::optional<nlohmann::json> affinity;
+  // core/v1 TopologySpreadConstraint, unique by (topologyKey,
+  // whenUnsatisfiable); labelSelector as written, absent when not given.
+  std::vector<nlohmann::json> topology_spread_constraints;
+  std::string priority_class_name;  // empty: none
+  PodAntiAffinity pod_anti_affinity = PodAntiAffinity::kPreferred;
+};
+
+// The Deployment's rolling update (apps/v1 RollingUpdateDeployment): the
+// pods a rollout may start above the replica count and keep unavailable
+// below it. Not both zero; percentages 0..100, integers 0..kMaxReplicas.
+struct RollingUpdate {
+  IntOrPercent max_surge{25, true};
+  IntOrPercent max_unavailable{0, false};
+  bool operator==(const RollingUpdate&) const = default;
+};
+
 struct Component {
   std::string name;  // DNS-1123 label; children are <metadata.name>-<name>
   std::string role = "all";
@@ -118,6 +165,8 @@ struct Component {
   Resources resources;
   Autoscaling autoscaling;
   Disruption disruption;
+  Placement placement;
+  RollingUpdate strategy;
 };
 
 // The bounds a policy layer (phase, regime, event) contributes while active.

@@ -32,12 +32,55 @@ json HttpProbe(std::string_view path, int period_seconds, int failure_threshold)
   };
 }
 
+// A PodAffinityTerm for the component's own pods (`selector`) over `topology_key`.
+json OwnPodsTerm(const json& selector, std::string_view topology_key) {
+  return {{"labelSelector", {{"matchLabels", selector}}}, {"topologyKey", topology_key}};
+}
+
 json AntiAffinityTerm(const json& selector, std::string_view topology_key, int weight) {
-  return {
-      {"weight", weight},
-      {"podAffinityTerm",
-       {{"labelSelector", {{"matchLabels", selector}}}, {"topologyKey", topology_key}}},
-  };
+  return {{"weight", weight}, {"podAffinityTerm", OwnPodsTerm(selector, topology_key)}};
+}
+
+// The pod template's affinity: placement.affinity as written plus, unless it
+// has its own podAntiAffinity, the operator's. Preferred spreads the pods
+// over zones (weight 100) and nodes (weight 50); required puts at most one
+// on a node and still prefers to spread them over zones. Empty when there is
+// none (an explicitly empty podAntiAffinity and nothing else).
+json PodTemplateAffinity(const Component& component, const json& selector) {
+  json affinity = component.placement.affinity.value_or(json::object());
+  switch (component.placement.pod_anti_affinity) {
+    case PodAntiAffinity::kPreferred:
+      affinity["podAntiAffinity"] = {
+          {"preferredDuringSchedulingIgnoredDuringExecution",
+           json::array({
+               AntiAffinityTerm(selector, "topology.kubernetes.io/zone", 100),
+               AntiAffinityTerm(selector, "kubernetes.io/hostname", 50),
+           })},
+      };
+      break;
+    case PodAntiAffinity::kRequired:
+      affinity["podAntiAffinity"] = {
+          {"requiredDuringSchedulingIgnoredDuringExecution",
+           json::array({OwnPodsTerm(selector, "kubernetes.io/hostname")})},
+          {"preferredDuringSchedulingIgnoredDuringExecution",
+           json::array({AntiAffinityTerm(selector, "topology.kubernetes.io/zone", 100)})},
+      };
+      break;
+    case PodAntiAffinity::kAsWritten:
+      break;
+  }
+  return affinity;
+}
+
+// placement.topologySpreadConstraints, each without a labelSelector given
+// the component's own pods.
+json TopologySpreadConstraints(const Component& component, const json& selector) {
+  json constraints = json::array();
+  for (json c : component.placement.topology_spread_constraints) {
+    if (!c.contains("labelSelector")) c["labelSelector"] = {{"matchLabels", selector}};
+    constraints.push_back(std::move(c));
+  }
+  return constraints;
 }
 
 // The in-cluster address of `component`'s Service.
@@ -139,6 +182,8 @@ json ChildLabels(const ObjectMeta& owner, const Component& component) {
   return labels;
 }
 
+// The keys are kSelectorLabelKeys (spec.h), which the decoder checks
+// topology spread constraints against.
 json SelectorLabels(const ObjectMeta& owner, const Component& component) {
   return {
       {"app.kubernetes.io/name", "pricing-engine"},
@@ -197,14 +242,21 @@ json BuildDeployment(const PricingEngine& pe, const Component& component) {
        }},
       {"containers", json::array({EngineContainer(pe, component)})},
       {"volumes", json::array({{{"name", kAuditVolume}, {"emptyDir", json::object()}}})},
-      {"affinity",
-       {{"podAntiAffinity",
-         {{"preferredDuringSchedulingIgnoredDuringExecution",
-           json::array({
-               AntiAffinityTerm(selector, "topology.kubernetes.io/zone", 100),
-               AntiAffinityTerm(selector, "kubernetes.io/hostname", 50),
-           })}}}}},
   };
+  // Only what is set: an applied empty field would read back absent, and the
+  // child would look changed on every pass.
+  const Placement& placement = component.placement;
+  if (json affinity = PodTemplateAffinity(component, selector); !affinity.empty()) {
+    pod_spec["affinity"] = std::move(affinity);
+  }
+  if (!placement.node_selector.empty()) pod_spec["nodeSelector"] = placement.node_selector;
+  if (!placement.tolerations.empty()) pod_spec["tolerations"] = placement.tolerations;
+  if (!placement.topology_spread_constraints.empty()) {
+    pod_spec["topologySpreadConstraints"] = TopologySpreadConstraints(component, selector);
+  }
+  if (!placement.priority_class_name.empty()) {
+    pod_spec["priorityClassName"] = placement.priority_class_name;
+  }
   return {
       {"apiVersion", "apps/v1"},
       {"kind", "Deployment"},
@@ -214,7 +266,9 @@ json BuildDeployment(const PricingEngine& pe, const Component& component) {
            {"selector", {{"matchLabels", selector}}},
            {"strategy",
             {{"type", "RollingUpdate"},
-             {"rollingUpdate", {{"maxSurge", "25%"}, {"maxUnavailable", 0}}}}},
+             {"rollingUpdate",
+              {{"maxSurge", ToJson(component.strategy.max_surge)},
+               {"maxUnavailable", ToJson(component.strategy.max_unavailable)}}}}},
            {"template",
             {
                 {"metadata",

@@ -86,6 +86,33 @@ bool IsDns1123Subdomain(std::string_view s) {
   }
 }
 
+// A label value: empty, or at most 63 letters, digits, '-', '_' and '.',
+// starting and ending with a letter or digit.
+bool IsLabelValue(std::string_view s) {
+  if (s.empty()) return true;
+  if (s.size() > 63 || !IsAlnum(s.front()) || !IsAlnum(s.back())) return false;
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return IsAlnum(c) || c == '-' || c == '_' || c == '.'; });
+}
+
+// A label key (a Kubernetes qualified name): an optional DNS-1123 subdomain
+// of at most 253 characters and '/', then a non-empty label value:
+// "node-group", "topology.kubernetes.io/zone".
+bool IsLabelKey(std::string_view s) {
+  if (const size_t slash = s.find('/'); slash != std::string_view::npos) {
+    const std::string_view prefix = s.substr(0, slash);
+    if (prefix.size() > 253 || !IsDns1123Subdomain(prefix)) return false;
+    s.remove_prefix(slash + 1);
+  }
+  return !s.empty() && IsLabelValue(s);
+}
+
+// A decimal integer, as a node selector's Gt and Lt compare: "4", "-1".
+bool IsDecimalInteger(std::string_view s) {
+  if (s.starts_with('-')) s.remove_prefix(1);
+  return !s.empty() && s.size() <= 18 && std::all_of(s.begin(), s.end(), IsDigit);
+}
+
 // ^[a-zA-Z_:][a-zA-Z0-9_:]*$ (a Prometheus metric name).
 bool IsMetricName(std::string_view s) {
   if (s.empty() || IsDigit(s.front())) return false;
@@ -150,6 +177,15 @@ Status CheckKeys(const json& object, const std::string& path,
     if (std::find(allowed.begin(), allowed.end(), it.key()) == allowed.end()) {
       return Fail(Field(path, it.key()), "unknown field");
     }
+  }
+  return {};
+}
+
+// Checks that `list` (at `path`) is an array of at most `max_items`.
+Status CheckList(const json& list, const std::string& path, size_t max_items) {
+  if (!list.is_array()) return Fail(path, "must be a list");
+  if (list.size() > max_items) {
+    return Fail(path, "must have at most " + std::to_string(max_items) + " entries");
   }
   return {};
 }
@@ -442,9 +478,569 @@ Result<Autoscaling> ReadAutoscaling(const json* value, const std::string& path) 
   return a;
 }
 
+// ---- Placement: core/v1 scheduling fields of the pod template --------------
+//
+// Each reader refuses what the API server's validation of the Deployment's
+// pod template would (so that the mistake is reported on the PricingEngine,
+// and by render, rather than when the Deployment is applied), and returns the
+// object in the form the API server stores it: optional members that are "",
+// [] or {} left out, as Go's omitempty drops them (a labelSelector is kept
+// even when empty: {} selects every pod, an absent one none). What the
+// operator applies then reads back unchanged.
+
+constexpr size_t kMaxLabelKey = 317;  // a 253-character prefix, '/', a 63-character name
+
+std::string NotALabelKey(const std::string& key) {
+  return Quoted(key) + " is not a label key such as \"node-group\" or \"example.com/pool\"";
+}
+
+Result<std::string> ReadLabelKey(const json& value, const std::string& path) {
+  OP_ASSIGN_OR_RETURN(key, ReadString(value, path, kMaxLabelKey));
+  if (!IsLabelKey(key)) return Fail(path, NotALabelKey(key));
+  return key;
+}
+
+Result<std::string> RequiredLabelKey(const json& object, const std::string& path,
+                                     std::string_view key) {
+  const json* v = Member(object, key);
+  if (v == nullptr) return Fail(Field(path, key), "is required");
+  return ReadLabelKey(*v, Field(path, key));
+}
+
+Result<std::string> ReadLabelValue(const json& value, const std::string& path) {
+  OP_ASSIGN_OR_RETURN(v, ReadString(value, path, 63));
+  if (!IsLabelValue(v)) {
+    return Fail(path, Quoted(v) +
+                          " is not a label value (at most 63 letters, digits, '-', '_' and '.', "
+                          "starting and ending with a letter or digit)");
+  }
+  return v;
+}
+
+// Reads the string member `key` of `object`, which must be one of `allowed`;
+// "" when absent.
+Result<std::string> ReadEnum(const json& object, const std::string& path, std::string_view key,
+                             std::initializer_list<std::string_view> allowed) {
+  const json* v = Member(object, key);
+  if (v == nullptr) return std::string();
+  OP_ASSIGN_OR_RETURN(s, ReadString(*v, Field(path, key), 32));
+  if (std::find(allowed.begin(), allowed.end(), s) == allowed.end()) {
+    std::string names;
+    for (std::string_view a : allowed) {
+      if (a.empty()) continue;
+      names += (names.empty() ? "" : ", ") + std::string(a);
+    }
+    return Fail(Field(path, key), Quoted(s) + " is not one of " + names);
+  }
+  return s;
+}
+
+// A map of label keys to label values (nodeSelector, matchLabels).
+Result<json> ReadLabels(const json& value, const std::string& path, size_t max_entries) {
+  OP_RETURN_IF_ERROR(CheckObject(value, path));
+  if (value.size() > max_entries) {
+    return Fail(path, "must have at most " + std::to_string(max_entries) + " entries");
+  }
+  json labels = json::object();
+  for (auto it = value.begin(); it != value.end(); ++it) {
+    if (!IsLabelKey(it.key())) return Fail(Key(path, it.key()), NotALabelKey(it.key()));
+    OP_ASSIGN_OR_RETURN(v, ReadLabelValue(*it, Key(path, it.key())));
+    labels[it.key()] = std::move(v);
+  }
+  return labels;
+}
+
+// A list of at most 8 label keys (matchLabelKeys, mismatchLabelKeys).
+Result<std::vector<std::string>> ReadLabelKeys(const json& value, const std::string& path) {
+  OP_RETURN_IF_ERROR(CheckList(value, path, 8));
+  std::vector<std::string> keys;
+  for (size_t i = 0; i < value.size(); ++i) {
+    OP_ASSIGN_OR_RETURN(key, ReadLabelKey(value[i], Index(path, i)));
+    keys.push_back(std::move(key));
+  }
+  return keys;
+}
+
+// The `values` of a label or node selector requirement with `op`: In and
+// NotIn need some, Exists and DoesNotExist none, Gt and Lt one integer.
+Result<json> ReadRequirementValues(const json* value, const std::string& path,
+                                   const std::string& op) {
+  json values = json::array();
+  if (value != nullptr) {
+    OP_RETURN_IF_ERROR(CheckList(*value, path, 64));
+    for (size_t i = 0; i < value->size(); ++i) {
+      OP_ASSIGN_OR_RETURN(v, ReadLabelValue((*value)[i], Index(path, i)));
+      values.push_back(std::move(v));
+    }
+  }
+  if ((op == "In" || op == "NotIn") && values.empty()) {
+    return Fail(path, "must not be empty when operator is " + op);
+  }
+  if ((op == "Exists" || op == "DoesNotExist") && !values.empty()) {
+    return Fail(path, "must be empty when operator is " + op);
+  }
+  if ((op == "Gt" || op == "Lt") &&
+      (values.size() != 1 || !IsDecimalInteger(values[0].get<std::string>()))) {
+    return Fail(path, "must be one integer such as [\"4\"] when operator is " + op);
+  }
+  return values;
+}
+
+// A metav1 LabelSelectorRequirement.
+Result<json> ReadLabelSelectorRequirement(const json& value, const std::string& path) {
+  OP_RETURN_IF_ERROR(CheckKeys(value, path, {"key", "operator", "values"}));
+  OP_ASSIGN_OR_RETURN(key, RequiredLabelKey(value, path, "key"));
+  if (Member(value, "operator") == nullptr) return Fail(Field(path, "operator"), "is required");
+  OP_ASSIGN_OR_RETURN(op,
+                      ReadEnum(value, path, "operator", {"In", "NotIn", "Exists", "DoesNotExist"}));
+  OP_ASSIGN_OR_RETURN(values,
+                      ReadRequirementValues(Member(value, "values"), Field(path, "values"), op));
+  json out = {{"key", std::move(key)}, {"operator", std::move(op)}};
+  if (!values.empty()) out["values"] = std::move(values);
+  return out;
+}
+
+// A metav1 LabelSelector.
+Result<json> ReadLabelSelector(const json& value, const std::string& path) {
+  OP_RETURN_IF_ERROR(CheckKeys(value, path, {"matchLabels", "matchExpressions"}));
+  json out = json::object();
+  if (const json* labels = Member(value, "matchLabels")) {
+    OP_ASSIGN_OR_RETURN(l, ReadLabels(*labels, Field(path, "matchLabels"), 16));
+    if (!l.empty()) out["matchLabels"] = std::move(l);
+  }
+  if (const json* expressions = Member(value, "matchExpressions")) {
+    const std::string list = Field(path, "matchExpressions");
+    OP_RETURN_IF_ERROR(CheckList(*expressions, list, 16));
+    json requirements = json::array();
+    for (size_t i = 0; i < expressions->size(); ++i) {
+      OP_ASSIGN_OR_RETURN(r, ReadLabelSelectorRequirement((*expressions)[i], Index(list, i)));
+      requirements.push_back(std::move(r));
+    }
+    if (!requirements.empty()) out["matchExpressions"] = std::move(requirements);
+  }
+  return out;
+}
+
+// True when label selector `selector` (as ReadLabelSelector returns it)
+// names label `key`.
+bool SelectsOnKey(const json& selector, const std::string& key) {
+  if (auto labels = selector.find("matchLabels");
+      labels != selector.end() && labels->contains(key)) {
+    return true;
+  }
+  if (auto expressions = selector.find("matchExpressions"); expressions != selector.end()) {
+    for (const json& e : *expressions) {
+      if (e["key"] == key) return true;
+    }
+  }
+  return false;
+}
+
+// A core/v1 NodeSelectorTerm: label requirements (matchExpressions) and the
+// node's name (matchFields: metadata.name In or NotIn one node).
+Result<json> ReadNodeSelectorTerm(const json& value, const std::string& path) {
+  OP_RETURN_IF_ERROR(CheckKeys(value, path, {"matchExpressions", "matchFields"}));
+  json out = json::object();
+  if (const json* expressions = Member(value, "matchExpressions")) {
+    const std::string list = Field(path, "matchExpressions");
+    OP_RETURN_IF_ERROR(CheckList(*expressions, list, 16));
+    json requirements = json::array();
+    for (size_t i = 0; i < expressions->size(); ++i) {
+      const std::string item = Index(list, i);
+      const json& r = (*expressions)[i];
+      OP_RETURN_IF_ERROR(CheckKeys(r, item, {"key", "operator", "values"}));
+      OP_ASSIGN_OR_RETURN(key, RequiredLabelKey(r, item, "key"));
+      if (Member(r, "operator") == nullptr) return Fail(Field(item, "operator"), "is required");
+      OP_ASSIGN_OR_RETURN(
+          op, ReadEnum(r, item, "operator", {"In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"}));
+      OP_ASSIGN_OR_RETURN(values,
+                          ReadRequirementValues(Member(r, "values"), Field(item, "values"), op));
+      json requirement = {{"key", std::move(key)}, {"operator", std::move(op)}};
+      if (!values.empty()) requirement["values"] = std::move(values);
+      requirements.push_back(std::move(requirement));
+    }
+    if (!requirements.empty()) out["matchExpressions"] = std::move(requirements);
+  }
+  if (const json* fields = Member(value, "matchFields")) {
+    const std::string list = Field(path, "matchFields");
+    OP_RETURN_IF_ERROR(CheckList(*fields, list, 16));
+    json requirements = json::array();
+    for (size_t i = 0; i < fields->size(); ++i) {
+      const std::string item = Index(list, i);
+      const json& r = (*fields)[i];
+      OP_RETURN_IF_ERROR(CheckKeys(r, item, {"key", "operator", "values"}));
+      OP_ASSIGN_OR_RETURN(key, RequiredString(r, item, "key", 32));
+      if (key != "metadata.name") {
+        return Fail(Field(item, "key"),
+                    Quoted(key) + " is not metadata.name, the one node field a selector takes");
+      }
+      if (Member(r, "operator") == nullptr) return Fail(Field(item, "operator"), "is required");
+      OP_ASSIGN_OR_RETURN(op, ReadEnum(r, item, "operator", {"In", "NotIn"}));
+      const json* values = Member(r, "values");
+      if (values == nullptr || !values->is_array() || values->size() != 1) {
+        return Fail(Field(item, "values"), "must hold exactly one node name");
+      }
+      OP_ASSIGN_OR_RETURN(node, ReadString((*values)[0], Index(Field(item, "values"), 0), 253));
+      if (!IsDns1123Subdomain(node)) {
+        return Fail(Index(Field(item, "values"), 0), Quoted(node) + " is not a node name");
+      }
+      requirements.push_back(
+          {{"key", std::move(key)}, {"operator", std::move(op)}, {"values", json::array({node})}});
+    }
+    if (!requirements.empty()) out["matchFields"] = std::move(requirements);
+  }
+  return out;
+}
+
+Result<int32_t> RequiredWeight(const json& object, const std::string& path) {
+  const json* weight = Member(object, "weight");
+  if (weight == nullptr) return Fail(Field(path, "weight"), "is required");
+  return ReadInt32(*weight, Field(path, "weight"), 1, 100);
+}
+
+// A preferred list of node or pod (anti-)affinity: at most 8 items of
+// {weight 1..100, <term_key>: a term read by `read_term`}.
+Result<json> ReadWeightedTerms(const json& value, const std::string& list,
+                               const std::string& term_key,
+                               Result<json> (*read_term)(const json&, const std::string&)) {
+  OP_RETURN_IF_ERROR(CheckList(value, list, 8));
+  json read = json::array();
+  for (size_t i = 0; i < value.size(); ++i) {
+    const std::string item = Index(list, i);
+    const json& p = value[i];
+    OP_RETURN_IF_ERROR(CheckKeys(p, item, {"weight", term_key}));
+    OP_ASSIGN_OR_RETURN(weight, RequiredWeight(p, item));
+    const json* term = Member(p, term_key);
+    if (term == nullptr) return Fail(Field(item, term_key), "is required");
+    OP_ASSIGN_OR_RETURN(t, read_term(*term, Field(item, term_key)));
+    read.push_back({{"weight", weight}, {term_key, std::move(t)}});
+  }
+  return read;
+}
+
+// A core/v1 NodeAffinity.
+Result<json> ReadNodeAffinity(const json& value, const std::string& path) {
+  constexpr std::string_view kRequired = "requiredDuringSchedulingIgnoredDuringExecution";
+  constexpr std::string_view kPreferred = "preferredDuringSchedulingIgnoredDuringExecution";
+  OP_RETURN_IF_ERROR(CheckKeys(value, path, {kRequired, kPreferred}));
+  json out = json::object();
+  if (const json* required = Member(value, kRequired)) {
+    const std::string selector_path = Field(path, kRequired);
+    OP_RETURN_IF_ERROR(CheckKeys(*required, selector_path, {"nodeSelectorTerms"}));
+    const std::string list = Field(selector_path, "nodeSelectorTerms");
+    const json* terms = Member(*required, "nodeSelectorTerms");
+    if (terms == nullptr) return Fail(list, "is required");
+    OP_RETURN_IF_ERROR(CheckList(*terms, list, 8));
+    if (terms->empty()) return Fail(list, "must have at least one term");
+    json read = json::array();
+    for (size_t i = 0; i < terms->size(); ++i) {
+      OP_ASSIGN_OR_RETURN(term, ReadNodeSelectorTerm((*terms)[i], Index(list, i)));
+      read.push_back(std::move(term));
+    }
+    out[kRequired] = {{"nodeSelectorTerms", std::move(read)}};
+  }
+  if (const json* preferred = Member(value, kPreferred)) {
+    OP_ASSIGN_OR_RETURN(read, ReadWeightedTerms(*preferred, Field(path, kPreferred), "preference",
+                                                ReadNodeSelectorTerm));
+    if (!read.empty()) out[kPreferred] = std::move(read);
+  }
+  return out;
+}
+
+// A core/v1 PodAffinityTerm. matchLabelKeys and mismatchLabelKeys need a
+// labelSelector; a matchLabelKeys key may be neither a mismatchLabelKeys key
+// nor one the labelSelector names.
+Result<json> ReadPodAffinityTerm(const json& value, const std::string& path) {
+  OP_RETURN_IF_ERROR(CheckKeys(value, path,
+                               {"labelSelector", "namespaceSelector", "namespaces", "topologyKey",
+                                "matchLabelKeys", "mismatchLabelKeys"}));
+  json out = json::object();
+  if (const json* selector = Member(value, "labelSelector")) {
+    OP_ASSIGN_OR_RETURN(s, ReadLabelSelector(*selector, Field(path, "labelSelector")));
+    out["labelSelector"] = std::move(s);
+  }
+  if (const json* namespaces = Member(value, "namespaces")) {
+    const std::string list = Field(path, "namespaces");
+    OP_RETURN_IF_ERROR(CheckList(*namespaces, list, 16));
+    json names = json::array();
+    for (size_t i = 0; i < namespaces->size(); ++i) {
+      OP_ASSIGN_OR_RETURN(name, ReadString((*namespaces)[i], Index(list, i), 63));
+      if (!IsDns1123Label(name))
+        return Fail(Index(list, i), Quoted(name) + " is not a namespace name");
+      names.push_back(std::move(name));
+    }
+    if (!names.empty()) out["namespaces"] = std::move(names);
+  }
+  OP_ASSIGN_OR_RETURN(topology_key, RequiredLabelKey(value, path, "topologyKey"));
+  out["topologyKey"] = std::move(topology_key);
+  if (const json* selector = Member(value, "namespaceSelector")) {
+    OP_ASSIGN_OR_RETURN(s, ReadLabelSelector(*selector, Field(path, "namespaceSelector")));
+    out["namespaceSelector"] = std::move(s);
+  }
+  std::vector<std::string> match;
+  std::vector<std::string> mismatch;
+  if (const json* keys = Member(value, "matchLabelKeys")) {
+    OP_ASSIGN_OR_RETURN(k, ReadLabelKeys(*keys, Field(path, "matchLabelKeys")));
+    match = std::move(k);
+  }
+  if (const json* keys = Member(value, "mismatchLabelKeys")) {
+    OP_ASSIGN_OR_RETURN(k, ReadLabelKeys(*keys, Field(path, "mismatchLabelKeys")));
+    mismatch = std::move(k);
+  }
+  if (!out.contains("labelSelector") && (!match.empty() || !mismatch.empty())) {
+    return Fail(Field(path, match.empty() ? "mismatchLabelKeys" : "matchLabelKeys"),
+                "needs a labelSelector");
+  }
+  for (size_t i = 0; i < match.size(); ++i) {
+    const std::string item = Index(Field(path, "matchLabelKeys"), i);
+    if (std::find(mismatch.begin(), mismatch.end(), match[i]) != mismatch.end()) {
+      return Fail(item, Quoted(match[i]) + " is in mismatchLabelKeys too");
+    }
+    if (SelectsOnKey(out["labelSelector"], match[i])) {
+      return Fail(item, Quoted(match[i]) + " is a key of labelSelector too");
+    }
+  }
+  if (!match.empty()) out["matchLabelKeys"] = match;
+  if (!mismatch.empty()) out["mismatchLabelKeys"] = mismatch;
+  return out;
+}
+
+// A core/v1 PodAffinity or PodAntiAffinity.
+Result<json> ReadPodAffinity(const json& value, const std::string& path) {
+  constexpr std::string_view kRequired = "requiredDuringSchedulingIgnoredDuringExecution";
+  constexpr std::string_view kPreferred = "preferredDuringSchedulingIgnoredDuringExecution";
+  OP_RETURN_IF_ERROR(CheckKeys(value, path, {kRequired, kPreferred}));
+  json out = json::object();
+  if (const json* required = Member(value, kRequired)) {
+    const std::string list = Field(path, kRequired);
+    OP_RETURN_IF_ERROR(CheckList(*required, list, 8));
+    json terms = json::array();
+    for (size_t i = 0; i < required->size(); ++i) {
+      OP_ASSIGN_OR_RETURN(term, ReadPodAffinityTerm((*required)[i], Index(list, i)));
+      terms.push_back(std::move(term));
+    }
+    if (!terms.empty()) out[kRequired] = std::move(terms);
+  }
+  if (const json* preferred = Member(value, kPreferred)) {
+    OP_ASSIGN_OR_RETURN(terms, ReadWeightedTerms(*preferred, Field(path, kPreferred),
+                                                 "podAffinityTerm", ReadPodAffinityTerm));
+    if (!terms.empty()) out[kPreferred] = std::move(terms);
+  }
+  return out;
+}
+
+// A core/v1 Affinity; a kind of affinity that is empty is left out (it
+// constrains nothing).
+Result<json> ReadAffinity(const json& value, const std::string& path) {
+  OP_RETURN_IF_ERROR(CheckKeys(value, path, {"nodeAffinity", "podAffinity", "podAntiAffinity"}));
+  json out = json::object();
+  if (const json* node = Member(value, "nodeAffinity")) {
+    OP_ASSIGN_OR_RETURN(a, ReadNodeAffinity(*node, Field(path, "nodeAffinity")));
+    if (!a.empty()) out["nodeAffinity"] = std::move(a);
+  }
+  for (const char* kind : {"podAffinity", "podAntiAffinity"}) {
+    if (const json* pod = Member(value, kind)) {
+      OP_ASSIGN_OR_RETURN(a, ReadPodAffinity(*pod, Field(path, kind)));
+      if (!a.empty()) out[kind] = std::move(a);
+    }
+  }
+  return out;
+}
+
+// A core/v1 Toleration. Without a key it must be operator Exists (it then
+// tolerates every taint); Exists takes no value; tolerationSeconds only
+// applies to NoExecute.
+Result<json> ReadToleration(const json& value, const std::string& path) {
+  OP_RETURN_IF_ERROR(
+      CheckKeys(value, path, {"key", "operator", "value", "effect", "tolerationSeconds"}));
+  json out = json::object();
+  std::string key;
+  if (const json* k = Member(value, "key")) {
+    OP_ASSIGN_OR_RETURN(s, ReadString(*k, Field(path, "key"), kMaxLabelKey));
+    if (!s.empty() && !IsLabelKey(s)) return Fail(Field(path, "key"), NotALabelKey(s));
+    key = std::move(s);
+  }
+  OP_ASSIGN_OR_RETURN(op, ReadEnum(value, path, "operator", {"", "Equal", "Exists"}));
+  if (key.empty() && op != "Exists") {
+    return Fail(Field(path, "operator"),
+                "must be Exists when key is empty (the toleration then tolerates every taint)");
+  }
+  std::string v;
+  if (const json* given = Member(value, "value")) {
+    OP_ASSIGN_OR_RETURN(s, ReadLabelValue(*given, Field(path, "value")));
+    v = std::move(s);
+  }
+  if (op == "Exists" && !v.empty()) {
+    return Fail(Field(path, "value"), "must be empty when operator is Exists");
+  }
+  OP_ASSIGN_OR_RETURN(
+      effect, ReadEnum(value, path, "effect", {"", "NoSchedule", "PreferNoSchedule", "NoExecute"}));
+  if (const json* seconds = Member(value, "tolerationSeconds")) {
+    OP_ASSIGN_OR_RETURN(
+        n, ReadInteger(*seconds, Field(path, "tolerationSeconds"),
+                       std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max()));
+    if (effect != "NoExecute") {
+      return Fail(Field(path, "effect"), "must be NoExecute when tolerationSeconds is set");
+    }
+    out["tolerationSeconds"] = n;
+  }
+  if (!key.empty()) out["key"] = std::move(key);
+  if (!op.empty()) out["operator"] = std::move(op);
+  if (!v.empty()) out["value"] = std::move(v);
+  if (!effect.empty()) out["effect"] = std::move(effect);
+  return out;
+}
+
+// A core/v1 TopologySpreadConstraint. minDomains needs DoNotSchedule; a
+// matchLabelKeys key may not be one the labelSelector names (without one,
+// the component's selector labels, which the operator then gives it).
+Result<json> ReadTopologySpreadConstraint(const json& value, const std::string& path) {
+  OP_RETURN_IF_ERROR(
+      CheckKeys(value, path,
+                {"maxSkew", "topologyKey", "whenUnsatisfiable", "labelSelector", "minDomains",
+                 "nodeAffinityPolicy", "nodeTaintsPolicy", "matchLabelKeys"}));
+  const json* max_skew = Member(value, "maxSkew");
+  if (max_skew == nullptr) return Fail(Field(path, "maxSkew"), "is required");
+  OP_ASSIGN_OR_RETURN(
+      skew, ReadInt32(*max_skew, Field(path, "maxSkew"), 1, std::numeric_limits<int32_t>::max()));
+  OP_ASSIGN_OR_RETURN(topology_key, RequiredLabelKey(value, path, "topologyKey"));
+  if (Member(value, "whenUnsatisfiable") == nullptr) {
+    return Fail(Field(path, "whenUnsatisfiable"), "is required");
+  }
+  OP_ASSIGN_OR_RETURN(
+      when, ReadEnum(value, path, "whenUnsatisfiable", {"DoNotSchedule", "ScheduleAnyway"}));
+  json out = {
+      {"maxSkew", skew}, {"topologyKey", std::move(topology_key)}, {"whenUnsatisfiable", when}};
+  if (const json* selector = Member(value, "labelSelector")) {
+    OP_ASSIGN_OR_RETURN(s, ReadLabelSelector(*selector, Field(path, "labelSelector")));
+    out["labelSelector"] = std::move(s);
+  }
+  OP_ASSIGN_OR_RETURN(min_domains, OptionalInt32(value, path, "minDomains", 1,
+                                                 std::numeric_limits<int32_t>::max()));
+  if (min_domains) {
+    if (when != "DoNotSchedule") {
+      return Fail(Field(path, "minDomains"), "needs whenUnsatisfiable DoNotSchedule");
+    }
+    out["minDomains"] = *min_domains;
+  }
+  for (const char* policy : {"nodeAffinityPolicy", "nodeTaintsPolicy"}) {
+    OP_ASSIGN_OR_RETURN(p, ReadEnum(value, path, policy, {"Honor", "Ignore"}));
+    if (!p.empty()) out[policy] = std::move(p);
+  }
+  if (const json* keys = Member(value, "matchLabelKeys")) {
+    const std::string list = Field(path, "matchLabelKeys");
+    OP_ASSIGN_OR_RETURN(match, ReadLabelKeys(*keys, list));
+    for (size_t i = 0; i < match.size(); ++i) {
+      const bool in_selector =
+          out.contains("labelSelector")
+              ? SelectsOnKey(out["labelSelector"], match[i])
+              : std::find(std::begin(kSelectorLabelKeys), std::end(kSelectorLabelKeys), match[i]) !=
+                    std::end(kSelectorLabelKeys);
+      if (in_selector) {
+        return Fail(Index(list, i),
+                    Quoted(match[i]) + " is a key of labelSelector too" +
+                        (out.contains("labelSelector") ? ""
+                                                       : " (by default the component's "
+                                                         "selector labels)"));
+      }
+    }
+    if (!match.empty()) out["matchLabelKeys"] = match;
+  }
+  return out;
+}
+
+// spec.components[].placement.
+Result<Placement> ReadPlacement(const json& value, const std::string& path) {
+  OP_RETURN_IF_ERROR(
+      CheckKeys(value, path,
+                {"nodeSelector", "tolerations", "affinity", "topologySpreadConstraints",
+                 "priorityClassName", "podAntiAffinity"}));
+  Placement p;
+  if (const json* selector = Member(value, "nodeSelector")) {
+    OP_ASSIGN_OR_RETURN(labels, ReadLabels(*selector, Field(path, "nodeSelector"), 32));
+    for (auto it = labels.begin(); it != labels.end(); ++it) {
+      p.node_selector.emplace(it.key(), it->get<std::string>());
+    }
+  }
+  if (const json* tolerations = Member(value, "tolerations")) {
+    const std::string list = Field(path, "tolerations");
+    OP_RETURN_IF_ERROR(CheckList(*tolerations, list, 32));
+    for (size_t i = 0; i < tolerations->size(); ++i) {
+      OP_ASSIGN_OR_RETURN(t, ReadToleration((*tolerations)[i], Index(list, i)));
+      p.tolerations.push_back(std::move(t));
+    }
+  }
+  bool explicit_anti_affinity = false;
+  if (const json* affinity = Member(value, "affinity")) {
+    OP_ASSIGN_OR_RETURN(a, ReadAffinity(*affinity, Field(path, "affinity")));
+    p.affinity = std::move(a);
+    explicit_anti_affinity = Member(*affinity, "podAntiAffinity") != nullptr;
+  }
+  if (const json* constraints = Member(value, "topologySpreadConstraints")) {
+    const std::string list = Field(path, "topologySpreadConstraints");
+    OP_RETURN_IF_ERROR(CheckList(*constraints, list, 8));
+    for (size_t i = 0; i < constraints->size(); ++i) {
+      OP_ASSIGN_OR_RETURN(c, ReadTopologySpreadConstraint((*constraints)[i], Index(list, i)));
+      // The pod template keeps them as a map keyed by this pair: a second
+      // one would be refused when the Deployment is applied.
+      for (const json& seen : p.topology_spread_constraints) {
+        if (seen["topologyKey"] == c["topologyKey"] &&
+            seen["whenUnsatisfiable"] == c["whenUnsatisfiable"]) {
+          return Fail(Index(list, i), "duplicate constraint for topologyKey " +
+                                          c["topologyKey"].get<std::string>() +
+                                          " and whenUnsatisfiable " +
+                                          c["whenUnsatisfiable"].get<std::string>());
+        }
+      }
+      p.topology_spread_constraints.push_back(std::move(c));
+    }
+  }
+  if (const json* name = Member(value, "priorityClassName")) {
+    OP_ASSIGN_OR_RETURN(n, ReadString(*name, Field(path, "priorityClassName"), 253));
+    if (!IsDns1123Subdomain(n)) {
+      return Fail(Field(path, "priorityClassName"),
+                  Quoted(n) + " is not a PriorityClass name (a DNS-1123 subdomain)");
+    }
+    p.priority_class_name = std::move(n);
+  }
+  if (explicit_anti_affinity) p.pod_anti_affinity = PodAntiAffinity::kAsWritten;
+  if (Member(value, "podAntiAffinity") != nullptr) {
+    // One of the two, so that which one applies is never a question.
+    if (explicit_anti_affinity) {
+      return Fail(Field(path, "podAntiAffinity"),
+                  "set at most one of podAntiAffinity and affinity.podAntiAffinity");
+    }
+    OP_ASSIGN_OR_RETURN(mode, ReadEnum(value, path, "podAntiAffinity", {"preferred", "required"}));
+    p.pod_anti_affinity =
+        mode == "required" ? PodAntiAffinity::kRequired : PodAntiAffinity::kPreferred;
+  }
+  return p;
+}
+
+// spec.components[].strategy: the Deployment's rolling update.
+Result<RollingUpdate> ReadStrategy(const json& value, const std::string& path) {
+  OP_RETURN_IF_ERROR(CheckKeys(value, path, {"maxSurge", "maxUnavailable"}));
+  RollingUpdate r;
+  if (const json* surge = Member(value, "maxSurge")) {
+    OP_ASSIGN_OR_RETURN(amount, ReadIntOrPercent(*surge, Field(path, "maxSurge")));
+    r.max_surge = amount;
+  }
+  if (const json* unavailable = Member(value, "maxUnavailable")) {
+    OP_ASSIGN_OR_RETURN(amount, ReadIntOrPercent(*unavailable, Field(path, "maxUnavailable")));
+    r.max_unavailable = amount;
+  }
+  if (r.max_surge.value == 0 && r.max_unavailable.value == 0) {
+    return Fail(path,
+                "maxSurge and maxUnavailable must not both be 0 (defaults 25% and 0): a rollout "
+                "could neither start a new pod nor stop an old one");
+  }
+  return r;
+}
+
 Result<Component> ReadComponent(const json& value, const std::string& path) {
-  OP_RETURN_IF_ERROR(CheckKeys(
-      value, path, {"name", "role", "replicas", "resources", "autoscaling", "disruption"}));
+  OP_RETURN_IF_ERROR(CheckKeys(value, path,
+                               {"name", "role", "replicas", "resources", "autoscaling",
+                                "disruption", "placement", "strategy"}));
   Component c;
   OP_ASSIGN_OR_RETURN(name, RequiredString(value, path, "name", 32));
   if (!IsDns1123Label(name)) {
@@ -498,6 +1094,14 @@ Result<Component> ReadComponent(const json& value, const std::string& path) {
                                      : "; allow at least 1"));
     }
   }
+  if (const json* p = Member(value, "placement")) {
+    OP_ASSIGN_OR_RETURN(placement, ReadPlacement(*p, Field(path, "placement")));
+    c.placement = std::move(placement);
+  }
+  if (const json* s = Member(value, "strategy")) {
+    OP_ASSIGN_OR_RETURN(strategy, ReadStrategy(*s, Field(path, "strategy")));
+    c.strategy = strategy;
+  }
   return c;
 }
 
@@ -533,15 +1137,6 @@ Result<ScalingRule> ReadScalingRule(const json& value, const std::string& path,
     rule.disruption = disruption;
   }
   return rule;
-}
-
-// Checks that `list` (at `path`) is an array of at most `max_items`.
-Status CheckList(const json& list, const std::string& path, size_t max_items) {
-  if (!list.is_array()) return Fail(path, "must be a list");
-  if (list.size() > max_items) {
-    return Fail(path, "must have at most " + std::to_string(max_items) + " entries");
-  }
-  return {};
 }
 
 Result<PhaseTime> ReadPhaseTime(const json& object, const std::string& path, std::string_view key) {
