@@ -37,7 +37,11 @@ for e in exprs:
     e = re.sub(r"\{[^}]*\}", "", e)            # label matchers
     e = re.sub(r"\b(by|on|without|ignoring|group_left|group_right)\s*\([^)]*\)", "", e)
     e = re.sub(r"\[[^\]]*\]", "", e)            # ranges
-    for tok in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", e):
+    e = re.sub(r'"[^"]*"', "", e)              # strings (label_replace's arguments)
+    for m in re.finditer(r"[a-zA-Z_:][a-zA-Z0-9_:]*", e):
+        tok = m.group(0)
+        if re.match(r"\s*\(", e[m.end():]):     # a function call: label_replace(, sgn(, ...
+            continue
         if tok in {"sum", "max", "min", "rate", "increase", "changes", "histogram_quantile", "absent",
                    "and", "or", "unless", "label_values", "prometheus", "le", "count"}:
             continue
