@@ -334,6 +334,28 @@ TEST(Yaml, QuotesStringsThatWouldReadBackAsSomethingElse) {
   EXPECT_EQ(ToYaml(json{{"k", "500m"}}), "k: \"500m\"\n");
 }
 
+// Characters JSON writes as they are but a YAML stream may not hold (DEL,
+// the C1 controls, NEL) or reads as other than themselves (the line and
+// paragraph separators, a byte order mark, non-characters) are written as
+// escapes and read back as themselves. The fuzzer found U+009E written raw,
+// which the reader then refused.
+TEST(Yaml, ControlAndSeparatorCharactersAreEscapedAndRoundTrip) {
+  const std::vector<std::string> strings = {
+      "\xC2\x9E" "9a",       "a\x7F" "b",          "nel\xC2\x85" "x",  "c1\xC2\x80\xC2\x9F",
+      "ls\xE2\x80\xA8" "ps\xE2\x80\xA9", "bom\xEF\xBB\xBF", "nc\xEF\xBF\xBE\xEF\xBF\xBF",
+      std::string("nul\0x", 5), "\xC2\xA0nbsp and \xE2\x82\xAC kept"};
+  for (const std::string& s : strings) {
+    const std::string written = ToYamlStream({json{{"k", s}}});
+    const auto back = ParseYamlStream(written);
+    ASSERT_TRUE(back.has_value()) << written << ": " << back.error().message;
+    ASSERT_EQ(back->size(), 1u);
+    EXPECT_EQ((*back)[0]["k"], s) << written;
+  }
+  // Printable non-ASCII text stays as it is.
+  EXPECT_NE(ToYamlStream({json{{"k", "\xC2\xA0nbsp and \xE2\x82\xAC kept"}}}).find("\xE2\x82\xAC"),
+            std::string::npos);
+}
+
 TEST(Yaml, NumbersAndNestedValuesRoundTrip) {
   const json value = json::parse(R"({
     "int": 3, "negative": -7, "big": 18446744073709551615, "float": 31.5, "whole_float": 25.0,

@@ -254,9 +254,50 @@ bool IsPlainSafe(const std::string& s) {
   return !IsOneOf(lower, {"true", "false", "yes", "no", "on", "off", "y", "n", "null"});
 }
 
+// A double-quoted scalar: JSON's text of `s`, with \u escapes also for the
+// characters JSON writes as they are but a YAML stream may not hold, or reads
+// as other than themselves: DEL and the C1 controls U+0080..U+009F (NEL
+// included, a line break in YAML 1.1), the line and paragraph separators
+// U+2028 and U+2029, the byte order mark U+FEFF and the non-characters
+// U+FFFE and U+FFFF.
+std::string DoubleQuoted(const std::string& s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  const std::string text = json(s).dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string out;
+  out.reserve(text.size());
+  const auto escape = [&](unsigned code) {
+    out += "\\u";
+    for (int shift = 12; shift >= 0; shift -= 4) out += kHex[(code >> shift) & 0xF];
+  };
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto u = static_cast<unsigned char>(text[i]);
+    const auto next = [&](size_t k) {
+      return i + k < text.size() ? static_cast<unsigned char>(text[i + k]) : 0u;
+    };
+    if (u == 0x7F) {
+      escape(0x7F);
+    } else if (u == 0xC2 && next(1) >= 0x80 && next(1) < 0xA0) {
+      escape(next(1));
+      i += 1;
+    } else if (u == 0xE2 && next(1) == 0x80 && (next(2) == 0xA8 || next(2) == 0xA9)) {
+      escape(0x2000 | (next(2) & 0x3F));  // U+2028, U+2029
+      i += 2;
+    } else if (u == 0xEF && next(1) == 0xBB && next(2) == 0xBF) {
+      escape(0xFEFF);
+      i += 2;
+    } else if (u == 0xEF && next(1) == 0xBF && (next(2) == 0xBE || next(2) == 0xBF)) {
+      escape(0xFFC0 | (next(2) & 0x3F));  // U+FFFE, U+FFFF
+      i += 2;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
 std::string StringText(const std::string& s) {
   if (IsPlainSafe(s)) return s;
-  return json(s).dump(-1, ' ', false, json::error_handler_t::replace);
+  return DoubleQuoted(s);
 }
 
 std::string ScalarText(const json& v) {
