@@ -204,7 +204,7 @@ TEST(Layers, PercentBoundsScaleTheBaseAndRoundUp) {
   ScalingRule rule;
   rule.min_replicas_percent = 150;
   rule.max_replicas_percent = 200;
-  rule.target_cpu_utilization_percentage = 65;
+  rule.target_cpu_utilization_percentage = {{"*", 65}};
   rule.disruption = MinAvailable(50, true);
   const Layer l = RuleLayer(LayerKind::kEvent, "onboarding-acme", rule, pe.spec);
   EXPECT_EQ(l.kind, LayerKind::kEvent);

@@ -82,7 +82,7 @@ TEST(Spec, ReadsEveryFieldOfTheFullExample) {
   EXPECT_EQ(v.regimes[1].enter_above, 30);
   EXPECT_EQ(v.regimes[1].exit_below, 27);
   EXPECT_EQ(v.regimes[1].rule.max_replicas, (ComponentMap{{"calculation", 40}}));
-  EXPECT_EQ(v.regimes[1].rule.target_cpu_utilization_percentage, 60);
+  EXPECT_EQ(v.regimes[1].rule.target_cpu_utilization_percentage, (ComponentMap{{"*", 60}}));
 
   ASSERT_EQ(s.events.size(), 2u);
   EXPECT_EQ(s.events[0].name, "onboarding-acme");

@@ -9,6 +9,8 @@
 //   max        = the largest max of the non-override layers, raised to at
 //                least min
 //   CPU target = the lowest target of the layers
+//   memory target = the lowest target of the layers that set one; none when
+//                no layer does
 //   PDB        = the first event layer's disruption, else the base layer's
 //   override   = an override layer then replaces min and max for the
 //                components it names (it may lower them); its other members
@@ -48,6 +50,7 @@ struct Layer {
   ComponentMap min_replicas;
   ComponentMap max_replicas;
   ComponentMap target_cpu_utilization_percentage;
+  ComponentMap target_memory_utilization_percentage;
   std::map<std::string, Disruption> disruption;
 };
 
@@ -61,10 +64,12 @@ struct EffectiveBounds {
   int32_t min_replicas = 0;
   int32_t max_replicas = 0;
   int32_t target_cpu_utilization_percentage = 0;
+  std::optional<int32_t> target_memory_utilization_percentage;  // nullopt: no memory metric
   Disruption disruption;
   std::string min_from;  // LayerLabel of the deciding layer
   std::string max_from;  // when max_raised_to_min, the layer that set min
   std::string target_cpu_from;
+  std::string target_memory_from;  // empty without a memory target
   std::string disruption_from;
   bool max_raised_to_min = false;
 };
@@ -77,17 +82,18 @@ Result<EffectiveBounds> MergeLayers(const std::vector<Layer>& layers, const std:
 // Returns one line per bound saying which layer set it:
 //   "min=10 by phase Regular", "max=20 by base",
 //   "max=15 by regime High (raised to min)", "targetCPU=60 by regime High",
+//   "targetMemory=85 by event onboarding" (only with a memory target),
 //   "disruption minAvailable=70% by event node-rotation".
 std::vector<std::string> Reasons(const EffectiveBounds& bounds);
 
-// Returns the base layer: every component's replicas, CPU target and
-// disruption, keyed by its name.
+// Returns the base layer: every component's replicas, CPU target, memory
+// target (when it has one) and disruption, keyed by its name.
 Layer BaseLayer(const PricingEngineSpec& spec);
 
 // Returns the layer of an active phase, regime or event `name` with `rule`.
 // Percent bounds become per-component entries: ceil(base bound * percent /
-// 100), capped at kMaxReplicas. A rule's CPU target and disruption apply to
-// every component.
+// 100), capped at kMaxReplicas. A rule's targets are its maps ("*" for a
+// number); its disruption applies to every component.
 // REQUIRES: kind is kPhase, kRegime or kEvent.
 Layer RuleLayer(LayerKind kind, std::string name, const ScalingRule& rule,
                 const PricingEngineSpec& spec);

@@ -14,7 +14,7 @@
 //
 // Defaults (the CRD's, applied here too so that a file renders as the API
 // server would store it): role "all"; autoscaling.targetCPUUtilizationPercentage
-// 80; disruption {maxUnavailable: 1}; requests.cpu = limits.cpu when only the
+// 80 (no memory target); disruption {maxUnavailable: 1}; requests.cpu = limits.cpu when only the
 // limit is given (as Kubernetes does), else "500m" (the HPA's CPU target is a
 // percentage of the request); strategy {maxSurge: 25%, maxUnavailable: 0};
 // placement.podAntiAffinity preferred; marketHours {timeZone:
@@ -106,7 +106,17 @@ struct PodsMetric {
 
 struct Autoscaling {
   int32_t target_cpu_utilization_percentage = kDefaultTargetCpuUtilization;  // 1..100
+  // Percent of the memory request (1..100); nullopt: no memory metric. Set
+  // only on a component with a memory request or limit.
+  std::optional<int32_t> target_memory_utilization_percentage;
   std::vector<PodsMetric> pods_metrics;
+  // autoscaling/v2 MetricSpec objects (Resource, ContainerResource, Pods,
+  // Object, External), checked against the API server's rules and kept with
+  // every quantity as its text: the HPA gets them after the shorthand's
+  // metrics. None is a Resource metric for cpu, none for memory when
+  // target_memory_utilization_percentage is set, and no Pods metric repeats
+  // a pods_metrics name.
+  std::vector<nlohmann::json> metrics;
   // autoscaling/v2 HorizontalPodAutoscalerBehavior as written (an object);
   // nullopt: the operator's defaults (see children.h).
   std::optional<nlohmann::json> behavior;
@@ -171,7 +181,8 @@ struct Component {
 
 // The bounds a policy layer (phase, regime, event) contributes while active.
 // Which members a kind may set follows the CRD: phases and regimes take the
-// maps and a CPU target; events take the maps or percents and a disruption.
+// maps and utilization targets; events take the maps or percents, targets
+// and a disruption.
 struct ScalingRule {
   ComponentMap min_replicas;  // floors, 1..kMaxReplicas
   ComponentMap max_replicas;  // ceilings, 1..kMaxReplicas
@@ -179,8 +190,12 @@ struct ScalingRule {
   // set together with the map of the same bound.
   std::optional<int32_t> min_replicas_percent;
   std::optional<int32_t> max_replicas_percent;
-  std::optional<int32_t> target_cpu_utilization_percentage;  // 1..100, every component
-  std::optional<Disruption> disruption;                      // every component
+  // Utilization targets (1..100) by component name or "*"; written as one
+  // number, the target is the "*" entry. A memory target reaches only
+  // components with a memory request or limit.
+  ComponentMap target_cpu_utilization_percentage;
+  ComponentMap target_memory_utilization_percentage;
+  std::optional<Disruption> disruption;  // every component
 };
 
 // A phase boundary: a wall-clock time, or the session's open or close plus

@@ -315,6 +315,16 @@ json BuildHorizontalPodAutoscaler(const PricingEngine& pe, const Component& comp
          {{"type", "Utilization"},
           {"averageUtilization", bounds.target_cpu_utilization_percentage}}}}},
   });
+  if (bounds.target_memory_utilization_percentage) {
+    metrics.push_back({
+        {"type", "Resource"},
+        {"resource",
+         {{"name", "memory"},
+          {"target",
+           {{"type", "Utilization"},
+            {"averageUtilization", *bounds.target_memory_utilization_percentage}}}}},
+    });
+  }
   for (const PodsMetric& m : component.autoscaling.pods_metrics) {
     metrics.push_back({
         {"type", "Pods"},
@@ -323,6 +333,7 @@ json BuildHorizontalPodAutoscaler(const PricingEngine& pe, const Component& comp
           {"target", {{"type", "AverageValue"}, {"averageValue", m.average_value.text}}}}},
     });
   }
+  for (const json& m : component.autoscaling.metrics) metrics.push_back(m);
   return {
       {"apiVersion", "autoscaling/v2"},
       {"kind", "HorizontalPodAutoscaler"},

@@ -68,6 +68,12 @@ Result<EffectiveBounds> MergeLayers(const std::vector<Layer>& layers,
       b.target_cpu_from = LayerLabel(layer);
       have_cpu = true;
     }
+    if (const int32_t* v = LookupIn(layer.target_memory_utilization_percentage, component);
+        v && (!b.target_memory_utilization_percentage ||
+              *v < *b.target_memory_utilization_percentage)) {
+      b.target_memory_utilization_percentage = *v;
+      b.target_memory_from = LayerLabel(layer);
+    }
   }
   for (const Layer& layer : layers) {
     if (layer.kind != LayerKind::kOverride) continue;
@@ -115,6 +121,10 @@ std::vector<std::string> Reasons(const EffectiveBounds& b) {
                     (b.max_raised_to_min ? " (raised to min)" : ""));
   reasons.push_back("targetCPU=" + std::to_string(b.target_cpu_utilization_percentage) + " by " +
                     b.target_cpu_from);
+  if (b.target_memory_utilization_percentage) {
+    reasons.push_back("targetMemory=" + std::to_string(*b.target_memory_utilization_percentage) +
+                      " by " + b.target_memory_from);
+  }
   reasons.push_back("disruption " + ToString(b.disruption) + " by " + b.disruption_from);
   return reasons;
 }
@@ -127,6 +137,10 @@ Layer BaseLayer(const PricingEngineSpec& spec) {
     layer.max_replicas[c.name] = c.replicas.max;
     layer.target_cpu_utilization_percentage[c.name] =
         c.autoscaling.target_cpu_utilization_percentage;
+    if (c.autoscaling.target_memory_utilization_percentage) {
+      layer.target_memory_utilization_percentage[c.name] =
+          *c.autoscaling.target_memory_utilization_percentage;
+    }
     layer.disruption[c.name] = c.disruption;
   }
   return layer;
@@ -147,11 +161,9 @@ Layer RuleLayer(LayerKind kind, std::string name, const ScalingRule& rule,
       layer.max_replicas[c.name] = ScaleBound(c.replicas.max, *rule.max_replicas_percent);
     }
   }
-  const std::string every(kEveryComponent);
-  if (rule.target_cpu_utilization_percentage) {
-    layer.target_cpu_utilization_percentage[every] = *rule.target_cpu_utilization_percentage;
-  }
-  if (rule.disruption) layer.disruption[every] = *rule.disruption;
+  layer.target_cpu_utilization_percentage = rule.target_cpu_utilization_percentage;
+  layer.target_memory_utilization_percentage = rule.target_memory_utilization_percentage;
+  if (rule.disruption) layer.disruption[std::string(kEveryComponent)] = *rule.disruption;
   return layer;
 }
 
@@ -160,6 +172,7 @@ Layer PhaseLeadLayer(const Phase& phase, const PricingEngineSpec& spec) {
   layer.lead = true;
   layer.max_replicas.clear();
   layer.target_cpu_utilization_percentage.clear();
+  layer.target_memory_utilization_percentage.clear();
   layer.disruption.clear();
   return layer;
 }

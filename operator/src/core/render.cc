@@ -46,10 +46,22 @@ std::string FormatTable(const std::vector<std::vector<std::string>>& rows,
   return out;
 }
 
-// Returns "10..20 cpu 80%": the bounds an explain transition row shows.
+// Returns "10..20 cpu 80%" or "10..20 cpu 80% mem 85%": the bounds an
+// explain transition row shows.
 std::string BriefBounds(const EffectiveBounds& b) {
-  return std::to_string(b.min_replicas) + ".." + std::to_string(b.max_replicas) + " cpu " +
-         std::to_string(b.target_cpu_utilization_percentage) + "%";
+  std::string text = std::to_string(b.min_replicas) + ".." + std::to_string(b.max_replicas) +
+                     " cpu " + std::to_string(b.target_cpu_utilization_percentage) + "%";
+  if (b.target_memory_utilization_percentage) {
+    text += " mem " + std::to_string(*b.target_memory_utilization_percentage) + "%";
+  }
+  return text;
+}
+
+// Returns "85%", or "-" without a memory target.
+std::string MemoryCell(const EffectiveBounds& b) {
+  return b.target_memory_utilization_percentage
+             ? std::to_string(*b.target_memory_utilization_percentage) + "%"
+             : "-";
 }
 
 // Returns `d` as "7d", "36h", "90m" or "45s": in the largest unit that
@@ -109,12 +121,19 @@ Result<std::string> ExplainOne(const PricingEngine& pe, TimePoint at, std::optio
     out += (i == 0 ? "" : ", ") + desired->active_layers[i];
   }
   out += "\n\nComponents (effective bounds and the layer that set each):\n";
+  const bool any_memory =
+      std::any_of(desired->components.begin(), desired->components.end(),
+                  [](const ComponentDesired& c) {
+                    return c.bounds.target_memory_utilization_percentage.has_value();
+                  });
   std::vector<std::vector<std::string>> rows = {{"COMPONENT", "MIN", "MAX", "CPU", "PDB"}};
+  if (any_memory) rows[0].insert(rows[0].begin() + 4, "MEMORY");
   for (const ComponentDesired& c : desired->components) {
     rows.push_back({c.name, std::to_string(c.bounds.min_replicas),
                     std::to_string(c.bounds.max_replicas),
                     std::to_string(c.bounds.target_cpu_utilization_percentage) + "%",
                     ToString(c.bounds.disruption)});
+    if (any_memory) rows.back().insert(rows.back().begin() + 4, MemoryCell(c.bounds));
   }
   out += FormatTable(rows, "  ");
   for (const ComponentDesired& c : desired->components) {

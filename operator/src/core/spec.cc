@@ -286,9 +286,11 @@ Result<Quantity> ReadQuantity(const json& value, const std::string& path) {
 
 // ---- Parts of the spec -----------------------------------------------------
 
-// A replica map: keys "*" or a name in `components`, values 1..kMaxReplicas.
+// A map by component: keys "*" or a name in `components`, values 1..max
+// (a replica map's kMaxReplicas, a utilization target's 100).
 Result<ComponentMap> ReadComponentMap(const json& value, const std::string& path,
-                                      const std::set<std::string>& components) {
+                                      const std::set<std::string>& components,
+                                      int32_t max = kMaxReplicas) {
   OP_RETURN_IF_ERROR(CheckObject(value, path));
   ComponentMap map;
   for (auto it = value.begin(); it != value.end(); ++it) {
@@ -297,10 +299,25 @@ Result<ComponentMap> ReadComponentMap(const json& value, const std::string& path
       return Fail(Key(path, key), "unknown component " + Quoted(key) +
                                       ": keys must be \"*\" or a name in spec.components");
     }
-    OP_ASSIGN_OR_RETURN(n, ReadInt32(*it, Key(path, key), 1, kMaxReplicas));
+    OP_ASSIGN_OR_RETURN(n, ReadInt32(*it, Key(path, key), 1, max));
     map.emplace(key, n);
   }
   return map;
+}
+
+// A policy layer's utilization target: one integer 1..100 for every
+// component (the "*" entry), or a map keyed by "*" or a name in `components`.
+Result<ComponentMap> ReadTargetMap(const json& value, const std::string& path,
+                                   const std::set<std::string>& components) {
+  if (value.is_number_integer() || value.is_number_unsigned()) {
+    OP_ASSIGN_OR_RETURN(n, ReadInt32(value, path, 1, 100));
+    return ComponentMap{{std::string(kEveryComponent), n}};
+  }
+  if (!value.is_object()) {
+    return Fail(path,
+                "must be an integer 1..100 or a map of component name to an integer 1..100");
+  }
+  return ReadComponentMap(value, path, components, 100);
 }
 
 Result<IntOrPercent> ReadIntOrPercent(const json& value, const std::string& path) {
@@ -391,6 +408,12 @@ Result<Resources> ReadResources(const json* value, const std::string& path) {
   return r;
 }
 
+// True when a memory utilization target has something to be a percentage
+// of: a memory request, or a limit (which Kubernetes copies to the request).
+bool HasMemoryRequest(const Resources& r) {
+  return r.requests.count("memory") != 0 || r.limits.count("memory") != 0;
+}
+
 // One direction of an autoscaling/v2 HorizontalPodAutoscalerBehavior, with
 // the API server's bounds (as the CRD's schema has them): passed to the HPA
 // as written, so what the HPA would refuse is refused here, by render too.
@@ -444,10 +467,17 @@ Status CheckBehavior(const json& behavior, const std::string& path) {
 Result<Autoscaling> ReadAutoscaling(const json* value, const std::string& path) {
   Autoscaling a;
   if (value == nullptr) return a;
-  OP_RETURN_IF_ERROR(
-      CheckKeys(*value, path, {"targetCPUUtilizationPercentage", "podsMetrics", "behavior"}));
+  // "metrics" is read by ReadComponent (ReadMetrics), after the label
+  // selector readers it needs.
+  OP_RETURN_IF_ERROR(CheckKeys(*value, path,
+                               {"targetCPUUtilizationPercentage",
+                                "targetMemoryUtilizationPercentage", "podsMetrics", "metrics",
+                                "behavior"}));
   OP_ASSIGN_OR_RETURN(cpu, OptionalInt32(*value, path, "targetCPUUtilizationPercentage", 1, 100));
   if (cpu) a.target_cpu_utilization_percentage = *cpu;
+  OP_ASSIGN_OR_RETURN(memory,
+                      OptionalInt32(*value, path, "targetMemoryUtilizationPercentage", 1, 100));
+  a.target_memory_utilization_percentage = memory;
   if (const json* metrics = Member(*value, "podsMetrics")) {
     const std::string metrics_path = Field(path, "podsMetrics");
     if (!metrics->is_array()) return Fail(metrics_path, "must be a list");
@@ -1037,6 +1067,205 @@ Result<RollingUpdate> ReadStrategy(const json& value, const std::string& path) {
   return r;
 }
 
+// ---- Autoscaling metrics: autoscaling/v2 MetricSpec ------------------------
+//
+// Checked as the API server checks an HPA's metrics, so that a mistake is
+// reported on the PricingEngine (and by render) rather than when the HPA is
+// applied; quantities are kept as text, as the API server returns them.
+
+// What the API server requires of a name that becomes a URL path segment (a
+// metric's name, a described object's kind and name): not "." or "..", and
+// no '/' or '%'.
+Status CheckPathSegment(const std::string& text, const std::string& path) {
+  if (text == "." || text == "..") return Fail(path, Quoted(text) + " may not be a name");
+  if (text.find_first_of("/%") != std::string::npos) {
+    return Fail(path, Quoted(text) + " may not contain '/' or '%'");
+  }
+  return {};
+}
+
+// The member of a MetricSpec that its type names.
+std::optional<std::string_view> MetricSourceMember(std::string_view type) {
+  if (type == "Resource") return "resource";
+  if (type == "ContainerResource") return "containerResource";
+  if (type == "Pods") return "pods";
+  if (type == "Object") return "object";
+  if (type == "External") return "external";
+  return std::nullopt;
+}
+
+// A positive quantity, as its text.
+Result<std::string> ReadPositiveQuantity(const json& value, const std::string& path) {
+  OP_ASSIGN_OR_RETURN(q, ReadQuantity(value, path));
+  if (q.value <= 0) return Fail(path, "must be greater than zero");
+  return std::move(q.text);
+}
+
+// An autoscaling/v2 MetricTarget for a metric of `metric_type`.
+Result<json> ReadMetricTarget(const json* value, const std::string& path,
+                              std::string_view metric_type) {
+  if (value == nullptr) return Fail(path, "is required");
+  OP_RETURN_IF_ERROR(
+      CheckKeys(*value, path, {"type", "value", "averageValue", "averageUtilization"}));
+  OP_ASSIGN_OR_RETURN(type, RequiredString(*value, path, "type", 16));
+  std::string_view member;
+  if (type == "Utilization") {
+    member = "averageUtilization";
+  } else if (type == "Value") {
+    member = "value";
+  } else if (type == "AverageValue") {
+    member = "averageValue";
+  } else {
+    return Fail(Field(path, "type"), Quoted(type) + " is not one of Utilization, Value, AverageValue");
+  }
+  const bool resource = metric_type == "Resource" || metric_type == "ContainerResource";
+  const bool allowed = type == "AverageValue" || (type == "Utilization" && resource) ||
+                       (type == "Value" && (metric_type == "Object" || metric_type == "External"));
+  if (!allowed) {
+    const char* which = resource                  ? "Utilization or AverageValue"
+                        : metric_type == "Pods"   ? "AverageValue"
+                                                  : "Value or AverageValue";
+    return Fail(Field(path, "type"), "a " + std::string(metric_type) + " metric's target must be " +
+                                         which + ", not " + type);
+  }
+  for (const char* other : {"value", "averageValue", "averageUtilization"}) {
+    if (other != member && Member(*value, other) != nullptr) {
+      return Fail(Field(path, other), "must not be set when type is " + type);
+    }
+  }
+  const json* amount = Member(*value, member);
+  if (amount == nullptr) return Fail(Field(path, member), "is required when type is " + type);
+  json out = {{"type", type}};
+  if (type == "Utilization") {
+    OP_ASSIGN_OR_RETURN(n, ReadInt32(*amount, Field(path, member), 1,
+                                     std::numeric_limits<int32_t>::max()));
+    out[std::string(member)] = n;
+  } else {
+    OP_ASSIGN_OR_RETURN(text, ReadPositiveQuantity(*amount, Field(path, member)));
+    out[std::string(member)] = std::move(text);
+  }
+  return out;
+}
+
+// An autoscaling/v2 MetricIdentifier: a name and an optional label selector.
+Result<json> ReadMetricIdentifier(const json* value, const std::string& path) {
+  if (value == nullptr) return Fail(path, "is required");
+  OP_RETURN_IF_ERROR(CheckKeys(*value, path, {"name", "selector"}));
+  OP_ASSIGN_OR_RETURN(name, RequiredString(*value, path, "name", 253));
+  if (name.empty()) return Fail(Field(path, "name"), "must not be empty");
+  OP_RETURN_IF_ERROR(CheckPathSegment(name, Field(path, "name")));
+  json out = {{"name", std::move(name)}};
+  if (const json* selector = Member(*value, "selector")) {
+    OP_ASSIGN_OR_RETURN(sel, ReadLabelSelector(*selector, Field(path, "selector")));
+    out["selector"] = std::move(sel);
+  }
+  return out;
+}
+
+// An autoscaling/v2 MetricSpec.
+Result<json> ReadMetricSpec(const json& value, const std::string& path) {
+  OP_RETURN_IF_ERROR(CheckKeys(
+      value, path, {"type", "resource", "containerResource", "pods", "object", "external"}));
+  OP_ASSIGN_OR_RETURN(type, RequiredString(value, path, "type", 32));
+  const std::optional<std::string_view> member = MetricSourceMember(type);
+  if (!member) {
+    return Fail(Field(path, "type"),
+                Quoted(type) + " is not one of Resource, ContainerResource, Pods, Object, External");
+  }
+  for (const char* other : {"resource", "containerResource", "pods", "object", "external"}) {
+    if (other != *member && Member(value, other) != nullptr) {
+      return Fail(Field(path, other), "must not be set when type is " + type);
+    }
+  }
+  const std::string source_path = Field(path, *member);
+  const json* source = Member(value, *member);
+  if (source == nullptr) return Fail(source_path, "is required when type is " + type);
+  json out_source = json::object();
+  if (type == "Resource" || type == "ContainerResource") {
+    if (type == "Resource") {
+      OP_RETURN_IF_ERROR(CheckKeys(*source, source_path, {"name", "target"}));
+    } else {
+      OP_RETURN_IF_ERROR(CheckKeys(*source, source_path, {"name", "container", "target"}));
+      OP_ASSIGN_OR_RETURN(container, RequiredString(*source, source_path, "container", 63));
+      if (!IsDns1123Label(container)) {
+        return Fail(Field(source_path, "container"), Quoted(container) + " is not a container name");
+      }
+      out_source["container"] = std::move(container);
+    }
+    OP_ASSIGN_OR_RETURN(name, RequiredString(*source, source_path, "name", 253));
+    if (!IsResourceName(name)) {
+      return Fail(Field(source_path, "name"), Quoted(name) + " is not a resource name such as cpu or memory");
+    }
+    out_source["name"] = std::move(name);
+  } else if (type == "Object") {
+    OP_RETURN_IF_ERROR(CheckKeys(*source, source_path, {"describedObject", "metric", "target"}));
+    const std::string described_path = Field(source_path, "describedObject");
+    const json* described = Member(*source, "describedObject");
+    if (described == nullptr) return Fail(described_path, "is required");
+    OP_RETURN_IF_ERROR(CheckKeys(*described, described_path, {"apiVersion", "kind", "name"}));
+    json object_ref = json::object();
+    for (const char* key : {"kind", "name"}) {
+      OP_ASSIGN_OR_RETURN(text, RequiredString(*described, described_path, key, 253));
+      if (text.empty()) return Fail(Field(described_path, key), "must not be empty");
+      OP_RETURN_IF_ERROR(CheckPathSegment(text, Field(described_path, key)));
+      object_ref[key] = std::move(text);
+    }
+    if (const json* api_version = Member(*described, "apiVersion")) {
+      OP_ASSIGN_OR_RETURN(text, ReadString(*api_version, Field(described_path, "apiVersion"), 253));
+      if (!text.empty()) object_ref["apiVersion"] = std::move(text);
+    }
+    out_source["describedObject"] = std::move(object_ref);
+  } else {
+    OP_RETURN_IF_ERROR(CheckKeys(*source, source_path, {"metric", "target"}));
+  }
+  if (type == "Pods" || type == "Object" || type == "External") {
+    OP_ASSIGN_OR_RETURN(metric,
+                        ReadMetricIdentifier(Member(*source, "metric"), Field(source_path, "metric")));
+    out_source["metric"] = std::move(metric);
+  }
+  OP_ASSIGN_OR_RETURN(target,
+                      ReadMetricTarget(Member(*source, "target"), Field(source_path, "target"), type));
+  out_source["target"] = std::move(target);
+  return json{{"type", type}, {std::string(*member), std::move(out_source)}};
+}
+
+// autoscaling.metrics, given the rest of `autoscaling`: the shorthand owns
+// the cpu (and, when set, memory) Resource metric, since policy layers
+// adjust its target, and podsMetrics' names.
+Result<std::vector<json>> ReadMetrics(const json& value, const std::string& path,
+                                      const Autoscaling& autoscaling) {
+  OP_RETURN_IF_ERROR(CheckList(value, path, 8));
+  std::vector<json> metrics;
+  for (size_t i = 0; i < value.size(); ++i) {
+    const std::string item = Index(path, i);
+    OP_ASSIGN_OR_RETURN(m, ReadMetricSpec(value[i], item));
+    if (m["type"] == "Resource") {
+      const std::string name = m["resource"]["name"].get<std::string>();
+      if (name == "cpu") {
+        return Fail(Field(item, "resource.name"),
+                    "a Resource metric for cpu: use autoscaling.targetCPUUtilizationPercentage "
+                    "for cpu, which phases, regimes and events adjust");
+      }
+      if (name == "memory" && autoscaling.target_memory_utilization_percentage) {
+        return Fail(Field(item, "resource.name"),
+                    "a Resource metric for memory duplicates "
+                    "autoscaling.targetMemoryUtilizationPercentage");
+      }
+    }
+    if (m["type"] == "Pods") {
+      const std::string name = m["pods"]["metric"]["name"].get<std::string>();
+      for (const PodsMetric& p : autoscaling.pods_metrics) {
+        if (p.name == name) {
+          return Fail(Field(item, "pods.metric.name"),
+                      Quoted(name) + " is already in autoscaling.podsMetrics");
+        }
+      }
+    }
+    metrics.push_back(std::move(m));
+  }
+  return metrics;
+}
+
 Result<Component> ReadComponent(const json& value, const std::string& path) {
   OP_RETURN_IF_ERROR(CheckKeys(value, path,
                                {"name", "role", "replicas", "resources", "autoscaling",
@@ -1077,9 +1306,19 @@ Result<Component> ReadComponent(const json& value, const std::string& path) {
   OP_ASSIGN_OR_RETURN(resources,
                       ReadResources(Member(value, "resources"), Field(path, "resources")));
   c.resources = std::move(resources);
-  OP_ASSIGN_OR_RETURN(autoscaling,
-                      ReadAutoscaling(Member(value, "autoscaling"), Field(path, "autoscaling")));
+  const std::string autoscaling_path = Field(path, "autoscaling");
+  const json* autoscaling_value = Member(value, "autoscaling");
+  OP_ASSIGN_OR_RETURN(autoscaling, ReadAutoscaling(autoscaling_value, autoscaling_path));
   c.autoscaling = std::move(autoscaling);
+  if (c.autoscaling.target_memory_utilization_percentage && !HasMemoryRequest(c.resources)) {
+    return Fail(Field(autoscaling_path, "targetMemoryUtilizationPercentage"),
+                "needs resources.requests.memory (the target is a percentage of it)");
+  }
+  if (const json* m = autoscaling_value != nullptr ? Member(*autoscaling_value, "metrics")
+                                                   : nullptr) {
+    OP_ASSIGN_OR_RETURN(metrics, ReadMetrics(*m, Field(autoscaling_path, "metrics"), c.autoscaling));
+    c.autoscaling.metrics = std::move(metrics);
+  }
   if (const json* d = Member(value, "disruption")) {
     OP_ASSIGN_OR_RETURN(disruption, ReadDisruption(*d, Field(path, "disruption")));
     c.disruption = disruption;
@@ -1130,8 +1369,16 @@ Result<ScalingRule> ReadScalingRule(const json& value, const std::string& path,
     return Fail(Field(path, "maxReplicasPercent"),
                 "set at most one of maxReplicas and maxReplicasPercent");
   }
-  OP_ASSIGN_OR_RETURN(cpu, OptionalInt32(value, path, "targetCPUUtilizationPercentage", 1, 100));
-  rule.target_cpu_utilization_percentage = cpu;
+  if (const json* v = Member(value, "targetCPUUtilizationPercentage")) {
+    OP_ASSIGN_OR_RETURN(
+        map, ReadTargetMap(*v, Field(path, "targetCPUUtilizationPercentage"), components));
+    rule.target_cpu_utilization_percentage = std::move(map);
+  }
+  if (const json* v = Member(value, "targetMemoryUtilizationPercentage")) {
+    OP_ASSIGN_OR_RETURN(
+        map, ReadTargetMap(*v, Field(path, "targetMemoryUtilizationPercentage"), components));
+    rule.target_memory_utilization_percentage = std::move(map);
+  }
   if (const json* d = Member(value, "disruption")) {
     OP_ASSIGN_OR_RETURN(disruption, ReadDisruption(*d, Field(path, "disruption")));
     rule.disruption = disruption;
@@ -1233,7 +1480,8 @@ Result<MarketHours> ReadMarketHours(const json* value, const std::string& path,
       const json& p = (*phases)[i];
       OP_RETURN_IF_ERROR(CheckKeys(p, item,
                                    {"name", "start", "end", "minReplicas", "maxReplicas",
-                                    "targetCPUUtilizationPercentage"}));
+                                    "targetCPUUtilizationPercentage",
+                                    "targetMemoryUtilizationPercentage"}));
       Phase phase;
       OP_ASSIGN_OR_RETURN(name, RequiredString(p, item, "name", 32));
       if (!IsPolicyName(name)) {
@@ -1337,7 +1585,8 @@ Result<Volatility> ReadVolatility(const json& value, const std::string& path,
       const json& r = (*regimes)[i];
       OP_RETURN_IF_ERROR(CheckKeys(r, item,
                                    {"name", "enterAbove", "exitBelow", "minReplicas", "maxReplicas",
-                                    "targetCPUUtilizationPercentage"}));
+                                    "targetCPUUtilizationPercentage",
+                                    "targetMemoryUtilizationPercentage"}));
       Regime regime;
       OP_ASSIGN_OR_RETURN(name, RequiredString(r, item, "name", 32));
       if (!IsPolicyName(name)) {
@@ -1387,7 +1636,9 @@ Result<std::vector<Event>> ReadEvents(const json& value, const std::string& path
     const json& e = value[i];
     OP_RETURN_IF_ERROR(CheckKeys(e, item,
                                  {"name", "start", "end", "minReplicas", "minReplicasPercent",
-                                  "maxReplicas", "maxReplicasPercent", "disruption"}));
+                                  "maxReplicas", "maxReplicasPercent",
+                                  "targetCPUUtilizationPercentage",
+                                  "targetMemoryUtilizationPercentage", "disruption"}));
     Event event;
     OP_ASSIGN_OR_RETURN(name, RequiredString(e, item, "name", 63));
     if (!IsEventName(name)) {
@@ -1565,6 +1816,53 @@ Result<std::vector<json>> ReadEnvFrom(const json& list, const std::string& path)
   return out;
 }
 
+// A policy layer's memory target reaches every component its map names ("*"
+// the others): each must have a memory request for the HPA to take a
+// percentage of, and no memory metric of its own in autoscaling.metrics.
+Status CheckMemoryTarget(const ScalingRule& rule, const std::string& path,
+                         const std::vector<Component>& components) {
+  const std::string field = Field(path, "targetMemoryUtilizationPercentage");
+  for (const Component& c : components) {
+    auto it = rule.target_memory_utilization_percentage.find(c.name);
+    if (it == rule.target_memory_utilization_percentage.end()) {
+      it = rule.target_memory_utilization_percentage.find(std::string(kEveryComponent));
+    }
+    if (it == rule.target_memory_utilization_percentage.end()) continue;
+    const std::string at = Key(field, it->first);
+    if (!HasMemoryRequest(c.resources)) {
+      return Fail(at, "reaches component " + Quoted(c.name) +
+                          ", which needs resources.requests.memory (the target is a "
+                          "percentage of it)");
+    }
+    for (const json& m : c.autoscaling.metrics) {
+      if (m["type"] == "Resource" && m["resource"]["name"] == "memory") {
+        return Fail(at, "reaches component " + Quoted(c.name) +
+                            ", whose autoscaling.metrics has a Resource metric for memory; "
+                            "use its autoscaling.targetMemoryUtilizationPercentage instead");
+      }
+    }
+  }
+  return {};
+}
+
+Status CheckMemoryTargets(const PricingEngineSpec& spec) {
+  for (size_t i = 0; i < spec.market_hours.phases.size(); ++i) {
+    OP_RETURN_IF_ERROR(CheckMemoryTarget(spec.market_hours.phases[i].rule,
+                                         Index("spec.marketHours.phases", i), spec.components));
+  }
+  if (spec.volatility) {
+    for (size_t i = 0; i < spec.volatility->regimes.size(); ++i) {
+      OP_RETURN_IF_ERROR(CheckMemoryTarget(spec.volatility->regimes[i].rule,
+                                           Index("spec.volatility.regimes", i), spec.components));
+    }
+  }
+  for (size_t i = 0; i < spec.events.size(); ++i) {
+    OP_RETURN_IF_ERROR(
+        CheckMemoryTarget(spec.events[i].rule, Index("spec.events", i), spec.components));
+  }
+  return {};
+}
+
 Result<PricingEngineSpec> ReadSpec(const json* value, const ObjectMeta& metadata) {
   const std::string path = "spec";
   if (value == nullptr) return Fail(path, "is required");
@@ -1621,6 +1919,7 @@ Result<PricingEngineSpec> ReadSpec(const json* value, const ObjectMeta& metadata
     OP_ASSIGN_OR_RETURN(o, ReadOverride(*v, "spec.override", names));
     spec.emergency_override = std::move(o);
   }
+  OP_RETURN_IF_ERROR(CheckMemoryTargets(spec));
   return spec;
 }
 

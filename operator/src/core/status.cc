@@ -361,14 +361,18 @@ json BuildStatus(const StatusInputs& in, const json& previous) {
     const ComponentObservation* o = Observed(in, c.name);
     const int32_t replicas = o != nullptr ? o->replicas : 0;
     const int32_t ready = o != nullptr ? o->ready_replicas : 0;
-    components.push_back({{"name", c.name},
-                          {"minReplicas", c.bounds.min_replicas},
-                          {"maxReplicas", c.bounds.max_replicas},
-                          {"targetCPUUtilizationPercentage",
-                           c.bounds.target_cpu_utilization_percentage},
-                          {"replicas", replicas},
-                          {"readyReplicas", ready},
-                          {"reasons", c.reasons}});
+    json component = {{"name", c.name},
+                      {"minReplicas", c.bounds.min_replicas},
+                      {"maxReplicas", c.bounds.max_replicas},
+                      {"targetCPUUtilizationPercentage",
+                       c.bounds.target_cpu_utilization_percentage},
+                      {"replicas", replicas},
+                      {"readyReplicas", ready},
+                      {"reasons", c.reasons}};
+    if (c.bounds.target_memory_utilization_percentage) {
+      component["targetMemoryUtilizationPercentage"] = *c.bounds.target_memory_utilization_percentage;
+    }
+    components.push_back(std::move(component));
     const Rollout rollout = RolloutOf(o);
     if (rollout.problem != RolloutProblem::kNone) {
       worst = std::max(worst, rollout.problem);

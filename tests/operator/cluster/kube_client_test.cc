@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -636,6 +637,65 @@ TEST_F(KubeClientTest, EveryAppliedChildReadsBackAsItsFingerprint) {
     ++checked;
   }
   EXPECT_EQ(checked, 20);
+}
+
+// The same for HPAs with every kind of metric: a memory target from the
+// component and from a policy layer, and an autoscaling.metrics list with
+// each MetricSpec type (label selectors, an Object reference, quantities
+// written as numbers). The API server accepts each HPA as the operator
+// builds it, and each reads back as what was applied.
+TEST_F(KubeClientTest, HpasWithEveryMetricKindAreAcceptedAndReadBackAsApplied) {
+  json object = ExampleObject("pricingengine-seed-production.yaml", ns_);
+  object["metadata"]["uid"] = "00000000-0000-4000-8000-000000000003";
+  object["metadata"]["generation"] = 1;
+  json& components = object["spec"]["components"];
+  ASSERT_EQ(components[1]["name"], "calculation");
+  components[1]["autoscaling"]["targetMemoryUtilizationPercentage"] = 85;
+  components[1]["autoscaling"]["metrics"] = json::parse(R"([
+      {"type": "External", "external": {
+         "metric": {"name": "locate_queue_depth", "selector": {
+           "matchLabels": {"queue": "locates"},
+           "matchExpressions": [{"key": "desk", "operator": "In", "values": ["emea", "us"]}]}},
+         "target": {"type": "AverageValue", "averageValue": 30}}},
+      {"type": "Object", "object": {
+         "describedObject": {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "name": "pricing"},
+         "metric": {"name": "requests_per_second"},
+         "target": {"type": "Value", "value": "2k"}}},
+      {"type": "ContainerResource", "containerResource": {
+         "name": "memory", "container": "engine",
+         "target": {"type": "Utilization", "averageUtilization": 90}}},
+      {"type": "Pods", "pods": {"metric": {"name": "locates_per_second"},
+         "target": {"type": "AverageValue", "averageValue": "250m"}}}])");
+  ASSERT_EQ(components[3]["name"], "cache");
+  components[3]["autoscaling"]["metrics"] = json::parse(R"([
+      {"type": "Resource", "resource": {"name": "memory",
+         "target": {"type": "AverageValue", "averageValue": "1536Mi"}}}])");
+  // The High regime (VIX 32 below) also asks for a memory target on data.
+  object["spec"]["volatility"]["regimes"][1]["targetMemoryUtilizationPercentage"] =
+      json{{"data", 75}};
+  const Result<PricingEngine> pe = ParsePricingEngine(object);
+  ASSERT_TRUE(pe.has_value()) << ToString(pe.error());
+  const Result<Desired> desired =
+      ComputeDesired(*pe, std::chrono::system_clock::now(), std::optional<double>(32));
+  ASSERT_TRUE(desired.has_value()) << ToString(desired.error());
+  std::map<std::string, size_t> metric_counts;
+  for (const json& child : desired->Objects()) {
+    if (child["kind"] != "HorizontalPodAutoscaler") continue;
+    const std::string name = child["metadata"]["name"];
+    const KubeResult<json> applied = client_->Apply(kHorizontalPodAutoscalers, child, kManager);
+    ASSERT_TRUE(applied.has_value()) << name << ": " << applied.error().message;
+    const std::optional<json> fields = AppliedFieldsOf(*applied, kManager);
+    ASSERT_TRUE(fields.has_value()) << name;
+    EXPECT_EQ(ProjectOntoFields(*applied, *fields), AppliedContent(child)) << name;
+    EXPECT_EQ(AppliedFingerprint(*applied, kManager), Fingerprint(AppliedContent(child))) << name;
+    metric_counts[name] = (*applied)["spec"]["metrics"].size();
+  }
+  // cpu + memory + calculations_per_second + 4; cpu + connections + the
+  // regime's memory; cpu + the Resource memory metric.
+  EXPECT_EQ(metric_counts["pricing-calculation"], 7u);
+  EXPECT_EQ(metric_counts["pricing-data"], 3u);
+  EXPECT_EQ(metric_counts["pricing-cache"], 2u);
+  EXPECT_EQ(metric_counts["pricing-api-gateway"], 2u);
 }
 
 // kubectl patch (an Update by another manager) takes a field the operator
