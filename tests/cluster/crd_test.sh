@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The PricingEngine CRD on a real API server: the schema is accepted (structural,
-# CEL within its cost budget) and Established; the examples and docs/design.md §3.1's
-# full example are accepted without pruning; defaults are filled in; `kubectl get pe`
-# shows the printer columns; every CR in examples/invalid/ is rejected with the
-# message its "# expect:" lines name; the status subresource keeps status and spec
-# apart.
+# CEL within its cost budget) and Established, with its ValidatingAdmissionPolicy
+# (crds/pricingengines-admission-policy.yaml, for the policy layers' number-or-map
+# targets) and binding in force; the examples and docs/design.md §3.1's full example
+# (number- and map-form targets included) are accepted without pruning; defaults are
+# filled in; `kubectl get pe` shows the printer columns; every CR in examples/invalid/
+# is rejected, by the schema or the policy, with the message its "# expect:" lines
+# name; the status subresource keeps status and spec apart.
 #
 #   bash tests/cluster/crd_test.sh [WORKDIR]
 set -uo pipefail
@@ -28,6 +30,7 @@ export PATH=$bin:$PATH
 k() { kubectl --request-timeout=20s "$@"; }
 # quiet COMMAND...: COMMAND with its stdout discarded (errors still show).
 quiet() { "$@" >/dev/null; }
+jp() { k get pe "$1" -o jsonpath="$2"; }
 
 # The CRD: accepted without warnings, Established, and re-applying it changes nothing.
 if k apply --server-side -f "$repo/crds/" >"$work/crd.out" 2>"$work/crd.err"; then
@@ -40,12 +43,38 @@ check "the CRD becomes Established" wait_established 60 "$crd"
 check "the CRD's names are accepted" \
   quiet k wait --for condition=namesaccepted --timeout=10s "crd/$crd"
 gen_before=$(k get crd "$crd" -o jsonpath='{.metadata.generation}')
+vap_gen_before=$(k get validatingadmissionpolicy "$crd" -o jsonpath='{.metadata.generation}')
 k apply --server-side -f "$repo/crds/" >/dev/null 2>&1
 check "re-applying the CRD is a no-op" \
   test "$(k get crd "$crd" -o jsonpath='{.metadata.generation}')" = "$gen_before"
+check "re-applying the admission policy is a no-op" \
+  test "$(k get validatingadmissionpolicy "$crd" -o jsonpath='{.metadata.generation}')" = "$vap_gen_before"
 # The schema reaches the published OpenAPI a moment after Established.
 explains_precedence() { kubectl explain pe.spec | tr -s ' \n' ' ' | grep -q 'largest min of the active layers'; }
 check "kubectl explain shows the precedence rule on spec" eventually 30 explains_precedence
+
+# The admission policy: applied with the CRD, bound with Deny, and in force (the API
+# server loads a new policy a moment after it is created) before any resource below.
+check "crds/ holds the ValidatingAdmissionPolicy and its binding" \
+  quiet k get validatingadmissionpolicy,validatingadmissionpolicybinding "$crd"
+check "the binding denies with the policy" \
+  test "$(k get validatingadmissionpolicybinding "$crd" -o jsonpath='{.spec.policyName} {.spec.validationActions}')" = \
+       "$crd [\"Deny\"]"
+policy_denies() {
+  local out
+  out=$(k apply --dry-run=server -f - 2>&1 <<'EOF'
+apiVersion: pricing.borrowrate.io/v1alpha1
+kind: PricingEngine
+metadata: {name: policy-probe}
+spec:
+  image: registry.example.com/pricing-engine:1.0.0
+  components: [{name: calculation, replicas: {min: 1, max: 2}}]
+  volatility: {regimes: [{name: High, enterAbove: 30, exitBelow: 27, targetCPUUtilizationPercentage: 0}]}
+EOF
+) && return 1
+  grep -qF 'spec.volatility.regimes[0].targetCPUUtilizationPercentage: must be an integer 1..100' <<<"$out"
+}
+check "the admission policy is in force within 30 s" eventually 30 policy_denies
 
 # Valid resources: every example (examples/*.yaml, new ones included), and the
 # full §3.1 example, with --validate=strict so a field the schema lacks fails
@@ -62,13 +91,18 @@ for f in "${examples[@]}"; do
 done
 check "docs/design.md §3.1's example with every field is accepted with no unknown field" \
   quiet k apply --validate=strict -f "$data/full.yaml"
+check "number- and map-form policy-layer targets pass the admission policy as written" \
+  test "$(jp full '{.spec.marketHours.phases[1].targetCPUUtilizationPercentage} {.spec.volatility.regimes[1].targetCPUUtilizationPercentage} {.spec.events[0].targetMemoryUtilizationPercentage}')" = \
+       '70 {"calculation":60} {"*":85}'
+check "autoscaling.metrics of each type is kept as written" \
+  test "$(jp full '{.spec.components[0].autoscaling.metrics[*].type} {.spec.components[1].autoscaling.metrics[0].containerResource.container}')" = \
+       'Resource Pods Object External engine'
 check "each volatility source kind is accepted" \
   quiet k apply --validate=strict -f "$data/sources.yaml"
 check "the full example round-trips (phase straddling midnight, offsets, behavior)" \
   bash -c "kubectl get pe full -o jsonpath='{.spec.marketHours.phases[3].start}-{.spec.marketHours.phases[3].end} {.spec.marketHours.phases[4].end} {.spec.components[0].autoscaling.behavior.scaleDown.stabilizationWindowSeconds}' | grep -qx '22:00-04:00 close+1h30m 300'"
 
 # Defaults.
-jp() { k get pe "$1" -o jsonpath="$2"; }
 check "default marketHours.timeZone is America/New_York" \
   test "$(jp minimal '{.spec.marketHours.timeZone}')" = America/New_York
 check "default marketHours.calendar is NYSE" test "$(jp minimal '{.spec.marketHours.calendar}')" = NYSE
@@ -104,9 +138,18 @@ for f in "${invalid[@]}"; do
     echo "  exit $rc, missing: ${missing[*]}"; echo "$out" | sed 's/^/  | /'
   fi
 done
+update_denied() {
+  local out
+  out=$(k patch pe minimal --type=merge \
+    -p '{"spec":{"marketHours":{"phases":[{"name":"Regular","start":"open","end":"close","targetMemoryUtilizationPercentage":{"pricing":80}}]}}}' 2>&1) &&
+    return 1
+  grep -qF 'spec.marketHours.phases[0].targetMemoryUtilizationPercentage[pricing]: unknown component' <<<"$out"
+}
+check "the admission policy checks updates too" update_denied
+# (As sets: examples may share a name, e.g. one that adds an override to another.)
 check "no invalid resource was stored" \
-  test "$(k get pe -o jsonpath='{.items[*].metadata.name}' | tr ' ' '\n' | sort | xargs)" = \
-       "$(echo "$valid" | tr ' ' '\n' | sort | xargs)"
+  test "$(k get pe -o jsonpath='{.items[*].metadata.name}' | tr ' ' '\n' | sort -u | xargs)" = \
+       "$(echo "$valid" | tr ' ' '\n' | sort -u | xargs)"
 
 # Status subresource: status writes go through /status only and leave generation alone.
 gen=$(jp minimal '{.metadata.generation}')

@@ -358,9 +358,9 @@ else
 fi
 
 # --- The kustomize files next to plain resources ----------------------------------
-check "kubectl apply -f crds/ still applies only the CRD" \
-  test "$(k apply --server-side --dry-run=server -f "$repo/crds/" -o name)" = \
-       "customresourcedefinition.apiextensions.k8s.io/pricingengines.pricing.borrowrate.io"
+check "kubectl apply -f crds/ applies only the CRD and its admission policy" \
+  test "$(k apply --server-side --dry-run=server -f "$repo/crds/" -o name | sort | xargs)" = \
+       "customresourcedefinition.apiextensions.k8s.io/pricingengines.pricing.borrowrate.io validatingadmissionpolicy.admissionregistration.k8s.io/pricingengines.pricing.borrowrate.io validatingadmissionpolicybinding.admissionregistration.k8s.io/pricingengines.pricing.borrowrate.io"
 examples_only_resources() {
   k apply --dry-run=server -n default -f "$repo/examples/" -o name >"$work/examples.out" 2>&1 &&
     [ "$(grep -c '^pricingengine' "$work/examples.out")" = "$(ls "$repo"/examples/*.yaml | wc -l)" ]
