@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -330,6 +331,19 @@ TEST(Render, SeedProductionExampleIsValidAndEncodesTheGuide) {
   EXPECT_EQ(calc_hpa["minReplicas"], 15);
   EXPECT_EQ(calc_hpa["maxReplicas"], 40);
   EXPECT_EQ(calc_hpa["metrics"][0]["resource"]["target"]["averageUtilization"], 60);
+  // ... and, as the guide's `kubectl patch` of calculation's HPA alone, no
+  // other component's target: every other HPA keeps its base CPU target.
+  const std::map<std::string, int> base_cpu = {
+      {"pricing-api-gateway", 70}, {"pricing-data", 70}, {"pricing-cache", 75}, {"pricing-audit", 80}};
+  for (const json& item : items) {
+    if (item["kind"] != "HorizontalPodAutoscaler") continue;
+    const std::string name = item["metadata"]["name"];
+    if (name == "pricing-calculation") continue;
+    SCOPED_TRACE(name);
+    ASSERT_EQ(base_cpu.count(name), 1u);
+    EXPECT_EQ(item["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"],
+              base_cpu.at(name));
+  }
   // The guide's base numbers: calculation's CPU target 80; data 3..15 on CPU
   // 70 and its connection pools; api-gateway also on requests per pod.
   const auto find = [&](const std::string& name) -> const Component& {
@@ -416,6 +430,38 @@ TEST(Render, PlannedOnboardingRaisesEveryBoundFromTMinusOneDayToTPlusSeven) {
   EXPECT_EQ(bounds_at("2027-02-01T14:30:00Z"), raised);  // T: go-live at the open
   EXPECT_EQ(bounds_at("2027-02-08T14:29:59Z"), raised);
   EXPECT_EQ(bounds_at("2027-02-08T14:30:00Z"), base);
+}
+
+// The emergency example: the named components are pinned (HPA min = max)
+// until expires, the others keep their bounds, and the pin lifts by itself.
+TEST(Render, EmergencyOverridePinsTheNamedComponentsUntilItExpires) {
+  const std::filesystem::path file =
+      std::filesystem::path(PRICING_EXAMPLES_DIR) / "emergency-override.yaml";
+  if (!std::filesystem::exists(file)) GTEST_SKIP() << file << " is not in this checkout";
+  const std::string text = ReadTestFile(file.string());
+  const auto hpa_bounds_at = [&](const char* at) {
+    std::vector<std::string> out;
+    const Result<Rendered> r = Render(text, At(at), std::nullopt, OutputFormat::kJson);
+    EXPECT_TRUE(r.has_value()) << at << (r ? "" : ToString(r.error()));
+    if (!r) return out;
+    const json doc = json::parse(r->text);
+    for (const json& item : doc["items"]) {
+      if (item["kind"] != "HorizontalPodAutoscaler") continue;
+      out.push_back(item["metadata"]["name"].get<std::string>() + " " +
+                    std::to_string(item["spec"]["minReplicas"].get<int>()) + ".." +
+                    std::to_string(item["spec"]["maxReplicas"].get<int>()));
+    }
+    return out;
+  };
+  const std::vector<std::string> pinned = {"emergency-api-gateway 12..12",
+                                           "emergency-calculation 30..30", "emergency-data 3..15",
+                                           "emergency-cache 2..6", "emergency-audit 2..4"};
+  const std::vector<std::string> lifted = {"emergency-api-gateway 3..20",
+                                           "emergency-calculation 3..30", "emergency-data 3..15",
+                                           "emergency-cache 2..6", "emergency-audit 2..4"};
+  EXPECT_EQ(hpa_bounds_at("2027-03-15T19:30:00Z"), pinned);
+  EXPECT_EQ(hpa_bounds_at("2027-03-15T21:59:59Z"), pinned);
+  EXPECT_EQ(hpa_bounds_at("2027-03-15T22:00:00Z"), lifted);
 }
 
 // The examples the CRD's author wrote: the minimal one renders, and every one
