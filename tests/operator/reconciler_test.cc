@@ -399,12 +399,17 @@ TEST_F(ReconcilerTest, ATransientApplyFailureIsRetriedAndShownAsDegraded) {
 // A write the API server refuses for good (RBAC, validation, a 500 from
 // decoding the object) is not retried with backoff: Degraded=True
 // ApplyRefused and one Warning Event name the object and the server's
-// reason (for a 403, the permission), and the next reconcile tries again.
+// reason (for a 403, the permission), and the PricingEngine is looked at
+// again within kRefusalRecheck, not only at the 10-minute resync (a 403 can
+// pass with no change the operator watches: RBAC granted later, or the
+// admission plugin's REST mapping catching up with a new CRD).
 void ReconcilerTest::ExpectRefusedForGood(const KubeError& refusal) {
   client_.Seed(kPricingEngines, YamlJson(kDeskEngineYaml));
   client_.FailNext(1, "Apply", refusal);  // the first child: the api Deployment
   const KubeResult<ReconcileOutcome> r = Reconcile();
   ASSERT_TRUE(r.has_value()) << "a refusal for good was returned for a retry";
+  ASSERT_TRUE(r->requeue_after.has_value());
+  EXPECT_LE(*r->requeue_after, Reconciler::kRefusalRecheck);
   const json degraded = FindCondition(Engine()["status"], kConditionDegraded);
   EXPECT_EQ(degraded["status"], "True");
   EXPECT_EQ(degraded["reason"], "ApplyRefused");
@@ -416,7 +421,7 @@ void ReconcilerTest::ExpectRefusedForGood(const KubeError& refusal) {
   EXPECT_EQ(EventsWithReason("ApplyRefused")[0]["note"], degraded["message"]);
   EXPECT_TRUE(client_.Object(kServices, "prod", "desk-api").has_value())
       << "the other children are still applied";
-  // The next reconcile (a change, or the resync) tries again, and heals.
+  // The next reconcile (the recheck, or a change) tries again, and heals.
   ASSERT_TRUE(Reconcile().has_value());
   EXPECT_TRUE(client_.Object(kDeployments, "prod", "desk-api").has_value());
   EXPECT_NE(FindCondition(Engine()["status"], kConditionDegraded)["reason"], "ApplyRefused");

@@ -418,6 +418,7 @@ KubeResult<ReconcileOutcome> Reconciler::Reconcile(const std::string& key) {
   // A conflicting object carries none of the labels the watches select, so
   // its removal or its adoption annotation is noticed by looking again.
   if (!conflicts.empty()) wait = std::min<std::chrono::nanoseconds>(wait, kConflictRecheck);
+  if (refused) wait = std::min<std::chrono::nanoseconds>(wait, kRefusalRecheck);
   outcome.requeue_after = wait;
   return outcome;
 }

@@ -85,6 +85,13 @@ class Reconciler {
   // How often a PricingEngine whose child name is held by an object it may
   // not write looks again (the object is not watched).
   static constexpr std::chrono::seconds kConflictRecheck{30};
+  // How often a PricingEngine whose write the API server refused for good
+  // (403, 422, 500) tries again. Not a backoff: the refusal is said once, as
+  // a condition and an Event. But a refusal can pass without any change the
+  // operator watches: RBAC granted after the install, or the admission
+  // plugin that checks blockOwnerDeletion not yet knowing a CRD created a
+  // moment before (its REST mapping refreshes within 30 s).
+  static constexpr std::chrono::seconds kRefusalRecheck{30};
 
   // `volatility` may be null: sources other than `value` then read as unknown.
   Reconciler(KubeClient& client, const Clock& clock, ReconcilerStores stores,
