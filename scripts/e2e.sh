@@ -598,6 +598,7 @@ start_monitoring() {
   for f in ${E2E_ALERT_FOR-PricingEngineSpecInvalid=10s}; do for_args+=(--for "$f"); done
   kubectl_ kustomize "$repo/manifests/monitoring" | python3 "$repo/scripts/e2e/monitoring.py" "$m" \
     --targets-file "$m/targets.json" --kube-state-metrics "$node_ip:$ksm_port" \
+    --kubelet "$node_ip:10250" --kubelet-ca "$dir/pki/ca.crt" --kubelet-token "$m/prometheus.token" \
     --evaluation-interval 5s "${for_args[@]}"
   kubectl_ apply -f "$m/resources.yaml" >/dev/null
   cert prometheus-adapter "/CN=prometheus-adapter" \
@@ -605,7 +606,8 @@ start_monitoring() {
 extendedKeyUsage=serverAuth"
   # What the upstream deployments of these three grant, for what the shipped
   # files do not cover: kube-state-metrics' built-in resources, Prometheus's
-  # service discovery, and the adapter's delegated authentication.
+  # service discovery and the kubelet's cAdvisor metrics, and the adapter's
+  # delegated authentication.
   kubectl_ apply -f - >/dev/null <<YAML
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
@@ -628,6 +630,7 @@ metadata: {name: e2e-prometheus}
 rules:
 - {apiGroups: [""], resources: [services, endpoints, pods], verbs: [get, list, watch]}
 - {apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [get, list, watch]}
+- {apiGroups: [""], resources: [nodes/metrics], verbs: [get]}
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding

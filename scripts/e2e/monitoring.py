@@ -115,6 +115,9 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--targets-file", required=True)
     ap.add_argument("--kube-state-metrics", required=True)
+    ap.add_argument("--kubelet", help="HOST:PORT of the kubelet whose /metrics/cadvisor to scrape")
+    ap.add_argument("--kubelet-ca", help="the CA file the kubelet's serving certificate is checked against")
+    ap.add_argument("--kubelet-token", help="a bearer token file allowed to get nodes/metrics")
     ap.add_argument("--evaluation-interval", default="10s")
     ap.add_argument("--for", dest="for_", action="append", default=[])
     args = ap.parse_args()
@@ -153,6 +156,15 @@ def main():
 
     scrapes.append({"job_name": "kube-state-metrics", "honor_labels": True,
                     "static_configs": [{"targets": [args.kube_state_metrics]}]})
+    if args.kubelet:
+        # What a Prometheus Operator stack's kubelet ServiceMonitor scrapes: the
+        # container series of the dashboard's headroom panels (namespace, pod
+        # and container labels as the kubelet sets them).
+        scrapes.append({"job_name": "kubelet-cadvisor", "honor_labels": True,
+                        "scheme": "https", "metrics_path": "/metrics/cadvisor",
+                        "tls_config": {"ca_file": args.kubelet_ca},
+                        "authorization": {"credentials_file": args.kubelet_token},
+                        "static_configs": [{"targets": [args.kubelet]}]})
     prometheus = {
         "global": {"scrape_interval": "15s", "evaluation_interval": args.evaluation_interval},
         "rule_files": [os.path.join(args.out, "rules.yaml")],
