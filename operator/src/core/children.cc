@@ -304,26 +304,24 @@ json BuildService(const PricingEngine& pe, const Component& component) {
   };
 }
 
+// An autoscaling/v2 Resource metric: average utilization of `resource`, in
+// percent of the pods' requests.
+json ResourceUtilizationMetric(std::string_view resource, int32_t percent) {
+  return {
+      {"type", "Resource"},
+      {"resource",
+       {{"name", resource},
+        {"target", {{"type", "Utilization"}, {"averageUtilization", percent}}}}},
+  };
+}
+
 json BuildHorizontalPodAutoscaler(const PricingEngine& pe, const Component& component,
                                   const EffectiveBounds& bounds) {
   json metrics = json::array();
-  metrics.push_back({
-      {"type", "Resource"},
-      {"resource",
-       {{"name", "cpu"},
-        {"target",
-         {{"type", "Utilization"},
-          {"averageUtilization", bounds.target_cpu_utilization_percentage}}}}},
-  });
+  metrics.push_back(ResourceUtilizationMetric("cpu", bounds.target_cpu_utilization_percentage));
   if (bounds.target_memory_utilization_percentage) {
-    metrics.push_back({
-        {"type", "Resource"},
-        {"resource",
-         {{"name", "memory"},
-          {"target",
-           {{"type", "Utilization"},
-            {"averageUtilization", *bounds.target_memory_utilization_percentage}}}}},
-    });
+    metrics.push_back(
+        ResourceUtilizationMetric("memory", *bounds.target_memory_utilization_percentage));
   }
   for (const PodsMetric& m : component.autoscaling.pods_metrics) {
     metrics.push_back({

@@ -408,6 +408,13 @@ Result<Resources> ReadResources(const json* value, const std::string& path) {
   return r;
 }
 
+// A quantity above zero (a metric target).
+Result<Quantity> ReadPositiveQuantity(const json& value, const std::string& path) {
+  OP_ASSIGN_OR_RETURN(q, ReadQuantity(value, path));
+  if (q.value <= 0) return Fail(path, "must be greater than zero");
+  return q;
+}
+
 // True when a memory utilization target has something to be a percentage
 // of: a memory request, or a limit (which Kubernetes copies to the request).
 bool HasMemoryRequest(const Resources& r) {
@@ -480,8 +487,7 @@ Result<Autoscaling> ReadAutoscaling(const json* value, const std::string& path) 
   a.target_memory_utilization_percentage = memory;
   if (const json* metrics = Member(*value, "podsMetrics")) {
     const std::string metrics_path = Field(path, "podsMetrics");
-    if (!metrics->is_array()) return Fail(metrics_path, "must be a list");
-    if (metrics->size() > 8) return Fail(metrics_path, "must have at most 8 entries");
+    OP_RETURN_IF_ERROR(CheckList(*metrics, metrics_path, 8));
     std::set<std::string> seen;
     for (size_t i = 0; i < metrics->size(); ++i) {
       const std::string item = Index(metrics_path, i);
@@ -496,8 +502,7 @@ Result<Autoscaling> ReadAutoscaling(const json* value, const std::string& path) 
       }
       const json* average = Member(m, "averageValue");
       if (average == nullptr) return Fail(Field(item, "averageValue"), "is required");
-      OP_ASSIGN_OR_RETURN(q, ReadQuantity(*average, Field(item, "averageValue")));
-      if (q.value <= 0) return Fail(Field(item, "averageValue"), "must be greater than zero");
+      OP_ASSIGN_OR_RETURN(q, ReadPositiveQuantity(*average, Field(item, "averageValue")));
       a.pods_metrics.push_back(PodsMetric{std::move(name), std::move(q)});
     }
   }
@@ -1094,13 +1099,6 @@ std::optional<std::string_view> MetricSourceMember(std::string_view type) {
   return std::nullopt;
 }
 
-// A positive quantity, as its text.
-Result<std::string> ReadPositiveQuantity(const json& value, const std::string& path) {
-  OP_ASSIGN_OR_RETURN(q, ReadQuantity(value, path));
-  if (q.value <= 0) return Fail(path, "must be greater than zero");
-  return std::move(q.text);
-}
-
 // An autoscaling/v2 MetricTarget for a metric of `metric_type`.
 Result<json> ReadMetricTarget(const json* value, const std::string& path,
                               std::string_view metric_type) {
@@ -1141,8 +1139,8 @@ Result<json> ReadMetricTarget(const json* value, const std::string& path,
                                      std::numeric_limits<int32_t>::max()));
     out[std::string(member)] = n;
   } else {
-    OP_ASSIGN_OR_RETURN(text, ReadPositiveQuantity(*amount, Field(path, member)));
-    out[std::string(member)] = std::move(text);
+    OP_ASSIGN_OR_RETURN(q, ReadPositiveQuantity(*amount, Field(path, member)));
+    out[std::string(member)] = std::move(q.text);
   }
   return out;
 }
@@ -1229,6 +1227,12 @@ Result<json> ReadMetricSpec(const json& value, const std::string& path) {
   return json{{"type", type}, {std::string(*member), std::move(out_source)}};
 }
 
+// True when `metric` (as ReadMetricSpec returns it) is a Resource metric
+// for `resource`.
+bool IsResourceMetric(const json& metric, std::string_view resource) {
+  return metric["type"] == "Resource" && metric["resource"]["name"] == resource;
+}
+
 // autoscaling.metrics, given the rest of `autoscaling`: the shorthand owns
 // the cpu (and, when set, memory) Resource metric, since policy layers
 // adjust its target, and podsMetrics' names.
@@ -1239,18 +1243,15 @@ Result<std::vector<json>> ReadMetrics(const json& value, const std::string& path
   for (size_t i = 0; i < value.size(); ++i) {
     const std::string item = Index(path, i);
     OP_ASSIGN_OR_RETURN(m, ReadMetricSpec(value[i], item));
-    if (m["type"] == "Resource") {
-      const std::string name = m["resource"]["name"].get<std::string>();
-      if (name == "cpu") {
-        return Fail(Field(item, "resource.name"),
-                    "a Resource metric for cpu: use autoscaling.targetCPUUtilizationPercentage "
-                    "for cpu, which phases, regimes and events adjust");
-      }
-      if (name == "memory" && autoscaling.target_memory_utilization_percentage) {
-        return Fail(Field(item, "resource.name"),
-                    "a Resource metric for memory duplicates "
-                    "autoscaling.targetMemoryUtilizationPercentage");
-      }
+    if (IsResourceMetric(m, "cpu")) {
+      return Fail(Field(item, "resource.name"),
+                  "a Resource metric for cpu: use autoscaling.targetCPUUtilizationPercentage "
+                  "for cpu, which phases, regimes and events adjust");
+    }
+    if (IsResourceMetric(m, "memory") && autoscaling.target_memory_utilization_percentage) {
+      return Fail(Field(item, "resource.name"),
+                  "a Resource metric for memory duplicates "
+                  "autoscaling.targetMemoryUtilizationPercentage");
     }
     if (m["type"] == "Pods") {
       const std::string name = m["pods"]["metric"]["name"].get<std::string>();
@@ -1822,24 +1823,21 @@ Result<std::vector<json>> ReadEnvFrom(const json& list, const std::string& path)
 Status CheckMemoryTarget(const ScalingRule& rule, const std::string& path,
                          const std::vector<Component>& components) {
   const std::string field = Field(path, "targetMemoryUtilizationPercentage");
+  const ComponentMap& targets = rule.target_memory_utilization_percentage;
   for (const Component& c : components) {
-    auto it = rule.target_memory_utilization_percentage.find(c.name);
-    if (it == rule.target_memory_utilization_percentage.end()) {
-      it = rule.target_memory_utilization_percentage.find(std::string(kEveryComponent));
-    }
-    if (it == rule.target_memory_utilization_percentage.end()) continue;
-    const std::string at = Key(field, it->first);
+    if (!Lookup(targets, c.name)) continue;
+    const std::string at = Key(field, targets.contains(c.name) ? c.name : kEveryComponent);
     if (!HasMemoryRequest(c.resources)) {
       return Fail(at, "reaches component " + Quoted(c.name) +
                           ", which needs resources.requests.memory (the target is a "
                           "percentage of it)");
     }
-    for (const json& m : c.autoscaling.metrics) {
-      if (m["type"] == "Resource" && m["resource"]["name"] == "memory") {
-        return Fail(at, "reaches component " + Quoted(c.name) +
-                            ", whose autoscaling.metrics has a Resource metric for memory; "
-                            "use its autoscaling.targetMemoryUtilizationPercentage instead");
-      }
+    const std::vector<json>& metrics = c.autoscaling.metrics;
+    if (std::any_of(metrics.begin(), metrics.end(),
+                    [](const json& m) { return IsResourceMetric(m, "memory"); })) {
+      return Fail(at, "reaches component " + Quoted(c.name) +
+                          ", whose autoscaling.metrics has a Resource metric for memory; "
+                          "use its autoscaling.targetMemoryUtilizationPercentage instead");
     }
   }
   return {};
